@@ -1,0 +1,15 @@
+// The engine: deterministic, metered QuickJS sandboxes with memory images.
+export { Sandbox, SYSCALL_GLOBAL } from './sandbox.js';
+export type { SandboxOptions, CallOptions, SyscallHandler } from './sandbox.js';
+export {
+  compressImage,
+  decompressImage,
+  decodeImage,
+  encodeImage,
+  imageHash,
+  PAGE_SIZE,
+} from './snapshot.js';
+export type { ImageHeader, SnapshotImage } from './snapshot.js';
+export * from './errors.js';
+export { meteredBinary, unmeteredBinary } from './wasm-binary.js';
+export type { WasmBinary } from './wasm-binary.js';
