@@ -1,0 +1,55 @@
+// Shared benchmark plumbing: run benchmark.js cases in one suite and print
+// each against a baseline measured in the same run.
+import Benchmark from 'benchmark';
+
+export interface Case {
+  readonly name: string;
+  readonly fn: () => void;
+}
+
+export interface Measured {
+  readonly name: string;
+  readonly hz: number;
+  readonly meanMs: number;
+  readonly rme: number;
+  readonly samples: number;
+}
+
+const OPTIONS = { minSamples: 10, maxTime: 4, initCount: 1 };
+
+export function measure(cases: readonly Case[]): Measured[] {
+  const suite = new Benchmark.Suite();
+  for (const c of cases) suite.add(c.name, c.fn, OPTIONS);
+  const results: Measured[] = [];
+  suite.on('cycle', (event: Benchmark.Event) => {
+    const b = event.target as unknown as Benchmark & { name: string; error?: Error };
+    if (b.error) throw b.error;
+    results.push({ name: b.name, hz: b.hz, meanMs: b.stats.mean * 1000, rme: b.stats.rme, samples: b.stats.sample.length });
+    process.stderr.write(`  measured ${b.name}: ${(b.stats.mean * 1000).toFixed(3)} ms ±${b.stats.rme.toFixed(1)}%\n`);
+  });
+  suite.run({ async: false });
+  return results;
+}
+
+/** Prints "candidate: x ms, baseline: y ms, ratio" and returns baseline/candidate (speed-up). */
+export function compare(title: string, baseline: Case, candidate: Case): number {
+  const [base, cand] = measure([baseline, candidate]);
+  const speedup = cand.hz / base.hz;
+  console.log(`${title}`);
+  console.log(`  ${base.name.padEnd(44)} ${fmtMs(base.meanMs)}  (±${base.rme.toFixed(1)}%, ${base.samples} runs)`);
+  console.log(`  ${cand.name.padEnd(44)} ${fmtMs(cand.meanMs)}  (±${cand.rme.toFixed(1)}%, ${cand.samples} runs)`);
+  console.log(`  ratio: ${speedup >= 1 ? `${speedup.toFixed(2)}x faster` : `${(1 / speedup).toFixed(2)}x slower`} (${cand.name} vs ${base.name})`);
+  return speedup;
+}
+
+export function fmtMs(ms: number): string {
+  return ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(1)} us`;
+}
+
+export function fmtBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+export function verdict(label: string, ok: boolean, detail: string): void {
+  console.log(`  target ${label}: ${ok ? 'MET' : 'MISSED'} (${detail})`);
+}

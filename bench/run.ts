@@ -1,0 +1,11 @@
+// `npm run bench`: every suite, one after another, in one process.
+import { runEngineBench } from './engine.bench.js';
+
+const suites: Record<string, () => void | Promise<void>> = {
+  engine: runEngineBench,
+};
+
+const only = process.argv.slice(2);
+for (const [name, run] of Object.entries(suites)) {
+  if (only.length === 0 || only.includes(name)) await run();
+}
