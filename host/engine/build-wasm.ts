@@ -97,6 +97,3 @@ export function buildMeteredWasm(log: (msg: string) => void = () => {}): string 
   return METERED_WASM_PATH;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  buildMeteredWasm((m) => console.log(m));
-}

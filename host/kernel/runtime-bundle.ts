@@ -1,0 +1,43 @@
+// The guest runtime (runtime/main.ts and what it imports: SES, marshal,
+// eventual-send) bundled by esbuild into one script for the base image.
+import esbuild from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BUILD_DIR } from '../engine/build-wasm.js';
+
+export const RUNTIME_BUNDLE_PATH = path.join(BUILD_DIR, 'vat-runtime.js');
+const ROOT = path.dirname(BUILD_DIR);
+
+export async function buildRuntimeBundle(log: (msg: string) => void = () => {}): Promise<string> {
+  const result = await esbuild.build({
+    entryPoints: [path.join(ROOT, 'runtime', 'main.ts')],
+    bundle: true,
+    format: 'iife',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['import', 'default'],
+    target: 'es2022',
+    minify: false,
+    legalComments: 'none',
+    write: false,
+    logLevel: 'silent',
+  });
+  const code = result.outputFiles[0].text;
+  fs.mkdirSync(BUILD_DIR, { recursive: true });
+  fs.writeFileSync(`${RUNTIME_BUNDLE_PATH}.tmp`, code);
+  fs.renameSync(`${RUNTIME_BUNDLE_PATH}.tmp`, RUNTIME_BUNDLE_PATH);
+  log(`wrote ${RUNTIME_BUNDLE_PATH} (${(code.length / 1024).toFixed(0)} KiB)`);
+  return RUNTIME_BUNDLE_PATH;
+}
+
+let cached: string | undefined;
+export function runtimeBundleSource(): string {
+  if (cached === undefined) {
+    try {
+      cached = fs.readFileSync(RUNTIME_BUNDLE_PATH, 'utf8');
+    } catch {
+      throw new Error(`vat runtime bundle missing at ${RUNTIME_BUNDLE_PATH}; run \`npm run build\``);
+    }
+  }
+  return cached;
+}

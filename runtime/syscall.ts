@@ -1,0 +1,35 @@
+// The guest side of the one door to the host. The raw host function is taken
+// off the global object before any contract code exists, so only this module
+// can reach it; every request and reply is a JSON string.
+export type Capdata = { body: string; slots: string[] };
+export type Resolution = [vpid: string, rejected: boolean, data: Capdata];
+
+export interface Syscall {
+  send(target: string, method: string, args: Capdata, result: string): void;
+  subscribe(vpid: string): void;
+  resolve(resolutions: Resolution[]): void;
+  vatstoreGet(key: string): string | undefined;
+  vatstoreSet(key: string, value: string): void;
+  vatstoreDelete(key: string): void;
+  vatstoreGetNextKey(priorKey: string): string | undefined;
+}
+
+export function takeSyscall(): Syscall {
+  const g = globalThis as any;
+  const raw: (request: string) => string = g.__quickvat_syscall;
+  if (typeof raw !== 'function') throw Error('quickvat runtime: host syscall function missing');
+  delete g.__quickvat_syscall;
+  const call = (...request: unknown[]) => {
+    const reply = raw(JSON.stringify(request));
+    return reply === '' ? undefined : JSON.parse(reply);
+  };
+  return harden({
+    send: (target: string, method: string, args: Capdata, result: string) => void call('send', target, method, args, result),
+    subscribe: (vpid: string) => void call('subscribe', vpid),
+    resolve: (resolutions: Resolution[]) => void call('resolve', resolutions),
+    vatstoreGet: (key: string) => call('vatstoreGet', key) ?? undefined,
+    vatstoreSet: (key: string, value: string) => void call('vatstoreSet', key, value),
+    vatstoreDelete: (key: string) => void call('vatstoreDelete', key),
+    vatstoreGetNextKey: (priorKey: string) => call('vatstoreGetNextKey', priorKey) ?? undefined,
+  });
+}
