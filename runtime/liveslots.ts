@@ -35,6 +35,13 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     valToSlot.set(val, slot);
     slotToVal.set(slot, val);
   };
+  // A settled promise's vpid is dead on both sides; passing the promise again
+  // later allocates a fresh one.
+  const retire = (vpid: string) => {
+    const val = slotToVal.get(vpid);
+    if (val !== undefined) valToSlot.delete(val);
+    slotToVal.delete(vpid);
+  };
 
   // When this vat exports a promise, it is the decider: report the settlement.
   const followLocalPromise = (vpid: string, p: Promise<unknown>) => {
@@ -52,7 +59,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       rejected = true;
       data = m.toCapData(harden(Error(`result for ${vpid} could not be serialized: ${(err as Error).message}`)));
     }
-    slotToVal.delete(vpid);
+    retire(vpid);
     syscall.resolve([[vpid, rejected, data]]);
   };
 
@@ -173,7 +180,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
         const record = importedPromises.get(vpid);
         if (!record) continue;
         importedPromises.delete(vpid);
-        slotToVal.delete(vpid);
+        retire(vpid);
         let value: unknown;
         try {
           value = m.fromCapData(data);

@@ -1,0 +1,27 @@
+// A vat bundle in its simplest form: modules as CommonJS-shaped text with
+// their import maps, named by the hash of a canonical encoding.
+import crypto from 'node:crypto';
+import esbuild from 'esbuild';
+import type { VatBundle } from '../kernel/kernel.js';
+
+/** Canonical JSON: object keys sorted, so equal bundles hash equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+}
+
+export function bundleId(bundle: VatBundle): string {
+  return crypto.createHash('sha256').update(canonicalJson(bundle)).digest('hex');
+}
+
+/** One ES module (imports limited to built-ins) as a single-module bundle. */
+export function bundleFromSource(source: string, name = 'main.js'): VatBundle {
+  let code: string;
+  try {
+    code = esbuild.transformSync(source, { format: 'cjs', loader: 'js', target: 'es2022', sourcefile: name }).code;
+  } catch (err) {
+    throw new Error(`cannot bundle ${name}: ${(err as Error).message}`);
+  }
+  return { entry: name, modules: { [name]: { source: code, imports: {} } } };
+}

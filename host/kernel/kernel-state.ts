@@ -1,0 +1,191 @@
+// The kernel's tables, kept in the store so that each crank's changes commit
+// (or vanish) together with the vat's own. Keys are namespaced by table; all
+// iteration is in key order, never in insertion or hash order.
+import type { Store } from '../store/index.js';
+import type { Capdata, Kref, VatId, Vref } from './refs.js';
+
+export interface Message {
+  readonly method: string;
+  readonly args: Capdata; // slots are krefs
+  readonly result: Kref | null;
+}
+
+export type RunItem =
+  | { readonly type: 'send'; readonly target: Kref; readonly msg: Message }
+  | { readonly type: 'notify'; readonly vat: VatId; readonly kpid: Kref };
+
+export type KernelPromise =
+  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly queue: readonly Message[] }
+  | { readonly state: 'fulfilled' | 'rejected'; readonly data: Capdata };
+
+export interface VatRecord {
+  readonly name: string;
+  /** Image the vat's memory is restored from (base, zygote, or its own snapshot). */
+  readonly imageId: string;
+  /** The image is shared, so Math.random must be reseeded with this vat's identity after restoring. */
+  readonly reseed: boolean;
+  /** Transcript position the image corresponds to. */
+  readonly snapshotPos: number;
+  readonly transcriptLength: number;
+  readonly budget: string; // bigint as decimal text
+  readonly snapshotEvery: number;
+}
+
+export interface TranscriptEntry {
+  readonly d: unknown; // the delivery as the vat saw it
+  readonly sc: readonly (readonly [string, string])[]; // syscalls made and their replies
+}
+
+const pad = (n: number) => String(n).padStart(12, '0');
+
+export const HOST_VAT: VatId = 'host';
+
+export class KernelState {
+  constructor(private readonly store: Store) {}
+
+  private counter(name: string): number {
+    const key = `k.next.${name}`;
+    const n = (this.store.get(key) as number | undefined) ?? 1;
+    this.store.set(key, n + 1);
+    return n;
+  }
+
+  // --- vats
+  allocateVatId(): VatId {
+    return `v${this.counter('vat')}`;
+  }
+  vatIds(): VatId[] {
+    return (this.store.get('k.vats') as VatId[] | undefined) ?? [];
+  }
+  addVat(id: VatId, record: VatRecord): void {
+    this.store.set('k.vats', [...this.vatIds(), id]);
+    this.setVat(id, record);
+  }
+  vat(id: VatId): VatRecord {
+    const r = this.store.get(`k.vat.${id}`) as VatRecord | undefined;
+    if (!r) throw new Error(`no vat ${id}`);
+    return r;
+  }
+  hasVat(id: VatId): boolean {
+    return this.store.has(`k.vat.${id}`);
+  }
+  setVat(id: VatId, record: VatRecord): void {
+    this.store.set(`k.vat.${id}`, record);
+  }
+
+  // --- transcripts
+  appendTranscript(id: VatId, entry: TranscriptEntry): void {
+    const r = this.vat(id);
+    this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry);
+    this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1 });
+  }
+  transcriptEntry(id: VatId, pos: number): TranscriptEntry {
+    const e = this.store.get(`k.t.${id}.${pad(pos)}`) as TranscriptEntry | undefined;
+    if (!e) throw new Error(`vat ${id} transcript has no entry ${pos}`);
+    return e;
+  }
+
+  // --- images (content-addressed, shared by every vat that starts from them)
+  putImage(id: string, compressed: Uint8Array): void {
+    if (!this.store.has(`img.${id}`)) this.store.set(`img.${id}`, compressed);
+  }
+  image(id: string): Uint8Array {
+    const bytes = this.store.get(`img.${id}`) as Uint8Array | undefined;
+    if (!bytes) throw new Error(`memory image ${id} is missing from the store`);
+    return bytes;
+  }
+  deleteImage(id: string): void {
+    this.store.delete(`img.${id}`);
+  }
+
+  // --- bundles
+  putBundle(id: string, bundle: unknown): void {
+    if (!this.store.has(`k.bundle.${id}`)) this.store.set(`k.bundle.${id}`, bundle);
+  }
+  bundle(id: string): unknown {
+    const b = this.store.get(`k.bundle.${id}`);
+    if (b === undefined) throw new Error(`bundle ${id} is missing from the store`);
+    return b;
+  }
+
+  // --- kernel objects and promises
+  allocateObject(owner: VatId): Kref {
+    const ko = `ko${this.counter('ko')}`;
+    this.store.set(`k.ko.${ko}`, owner);
+    return ko;
+  }
+  objectOwner(ko: Kref): VatId | undefined {
+    return this.store.get(`k.ko.${ko}`) as VatId | undefined;
+  }
+  allocatePromise(decider: VatId | null, subscribers: VatId[] = []): Kref {
+    const kp = `kp${this.counter('kp')}`;
+    this.setPromise(kp, { state: 'unresolved', decider, subscribers, queue: [] });
+    return kp;
+  }
+  promise(kp: Kref): KernelPromise {
+    const p = this.store.get(`k.kp.${kp}`) as KernelPromise | undefined;
+    if (!p) throw new Error(`no kernel promise ${kp}`);
+    return p;
+  }
+  hasPromise(kp: Kref): boolean {
+    return this.store.has(`k.kp.${kp}`);
+  }
+  setPromise(kp: Kref, p: KernelPromise): void {
+    this.store.set(`k.kp.${kp}`, p);
+  }
+
+  // --- c-lists
+  krefFor(vat: VatId, vref: Vref): Kref | undefined {
+    return this.store.get(`k.c.${vat}.v.${vref}`) as Kref | undefined;
+  }
+  vrefFor(vat: VatId, kref: Kref): Vref | undefined {
+    return this.store.get(`k.c.${vat}.k.${kref}`) as Vref | undefined;
+  }
+  addClist(vat: VatId, vref: Vref, kref: Kref): void {
+    this.store.set(`k.c.${vat}.v.${vref}`, kref);
+    this.store.set(`k.c.${vat}.k.${kref}`, vref);
+  }
+  removeClist(vat: VatId, vref: Vref, kref: Kref): void {
+    this.store.delete(`k.c.${vat}.v.${vref}`);
+    this.store.delete(`k.c.${vat}.k.${kref}`);
+  }
+  allocateImportVref(vat: VatId, kind: 'o' | 'p'): Vref {
+    return `${kind}-${this.counter(`${vat}.${kind}`)}`;
+  }
+
+  // --- run queue
+  enqueue(item: RunItem): void {
+    const tail = (this.store.get('k.rq.tail') as number | undefined) ?? 0;
+    this.store.set(`k.rq.${pad(tail)}`, item);
+    this.store.set('k.rq.tail', tail + 1);
+  }
+  dequeue(): RunItem | undefined {
+    const head = (this.store.get('k.rq.head') as number | undefined) ?? 0;
+    const tail = (this.store.get('k.rq.tail') as number | undefined) ?? 0;
+    if (head >= tail) return undefined;
+    const key = `k.rq.${pad(head)}`;
+    const item = this.store.get(key) as RunItem;
+    this.store.delete(key);
+    this.store.set('k.rq.head', head + 1);
+    return item;
+  }
+  queueLength(): number {
+    return ((this.store.get('k.rq.tail') as number | undefined) ?? 0) - ((this.store.get('k.rq.head') as number | undefined) ?? 0);
+  }
+
+  // --- vatstore
+  vatstoreKey(vat: VatId, key: string): string {
+    return `k.vs.${vat}.${key}`;
+  }
+
+  // --- counters the host reports
+  bump(name: string): number {
+    const key = `k.count.${name}`;
+    const n = ((this.store.get(key) as number | undefined) ?? 0) + 1;
+    this.store.set(key, n);
+    return n;
+  }
+  count(name: string): number {
+    return (this.store.get(`k.count.${name}`) as number | undefined) ?? 0;
+  }
+}

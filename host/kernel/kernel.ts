@@ -1,0 +1,419 @@
+// The kernel: c-lists, kernel objects and promises, a deterministic run
+// queue, and cranks that commit or abort as a unit.
+//
+// One crank = one run-queue item = at most one delivery to one vat. Every
+// store write the crank causes (kernel tables, the vat's vatstore, its
+// transcript, a snapshot that fell due) goes into the store's crank buffer
+// and is committed in one transaction. If the delivery fails (meter
+// exhaustion, a trap, a forged reference, a failed dispatch) the buffer is
+// dropped, the vat's sandbox is discarded (it is rebuilt from its image and
+// transcript when next needed), and a second crank consumes the item and
+// rejects its result promise with the reason.
+import { GuestError, MeterExhausted, type SandboxOptions } from '../engine/index.js';
+import type { Store } from '../store/index.js';
+import { baseImage } from './base-image.js';
+import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord } from './kernel-state.js';
+import {
+  assertCapdata,
+  assertString,
+  assertVref,
+  isKpid,
+  SyscallError,
+  type Capdata,
+  type Kref,
+  type VatId,
+  type Vref,
+} from './refs.js';
+import { DeliveryFailed, VatManager } from './vat-manager.js';
+
+export interface KernelOptions {
+  /** Snapshot a vat after this many deliveries since its last snapshot. */
+  readonly snapshotEvery?: number;
+  /** Compute budget per delivery, in meter units. */
+  readonly deliveryBudget?: bigint;
+  readonly sandbox?: SandboxOptions;
+}
+
+export interface VatBundle {
+  readonly entry: string;
+  readonly modules: Readonly<Record<string, { readonly source: string; readonly imports: Readonly<Record<string, string>> }>>;
+}
+
+/** Resolution of a kernel promise the host waits on. */
+export type HostWaiter = (rejected: boolean, data: Capdata) => void;
+
+const MAX_KEY = 1024;
+const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n };
+
+export class Kernel {
+  readonly state: KernelState;
+  private readonly vats = new Map<VatId, VatManager>();
+  private readonly hostWaiters = new Map<Kref, HostWaiter[]>();
+  private pendingHost: [Kref, boolean, Capdata][] = [];
+  private readonly snapshotEvery: number;
+  private readonly deliveryBudget: bigint;
+  private running = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: KernelOptions = {},
+  ) {
+    this.state = new KernelState(store);
+    this.snapshotEvery = options.snapshotEvery ?? DEFAULTS.snapshotEvery;
+    this.deliveryBudget = options.deliveryBudget ?? DEFAULTS.deliveryBudget;
+    if (!(Number.isInteger(this.snapshotEvery) && this.snapshotEvery > 0)) {
+      throw new RangeError(`snapshotEvery must be a positive integer, got ${this.snapshotEvery}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- vats
+
+  private manager(vat: VatId): VatManager {
+    let m = this.vats.get(vat);
+    if (!m) {
+      if (!this.state.hasVat(vat)) throw new Error(`no vat ${vat}`);
+      m = new VatManager(vat, this.state, this.options.sandbox ?? {}, (d) => this.expandDelivery(d));
+      this.vats.set(vat, m);
+    }
+    return m;
+  }
+
+  // Transcripts name bundles by id; the guest gets the bundle itself.
+  private expandDelivery(d: unknown): unknown {
+    const arr = d as unknown[];
+    if (arr[0] === 'startVat') return ['startVat', this.state.bundle(arr[1] as string), arr[2]];
+    return d;
+  }
+
+  /** Creates a vat from a bundle and starts it (one crank). Returns the root object's kref. */
+  createVat(bundleId: string, bundle: VatBundle, options: { name?: string; vatParameters?: Capdata; budget?: bigint } = {}): { vat: VatId; root: Kref } {
+    this.assertIdle();
+    const base = baseImage();
+    const vat = this.state.allocateVatId();
+    const record: VatRecord = {
+      name: options.name ?? vat,
+      imageId: base.id,
+      reseed: true,
+      snapshotPos: 0,
+      transcriptLength: 0,
+      budget: String(options.budget ?? this.deliveryBudget),
+      snapshotEvery: this.snapshotEvery,
+    };
+    this.state.putImage(base.id, base.compressed);
+    this.state.putBundle(bundleId, bundle);
+    this.state.addVat(vat, record);
+    const params = options.vatParameters ?? { body: '#null', slots: [] };
+    try {
+      const vatParams = this.translateToVat(vat, params);
+      this.manager(vat).deliver(['startVat', bundleId, vatParams], (v, req) => this.syscall(v, req));
+      const root = this.state.allocateObject(vat);
+      this.state.addClist(vat, 'o+0', root);
+      this.manager(vat).snapshot();
+      this.commit();
+      return { vat, root };
+    } catch (err) {
+      this.abort();
+      this.vats.get(vat)?.drop();
+      this.vats.delete(vat);
+      throw new Error(`vat ${record.name} failed to start: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  // ---------------------------------------------------------------- host inputs
+
+  /** Queues a message from outside any vat; its result promise is watched by the host. */
+  queueToKref(target: Kref, method: string, args: Capdata, waiter?: HostWaiter): Kref {
+    this.assertIdle();
+    if (!this.state.objectOwner(target) && !(isKpid(target) && this.state.hasPromise(target))) {
+      throw new Error(`no kernel object or promise ${target}`);
+    }
+    for (const slot of args.slots) {
+      if (!this.state.objectOwner(slot) && !(isKpid(slot) && this.state.hasPromise(slot))) {
+        throw new Error(`argument references unknown kernel object ${slot}`);
+      }
+    }
+    const result = this.state.allocatePromise(null, [HOST_VAT]);
+    this.state.enqueue({ type: 'send', target, msg: { method, args, result } });
+    this.state.bump('inputs');
+    this.commit();
+    if (waiter) this.waitFor(result, waiter);
+    return result;
+  }
+
+  /** Calls back when a kernel promise settles (at once if it already has). */
+  waitFor(kp: Kref, waiter: HostWaiter): void {
+    const p = this.state.promise(kp);
+    if (p.state !== 'unresolved') {
+      waiter(p.state === 'rejected', p.data);
+      return;
+    }
+    if (!p.subscribers.includes(HOST_VAT)) {
+      this.state.setPromise(kp, { ...p, subscribers: [...p.subscribers, HOST_VAT] });
+      this.commit();
+    }
+    const list = this.hostWaiters.get(kp) ?? [];
+    list.push(waiter);
+    this.hostWaiters.set(kp, list);
+  }
+
+  // ---------------------------------------------------------------- run loop
+
+  /** Runs cranks until the queue is empty. Returns how many ran. */
+  run(): number {
+    if (this.running) return 0;
+    this.running = true;
+    let n = 0;
+    try {
+      while (this.crank()) n++;
+    } finally {
+      this.running = false;
+    }
+    return n;
+  }
+
+  private assertIdle(): void {
+    if (this.running) throw new Error('the kernel is in the middle of a crank');
+  }
+
+  /** One crank. False when the run queue is empty. */
+  crank(): boolean {
+    const item = this.state.dequeue();
+    if (!item) {
+      this.store.abort();
+      return false;
+    }
+    this.state.bump('cranks');
+    try {
+      this.process(item);
+      this.commit();
+    } catch (err) {
+      this.abort();
+      this.failItem(item, err as Error);
+    }
+    return true;
+  }
+
+  private process(item: RunItem): void {
+    if (item.type === 'notify') return this.deliverNotify(item.vat, item.kpid);
+    const { target, msg } = item;
+    if (isKpid(target)) {
+      const p = this.state.promise(target);
+      if (p.state === 'unresolved') {
+        this.state.setPromise(target, { ...p, queue: [...p.queue, msg] });
+        return;
+      }
+      if (p.state === 'rejected') return this.resolveResult(msg, true, p.data);
+      const ko = presenceSlot(p.data);
+      if (!ko) return this.resolveResult(msg, true, errorData(`cannot send ${msg.method} to a promise fulfilled with data`));
+      this.state.enqueue({ type: 'send', target: ko, msg });
+      return;
+    }
+    const owner = this.state.objectOwner(target);
+    if (owner === undefined) return this.resolveResult(msg, true, errorData(`no kernel object ${target}`));
+    const vref = this.state.vrefFor(owner, target);
+    if (vref === undefined) return this.resolveResult(msg, true, errorData(`object ${target} is no longer exported by vat ${owner}`));
+    const args = this.translateToVat(owner, msg.args);
+    let result: Vref | null = null;
+    if (msg.result) {
+      result = this.vrefForVat(owner, msg.result);
+      const rp = this.state.promise(msg.result);
+      if (rp.state === 'unresolved') this.state.setPromise(msg.result, { ...rp, decider: owner });
+    }
+    this.manager(owner).deliver(['deliver', vref, msg.method, args, result], (v, req) => this.syscall(v, req));
+    this.manager(owner).snapshotIfDue();
+  }
+
+  private deliverNotify(vat: VatId, kp: Kref): void {
+    const p = this.state.promise(kp);
+    if (p.state === 'unresolved') throw new Error(`notify for unresolved ${kp}`);
+    const vpid = this.state.vrefFor(vat, kp);
+    if (vpid === undefined) return; // the vat no longer tracks it
+    const data = this.translateToVat(vat, p.data);
+    this.state.removeClist(vat, vpid, kp);
+    this.manager(vat).deliver(['notify', [[vpid, p.state === 'rejected', data]]], (v, req) => this.syscall(v, req));
+    this.manager(vat).snapshotIfDue();
+  }
+
+  // An aborted item is consumed in a crank of its own that reports the failure.
+  private failItem(item: RunItem, err: Error): void {
+    this.state.dequeue();
+    this.state.bump('cranks');
+    this.state.bump('aborted');
+    if (item.type === 'send') this.resolveResult(item.msg, true, errorData(describeFailure(item, err)));
+    this.commit();
+  }
+
+  private resolveResult(msg: Message, rejected: boolean, data: Capdata): void {
+    if (msg.result) this.resolveKernelPromise(msg.result, rejected, data);
+  }
+
+  private resolveKernelPromise(kp: Kref, rejected: boolean, data: Capdata): void {
+    const p = this.state.promise(kp);
+    if (p.state !== 'unresolved') return;
+    this.state.setPromise(kp, { state: rejected ? 'rejected' : 'fulfilled', data });
+    for (const sub of p.subscribers) {
+      if (sub === HOST_VAT) this.pendingHost.push([kp, rejected, data]);
+      else this.state.enqueue({ type: 'notify', vat: sub, kpid: kp });
+    }
+    for (const msg of p.queue) this.state.enqueue({ type: 'send', target: kp, msg });
+  }
+
+  private commit(): void {
+    this.store.commit();
+    const done = this.pendingHost;
+    this.pendingHost = [];
+    for (const [kp, rejected, data] of done) {
+      const waiters = this.hostWaiters.get(kp);
+      this.hostWaiters.delete(kp);
+      for (const w of waiters ?? []) w(rejected, data);
+    }
+  }
+
+  private abort(): void {
+    this.store.abort();
+    this.pendingHost = [];
+  }
+
+  // ---------------------------------------------------------------- syscalls
+
+  private syscall(vat: VatId, request: unknown): string {
+    if (!Array.isArray(request) || typeof request[0] !== 'string') {
+      throw new SyscallError(`vat ${vat} made a malformed syscall`);
+    }
+    const [op, ...a] = request;
+    switch (op) {
+      case 'send': {
+        const target = this.krefFromVat(vat, assertVref(a[0], 'send target'), false);
+        const method = assertString(a[1], 'method name', 1000);
+        const args = this.translateFromVat(vat, assertCapdata(a[2], 'send arguments'));
+        const resultVref = assertVref(a[3], 'send result');
+        if (!resultVref.startsWith('p+') || this.state.krefFor(vat, resultVref) !== undefined) {
+          throw new SyscallError(`vat ${vat} named result ${resultVref}, which must be a new promise of its own (p+N)`);
+        }
+        const result = this.state.allocatePromise(null, [vat]);
+        this.state.addClist(vat, resultVref, result);
+        this.state.enqueue({ type: 'send', target, msg: { method, args, result } });
+        return '';
+      }
+      case 'subscribe': {
+        const kp = this.krefFromVat(vat, assertVref(a[0], 'subscribe target'), false);
+        if (!isKpid(kp)) throw new SyscallError(`vat ${vat} subscribed to ${a[0]}, which is not a promise`);
+        const p = this.state.promise(kp);
+        if (p.state !== 'unresolved') this.state.enqueue({ type: 'notify', vat, kpid: kp });
+        else if (!p.subscribers.includes(vat)) this.state.setPromise(kp, { ...p, subscribers: [...p.subscribers, vat] });
+        return '';
+      }
+      case 'resolve': {
+        if (!Array.isArray(a[0]) || a[0].length === 0) throw new SyscallError(`vat ${vat} resolve needs a non-empty list`);
+        for (const [i, r] of (a[0] as unknown[]).entries()) {
+          if (!Array.isArray(r) || r.length !== 3 || typeof r[1] !== 'boolean') {
+            throw new SyscallError(`vat ${vat} resolution ${i} must be [vpid, rejected, capdata]`);
+          }
+          const vpid = assertVref(r[0], `resolution ${i} promise`);
+          const kp = this.krefFromVat(vat, vpid, false);
+          const p = isKpid(kp) ? this.state.promise(kp) : undefined;
+          if (!p || p.state !== 'unresolved' || p.decider !== vat) {
+            throw new SyscallError(`vat ${vat} tried to resolve ${vpid}, which it does not decide`);
+          }
+          const data = this.translateFromVat(vat, assertCapdata(r[2], `resolution ${i} data`));
+          this.state.removeClist(vat, vpid, kp);
+          this.resolveKernelPromise(kp, r[1], data);
+        }
+        return '';
+      }
+      case 'vatstoreGet': {
+        const v = this.store.get(this.state.vatstoreKey(vat, assertString(a[0], 'vatstore key', MAX_KEY)));
+        return v === undefined ? '' : JSON.stringify(v);
+      }
+      case 'vatstoreSet': {
+        const key = assertString(a[0], 'vatstore key', MAX_KEY);
+        this.store.set(this.state.vatstoreKey(vat, key), assertString(a[1], `vatstore value for ${key}`));
+        return '';
+      }
+      case 'vatstoreDelete': {
+        this.store.delete(this.state.vatstoreKey(vat, assertString(a[0], 'vatstore key', MAX_KEY)));
+        return '';
+      }
+      case 'vatstoreGetNextKey': {
+        const prefix = this.state.vatstoreKey(vat, '');
+        const prior = assertString(a[0], 'vatstore key', MAX_KEY);
+        const next = this.store.getNextKey(prefix, prefix + prior);
+        return next === undefined ? '' : JSON.stringify(next.slice(prefix.length));
+      }
+      default:
+        throw new SyscallError(`vat ${vat} made an unknown syscall ${JSON.stringify(op)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- translation
+
+  private krefFromVat(vat: VatId, vref: Vref, mayAllocate: boolean): Kref {
+    const known = this.state.krefFor(vat, vref);
+    if (known !== undefined) return known;
+    if (mayAllocate && vref.startsWith('o+')) {
+      const ko = this.state.allocateObject(vat);
+      this.state.addClist(vat, vref, ko);
+      return ko;
+    }
+    if (mayAllocate && vref.startsWith('p+')) {
+      const kp = this.state.allocatePromise(vat);
+      this.state.addClist(vat, vref, kp);
+      return kp;
+    }
+    throw new SyscallError(`vat ${vat} used reference ${vref}, which it was never given (forged or stale)`);
+  }
+
+  private translateFromVat(vat: VatId, data: Capdata): Capdata {
+    return { body: data.body, slots: data.slots.map((s) => this.krefFromVat(vat, s, true)) };
+  }
+
+  private vrefForVat(vat: VatId, kref: Kref): Vref {
+    const known = this.state.vrefFor(vat, kref);
+    if (known !== undefined) return known;
+    const vref = this.state.allocateImportVref(vat, isKpid(kref) ? 'p' : 'o');
+    this.state.addClist(vat, vref, kref);
+    return vref;
+  }
+
+  private translateToVat(vat: VatId, data: Capdata): Capdata {
+    return { body: data.body, slots: data.slots.map((k) => this.vrefForVat(vat, k)) };
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  vatIds(): VatId[] {
+    return this.state.vatIds();
+  }
+
+  /** Loads every vat (image + replay). */
+  loadAll(): void {
+    for (const vat of this.state.vatIds()) this.manager(vat).load();
+  }
+
+  vatMemoryHash(vat: VatId): string {
+    return this.manager(vat).stateHash();
+  }
+
+  dropAllSandboxes(): void {
+    for (const m of this.vats.values()) m.drop();
+  }
+}
+
+/** The kref a promise was fulfilled with, if its value is exactly one remotable. */
+function presenceSlot(data: Capdata): Kref | undefined {
+  if (data.slots.length === 1 && /^#"\$0(\.[^"]*)?"$/.test(data.body) && data.slots[0].startsWith('ko')) return data.slots[0];
+  return undefined;
+}
+
+/** Smallcaps capdata for an Error (errors cross boundaries as name + message only). */
+export function errorData(message: string, name = 'Error'): Capdata {
+  return { body: `#${JSON.stringify({ '#error': message, name })}`, slots: [] };
+}
+
+function describeFailure(item: RunItem, err: Error): string {
+  const where = item.type === 'send' ? `delivery of ${item.msg.method} to ${item.target}` : `notify of ${item.kpid}`;
+  if (err instanceof MeterExhausted) return `${where} exhausted its compute budget (${err.used} of ${err.budget} units); the vat was rolled back`;
+  if (err instanceof SyscallError) return `${where} was aborted: ${err.message}`;
+  if (err instanceof DeliveryFailed || err instanceof GuestError) return `${where} failed: ${err.message}`;
+  return `${where} was aborted: ${err.message}`;
+}

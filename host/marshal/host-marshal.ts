@@ -1,0 +1,58 @@
+// How code outside any vat sees kernel references: each ko<N> becomes a
+// presence (an empty Far object, one per kref, so identity is stable), each
+// kp<N> a JS promise that settles when the kernel promise does.
+import type { Capdata, Kref } from '../kernel/refs.js';
+import { Far, harden, makeMarshal, passStyleOf } from './endo.js';
+
+export interface HostMarshal {
+  serialize(value: unknown): Capdata;
+  unserialize(data: Capdata): unknown;
+  /** The kref behind a presence, or undefined. */
+  krefOf(value: unknown): Kref | undefined;
+  presence(kref: Kref): object;
+}
+
+export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): HostMarshal {
+  const presences = new Map<Kref, object>();
+  const krefs = new WeakMap<object, Kref>();
+
+  const presence = (kref: Kref): object => {
+    let p = presences.get(kref);
+    if (!p) {
+      p = Far(kref, {});
+      presences.set(kref, p);
+      krefs.set(p, kref);
+    }
+    return p;
+  };
+
+  const m = makeMarshal(
+    (val: any): string => {
+      const kref = krefs.get(val);
+      if (kref !== undefined) return kref;
+      const style = passStyleOf(val);
+      throw new TypeError(
+        style === 'promise'
+          ? 'the host cannot send promises into vats; await them first'
+          : 'the host cannot export objects into vats; only presences it received can be passed',
+      );
+    },
+    (slot: string): any => {
+      if (slot.startsWith('ko')) return presence(slot);
+      if (slot.startsWith('kp')) {
+        const p = promiseFor(slot);
+        p.catch(() => {});
+        return p;
+      }
+      throw new TypeError(`unknown kernel reference ${slot}`);
+    },
+    { serializeBodyFormat: 'smallcaps', errorTagging: 'off', marshalSaveError: () => {} },
+  );
+
+  return {
+    serialize: (value) => m.toCapData(harden(value) as any) as Capdata,
+    unserialize: (data) => m.fromCapData(data as any),
+    krefOf: (value) => (typeof value === 'object' && value !== null ? krefs.get(value) : undefined),
+    presence,
+  };
+}
