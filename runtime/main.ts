@@ -11,6 +11,22 @@ import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 const syscall = takeSyscall();
 const liveSlots = makeLiveSlots(syscall);
 
+// Raw, ordered key/value storage that outlives the heap. Contract code
+// normally uses the durable collections built on it; keys given here live in
+// their own namespace so they cannot collide with those.
+const USER_PREFIX = 'user.';
+const vatPowers = harden({
+  vatstore: {
+    get: (key: string) => syscall.vatstoreGet(USER_PREFIX + key),
+    set: (key: string, value: string) => syscall.vatstoreSet(USER_PREFIX + key, value),
+    delete: (key: string) => syscall.vatstoreDelete(USER_PREFIX + key),
+    getNextKey: (priorKey: string) => {
+      const next = syscall.vatstoreGetNextKey(USER_PREFIX + priorKey);
+      return next !== undefined && next.startsWith(USER_PREFIX) ? next.slice(USER_PREFIX.length) : undefined;
+    },
+  },
+});
+
 const farModule = harden({ E, Far, passStyleOf });
 const builtins = harden({
   '@quickvat/far': farModule,
@@ -23,7 +39,7 @@ async function startVat(bundle: VatBundle, vatParameters: Capdata): Promise<void
   const build = ns.buildRootObject;
   if (typeof build !== 'function') throw Error('vat bundle does not export buildRootObject');
   const params = liveSlots.unserialize(vatParameters);
-  const root = await build(harden({}), params);
+  const root = await build(vatPowers, params);
   liveSlots.setRoot(root);
 }
 

@@ -11,7 +11,7 @@
 // rejects its result promise with the reason.
 import { GuestError, MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
-import { baseImage } from './base-image.js';
+import { baseImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord } from './kernel-state.js';
 import {
   assertCapdata,
@@ -32,6 +32,8 @@ export interface KernelOptions {
   /** Compute budget per delivery, in meter units. */
   readonly deliveryBudget?: bigint;
   readonly sandbox?: SandboxOptions;
+  /** The image new vats start from; tests substitute a hostile guest runtime here. */
+  readonly baseImage?: () => StoredImage;
 }
 
 export interface VatBundle {
@@ -88,7 +90,7 @@ export class Kernel {
   /** Creates a vat from a bundle and starts it (one crank). Returns the root object's kref. */
   createVat(bundleId: string, bundle: VatBundle, options: { name?: string; vatParameters?: Capdata; budget?: bigint } = {}): { vat: VatId; root: Kref } {
     this.assertIdle();
-    const base = baseImage();
+    const base = (this.options.baseImage ?? baseImage)();
     const vat = this.state.allocateVatId();
     const record: VatRecord = {
       name: options.name ?? vat,

@@ -42,7 +42,7 @@ export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): Hos
       if (slot.startsWith('kp')) {
         const p = promiseFor(slot);
         p.catch(() => {});
-        return p;
+        return harden(p);
       }
       throw new TypeError(`unknown kernel reference ${slot}`);
     },

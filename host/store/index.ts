@@ -1,0 +1,2 @@
+export { Store, type StoreOptions } from './store.js';
+export { MAX_KEY_BYTES, compareKeys } from './keys.js';

@@ -1,0 +1,227 @@
+// A crank-transactional key/value store on lmdb. A crank's writes are buffered
+// in memory, visible to its own reads, and reach lmdb only in commit(), as one
+// lmdb write transaction.
+import { createHash, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { asBinary, open, type RootDatabase } from 'lmdb';
+import { codec, decodeValue, encodeValue } from './codec.js';
+import { CrankBuffer } from './crank-buffer.js';
+import { compareKeys, decodeKey, describe, encodeKey } from './keys.js';
+
+export interface StoreOptions {
+  /** Directory of the lmdb environment, created if missing. Without it the store lives in a fresh temporary directory that close() deletes. */
+  readonly path?: string;
+}
+
+// lmdb-js shares one environment between opens of the same path in a process,
+// so a second Store there would see the first one's commits mid-crank and could
+// close the environment under it.
+const openPaths = new Set<string>();
+
+export class Store {
+  readonly path: string;
+  readonly temporary: boolean;
+  #db: RootDatabase<unknown, Buffer> | undefined;
+  readonly #buffer = new CrankBuffer();
+  #closed: Promise<void> | undefined;
+
+  private constructor(path: string, temporary: boolean, db: RootDatabase<unknown, Buffer>) {
+    this.path = path;
+    this.temporary = temporary;
+    this.#db = db;
+  }
+
+  static open(options: StoreOptions = {}): Store {
+    const { path } = options;
+    if (path !== undefined && (typeof path !== 'string' || path === '')) {
+      throw new TypeError(`store path must be a non-empty string, got ${describe(path)}`);
+    }
+    const temporary = path === undefined;
+    const dir = temporary ? fs.mkdtempSync(nodePath.join(os.tmpdir(), 'quickvat-store-')) : nodePath.resolve(path);
+    if (openPaths.has(dir)) throw new Error(`store at ${dir} is already open in this process`);
+    let db: RootDatabase<unknown, Buffer>;
+    try {
+      db = open<unknown, Buffer>({
+        path: dir,
+        // Without this lmdb-js would take a path with a file extension as a file.
+        noSubdir: false,
+        encoding: 'msgpack',
+        encoder: codec,
+        keyEncoding: 'binary',
+        useVersions: false,
+        // The cache would hand out the same decoded object to every reader, so
+        // mutating a value read from the store would change what others read.
+        cache: false,
+        // noSync and noMetaSync stay off. Surviving SIGKILL needs only lmdb's
+        // copy-on-write commit, whose last step is one meta page write: a
+        // killed process leaves its writes in the OS page cache, and reopening
+        // finds either the old or the new meta page. Syncing additionally makes
+        // each commit survive power loss, at the price of an fsync per crank.
+      });
+    } catch (error) {
+      if (temporary) fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+    openPaths.add(dir);
+    return new Store(dir, temporary, db);
+  }
+
+  /** True while the current crank has uncommitted writes. */
+  get dirty(): boolean {
+    this.#open();
+    return this.#buffer.size > 0;
+  }
+
+  get(key: string): unknown {
+    const db = this.#open();
+    const raw = encodeKey(key);
+    const buffered = this.#buffer.lookup(key);
+    if (buffered !== undefined) return buffered === null ? undefined : decodeValue(buffered);
+    return db.get(raw);
+  }
+
+  has(key: string): boolean {
+    const db = this.#open();
+    const raw = encodeKey(key);
+    const buffered = this.#buffer.lookup(key);
+    if (buffered !== undefined) return buffered !== null;
+    return db.doesExist(raw);
+  }
+
+  /** Buffers a write until commit(). The value is encoded now, so later changes to it by the caller are not stored. */
+  set(key: string, value: unknown): void {
+    this.#open();
+    encodeKey(key);
+    this.#buffer.record(key, encodeValue(key, value));
+  }
+
+  delete(key: string): void {
+    this.#open();
+    encodeKey(key);
+    this.#buffer.record(key, null);
+  }
+
+  /**
+   * The smallest key that starts with `prefix` and is greater than `after` (if
+   * given), as this crank sees the store. Keys order by their UTF-8 bytes.
+   */
+  getNextKey(prefix: string, after?: string): string | undefined {
+    const db = this.#open();
+    encodeKey(prefix, 'prefix');
+    if (after !== undefined) encodeKey(after, 'after key');
+    const exclusive = after !== undefined && compareKeys(after, prefix) >= 0;
+    const from = exclusive ? after : prefix;
+    const buffered = this.#buffer.firstSetKey(prefix, from, exclusive);
+    // Only deleted keys are skipped; the first committed key that survives, or
+    // reaches the buffered candidate, ends the walk.
+    const start = from === '' ? undefined : Buffer.from(from, 'utf8');
+    for (const raw of db.getKeys({ start, exclusiveStart: exclusive })) {
+      const key = decodeKey(raw);
+      if (!key.startsWith(prefix)) break;
+      if (buffered !== undefined && compareKeys(key, buffered) >= 0) break;
+      if (this.#buffer.lookup(key) !== null) return key;
+    }
+    return buffered;
+  }
+
+  /**
+   * Entries under `prefix` after `after`, in key order. Each step looks up the
+   * next key afresh, so writes made while iterating are seen by later steps.
+   */
+  *entries(prefix: string, after?: string): Generator<[string, unknown]> {
+    let key = this.getNextKey(prefix, after);
+    while (key !== undefined) {
+      yield [key, this.get(key)];
+      key = this.getNextKey(prefix, key);
+    }
+  }
+
+  /**
+   * Writes the crank's buffered sets and deletes in one synchronous lmdb
+   * transaction, then starts an empty crank. If the transaction fails nothing is
+   * written and the buffer is kept, so the caller can retry or abort().
+   */
+  commit(): void {
+    const db = this.#open();
+    if (this.#buffer.size === 0) return;
+    db.transactionSync(() => {
+      for (const [key, write] of this.#buffer.writes()) {
+        const raw = Buffer.from(key, 'utf8');
+        if (write === null) db.removeSync(raw);
+        else db.putSync(raw, asBinary(write));
+      }
+    });
+    this.#buffer.clear();
+  }
+
+  /** Drops the crank's buffered writes. */
+  abort(): void {
+    this.#open();
+    this.#buffer.clear();
+  }
+
+  /**
+   * SHA-256 (hex) of the committed entries under `prefix`, in key order. Each
+   * key and each encoded value is hashed as a 4-byte big-endian length followed
+   * by its bytes, so equal committed contents give equal hashes regardless of
+   * the history that produced them.
+   */
+  stateHash(prefix = ''): string {
+    const db = this.#open();
+    const rawPrefix = encodeKey(prefix, 'prefix');
+    if (this.#buffer.size > 0) {
+      throw new Error('store has uncommitted writes; stateHash() covers committed state only, commit() or abort() first');
+    }
+    const hash = createHash('sha256');
+    const start = prefix === '' ? undefined : rawPrefix;
+    for (const raw of db.getKeys({ start })) {
+      if (!startsWithBytes(raw, rawPrefix)) break;
+      // Not getBinaryFast: its result is lmdb's whole scratch buffer with a
+      // patched `length`, and hash.update() would read all of it.
+      const value = db.getBinary(raw);
+      if (value === undefined) throw new Error(`store key ${describe(decodeKey(raw))} vanished while hashing`);
+      updateFramed(hash, raw);
+      updateFramed(hash, value);
+    }
+    return hash.digest('hex');
+  }
+
+  /**
+   * Closes lmdb, dropping any uncommitted writes, and deletes the directory of
+   * a temporary store. Closing again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closed === undefined) {
+      const db = this.#open();
+      this.#db = undefined;
+      this.#buffer.clear();
+      this.#closed = (async () => {
+        try {
+          await db.close();
+        } finally {
+          openPaths.delete(this.path);
+          if (this.temporary) fs.rmSync(this.path, { recursive: true, force: true });
+        }
+      })();
+    }
+    return this.#closed;
+  }
+
+  #open(): RootDatabase<unknown, Buffer> {
+    if (this.#db === undefined) throw new Error('store is closed');
+    return this.#db;
+  }
+}
+
+function startsWithBytes(bytes: Buffer, prefix: Buffer): boolean {
+  return bytes.length >= prefix.length && bytes.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
+
+function updateFramed(hash: Hash, bytes: Uint8Array): void {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  hash.update(length);
+  hash.update(bytes);
+}
