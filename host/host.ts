@@ -94,6 +94,15 @@ export class Host {
     return { vatId: vat, root: this.marshal.presence(root) };
   }
 
+  /** Every vat, in creation order, with its root object's presence. */
+  vats(): { vatId: string; name: string; root: object | undefined }[] {
+    this.assertOpen();
+    return this.kernel.vatIds().map((vatId) => {
+      const r = this.kernel.vatRecord(vatId);
+      return { vatId, name: r.name, root: r.root ? this.marshal.presence(r.root) : undefined };
+    });
+  }
+
   /** Presence for a kernel object reference (for tools and tests). */
   presence(kref: Kref): object {
     return this.marshal.presence(kref);

@@ -29,6 +29,8 @@ export interface VatRecord {
   readonly transcriptLength: number;
   readonly budget: string; // bigint as decimal text
   readonly snapshotEvery: number;
+  /** kref of the vat's root object, once started. */
+  readonly root?: Kref;
 }
 
 export interface TranscriptEntry {

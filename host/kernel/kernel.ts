@@ -110,6 +110,7 @@ export class Kernel {
       this.manager(vat).deliver(['startVat', bundleId, vatParams], (v, req) => this.syscall(v, req));
       const root = this.state.allocateObject(vat);
       this.state.addClist(vat, 'o+0', root);
+      this.state.setVat(vat, { ...this.state.vat(vat), root });
       this.manager(vat).snapshot();
       this.commit();
       return { vat, root };
@@ -385,6 +386,10 @@ export class Kernel {
 
   vatIds(): VatId[] {
     return this.state.vatIds();
+  }
+
+  vatRecord(vat: VatId): VatRecord {
+    return this.state.vat(vat);
   }
 
   /** Loads every vat (image + replay). */

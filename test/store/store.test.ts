@@ -474,8 +474,17 @@ describe('store', () => {
     const CRANKS = 2000;
     const KEYS_PER_CRANK = 50;
 
-    /** Runs the cranks child until it has reported `reports` commits, then SIGKILLs it. */
-    function runAndKill(storePath: string, reports: number): Promise<{ lastReported: number; signal: string | null }> {
+    /**
+     * Runs the cranks child until it has reported `reports` commits, waits
+     * `delayMicros` more, then SIGKILLs it. The kill arrives a roughly fixed
+     * time after a report, so varying the delay is what spreads the kills over
+     * the phases of a crank (buffering, encoding, inside the lmdb commit).
+     */
+    function runAndKill(
+      storePath: string,
+      reports: number,
+      delayMicros: number,
+    ): Promise<{ lastReported: number; signal: string | null }> {
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [CHILD, 'cranks', storePath, String(CRANKS), String(KEYS_PER_CRANK)], {
           stdio: ['ignore', 'pipe', 'inherit'],
@@ -489,7 +498,12 @@ describe('store', () => {
           pending = lines.pop()!;
           for (const line of lines) {
             lastReported = Number(line);
-            if (++seen === reports) child.kill('SIGKILL');
+            if (++seen === reports) {
+              // A busy wait: timers cannot wait less than a millisecond.
+              const until = process.hrtime.bigint() + BigInt(delayMicros) * 1000n;
+              while (process.hrtime.bigint() < until);
+              child.kill('SIGKILL');
+            }
           }
         });
         child.on('error', reject);
@@ -529,8 +543,10 @@ describe('store', () => {
       let total = 0;
       // Each round resumes from what the previous one left, so recovery from a
       // kill is followed by more commits on the same environment.
-      for (const reports of [60, 97, 143]) {
-        const { lastReported, signal } = await runAndKill(storePath, reports);
+      const delays = [0, 130, 290, 470, 680, 920, 1190, 1500, 1850, 2250, 2700, 3200];
+      for (const [round, delayMicros] of delays.entries()) {
+        const reports = 20 + ((round * 37) % 50);
+        const { lastReported, signal } = await runAndKill(storePath, reports, delayMicros);
         assert.equal(signal, 'SIGKILL', 'the child must be killed before it finishes its cranks');
         assert.ok(lastReported >= total + reports);
         total = await checkCranks(storePath, lastReported);
