@@ -18,7 +18,7 @@ const CPU_WORKLOAD = `(() => {
   return s + JSON.stringify(a).length + 'abc'.repeat(2000).split('').reverse().join('').length;
 })()`;
 
-export function runEngineBench(): void {
+export async function runEngineBench(): Promise<void> {
   console.log(`\n== engine (init code: ses.umd.js, ${fmtBytes(INIT_SOURCE.length)})`);
   const coldStart = () => {
     const s = Sandbox.create({ identity: 'cold' });
@@ -28,7 +28,7 @@ export function runEngineBench(): void {
   const zygote = coldStart();
   const image = zygote.snapshot();
   let n = 0;
-  const speedup = compare(
+  const speedup = await compare(
     'instance creation: fork from snapshot vs cold start (fresh instance + evaluate init code)',
     { name: 'cold start', fn: () => void coldStart().dispose() },
     { name: 'fork from snapshot', fn: () => void Sandbox.fork(image, [`vat-${n++}`])[0].dispose() },
@@ -44,7 +44,7 @@ export function runEngineBench(): void {
 
   const metered = Sandbox.create();
   const plain = Sandbox.create({ binary: unmeteredBinary() });
-  const ratio = 1 / compare(
+  const ratio = 1 / await compare(
     'CPU-bound workload: metered vs unmetered wasm',
     { name: 'unmetered (published wasm)', fn: () => void plain.evaluate(CPU_WORKLOAD) },
     { name: 'metered (instrumented wasm)', fn: () => void metered.evaluate(CPU_WORKLOAD) },

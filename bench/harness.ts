@@ -4,7 +4,9 @@ import Benchmark from 'benchmark';
 
 export interface Case {
   readonly name: string;
-  readonly fn: () => void;
+  /** Synchronous work, or (with defer) work that calls done() when finished. */
+  readonly fn: (() => void) | ((done: () => void) => void);
+  readonly defer?: boolean;
 }
 
 export interface Measured {
@@ -17,9 +19,16 @@ export interface Measured {
 
 const OPTIONS = { minSamples: 10, maxTime: 4, initCount: 1 };
 
-export function measure(cases: readonly Case[]): Measured[] {
+export function measure(cases: readonly Case[]): Promise<Measured[]> {
   const suite = new Benchmark.Suite();
-  for (const c of cases) suite.add(c.name, c.fn, OPTIONS);
+  for (const c of cases) {
+    if (c.defer) {
+      const fn = c.fn as (done: () => void) => void;
+      suite.add(c.name, (deferred: { resolve(): void }) => fn(() => deferred.resolve()), { ...OPTIONS, defer: true });
+    } else {
+      suite.add(c.name, c.fn as () => void, OPTIONS);
+    }
+  }
   const results: Measured[] = [];
   suite.on('cycle', (event: Benchmark.Event) => {
     const b = event.target as unknown as Benchmark & { name: string; error?: Error };
@@ -27,17 +36,21 @@ export function measure(cases: readonly Case[]): Measured[] {
     results.push({ name: b.name, hz: b.hz, meanMs: b.stats.mean * 1000, rme: b.stats.rme, samples: b.stats.sample.length });
     process.stderr.write(`  measured ${b.name}: ${(b.stats.mean * 1000).toFixed(3)} ms ±${b.stats.rme.toFixed(1)}%\n`);
   });
-  suite.run({ async: false });
-  return results;
+  return new Promise((resolve, reject) => {
+    suite.on('complete', () => resolve(results));
+    suite.on('error', (e: Benchmark.Event) => reject((e.target as unknown as { error: Error }).error));
+    suite.run({ async: true });
+  });
 }
 
 /** Prints "candidate: x ms, baseline: y ms, ratio" and returns baseline/candidate (speed-up). */
-export function compare(title: string, baseline: Case, candidate: Case): number {
-  const [base, cand] = measure([baseline, candidate]);
+export async function compare(title: string, baseline: Case, candidate: Case): Promise<number> {
+  const [base, cand] = await measure([baseline, candidate]);
   const speedup = cand.hz / base.hz;
   console.log(`${title}`);
   console.log(`  ${base.name.padEnd(44)} ${fmtMs(base.meanMs)}  (±${base.rme.toFixed(1)}%, ${base.samples} runs)`);
   console.log(`  ${cand.name.padEnd(44)} ${fmtMs(cand.meanMs)}  (±${cand.rme.toFixed(1)}%, ${cand.samples} runs)`);
+  console.log(`  rate: ${cand.hz.toFixed(0)}/s vs ${base.hz.toFixed(0)}/s`);
   console.log(`  ratio: ${speedup >= 1 ? `${speedup.toFixed(2)}x faster` : `${(1 / speedup).toFixed(2)}x slower`} (${cand.name} vs ${base.name})`);
   return speedup;
 }

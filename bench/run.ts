@@ -1,8 +1,10 @@
 // `npm run bench`: every suite, one after another, in one process.
 import { runEngineBench } from './engine.bench.js';
+import { runKernelBench } from './kernel.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   engine: runEngineBench,
+  kernel: runKernelBench,
 };
 
 const only = process.argv.slice(2);
