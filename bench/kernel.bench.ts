@@ -24,21 +24,32 @@ const DIRECT = `
 `;
 
 export async function runKernelBench(): Promise<void> {
-  console.log('\n== kernel');
-  const host = await Host.open();
-  const { root } = host.createVat(VAT, { name: 'bench' });
+  console.log('\n== kernel (each kernel op: host.E round trip = input commit + delivery crank commit)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-bench-kernel-'));
+  const durable = await Host.open({ path: dir });
+  const temporary = await Host.open();
   const direct = Sandbox.create();
   direct.evaluate(DIRECT);
-  const send = (method: string, arg?: number) => (done: () => void) => {
-    host.E(root)[method](arg).then(done, (e: Error) => {
-      console.error(e);
-      process.exit(1);
-    });
+  const sender = (host: Host) => {
+    const { root } = host.createVat(VAT, { name: 'bench' });
+    return (method: string, arg?: number) => (done: () => void) => {
+      host.E(root)[method](arg).then(done, (e: Error) => {
+        console.error(e);
+        process.exit(1);
+      });
+    };
   };
+  const send = sender(durable);
+  const sendTemp = sender(temporary);
   await compare(
-    'deliveries per second, trivial method: through the kernel vs a direct call into one QuickJS instance',
+    'deliveries per second, trivial method: through the kernel (durable store, fsync per commit) vs a direct call into one QuickJS instance',
     { name: 'direct call (engine only)', fn: () => void direct.call('trivial', '') },
     { name: 'host.E(root).trivial() via kernel', fn: send('trivial'), defer: true },
+  );
+  await compare(
+    'same, kernel on a temporary store (no fsync)',
+    { name: 'direct call (engine only)', fn: () => void direct.call('trivial', '') },
+    { name: 'host.E(root).trivial() via kernel, temp store', fn: sendTemp('trivial'), defer: true },
   );
   let k = 0;
   await compare(
@@ -46,7 +57,9 @@ export async function runKernelBench(): Promise<void> {
     { name: 'direct call writing a heap Map', fn: () => void direct.call('write', String(k++)) },
     { name: 'host.E(root).write(k) via kernel', fn: (done: () => void) => send('write', k++)(done), defer: true },
   );
-  await host.close();
+  await durable.close();
+  await temporary.close();
+  fs.rmSync(dir, { recursive: true, force: true });
   await restartBench();
 }
 

@@ -58,7 +58,9 @@ export class Store {
         // copy-on-write commit, whose last step is one meta page write: a
         // killed process leaves its writes in the OS page cache, and reopening
         // finds either the old or the new meta page. Syncing additionally makes
-        // each commit survive power loss, at the price of an fsync per crank.
+        // each commit survive power loss, at the price of an fsync per crank;
+        // a temporary store is deleted on close, so it has no use for that.
+        noSync: temporary,
       });
     } catch (error) {
       if (temporary) fs.rmSync(dir, { recursive: true, force: true });
