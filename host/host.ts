@@ -7,6 +7,24 @@ import type { Capdata, Kref } from './kernel/refs.js';
 import { makeHostMarshal, type HostMarshal } from './marshal/host-marshal.js';
 import { harden } from './marshal/endo.js';
 import { Store } from './store/index.js';
+import { UpgradeError } from './upgrade/upgrade-error.js';
+import { GuestError, MeterExhausted } from './engine/index.js';
+
+/** An installed contract: a zygote image plus its bundle. */
+export interface Installation {
+  readonly installationId: string;
+  readonly label: string;
+}
+
+/** What startInstance gives back; facets are presences, adminFacet a host-side capability. */
+export interface InstanceKit {
+  readonly instanceId: string;
+  readonly adminFacet: object;
+  readonly publicFacet?: unknown;
+  readonly creatorFacet?: unknown;
+  readonly root?: unknown;
+  readonly [facet: string]: unknown;
+}
 
 export interface HostOptions extends KernelOptions {
   /** LMDB directory; omitted = a temporary store removed on close. */
@@ -18,6 +36,8 @@ type Eventual<T> = { [K in keyof T]: (...args: any[]) => Promise<any> } & Record
 export class Host {
   private closed = false;
   private readonly marshal: HostMarshal;
+  private readonly admins = new WeakMap<object, string>();
+  private readonly adminByVat = new Map<string, object>();
 
   private constructor(
     readonly store: Store,
@@ -91,7 +111,7 @@ export class Host {
       budget: options.budget,
       vatParameters: this.marshal.serialize(harden(options.vatParameters ?? null)),
     });
-    return { vatId: vat, root: this.marshal.presence(root) };
+    return { vatId: vat, root: this.marshal.presence(root!) };
   }
 
   /** Every vat, in creation order, with its root object's presence. */
@@ -101,6 +121,85 @@ export class Host {
       const r = this.kernel.vatRecord(vatId);
       return { vatId, name: r.name, root: r.root ? this.marshal.presence(r.root) : undefined };
     });
+  }
+
+  /** Runs an installation's one-time init and keeps its memory image as the zygote. */
+  install(bundleOrSource: VatBundle | string, options: { label?: string; budget?: bigint } = {}): Installation {
+    this.assertOpen();
+    const label = options.label ?? 'contract';
+    const bundle = typeof bundleOrSource === 'string' ? bundleFromSource(bundleOrSource, `${label}.js`) : bundleOrSource;
+    const id = bundleId(bundle);
+    const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget });
+    const entry = result && this.marshal.unserialize(result) === 'buildRootObject' ? 'buildRootObject' : 'contract';
+    this.store.set(`h.installation.${vat}`, { label, bundleId: id, entry });
+    this.store.commit();
+    return harden({ installationId: vat, label });
+  }
+
+  /**
+   * Starts an instance: forks the zygote (installation baggage copied), runs
+   * the instance function and the kit maker. For a buildRootObject bundle the
+   * vat starts cold and the kit holds its root.
+   */
+  startInstance(
+    installation: Installation,
+    options: { privateArgs?: unknown; parameters?: unknown; vatParameters?: unknown; name?: string; budget?: bigint } = {},
+  ): InstanceKit {
+    this.assertOpen();
+    const info = this.store.get(`h.installation.${installation?.installationId}`) as { label: string; bundleId: string; entry: string } | undefined;
+    if (!info) throw new TypeError(`unknown installation ${String(installation?.installationId)}`);
+    if (info.entry === 'buildRootObject') {
+      const bundle = this.kernel.state.bundle(info.bundleId) as VatBundle;
+      const { vat, root } = this.kernel.createVat(info.bundleId, bundle, {
+        name: options.name ?? info.label,
+        budget: options.budget,
+        vatParameters: this.marshal.serialize(harden(options.vatParameters ?? options.parameters ?? null)),
+      });
+      return harden({ instanceId: vat, root: this.marshal.presence(root!), adminFacet: this.adminFacet(vat) });
+    }
+    const instanceIdHint = options.name ?? info.label;
+    const { vat, kit } = this.kernel.startInstance(installation.installationId, {
+      name: instanceIdHint,
+      budget: options.budget,
+      context: this.marshal.serialize(harden({ parameters: options.parameters ?? null, label: info.label })),
+      privateArgs: this.marshal.serialize(harden(options.privateArgs ?? null)),
+    });
+    const facets = this.marshal.unserialize(kit) as Record<string, unknown>;
+    return harden({ ...facets, instanceId: vat, adminFacet: this.adminFacet(vat) });
+  }
+
+  /** The adminFacet of an instance (host-side; hand it to governance, not to clients). */
+  adminFacet(instanceId: string): object {
+    let admin = this.adminByVat.get(instanceId);
+    if (!admin) {
+      this.kernel.vatRecord(instanceId);
+      admin = harden({ instanceId, toString: () => `[adminFacet ${instanceId}]` });
+      this.admins.set(admin, instanceId);
+      this.adminByVat.set(instanceId, admin);
+    }
+    return admin;
+  }
+
+  /**
+   * Upgrades an instance to a new bundle, atomically (SPEC §5). Throws
+   * UpgradeError naming the cause; the old incarnation then keeps serving.
+   */
+  async upgrade(adminFacet: object, bundleOrSource: VatBundle | string, options: { privateArgs?: unknown; vatParameters?: unknown } = {}): Promise<{ incarnation: number }> {
+    this.assertOpen();
+    const vat = this.admins.get(adminFacet);
+    if (vat === undefined) throw new TypeError('upgrade needs an adminFacet from startInstance');
+    const bundle = typeof bundleOrSource === 'string' ? bundleFromSource(bundleOrSource, `${vat}-upgrade.js`) : bundleOrSource;
+    const next = this.kernel.vatRecord(vat).incarnation + 1;
+    try {
+      return this.kernel.upgradeVat(vat, bundleId(bundle), bundle, {
+        privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
+        vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
+      });
+    } catch (err) {
+      throw new UpgradeError(vat, next, upgradeReason(err as Error), { cause: err });
+    } finally {
+      this.kernel.run();
+    }
   }
 
   /** Presence for a kernel object reference (for tools and tests). */
@@ -126,4 +225,10 @@ export class Host {
   private assertOpen(): void {
     if (this.closed) throw new Error('host is closed');
   }
+}
+
+function upgradeReason(err: Error): string {
+  if (err instanceof MeterExhausted) return `the new incarnation exhausted its compute budget (${err.used} of ${err.budget} units)`;
+  if (err instanceof GuestError && /did not settle/.test(err.message)) return 'its start-up promise never settled';
+  return err.message.replace(/^vat \S+ failed the delivery: /, '');
 }

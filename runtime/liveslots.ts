@@ -8,7 +8,18 @@ import { makeMarshal } from '@endo/marshal';
 import { Remotable, passStyleOf } from '@endo/pass-style';
 import type { Capdata, Resolution, Syscall } from './syscall.js';
 
+/** Virtual and durable objects, which live outside the heap (vat-data.ts). */
+export interface VirtualHooks {
+  vrefOf(value: unknown): string | undefined;
+  isVirtualVref(vref: string): boolean;
+  reanimate(vref: string): object;
+}
+
 export interface LiveSlots {
+  /** Installs (or, at an upgrade, replaces) the virtual-object layer. */
+  setVirtualHooks(hooks: VirtualHooks): void;
+  /** vref of a value the vat already knows, without allocating one. */
+  knownSlot(value: unknown): string | undefined;
   /** Registers the root object as o+0. */
   setRoot(root: unknown): void;
   deliver(target: string, method: string, args: Capdata, result: string | null): void;
@@ -27,6 +38,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   // Imported promises we still wait on: vpid -> resolvers.
   const importedPromises = new Map<string, PromiseRecord>();
   let nextExport = 1;
+  let virtual: VirtualHooks | null = null;
   let nextPromise = 1;
 
   const allocatePromiseId = () => `p+${nextPromise++}`;
@@ -64,7 +76,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   };
 
   const convertValToSlot = (val: any): string => {
-    const known = valToSlot.get(val);
+    const known = valToSlot.get(val) ?? virtual?.vrefOf(val);
     if (known !== undefined) return known;
     const style = passStyleOf(val);
     if (style === 'remotable') {
@@ -134,6 +146,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const convertSlotToVal = (slot: string): any => {
     const known = slotToVal.get(slot);
     if (known !== undefined) return known;
+    if (virtual?.isVirtualVref(slot)) return virtual.reanimate(slot);
     if (/^o-\d+$/.test(slot)) {
       const presence = makeImportedPresence(slot);
       register(slot, presence);
@@ -150,23 +163,24 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   });
 
   return harden({
+    setVirtualHooks(hooks: VirtualHooks) {
+      virtual = hooks;
+    },
+    knownSlot: (value: unknown) => (typeof value === 'object' && value !== null ? valToSlot.get(value) ?? virtual?.vrefOf(value) : undefined),
     setRoot(root: unknown) {
       if (passStyleOf(root) !== 'remotable') throw Error('buildRootObject must return a Far object');
       register('o+0', root);
     },
     deliver(target, method, args, result) {
-      const t = slotToVal.get(target);
       let res: Promise<unknown>;
-      if (t === undefined) {
-        res = Promise.reject(Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`));
-      } else {
-        try {
-          const decoded = m.fromCapData(args);
-          if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
-          res = HandledPromise.applyMethod(t, method, decoded);
-        } catch (err) {
-          res = Promise.reject(err);
-        }
+      try {
+        const t = slotToVal.get(target) ?? (virtual?.isVirtualVref(target) ? virtual.reanimate(target) : undefined);
+        if (t === undefined) throw Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`);
+        const decoded = m.fromCapData(args);
+        if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
+        res = HandledPromise.applyMethod(t, method, decoded);
+      } catch (err) {
+        res = Promise.reject(err);
       }
       if (result !== null) {
         register(result, res);

@@ -1,5 +1,6 @@
 // Entry point of the code inside every vat. Evaluated once into the base
-// image; a vat is then started by a startVat delivery naming its bundle.
+// image; a vat (or each new incarnation of it) is then started by a startVat
+// delivery naming its bundle.
 import './lockdown.js';
 import '@endo/eventual-send/shim.js';
 import { E, Far, passStyleOf } from '@endo/far';
@@ -7,6 +8,7 @@ import { makePromiseKit } from '@endo/promise-kit';
 import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
+import { makeVatData, type VatData } from './vat-data.js';
 
 const syscall = takeSyscall();
 const liveSlots = makeLiveSlots(syscall);
@@ -15,49 +17,130 @@ const liveSlots = makeLiveSlots(syscall);
 // normally uses the durable collections built on it; keys given here live in
 // their own namespace so they cannot collide with those.
 const USER_PREFIX = 'user.';
-const vatPowers = harden({
-  vatstore: {
-    get: (key: string) => syscall.vatstoreGet(USER_PREFIX + key),
-    set: (key: string, value: string) => syscall.vatstoreSet(USER_PREFIX + key, value),
-    delete: (key: string) => syscall.vatstoreDelete(USER_PREFIX + key),
-    getNextKey: (priorKey: string) => {
-      const next = syscall.vatstoreGetNextKey(USER_PREFIX + priorKey);
-      return next !== undefined && next.startsWith(USER_PREFIX) ? next.slice(USER_PREFIX.length) : undefined;
-    },
+const vatstore = harden({
+  get: (key: string) => syscall.vatstoreGet(USER_PREFIX + key),
+  set: (key: string, value: string) => syscall.vatstoreSet(USER_PREFIX + key, value),
+  delete: (key: string) => syscall.vatstoreDelete(USER_PREFIX + key),
+  getNextKey: (priorKey: string) => {
+    const next = syscall.vatstoreGetNextKey(USER_PREFIX + priorKey);
+    return next !== undefined && next.startsWith(USER_PREFIX) ? next.slice(USER_PREFIX.length) : undefined;
   },
+});
+const rawStore = harden({
+  get: (key: string) => syscall.vatstoreGet(key),
+  set: (key: string, value: string) => syscall.vatstoreSet(key, value),
+  delete: (key: string) => syscall.vatstoreDelete(key),
+  getNextKey: (priorKey: string) => syscall.vatstoreGetNextKey(priorKey),
 });
 
 const farModule = harden({ E, Far, passStyleOf });
-const builtins = harden({
-  '@quickvat/far': farModule,
-  '@endo/far': farModule,
-  '@endo/promise-kit': harden({ makePromiseKit }),
-});
+const promiseKitModule = harden({ makePromiseKit });
 
-async function startVat(bundle: VatBundle, vatParameters: Capdata): Promise<void> {
-  const ns = loadBundle(bundle, builtins, { HandledPromise });
-  const build = ns.buildRootObject;
-  if (typeof build !== 'function') throw Error('vat bundle does not export buildRootObject');
-  const params = liveSlots.unserialize(vatParameters);
-  const root = await build(vatPowers, params);
-  liveSlots.setRoot(root);
+interface StartOptions {
+  /** 1 for a new vat; N for the Nth incarnation after upgrades. */
+  readonly incarnation: number;
+  /** 'root' (buildRootObject vat), 'zygote' (installation init), 'upgrade' (a contract's new incarnation). */
+  readonly role: 'root' | 'zygote' | 'upgrade';
+  readonly vatParameters?: Capdata;
+  readonly privateArgs?: Capdata;
+}
+
+let vatData: VatData | null = null;
+// Set by a zygote's installation init; every instance forked from the zygote
+// image finds it here.
+let instanceFunction: ((...args: unknown[]) => unknown) | null = null;
+
+function loadContract(bundle: VatBundle, incarnation: number) {
+  vatData = makeVatData(rawStore, { ...liveSlots, knownSlot: liveSlots.knownSlot }, incarnation);
+  liveSlots.setVirtualHooks(vatData);
+  const vatDataModule = vatData.api;
+  const builtins = harden({
+    '@quickvat/far': farModule,
+    '@endo/far': farModule,
+    '@endo/promise-kit': promiseKitModule,
+    '@quickvat/vat-data': vatDataModule,
+    '@agoric/vat-data': vatDataModule,
+  });
+  return loadBundle(bundle, builtins, { HandledPromise });
+}
+
+function assertKindsRedefined(vd: VatData) {
+  const missing = vd.undefinedKinds();
+  if (missing.length > 0) {
+    const list = missing.map((k) => `kind "${k.tag}" (defined by incarnation ${k.definedIn}) was not redefined`);
+    throw Error(list.join('; '));
+  }
+}
+
+async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capdata | undefined> {
+  const ns = loadContract(bundle, options.incarnation);
+  const vd = vatData!;
+  if (typeof ns.buildRootObject === 'function') {
+    // Installing an Agoric-style vat: nothing runs at installation level;
+    // each instance is started cold with buildRootObject.
+    if (options.role === 'zygote') return liveSlots.serialize('buildRootObject');
+    const params = options.vatParameters ? liveSlots.unserialize(options.vatParameters) : undefined;
+    const root = await ns.buildRootObject(harden({ vatstore }), params, vd.provideBaggage('baggage'));
+    liveSlots.setRoot(root);
+    assertKindsRedefined(vd);
+    return undefined;
+  }
+  if (typeof ns.defineInstallationKinds !== 'function') throw Error('vat bundle exports neither buildRootObject nor defineInstallationKinds');
+  const installationBaggage = vd.provideBaggage('installationBaggage');
+  const instanceFn = await ns.defineInstallationKinds(installationBaggage, harden({ incarnation: options.incarnation }));
+  if (typeof instanceFn !== 'function') throw Error('defineInstallationKinds must return the instance function');
+  if (options.role === 'zygote') {
+    instanceFunction = instanceFn;
+    return undefined;
+  }
+  // Upgrade: the instance function runs again with the same baggage; the kit
+  // it made at the first start is kept, so its maker is not called.
+  const privateArgs = options.privateArgs ? liveSlots.unserialize(options.privateArgs) : undefined;
+  await instanceFn(vd.provideBaggage('instanceBaggage'), harden(instanceContext()), privateArgs);
+  assertKindsRedefined(vd);
+  return undefined;
+}
+
+function instanceContext() {
+  const raw = rawStore.get('d.meta.context');
+  return raw === undefined ? {} : liveSlots.unserialize(JSON.parse(raw));
+}
+
+async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Capdata> {
+  if (!instanceFunction || !vatData) throw Error('startInstance needs a vat forked from an installation zygote');
+  rawStore.set('d.meta.context', JSON.stringify(context));
+  const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(instanceContext()), liveSlots.unserialize(privateArgs));
+  if (typeof maker !== 'function') throw Error('the instance function must return a kit maker');
+  const kit = harden(await maker());
+  if (typeof kit !== 'object' || kit === null) throw Error('the kit maker must return a record of facets');
+  const bad = vatData.findNonDurable(kit, 'kit');
+  if (bad) throw Error(`${bad}; every facet of the kit must be a durable object (defineDurableKind) so it survives upgrades`);
+  const data = liveSlots.serialize(kit);
+  rawStore.set('d.meta.kit', JSON.stringify(data));
+  instanceFunction = null;
+  return data;
 }
 
 type Delivery =
-  | ['startVat', VatBundle, Capdata]
+  | ['startVat', VatBundle, StartOptions]
+  | ['startInstance', Capdata, Capdata]
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]];
 
-// The host calls this with one JSON delivery. Its reply (after every promise
-// job has run) is '' for success or the error text for a delivery that failed
-// as a whole; a method that throws is not such a failure (its result promise
-// is rejected instead).
+// The host calls this with one JSON delivery and reads the reply after every
+// promise job has run: {"ok":true} (with "result" for a started instance), or
+// {"error":"..."} for a delivery that failed as a whole. A method that throws
+// is not such a failure: its result promise is rejected instead.
 const dispatch = async (request: string): Promise<string> => {
   const d = JSON.parse(request) as Delivery;
   try {
+    let result: Capdata | undefined;
     switch (d[0]) {
       case 'startVat':
-        await startVat(d[1], d[2]);
+        result = await startVat(d[1], d[2]);
+        break;
+      case 'startInstance':
+        result = await startInstance(d[1], d[2]);
         break;
       case 'deliver':
         liveSlots.deliver(d[1], d[2], d[3], d[4]);
@@ -68,9 +151,9 @@ const dispatch = async (request: string): Promise<string> => {
       default:
         throw Error(`unknown delivery type ${JSON.stringify((d as unknown[])[0])}`);
     }
-    return '';
+    return JSON.stringify(result === undefined ? { ok: true } : { ok: true, result });
   } catch (err) {
-    return `${(err as Error)?.message ?? String(err)}` || 'delivery failed';
+    return JSON.stringify({ error: `${(err as Error)?.message ?? String(err)}` || 'delivery failed' });
   }
 };
 

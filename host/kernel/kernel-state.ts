@@ -22,8 +22,15 @@ export interface VatRecord {
   readonly name: string;
   /** Image the vat's memory is restored from (base, zygote, or its own snapshot). */
   readonly imageId: string;
-  /** The image is shared, so Math.random must be reseeded with this vat's identity after restoring. */
-  readonly reseed: boolean;
+  /**
+   * Set when the image is shared (base, zygote): Math.random is reseeded with
+   * this identity after restoring. Null for the vat's own snapshot.
+   */
+  readonly identity: string | null;
+  /** 1 for a new vat, +1 for every successful upgrade. */
+  readonly incarnation: number;
+  /** 'root' (buildRootObject), 'zygote' (an installation's image source), 'contract' (an instance). */
+  readonly role: 'root' | 'zygote' | 'contract';
   /** Transcript position the image corresponds to. */
   readonly snapshotPos: number;
   readonly transcriptLength: number;
@@ -134,6 +141,25 @@ export class KernelState {
   }
   setPromise(kp: Kref, p: KernelPromise): void {
     this.store.set(`k.kp.${kp}`, p);
+  }
+
+  /** A kernel object whose vat discarded it (non-durable, lost in an upgrade). */
+  orphanObject(ko: Kref, reason: string): void {
+    this.store.set(`k.orphan.${ko}`, reason);
+  }
+  orphanReason(ko: Kref): string | undefined {
+    return this.store.get(`k.orphan.${ko}`) as string | undefined;
+  }
+
+  // --- deferred deletion of old incarnations' data (resumable, in key order)
+  queueCleanup(vat: VatId, prefix: string): void {
+    this.store.set('k.cleanup', [...this.pendingCleanup(), [vat, prefix]]);
+  }
+  pendingCleanup(): [VatId, string][] {
+    return (this.store.get('k.cleanup') as [VatId, string][] | undefined) ?? [];
+  }
+  finishCleanup(vat: VatId, prefix: string): void {
+    this.store.set('k.cleanup', this.pendingCleanup().filter(([v, p]) => v !== vat || p !== prefix));
   }
 
   // --- c-lists

@@ -11,7 +11,7 @@
 // rejects its result promise with the reason.
 import { GuestError, MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
-import { baseImage, type StoredImage } from './base-image.js';
+import { baseImage, decodeStoredImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord } from './kernel-state.js';
 import {
   assertCapdata,
@@ -46,6 +46,7 @@ export type HostWaiter = (rejected: boolean, data: Capdata) => void;
 
 const MAX_KEY = 1024;
 const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n };
+const CLEANUP_PER_CRANK = 200;
 
 export class Kernel {
   readonly state: KernelState;
@@ -88,14 +89,20 @@ export class Kernel {
   }
 
   /** Creates a vat from a bundle and starts it (one crank). Returns the root object's kref. */
-  createVat(bundleId: string, bundle: VatBundle, options: { name?: string; vatParameters?: Capdata; budget?: bigint } = {}): { vat: VatId; root: Kref } {
+  createVat(
+    bundleId: string,
+    bundle: VatBundle,
+    options: { name?: string; vatParameters?: Capdata; budget?: bigint; role?: 'root' | 'zygote' } = {},
+  ): { vat: VatId; root: Kref | undefined; result: Capdata | undefined } {
     this.assertIdle();
     const base = (this.options.baseImage ?? baseImage)();
     const vat = this.state.allocateVatId();
     const record: VatRecord = {
       name: options.name ?? vat,
       imageId: base.id,
-      reseed: true,
+      identity: vat,
+      incarnation: 1,
+      role: options.role ?? 'root',
       snapshotPos: 0,
       transcriptLength: 0,
       budget: String(options.budget ?? this.deliveryBudget),
@@ -106,20 +113,148 @@ export class Kernel {
     this.state.addVat(vat, record);
     const params = options.vatParameters ?? { body: '#null', slots: [] };
     try {
-      const vatParams = this.translateToVat(vat, params);
-      this.manager(vat).deliver(['startVat', bundleId, vatParams], (v, req) => this.syscall(v, req));
-      const root = this.state.allocateObject(vat);
-      this.state.addClist(vat, 'o+0', root);
-      this.state.setVat(vat, { ...this.state.vat(vat), root });
+      const vatParameters = this.translateToVat(vat, params);
+      const role = record.role === 'zygote' ? 'zygote' : 'root';
+      const { result } = this.manager(vat).deliver(['startVat', bundleId, { incarnation: 1, role, vatParameters }], (v, req) => this.syscall(v, req));
+      let root: Kref | undefined;
+      if (role === 'root') {
+        root = this.state.allocateObject(vat);
+        this.state.addClist(vat, 'o+0', root);
+        this.state.setVat(vat, { ...this.state.vat(vat), root });
+      }
       this.manager(vat).snapshot();
       this.commit();
-      return { vat, root };
+      return { vat, root, result };
     } catch (err) {
       this.abort();
       this.vats.get(vat)?.drop();
       this.vats.delete(vat);
       throw new Error(`vat ${record.name} failed to start: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Forks a new contract instance from a zygote vat's image: the zygote's
+   * vatstore (its installation baggage) is copied, not shared. Returns the
+   * new vat and its kit (facet name -> kref).
+   */
+  startInstance(
+    zygote: VatId,
+    options: { name?: string; context: Capdata; privateArgs: Capdata; budget?: bigint },
+  ): { vat: VatId; kit: Capdata } {
+    this.assertIdle();
+    const z = this.state.vat(zygote);
+    if (z.role !== 'zygote') throw new Error(`vat ${zygote} is not an installation zygote`);
+    const vat = this.state.allocateVatId();
+    this.state.addVat(vat, {
+      name: options.name ?? vat,
+      imageId: z.imageId,
+      identity: vat,
+      incarnation: 1,
+      role: 'contract',
+      snapshotPos: 0,
+      transcriptLength: 0,
+      budget: String(options.budget ?? this.deliveryBudget),
+      snapshotEvery: this.snapshotEvery,
+    });
+    try {
+      const from = this.state.vatstoreKey(zygote, '');
+      for (const [key, value] of this.store.entries(from)) this.store.set(this.state.vatstoreKey(vat, key.slice(from.length)), value);
+      const context = this.translateToVat(vat, options.context);
+      const privateArgs = this.translateToVat(vat, options.privateArgs);
+      const { result } = this.manager(vat).deliver(['startInstance', context, privateArgs], (v, req) => this.syscall(v, req));
+      if (!result) throw new DeliveryFailed('startInstance returned no kit');
+      const kit = this.translateFromVat(vat, result);
+      this.manager(vat).snapshotIfDue();
+      this.commit();
+      return { vat, kit };
+    } catch (err) {
+      this.abort();
+      this.vats.get(vat)?.drop();
+      this.vats.delete(vat);
+      throw err;
+    }
+  }
+
+  /**
+   * Replaces a vat's code, atomically. The new incarnation starts from the
+   * base image, reconnects to its durable state, and must redefine every
+   * durable kind; if anything fails, nothing changed and the old incarnation
+   * keeps serving. On success: promises the old incarnation decided are
+   * rejected, its non-durable exports break, and its non-durable vatstore data
+   * is queued for deletion a bounded amount per crank.
+   */
+  upgradeVat(vat: VatId, bundleId: string, bundle: VatBundle, options: { privateArgs?: Capdata; vatParameters?: Capdata } = {}): { incarnation: number } {
+    this.assertIdle();
+    const record = this.state.vat(vat);
+    if (record.role === 'zygote') throw new Error(`vat ${vat} is an installation zygote; upgrade its instances`);
+    const base = (this.options.baseImage ?? baseImage)();
+    const incarnation = record.incarnation + 1;
+    const manager = this.manager(vat);
+    manager.load();
+    try {
+      this.state.putImage(base.id, base.compressed);
+      this.state.putBundle(bundleId, bundle);
+      const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
+      if (options.privateArgs) opts.privateArgs = this.translateToVat(vat, options.privateArgs);
+      if (options.vatParameters) opts.vatParameters = this.translateToVat(vat, options.vatParameters);
+      const image = decodeStoredImage(base.id, () => base.compressed);
+      manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
+      this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
+      manager.snapshot();
+      this.commit();
+      return { incarnation };
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  // Promises the old incarnation decided can never be resolved by it now;
+  // its heap and virtual objects are gone. Durable objects (o+d…) and
+  // imports keep their c-list entries and so their identities.
+  private disconnectOldIncarnation(vat: VatId, oldIncarnation: number, incarnation: number, keepRoot: boolean): void {
+    const prefix = `k.c.${vat}.v.`;
+    const entries = [...this.store.entries(prefix)];
+    for (const [key, kref] of entries) {
+      const vref = key.slice(prefix.length);
+      const k = kref as Kref;
+      if (vref.startsWith('o+d') || vref.startsWith('o-')) continue;
+      if (vref === 'o+0' && keepRoot) continue;
+      if (vref.startsWith('o+')) {
+        this.state.removeClist(vat, vref, k);
+        this.state.orphanObject(k, `object ${k} was a non-durable object of vat ${vat}; it was discarded when the vat upgraded to incarnation ${incarnation}`);
+      } else if (isKpid(k)) {
+        const p = this.state.promise(k);
+        if (p.state === 'unresolved' && p.decider === vat) {
+          this.state.removeClist(vat, vref, k);
+          this.resolveKernelPromise(k, true, errorData(`vat ${vat} was upgraded to incarnation ${incarnation}; this promise from incarnation ${oldIncarnation} was disconnected`, 'UpgradeDisconnection'));
+        }
+      }
+    }
+    this.state.queueCleanup(vat, this.state.vatstoreKey(vat, `v${oldIncarnation}.`));
+  }
+
+  /** Deletes up to `limit` keys of data an upgrade left behind; part of the current crank. */
+  private cleanupStep(limit = CLEANUP_PER_CRANK): void {
+    const pending = this.state.pendingCleanup();
+    if (pending.length === 0) return;
+    const [vat, prefix] = pending[0];
+    let deleted = 0;
+    let key = this.store.getNextKey(prefix);
+    while (key !== undefined && deleted < limit) {
+      this.store.delete(key);
+      deleted++;
+      key = this.store.getNextKey(prefix, key);
+    }
+    if (key === undefined) this.state.finishCleanup(vat, prefix);
+  }
+
+  /** Keys still waiting for deletion after upgrades. */
+  pendingCleanupKeys(): number {
+    let n = 0;
+    for (const [, prefix] of this.state.pendingCleanup()) for (const _ of this.store.entries(prefix)) n++;
+    return n;
   }
 
   // ---------------------------------------------------------------- host inputs
@@ -188,6 +323,7 @@ export class Kernel {
     this.state.bump('cranks');
     try {
       this.process(item);
+      this.cleanupStep();
       this.commit();
     } catch (err) {
       this.abort();
@@ -213,6 +349,8 @@ export class Kernel {
     }
     const owner = this.state.objectOwner(target);
     if (owner === undefined) return this.resolveResult(msg, true, errorData(`no kernel object ${target}`));
+    const orphaned = this.state.orphanReason(target);
+    if (orphaned) return this.resolveResult(msg, true, errorData(orphaned));
     const vref = this.state.vrefFor(owner, target);
     if (vref === undefined) return this.resolveResult(msg, true, errorData(`object ${target} is no longer exported by vat ${owner}`));
     const args = this.translateToVat(owner, msg.args);

@@ -16,7 +16,8 @@ export class SyscallError extends Error {
   override name = 'SyscallError';
 }
 
-const VREF = /^[op][+-](0|[1-9]\d{0,14})$/;
+// Plain ids, plus virtual/durable objects o+d<kind>/<n>[:facet] and o+v… .
+const VREF = /^(?:[op][+-](?:0|[1-9]\d{0,14})|o\+[dv](?:0|[1-9]\d{0,9})\/(?:0|[1-9]\d{0,14})(?::\d{1,4})?)$/;
 const MAX_STRING = 1 << 20;
 const MAX_SLOTS = 10_000;
 

@@ -3,7 +3,8 @@
 import { InstanceDiscarded, Sandbox, type SandboxOptions } from '../engine/index.js';
 import { decodeStoredImage, storedImage } from './base-image.js';
 import type { KernelState, TranscriptEntry, VatRecord } from './kernel-state.js';
-import type { VatId } from './refs.js';
+import { assertCapdata, type Capdata, type VatId } from './refs.js';
+import type { SnapshotImage } from '../engine/index.js';
 
 export const DISPATCH = '__quickvat_dispatch';
 
@@ -20,6 +21,23 @@ export class ReplayDiverged extends Error {
 
 export interface DeliveryResult {
   readonly syscalls: (readonly [string, string])[];
+  /** What the vat returned for a start delivery (e.g. a contract's kit). */
+  readonly result?: Capdata;
+}
+
+/** The guest's reply to a dispatch: {"ok":true[,"result"]} or {"error"}. */
+function parseReply(vat: VatId, reply: string): { ok: true; result?: Capdata } | { ok: false; error: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(reply);
+  } catch {
+    return { ok: false, error: `vat ${vat} replied to a delivery with something that is not JSON` };
+  }
+  const r = parsed as { ok?: unknown; error?: unknown; result?: unknown };
+  if (r && r.ok === true) {
+    return r.result === undefined ? { ok: true } : { ok: true, result: assertCapdata(r.result, 'delivery result') };
+  }
+  return { ok: false, error: typeof r?.error === 'string' ? r.error : 'malformed delivery reply' };
 }
 
 export class VatManager {
@@ -42,7 +60,7 @@ export class VatManager {
     if (this.sandbox && this.sandbox.alive) return this.sandbox;
     const record = this.state.vat(this.id);
     const image = decodeStoredImage(record.imageId, () => this.state.image(record.imageId));
-    const sandbox = Sandbox.restore(image, { ...this.sandboxOptions, identity: record.reseed ? this.id : undefined });
+    const sandbox = Sandbox.restore(image, { ...this.sandboxOptions, identity: record.identity ?? undefined });
     for (let pos = record.snapshotPos; pos < record.transcriptLength; pos++) {
       this.replay(sandbox, pos, this.state.transcriptEntry(this.id, pos), record);
     }
@@ -68,8 +86,10 @@ export class VatManager {
     } catch (err) {
       throw new ReplayDiverged(`vat ${this.id} failed replaying transcript entry ${pos}: ${(err as Error).message}`);
     }
-    if (i !== entry.sc.length || reply !== '') {
-      throw new ReplayDiverged(`vat ${this.id} diverged replaying transcript entry ${pos}: ${reply || `made ${i} of ${entry.sc.length} syscalls`}`);
+    const outcome = parseReply(this.id, reply);
+    if (i !== entry.sc.length || !outcome.ok) {
+      const why = outcome.ok ? `made ${i} of ${entry.sc.length} syscalls` : outcome.error;
+      throw new ReplayDiverged(`vat ${this.id} diverged replaying transcript entry ${pos}: ${why}`);
     }
   }
 
@@ -80,6 +100,41 @@ export class VatManager {
    */
   deliver(delivery: unknown, syscall: LiveSyscall): DeliveryResult {
     const sandbox = this.load();
+    let result: DeliveryResult;
+    try {
+      result = this.run(sandbox, delivery, syscall);
+    } catch (err) {
+      this.drop();
+      throw err;
+    }
+    this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls });
+    return result;
+  }
+
+  /**
+   * Starts a new incarnation in a fresh sandbox from `image`. On success the
+   * new sandbox replaces the old one and the transcript restarts from this
+   * delivery; on failure the new sandbox is discarded and the old one keeps
+   * serving, untouched.
+   */
+  startIncarnation(imageId: string, image: SnapshotImage, identity: string, incarnation: number, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
+    const fresh = Sandbox.restore(image, { ...this.sandboxOptions, identity });
+    let result: DeliveryResult;
+    try {
+      result = this.run(fresh, delivery, syscall);
+    } catch (err) {
+      fresh.dispose();
+      throw err;
+    }
+    const record = this.state.vat(this.id);
+    this.state.setVat(this.id, { ...record, imageId, identity, incarnation, snapshotPos: record.transcriptLength });
+    this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls });
+    this.sandbox?.dispose();
+    this.sandbox = fresh;
+    return result;
+  }
+
+  private run(sandbox: Sandbox, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
     const record = this.state.vat(this.id);
     const syscalls: (readonly [string, string])[] = [];
     let illegal: Error | null = null;
@@ -104,15 +159,12 @@ export class VatManager {
     try {
       const reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
       if (illegal) throw illegal;
-      if (reply !== '') throw new DeliveryFailed(`vat ${this.id} failed the delivery: ${reply}`);
-    } catch (err) {
-      this.drop();
-      throw err;
+      const outcome = parseReply(this.id, reply);
+      if (!outcome.ok) throw new DeliveryFailed(`vat ${this.id} failed the delivery: ${outcome.error}`);
+      return { syscalls, result: outcome.result };
     } finally {
       sandbox.onSyscall = null;
     }
-    this.state.appendTranscript(this.id, { d: delivery, sc: syscalls });
-    return { syscalls };
   }
 
   /** Takes a snapshot when the vat's policy says one is due; part of the current crank. */
@@ -128,8 +180,8 @@ export class VatManager {
     const stored = storedImage(this.sandbox!.snapshot());
     this.state.putImage(stored.id, stored.compressed);
     // An image of the vat's own (not a shared base or zygote) is replaced.
-    if (!record.reseed && record.imageId !== stored.id) this.state.deleteImage(record.imageId);
-    this.state.setVat(this.id, { ...record, imageId: stored.id, reseed: false, snapshotPos: record.transcriptLength });
+    if (record.identity === null && record.imageId !== stored.id) this.state.deleteImage(record.imageId);
+    this.state.setVat(this.id, { ...record, imageId: stored.id, identity: null, snapshotPos: record.transcriptLength });
   }
 
   stateHash(): string {
