@@ -86,7 +86,7 @@ describe('kernel: hostile guests', () => {
     const sys = (...req) => raw(JSON.stringify(req));
     globalThis.__quickvat_dispatch = (request) => {
       const d = JSON.parse(request);
-      if (d[0] !== 'deliver') return '';
+      if (d[0] !== 'deliver') return '{"ok":true}';
       const [, , method, , result] = d;
       const ok = (v) => sys('resolve', [[result, false, { body: '#' + JSON.stringify(v), slots: [] }]]);
       switch (method) {
@@ -97,7 +97,7 @@ describe('kernel: hostile guests', () => {
         case 'catchAndHide': try { sys('send', 'o-99', 'x', { body: '#[]', slots: [] }, 'p+4'); } catch (e) {} ok('hidden'); break;
         case 'fine': ok('fine'); break;
       }
-      return '';
+      return '{"ok":true}';
     };
   `;
   const hostileImage = () => {
