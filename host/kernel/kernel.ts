@@ -535,6 +535,10 @@ export class Kernel {
     for (const vat of this.state.vatIds()) this.manager(vat).load();
   }
 
+  vatMemoryBytes(vat: VatId): number {
+    return this.manager(vat).load().memoryBytes;
+  }
+
   vatMemoryHash(vat: VatId): string {
     return this.manager(vat).stateHash();
   }
