@@ -20,6 +20,8 @@ export interface LiveSlots {
   setVirtualHooks(hooks: VirtualHooks): void;
   /** vref of a value the vat already knows, without allocating one. */
   knownSlot(value: unknown): string | undefined;
+  /** The value for one slot, as unserialize would give it. */
+  slotToVal(vref: string): unknown;
   /** Registers the root object as o+0. */
   setRoot(root: unknown): void;
   deliver(target: string, method: string, args: Capdata, result: string | null): void;
@@ -166,6 +168,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     setVirtualHooks(hooks: VirtualHooks) {
       virtual = hooks;
     },
+    slotToVal: (vref: string) => convertSlotToVal(vref),
     knownSlot: (value: unknown) => (typeof value === 'object' && value !== null ? valToSlot.get(value) ?? virtual?.vrefOf(value) : undefined),
     setRoot(root: unknown) {
       if (passStyleOf(root) !== 'remotable') throw Error('buildRootObject must return a Far object');

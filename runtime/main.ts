@@ -51,7 +51,7 @@ let vatData: VatData | null = null;
 let instanceFunction: ((...args: unknown[]) => unknown) | null = null;
 
 function loadContract(bundle: VatBundle, incarnation: number) {
-  vatData = makeVatData(rawStore, { ...liveSlots, knownSlot: liveSlots.knownSlot }, incarnation);
+  vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
   const vatDataModule = vatData.api;
   const builtins = harden({

@@ -28,6 +28,8 @@ export interface Marshaller {
   unserialize(data: Capdata): unknown;
   /** vref of a remotable the vat already knows (export, import, virtual), without allocating. */
   knownSlot(value: unknown): string | undefined;
+  /** The value for one slot, as unserialize would give it. */
+  slotToVal(vref: string): unknown;
 }
 
 type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
@@ -56,6 +58,40 @@ const FIRST_USER_KIND = 10;
 const VREF = /^o\+([dv])(\d+)\/(\d+)(?::(\d+))?$/;
 
 export class DurabilityError extends Error {}
+
+// Smallcaps gives strings starting with one of !"#$%&'()*+,- a special
+// meaning (bigints, escapes, undefined...).
+const startsSpecial = (s: string) => s.length > 0 && s.charCodeAt(0) >= 0x21 && s.charCodeAt(0) <= 0x2d;
+
+/**
+ * Byte-for-byte what marshal's smallcaps gives for the scalars that records
+ * mostly hold, without marshal's per-value cost (hardening and pass-style
+ * checks cost tens of microseconds each inside QuickJS). Undefined for
+ * anything else, which takes the full path.
+ */
+function fastEncode(value: unknown): string | undefined {
+  let body: string;
+  switch (typeof value) {
+    case 'string':
+      if (startsSpecial(value)) return undefined;
+      body = JSON.stringify(value);
+      break;
+    case 'number':
+      if (!Number.isFinite(value) || Object.is(value, -0)) return undefined;
+      body = JSON.stringify(value);
+      break;
+    case 'bigint':
+      body = JSON.stringify(value >= 0n ? `+${value}` : `${value}`);
+      break;
+    case 'boolean':
+      body = String(value);
+      break;
+    default:
+      if (value !== null) return undefined;
+      body = 'null';
+  }
+  return `{"body":${JSON.stringify(`#${body}`)},"slots":[]}`;
+}
 
 export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: number) {
   const vprefix = `v${incarnation}.`;
@@ -125,6 +161,8 @@ export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: n
   };
 
   const encodeValue = (value: unknown, durable: boolean, path: string): string => {
+    const fast = fastEncode(value) ?? fastEncodeReference(value, durable);
+    if (fast !== undefined) return fast;
     harden(value);
     if (durable) {
       const bad = findNonDurable(value, path);
@@ -134,7 +172,26 @@ export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: n
     }
     return JSON.stringify(marshal.serialize(value));
   };
-  const decodeValue = (text: string): unknown => marshal.unserialize(JSON.parse(text));
+  const decodeValue = (text: string): unknown => {
+    const data = JSON.parse(text) as Capdata;
+    if (data.slots.length === 0) {
+      const v = JSON.parse(data.body.slice(1));
+      if (typeof v !== 'object' && !(typeof v === 'string' && startsSpecial(v))) return v;
+    } else if (data.slots.length === 1 && data.body.startsWith('#"$0.') && data.slots[0][0] === 'o') {
+      return marshal.slotToVal(data.slots[0]);
+    }
+    return marshal.unserialize(data);
+  };
+
+  // A lone object reference the vat already knows, as smallcaps writes it.
+  const fastEncodeReference = (value: unknown, durable: boolean): string | undefined => {
+    if (typeof value !== 'object' || value === null) return undefined;
+    const vref = vrefOf.get(value) ?? marshal.knownSlot(value);
+    if (vref === undefined || vref[0] !== 'o' || (durable && !isDurableVref(vref))) return undefined;
+    const tag = (value as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+    if (typeof tag !== 'string') return undefined;
+    return `{"body":${JSON.stringify(`#${JSON.stringify(`$0.${tag}`)}`)},"slots":[${JSON.stringify(vref)}]}`;
+  };
 
   // ------------------------------------------------------------ objects
   const stateKey = (durable: boolean, kindId: number, n: number) => `${prefixOf(durable)}vo.${kindId}/${n}`;
@@ -171,7 +228,8 @@ export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: n
         enumerable: true,
       });
     }
-    return harden(state);
+    // Freezing suffices: the accessors are this record's own closures.
+    return Object.freeze(state);
   };
 
   // Lazily applied the first time an older record is read; written back in
@@ -192,6 +250,37 @@ export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: n
     return migrated;
   };
 
+  // Far() costs tens of microseconds inside QuickJS, so it runs once per kind
+  // (per facet): each representative is a frozen empty object inheriting
+  // from that shared remotable, and methods find their context by `this`.
+  // QuickJS's WeakMap is not an ephemeron table: a value that references its
+  // key keeps the key alive forever. So the value is a function building the
+  // context, and a single-facet context gets `self` from `this` at call time.
+  const contexts = new WeakMap<object, (self: object) => unknown>();
+  const protos = new Map<string, object>();
+  const protoFor = (def: KindDef, facet: string | null): object => {
+    const key = `${def.id}:${facet ?? ''}`;
+    let proto = protos.get(key);
+    if (!proto) {
+      const behavior = (facet === null ? def.behavior : (def.behavior as Record<string, Behavior>)[facet]) as Behavior;
+      if (!behavior) throw Error(`kind ${def.record.tag} has no behavior for facet ${facet}`);
+      const methods: Record<string, unknown> = {};
+      for (const [name, fn] of Object.entries(behavior)) {
+        if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
+        methods[name] = function (this: object, ...args: unknown[]) {
+          const context = contexts.get(this);
+          if (context === undefined) throw Error(`${name} called on something that is not a ${def.record.tag}`);
+          return fn(context(this), ...args);
+        };
+      }
+      const made: object = Far(facet === null ? def.record.tag : `${def.record.tag} ${facet}`, methods as any);
+      protos.set(key, made);
+      return made;
+    }
+    return proto;
+  };
+  const instanceOf = (proto: object) => Object.freeze(Object.create(proto)) as object;
+
   const makeRepresentative = (def: KindDef, n: number): object => {
     const { record } = def;
     const base = `o+${record.durable ? 'd' : 'v'}${def.id}/${n}`;
@@ -201,41 +290,34 @@ export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: n
     const state = makeStateAccessor(def, key, record.tag);
     let result: object;
     if (record.facets) {
+      // Limitation: the facets of one object reference each other through
+      // their shared context, so a multi-facet cohort stays in the heap once
+      // touched (see the note on QuickJS's WeakMap above).
       const facets: Record<string, object> = {};
-      const context = harden({ state, facets });
+      const context = Object.freeze({ state, facets });
+      const getContext = () => context;
       record.facets.forEach((name, i) => {
-        const behavior = (def.behavior as Record<string, Behavior>)[name];
-        if (!behavior) throw Error(`kind ${record.tag} has no behavior for facet ${name}`);
-        const facet = Far(`${record.tag} ${name}`, bindMethods(behavior, context) as any);
+        const facet = instanceOf(protoFor(def, name));
+        contexts.set(facet, getContext);
         facets[name] = facet;
         remember(`${base}:${i}`, facet);
       });
-      result = harden(facets);
+      result = Object.freeze(facets);
     } else {
-      const methods: Record<string, unknown> = {};
-      const context = harden({ state, get self() { return self; } });
-      Object.assign(methods, bindMethods(def.behavior as Behavior, context));
-      const self = Far(record.tag, methods as any);
+      const self = instanceOf(protoFor(def, null));
+      contexts.set(self, (me) => Object.freeze({ state, self: me }));
       result = self;
     }
     remember(base, result);
     return result;
   };
 
-  const bindMethods = (behavior: Behavior, context: unknown) => {
-    const out: Record<string, unknown> = {};
-    for (const [name, fn] of Object.entries(behavior)) {
-      if (typeof fn !== 'function') throw Error(`behavior ${name} must be a function`);
-      out[name] = (...args: unknown[]) => fn(context, ...args);
-    }
-    return out;
-  };
-
   const makeMaker = (def: KindDef) => {
     const maker = (...args: unknown[]) => {
       const init = def.init(...args);
       if (typeof init !== 'object' || init === null) throw Error(`init for ${def.record.tag} must return a state record`);
-      const record = def.record.durable ? (readKind(def.id, true) as KindRecord) : def.record;
+      // def.record is kept current by every maker call and redefinition.
+      const record = def.record;
       const n = record.nextId;
       const updated = { ...record, nextId: n + 1 };
       writeKind(def.id, updated);
@@ -341,6 +423,10 @@ export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: n
       store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
     };
     const keyOf = (key: unknown) => {
+      const t = typeof key;
+      if (type !== 'weakMap' && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
+        return entryPrefix + encodePassable(key as any);
+      }
       harden(key);
       const style = passStyleOf(key as any);
       if (!['string', 'number', 'bigint', 'boolean', 'symbol', 'undefined', 'null', 'remotable'].includes(style)) {
