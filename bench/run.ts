@@ -1,10 +1,12 @@
 // `npm run bench`: every suite, one after another, in one process.
 import { runEngineBench } from './engine.bench.js';
 import { runKernelBench } from './kernel.bench.js';
+import { runZygoteBench } from './zygote.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   engine: runEngineBench,
   kernel: runKernelBench,
+  zygote: runZygoteBench,
 };
 
 const only = process.argv.slice(2);

@@ -93,8 +93,39 @@ function fastEncode(value: unknown): string | undefined {
   return `{"body":${JSON.stringify(`#${body}`)},"slots":[]}`;
 }
 
-export function makeVatData(store: VatStore, marshal: Marshaller, incarnation: number) {
+/**
+ * A write-through cache for the few small keys every operation touches (kind
+ * records, counters, collection sizes): each syscall costs tens of
+ * microseconds, and only this incarnation's vat-data writes these keys, so
+ * the heap copy cannot go stale (an aborted crank discards heap and vatstore
+ * changes together).
+ */
+function cacheHotKeys(store: VatStore, hot: (key: string) => boolean): VatStore {
+  const cache = new Map<string, string | undefined>();
+  return {
+    get(key) {
+      if (!hot(key)) return store.get(key);
+      if (cache.has(key)) return cache.get(key);
+      const value = store.get(key);
+      cache.set(key, value);
+      return value;
+    },
+    set(key, value) {
+      if (hot(key)) cache.set(key, value);
+      store.set(key, value);
+    },
+    delete(key) {
+      if (hot(key)) cache.set(key, undefined);
+      store.delete(key);
+    },
+    getNextKey: (priorKey) => store.getNextKey(priorKey),
+  };
+}
+
+export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const vprefix = `v${incarnation}.`;
+  const hotPrefixes = ['d.meta.', 'd.kind.', 'd.cm.', `${vprefix}kind.`, `${vprefix}cm.`];
+  const store = cacheHotKeys(rawStore, (key) => hotPrefixes.some((p) => key.startsWith(p)));
   const prefixOf = (durable: boolean) => (durable ? 'd.' : vprefix);
 
   // ------------------------------------------------------------ identity

@@ -1,0 +1,43 @@
+// Starting a contract instance: fork of the installation's zygote image vs a
+// cold start of the same contract (nothing snapshotted: fresh QuickJS
+// instance, guest runtime with SES lockdown evaluated, bundle loaded,
+// installation-level init, instance start).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Sandbox } from '../host/engine/index.js';
+import { Host } from '../host/index.js';
+import { storedImage } from '../host/kernel/base-image.js';
+import { runtimeBundleSource } from '../host/kernel/runtime-bundle.js';
+import { compare, verdict } from './harness.js';
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const LEDGER_V1 = fs.readFileSync(path.join(ROOT, 'contracts', 'ledger', 'v1', 'contract.js'), 'utf8');
+
+export async function runZygoteBench(): Promise<void> {
+  console.log('\n== zygotes (ledger contract)');
+  const host = await Host.open();
+  const installation = host.install(LEDGER_V1, { label: 'ledger' });
+  // Cold: a host whose base image is rebuilt for every vat, so nothing is
+  // reused from a snapshot.
+  const cold = await Host.open({
+    baseImage: () => {
+      const s = Sandbox.create({ identity: 'cold' });
+      s.evaluate(runtimeBundleSource(), { budget: 100_000_000_000n });
+      return storedImage(s.snapshot());
+    },
+  });
+  const speedup = await compare(
+    'starting an instance: zygote fork vs cold start',
+    { name: 'cold start (runtime + bundle + install + start)', fn: () => void cold.startInstance(cold.install(LEDGER_V1, { label: 'ledger' })) },
+    { name: 'fork of the installation zygote', fn: () => void host.startInstance(installation) },
+  );
+  verdict('zygote fork >= 10x faster than cold start', speedup >= 10, `${speedup.toFixed(2)}x`);
+  const warm = await Host.open();
+  await compare(
+    'for reference: install + start from the shared base image (runtime snapshotted, contract init not)',
+    { name: 'install + start from base image', fn: () => void warm.startInstance(warm.install(LEDGER_V1, { label: 'ledger' })) },
+    { name: 'fork of the installation zygote', fn: () => void host.startInstance(installation) },
+  );
+  await Promise.all([host.close(), cold.close(), warm.close()]);
+}
