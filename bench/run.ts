@@ -2,11 +2,13 @@
 import { runEngineBench } from './engine.bench.js';
 import { runKernelBench } from './kernel.bench.js';
 import { runZygoteBench } from './zygote.bench.js';
+import { runVatDataBench } from './vat-data.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   engine: runEngineBench,
   kernel: runKernelBench,
   zygote: runZygoteBench,
+  'vat-data': runVatDataBench,
 };
 
 const only = process.argv.slice(2);
