@@ -132,6 +132,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
   // A representative stays === for as long as the program can hold it: we
   // keep only weak references, so unreferenced ones cost no heap.
   const live = new Map<string, WeakRef<object>>();
+  const holders = new Map<string, WeakRef<{ state: object }>>();
   const vrefOf = new WeakMap<object, string>();
   let insertions = 0;
   const remember = (vref: string, value: object) => {
@@ -139,6 +140,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     vrefOf.set(value, vref);
     if (++insertions % 1024 === 0) {
       for (const [k, ref] of live) if (ref.deref() === undefined) live.delete(k);
+      for (const [k, ref] of holders) if (ref.deref() === undefined) holders.delete(k);
     }
   };
   const recall = (vref: string): object | undefined => live.get(vref)?.deref();
@@ -312,35 +314,48 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
   };
   const instanceOf = (proto: object) => Object.freeze(Object.create(proto)) as object;
 
+  // One state accessor per object while any of its facets lives, so facets
+  // never read through stale copies of each other's writes. The holder is
+  // what facet contexts keep alive; it references no facet.
+  const holderFor = (def: KindDef, n: number, base: string) => {
+    const hit = holders.get(base)?.deref();
+    if (hit) return hit;
+    const holder = { state: makeStateAccessor(def, stateKey(def.record.durable, def.id, n), def.record.tag) };
+    holders.set(base, new WeakRef(holder));
+    return holder;
+  };
+
+  const baseVref = (def: KindDef, n: number) => `o+${def.record.durable ? 'd' : 'v'}${def.id}/${n}`;
+
+  // Each facet is created (and collected) on its own; the facets record a
+  // method sees is rebuilt per call from the live facets, so no facet holds
+  // another alive.
+  const facetOf = (def: KindDef, n: number, i: number): object => {
+    const base = baseVref(def, n);
+    const vref = `${base}:${i}`;
+    const hit = recall(vref);
+    if (hit) return hit;
+    const names = def.record.facets!;
+    if (i >= names.length) throw Error(`object ${base} has no facet ${i}`);
+    const holder = holderFor(def, n, base);
+    const facet = instanceOf(protoFor(def, names[i]));
+    contexts.set(facet, () => Object.freeze({ state: holder.state, facets: facetsOf(def, n) }));
+    remember(vref, facet);
+    return facet;
+  };
+  const facetsOf = (def: KindDef, n: number) =>
+    Object.freeze(Object.fromEntries(def.record.facets!.map((name, i) => [name, facetOf(def, n, i)])));
+
   const makeRepresentative = (def: KindDef, n: number): object => {
-    const { record } = def;
-    const base = `o+${record.durable ? 'd' : 'v'}${def.id}/${n}`;
+    if (def.record.facets) return facetsOf(def, n);
+    const base = baseVref(def, n);
     const existing = recall(base);
     if (existing) return existing;
-    const key = stateKey(record.durable, def.id, n);
-    const state = makeStateAccessor(def, key, record.tag);
-    let result: object;
-    if (record.facets) {
-      // Limitation: the facets of one object reference each other through
-      // their shared context, so a multi-facet cohort stays in the heap once
-      // touched (see the note on QuickJS's WeakMap above).
-      const facets: Record<string, object> = {};
-      const context = Object.freeze({ state, facets });
-      const getContext = () => context;
-      record.facets.forEach((name, i) => {
-        const facet = instanceOf(protoFor(def, name));
-        contexts.set(facet, getContext);
-        facets[name] = facet;
-        remember(`${base}:${i}`, facet);
-      });
-      result = Object.freeze(facets);
-    } else {
-      const self = instanceOf(protoFor(def, null));
-      contexts.set(self, (me) => Object.freeze({ state, self: me }));
-      result = self;
-    }
-    remember(base, result);
-    return result;
+    const holder = holderFor(def, n, base);
+    const self = instanceOf(protoFor(def, null));
+    contexts.set(self, (me) => Object.freeze({ state: holder.state, self: me }));
+    remember(base, self);
+    return self;
   };
 
   const makeMaker = (def: KindDef) => {
@@ -571,13 +586,12 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
           : `object ${vref} belongs to a kind this incarnation does not have (non-durable objects do not survive an upgrade)`,
       );
     }
-    const rep = makeRepresentative(def, n);
     if (facetText !== undefined) {
-      const facet = recall(vref);
-      if (!facet) throw Error(`object ${vref} has no facet ${facetText}`);
-      return facet;
+      if (!def.record.facets) throw Error(`object ${vref}: kind "${def.record.tag}" has no facets`);
+      return facetOf(def, n, Number(facetText));
     }
-    return rep;
+    if (def.record.facets) throw Error(`object ${vref} names a multi-facet object without a facet`);
+    return makeRepresentative(def, n);
   };
 
   const provideBaggage = (name: string) => {

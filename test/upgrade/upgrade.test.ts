@@ -231,13 +231,19 @@ describe('vat-data', () => {
     try {
       const { vatId, root } = host.createVat(
         `import { Far } from '@endo/far';
-         import { makeKindHandle, defineDurableKind, makeScalarBigMapStore } from '@quickvat/vat-data';
+         import { makeKindHandle, defineDurableKind, defineDurableKindMulti, makeScalarBigMapStore } from '@quickvat/vat-data';
          export function buildRootObject() {
            const make = defineDurableKind(makeKindHandle('Rec'), (i) => ({ i, label: 'record number ' + i }), { i: ({ state }) => state.i });
+           // Multi-facet objects reference each other through their context:
+           // they must not pin each other in the heap either.
+           const makeKit = defineDurableKindMulti(makeKindHandle('Kit'), (i) => ({ i }), {
+             a: { i: ({ state, facets }) => facets.b.j() },
+             b: { j: ({ state }) => state.i },
+           });
            const all = makeScalarBigMapStore('all', { durable: true });
            let n = 0;
            return Far('root', {
-             add(count) { for (let k = 0; k < count; k++) { all.init(n, make(n)); n++; } return all.getSize(); },
+             add(count) { for (let k = 0; k < count; k++) { all.init(n, k % 2 ? make(n) : makeKit(n).a); n++; } return all.getSize(); },
              read(i) { return all.get(i).i(); },
            });
          }`,
@@ -250,6 +256,7 @@ describe('vat-data', () => {
       const large = host.kernel.vatMemoryBytes(vatId);
       const records = [...host.store.entries(`k.vs.${vatId}.d.vo.`)].length;
       assert.ok(records >= 9_500, `records in the vatstore: ${records}`);
+      assert.equal(await host.E(root).read(9_320), 9_320);
       // 19x the records, same linear memory (it never shrinks, so this also
       // shows nothing was retained along the way).
       assert.ok(large <= small + 4 * 1024 * 1024, `memory grew from ${small} to ${large} bytes`);
