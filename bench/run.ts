@@ -3,12 +3,14 @@ import { runEngineBench } from './engine.bench.js';
 import { runKernelBench } from './kernel.bench.js';
 import { runZygoteBench } from './zygote.bench.js';
 import { runVatDataBench } from './vat-data.bench.js';
+import { runUpgradeBench } from './upgrade.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   engine: runEngineBench,
   kernel: runKernelBench,
   zygote: runZygoteBench,
   'vat-data': runVatDataBench,
+  upgrade: runUpgradeBench,
 };
 
 const only = process.argv.slice(2);

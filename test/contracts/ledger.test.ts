@@ -59,6 +59,11 @@ describe('contracts: ledger', function () {
     // Nothing changed by the refused calls.
     assert.deepEqual(await balances('alice', 'bob', 'carol', 'dave'), [750n, 400n, 50n, 0n]);
     assert.equal(await E(kit.publicFacet).getTotalSupply(), 1200n);
+
+    assert.equal(await E(kit.creatorFacet).airdrop('drop', 3, 10n), 7);
+    assert.deepEqual(await balances('drop0', 'drop2'), [10n, 10n]);
+    assert.equal(await E(kit.publicFacet).getTotalSupply(), 1230n);
+    await assert.rejects(E(kit.creatorFacet).airdrop('drop', 0, 10n), /airdrop count must be 1\.\.10000/);
   });
 
   it('upgrades to v2: balances and presences survive, records migrate lazily, fees, freezing and allowances are live', async () => {

@@ -127,6 +127,19 @@ export const defineInstallationKinds = (installationBaggage, tools) => {
         getTotalSupply() {
           return getTotalSupply();
         },
+        // Opens `count` accounts named prefix0, prefix1, ... each minted
+        // `amount`, in one delivery (an airdrop; also how benchmarks seed).
+        airdrop(_, prefix, count, amount) {
+          assertName(`${prefix}${count}`);
+          if (!Number.isSafeInteger(count) || count < 1 || count > 10000) throw RangeError(`airdrop count must be 1..10000, got ${count}`);
+          assertAmount(amount);
+          for (let i = 0; i < count; i++) {
+            openAccount(`${prefix}${i}`);
+            lookup(`${prefix}${i}`).internal.credit(amount);
+          }
+          instanceBaggage.set('totalSupply', getTotalSupply() + amount * BigInt(count));
+          return accounts.getSize();
+        },
         // The holder capability of an account (the creator can act for anyone).
         getAccount(_, name) {
           return lookup(name).holder;
