@@ -81,6 +81,10 @@ describe('bundles: bundleSource', function () {
     // A relative entry path (from another working directory) names the same bundle.
     const relative = path.relative(process.cwd(), path.join(two, 'contracts/beta/contract.js'));
     assert.equal((await bundleSource(relative)).bundleId, a.bundleId);
+    // Files outside an explicit root keep relative names rather than widening it.
+    const rooted = await bundleSource(path.join(two, 'contracts/beta/contract.js'), { root: path.join(two, 'contracts') });
+    assert.equal(rooted.manifest.entry, 'beta/contract.js');
+    assert.deepEqual(rooted.manifest.modules['beta/contract.js'].imports['../../lib/shared.js'], '../lib/shared.js');
   });
 
   it('refuses a Node built-in, naming the whole import chain', async () => {
@@ -93,7 +97,7 @@ describe('bundles: bundleSource', function () {
     );
     assert.deepEqual(err.problems.map((p) => [p.specifier, p.chain]), [['fs', ['contracts/x/v1/contract.js', 'lib/util.js', 'fs']]]);
 
-    const direct = writeTree({ 'a.js': `import 'node:crypto';\nimport process from 'process';\nimport './b.js';\n`, 'b.js': `import { join } from 'path';\n` });
+    const direct = writeTree({ 'package.json': '{}', 'a.js': `import 'node:crypto';\nimport process from 'process';\nimport './b.js';\n`, 'b.js': `import { join } from 'path';\n` });
     const many = await bundleError(path.join(direct, 'a.js'));
     assert.deepEqual(
       many.problems.map((p) => p.chain.join(' -> ')),
@@ -108,6 +112,7 @@ describe('bundles: bundleSource', function () {
     assert.match(native.message, /it imports "fastdb" \(contract\.js -> fastdb\), a package containing native code \(binding\.gyp\)/);
 
     const addon = writeTree({
+      'package.json': '{}',
       'contract.js': `import 'speedy';\n`,
       'node_modules/speedy/package.json': JSON.stringify({ name: 'speedy', version: '1.0.0', main: 'index.js' }),
       'node_modules/speedy/index.js': `module.exports = 1;\n`,
@@ -115,16 +120,32 @@ describe('bundles: bundleSource', function () {
     });
     assert.match((await bundleError(path.join(addon, 'contract.js'))).message, /native code \(build\/Release\/speedy\.node\)/);
 
-    const broken = writeTree({ 'contract.js': `import './lib/a.js';\n`, 'lib/a.js': `import { x } from './gone.js';\nimport './style.css';\nexport const y = x;\n`, 'lib/style.css': 'a {}' });
+    const broken = writeTree({ 'package.json': '{}', 'contract.js': `import './lib/a.js';\n`, 'lib/a.js': `import { x } from './gone.js';\nimport './style.css';\nexport const y = x;\n`, 'lib/style.css': 'a {}' });
     const err = await bundleError(path.join(broken, 'contract.js'));
     assert.match(err.message, /it imports "\.\/gone\.js" \(contract\.js -> lib\/a\.js -> \.\/gone\.js\), which cannot be resolved from lib\/a\.js/);
     assert.match(err.message, /it imports "\.\/style\.css" \(contract\.js -> lib\/a\.js -> \.\/style\.css\), a \.css file/);
 
-    const syntax = writeTree({ 'contract.js': `import './bad.js';\n`, 'bad.js': `export const = 1;\n` });
+    const syntax = writeTree({ 'package.json': '{}', 'contract.js': `import './bad.js';\n`, 'bad.js': `export const = 1;\n` });
     assert.match((await bundleError(path.join(syntax, 'contract.js'))).message, /module bad\.js \(contract\.js -> bad\.js\) cannot be transformed: .* at line 1:/);
 
     await assert.rejects(bundleSource(path.join(syntax, 'nope.js')), /cannot bundle .*nope\.js: no such file/);
     await assert.rejects(bundleSource(path.join(syntax, 'style.css')), /the entry must be a \.js\/\.mjs\/\.ts\/\.mts file/);
+  });
+
+  it('resolves packages as imports first (ESM-only and dual packages), and a CommonJS require of the same package alike', async () => {
+    const dir = writeTree({
+      'package.json': '{}',
+      'contract.js': `import { kind } from 'dual';\nimport { version } from 'esm-only';\nimport legacy from './legacy.cjs';\nexport const all = [kind, version, legacy];\n`,
+      'legacy.cjs': `module.exports = require('dual').kind;\n`,
+      'node_modules/dual/package.json': JSON.stringify({ name: 'dual', version: '1.0.0', exports: { '.': { import: './esm.mjs', require: './cjs.cjs' } } }),
+      'node_modules/dual/esm.mjs': `export const kind = 'esm';\n`,
+      'node_modules/dual/cjs.cjs': `exports.kind = 'cjs';\n`,
+      'node_modules/esm-only/package.json': JSON.stringify({ name: 'esm-only', version: '2.0.0', type: 'module', exports: { '.': { import: './index.js' } } }),
+      'node_modules/esm-only/index.js': `export const version = 2;\n`,
+    });
+    const b = await bundleSource(path.join(dir, 'contract.js'));
+    assert.deepEqual(b.manifest.modules['contract.js'].imports, { './legacy.cjs': 'legacy.cjs', dual: 'dual@1.0.0/esm.mjs', 'esm-only': 'esm-only@2.0.0/index.js' });
+    assert.deepEqual(b.manifest.modules['legacy.cjs'].imports, { dual: 'dual@1.0.0/esm.mjs' }, 'one copy of the package, not two');
   });
 
   it('records host:* named exits per module and at the top, and never packs them', async () => {

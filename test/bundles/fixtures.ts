@@ -28,7 +28,7 @@ const PACKAGE_JSON = JSON.stringify({ name: 'fixture-contracts', version: '1.0.0
 
 /** A math library in node_modules, as a package manager would install it. */
 const MATHLIB: Tree = {
-  'node_modules/mathlib/package.json': JSON.stringify({ name: 'mathlib', version: '4.1.0', type: 'module', exports: { '.': './src/index.js' } }),
+  'node_modules/mathlib/package.json': JSON.stringify({ name: 'mathlib', version: '4.1.0', type: 'module', exports: { '.': { import: './src/index.js' } } }),
   'node_modules/mathlib/src/index.js': `export { gcd } from './gcd.js';\nexport const square = (n) => n * n;\n`,
   'node_modules/mathlib/src/gcd.js': `export function gcd(a, b) {\n  while (b) [a, b] = [b, a % b];\n  return a;\n}\n`,
 };

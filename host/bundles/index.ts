@@ -1,0 +1,19 @@
+// Content-addressed bundles: bundling a module graph, storing pieces, bundlecaps.
+export {
+  BundleError,
+  MANIFEST_FORMAT,
+  VAT_BUILTIN_MODULES,
+  bundleSource,
+  isNamedExit,
+  isVatBuiltin,
+  manifestBundleId,
+  manifestToVatBundle,
+  validateManifest,
+  type BundleProblem,
+  type BundleSourceOptions,
+  type Manifest,
+  type ManifestModule,
+  type SourceBundle,
+} from './bundle-source.js';
+export { ModuleStore, PieceHashMismatchError, SourceMissingError, bundlecapInfo, isBundlecap, type Bundlecap } from './module-store.js';
+export { bundleFromSource, bundleId, canonicalJson } from './vat-bundle.js';

@@ -1,0 +1,198 @@
+// A review as a terminal listing and as a self-contained HTML page.
+import { diffHunks, hunkHeader } from './diff.js';
+import type { Review, ReviewModule } from './review.js';
+
+export interface TextFormatOptions {
+  /** print whole hashes instead of their first 12 digits */
+  readonly fullHashes?: boolean;
+  /** append unified diffs of changed modules (default true) */
+  readonly diffs?: boolean;
+}
+
+function short(hash: string, full: boolean | undefined): string {
+  return full ? hash : hash.slice(0, 12);
+}
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+function summaryLine(review: Review): string {
+  const s = review.summary;
+  const parts = [`${s.novel} novel`, `${s.changed} changed`, `${s.known} known`];
+  if (review.against) parts.push(`${s.removed} removed`);
+  return `${review.modules.length} module${review.modules.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
+}
+
+export function formatReviewText(review: Review, options: TextFormatOptions = {}): string {
+  const full = options.fullHashes;
+  const out: string[] = [];
+  out.push(`bundle  ${review.bundleId}`);
+  out.push(`entry   ${review.entry}`);
+  if (review.against) out.push(`against ${review.against.bundleId} (entry ${review.against.entry})`);
+  else out.push('against nothing: every module is novel');
+  out.push(summaryLine(review), '');
+
+  const rows = review.modules.map((m) => [
+    m.status,
+    String(m.size),
+    short(m.hash, full),
+    m.entry ? `${m.name} (entry)` : m.name,
+    [m.petname ?? '', m.previous && m.previous.name !== m.name ? `was ${m.previous.name}` : ''].filter(Boolean).join('; '),
+  ]);
+  const header = ['STATUS', 'SIZE', 'HASH', 'MODULE', 'PETNAME / NOTE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => pad(c, widths[i], i === 1))
+      .join('  ')
+      .trimEnd();
+  out.push(line(header), ...rows.map(line));
+
+  out.push('', 'named exits:');
+  if (review.exits.length === 0) out.push('  none');
+  for (const exit of review.exits) out.push(`  ${exit.specifier}  ${review.against ? exit.status : 'novel'}  (used by ${exit.modules.join(', ')})`);
+  for (const exit of review.removedExits) out.push(`  ${exit}  no longer used`);
+
+  if (review.removed.length > 0) {
+    out.push('', 'removed modules:');
+    for (const m of review.removed) out.push(`  ${short(m.hash, full)}  ${m.name}${m.petname ? `  (${m.petname})` : ''}`);
+  }
+
+  if (options.diffs !== false) {
+    for (const m of review.modules) {
+      if (m.status !== 'changed') continue;
+      out.push('', `changed ${m.previous!.name} ${short(m.previous!.hash, full)} -> ${m.name} ${short(m.hash, full)}`);
+      out.push(m.unifiedDiff === undefined ? '  (no diff: a piece was not available)' : m.unifiedDiff.trimEnd() || '  (sources differ only in bytes a line diff does not show)');
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+const CSS = `
+:root { color-scheme: light dark; --fg: #1d1d1f; --bg: #fff; --muted: #6b6b70; --line: #d8d8dc;
+  --novel: #b35c00; --changed: #0b5cad; --known: #217a3c; --add: #e6f6ea; --del: #fbe9e9; --hunk: #eef2fb; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e8e8ea; --bg: #18181b; --muted: #a0a0a8; --line: #3a3a40;
+  --novel: #f0a04b; --changed: #6aa8ff; --known: #5fcf80; --add: #1d3a26; --del: #45201f; --hunk: #23293a; } }
+body { font: 15px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; } h3 { font-size: 1rem; }
+code, pre, .hash { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } dt { color: var(--muted); } dd { margin: 0; word-break: break-all; }
+table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { color: var(--muted); font-weight: 600; } td.size { text-align: right; font-variant-numeric: tabular-nums; }
+.hash { word-break: break-all; }
+.badge { display: inline-block; padding: 0 .5rem; border-radius: .7rem; font-size: .8rem; font-weight: 700; border: 1px solid currentColor; }
+.status-novel .badge, .badge.novel { color: var(--novel); } .status-changed .badge, .badge.changed { color: var(--changed); } .status-known .badge, .badge.known { color: var(--known); }
+.entry { color: var(--muted); font-size: .85rem; } .was { color: var(--muted); font-size: .85rem; display: block; }
+pre { overflow-x: auto; border: 1px solid var(--line); border-radius: 4px; padding: .5rem 0; margin: .5rem 0 1.5rem; }
+pre span { display: block; padding: 0 .75rem; white-space: pre; min-height: 1.2em; }
+.add { background: var(--add); } .del { background: var(--del); } .hunk { background: var(--hunk); color: var(--muted); }
+details { margin: .3rem 0; } summary { cursor: pointer; }
+`;
+
+function moduleRow(m: ReviewModule, index: number): string {
+  const target = m.status === 'changed' && m.diff ? `#diff-${index}` : m.status === 'novel' && m.source !== undefined ? `#source-${index}` : undefined;
+  const name = target ? `<a href="${target}">${escapeHtml(m.name)}</a>` : escapeHtml(m.name);
+  const was = m.previous && m.previous.name !== m.name ? `<span class="was">was ${escapeHtml(m.previous.name)}</span>` : '';
+  return [
+    `<tr class="module status-${m.status}" data-status="${m.status}" data-module="${escapeHtml(m.name)}" data-hash="${m.hash}">`,
+    `<td><span class="badge">${m.status}</span></td>`,
+    `<td><code>${name}</code>${m.entry ? ' <span class="entry">(entry)</span>' : ''}${was}</td>`,
+    `<td class="size">${m.size}</td>`,
+    `<td class="hash">${m.hash}</td>`,
+    `<td class="petname">${m.petname === undefined ? '' : escapeHtml(m.petname)}</td>`,
+    '</tr>',
+  ].join('');
+}
+
+function diffBlock(m: ReviewModule, context: number): string {
+  const spans: string[] = [];
+  for (const hunk of diffHunks(m.diff ?? [], context)) {
+    spans.push(`<span class="hunk">${escapeHtml(hunkHeader(hunk))}</span>`);
+    for (const l of hunk.lines) {
+      const cls = l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx';
+      spans.push(`<span class="${cls}">${escapeHtml(l.op + l.text)}</span>`);
+    }
+  }
+  return `<pre class="diff">${spans.join('')}</pre>`;
+}
+
+/** A self-contained page (inline CSS, no scripts or external resources) a voter opens in a browser. */
+export function renderReviewHtml(review: Review, options: { context?: number } = {}): string {
+  const title = `quickvat review of bundle ${review.bundleId.slice(0, 12)}`;
+  const parts: string[] = [];
+  parts.push(
+    '<!doctype html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    // Defence in depth: even if something slipped past escaping, nothing may load or run.
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(title)}</title>`,
+    `<style>${CSS}</style>`,
+    '</head>',
+    '<body>',
+    '<h1>Bundle review</h1>',
+    '<dl>',
+    `<dt>bundle</dt><dd class="hash" id="bundle-id">${review.bundleId}</dd>`,
+    `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code></dd>`,
+    review.against
+      ? `<dt>against</dt><dd class="hash" id="against-id">${review.against.bundleId} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
+      : '<dt>against</dt><dd>nothing: every module is novel</dd>',
+    '</dl>',
+    `<p id="summary">${escapeHtml(summaryLine(review))}</p>`,
+    '<h2>Modules</h2>',
+    '<table id="modules"><thead><tr><th>status</th><th>module</th><th>size</th><th>hash (sha256)</th><th>petname</th></tr></thead><tbody>',
+    ...review.modules.map(moduleRow),
+    '</tbody></table>',
+    '<h2>Named exits</h2>',
+  );
+  if (review.exits.length === 0 && review.removedExits.length === 0) parts.push('<p>none</p>');
+  else {
+    parts.push('<table id="exits"><thead><tr><th>status</th><th>exit</th><th>used by</th></tr></thead><tbody>');
+    for (const exit of review.exits) {
+      const status = review.against ? exit.status : 'novel';
+      parts.push(
+        `<tr class="exit status-${status}" data-status="${status}" data-exit="${escapeHtml(exit.specifier)}"><td><span class="badge">${status}</span></td><td><code>${escapeHtml(exit.specifier)}</code></td><td>${exit.modules.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</td></tr>`,
+      );
+    }
+    for (const exit of review.removedExits) {
+      parts.push(`<tr class="exit status-removed" data-status="removed" data-exit="${escapeHtml(exit)}"><td><span class="badge">removed</span></td><td><code>${escapeHtml(exit)}</code></td><td></td></tr>`);
+    }
+    parts.push('</tbody></table>');
+  }
+  if (review.removed.length > 0) {
+    parts.push('<h2>Removed modules</h2><table id="removed"><thead><tr><th>module</th><th>size</th><th>hash</th><th>petname</th></tr></thead><tbody>');
+    for (const m of review.removed) {
+      parts.push(`<tr class="removed" data-module="${escapeHtml(m.name)}"><td><code>${escapeHtml(m.name)}</code></td><td class="size">${m.size}</td><td class="hash">${m.hash}</td><td>${m.petname === undefined ? '' : escapeHtml(m.petname)}</td></tr>`);
+    }
+    parts.push('</tbody></table>');
+  }
+  const changed = review.modules.map((m, i) => [m, i] as const).filter(([m]) => m.status === 'changed');
+  if (changed.length > 0) {
+    parts.push('<h2>Changes</h2>');
+    for (const [m, i] of changed) {
+      parts.push(`<section class="change" id="diff-${i}" data-module="${escapeHtml(m.name)}">`);
+      parts.push(`<h3><code>${escapeHtml(m.previous!.name)}</code> → <code>${escapeHtml(m.name)}</code></h3>`);
+      parts.push(m.diff ? diffBlock(m, options.context ?? 3) : '<p>No diff: a piece was not available.</p>');
+      parts.push('</section>');
+    }
+  }
+  const novel = review.modules.map((m, i) => [m, i] as const).filter(([m]) => m.status === 'novel' && m.source !== undefined);
+  if (novel.length > 0) {
+    parts.push('<h2>Novel sources</h2>');
+    for (const [m, i] of novel) {
+      parts.push(`<details class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><summary><code>${escapeHtml(m.name)}</code> (${m.size} bytes)</summary>`);
+      parts.push(`<pre>${m.source!.split('\n').map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></details>`);
+    }
+  }
+  parts.push('</body>', '</html>', '');
+  return parts.join('\n');
+}
