@@ -1,7 +1,9 @@
 // The host: the Node-side owner of the store, the kernel and every vat, and
 // the API code outside any vat uses to talk to them.
 import crypto from 'node:crypto';
-import { bundleFromSource, bundleId } from './bundles/vat-bundle.js';
+import { bundleFromSource, bundleId, sourceBundleFromText } from './bundles/vat-bundle.js';
+import { ModuleStore, bundlecapInfo, isBundlecap, type Bundlecap } from './bundles/module-store.js';
+import { grantExits, type ExitPolicy } from './bundles/exit-policy.js';
 import { Kernel, type KernelOptions, type VatBundle } from './kernel/kernel.js';
 import type { Capdata, Kref } from './kernel/refs.js';
 import { makeHostMarshal, type HostMarshal } from './marshal/host-marshal.js';
@@ -39,11 +41,28 @@ export class Host {
   private readonly admins = new WeakMap<object, string>();
   private readonly adminByVat = new Map<string, object>();
 
+  /** Content-addressed code: upload pieces, get bundlecaps (SPEC §3). */
+  readonly bundles: ModuleStore;
+
   private constructor(
     readonly store: Store,
     readonly kernel: Kernel,
   ) {
     this.marshal = makeHostMarshal((kp) => this.promiseFor(kp));
+    this.bundles = new ModuleStore(store);
+  }
+
+  /**
+   * A bundlecap for `code`: a bundlecap is returned as is; source text (a
+   * convenience for tools and tests) is bundled as one module, uploaded and
+   * installed into the module store first.
+   */
+  private capFor(code: Bundlecap | string, name: string): Bundlecap {
+    if (isBundlecap(code)) return code;
+    if (typeof code !== 'string') throw new TypeError('expected a bundlecap (from host.bundles.install) or contract source text');
+    const sb = sourceBundleFromText(code, `${name}.js`);
+    this.bundles.put(sb.pieces);
+    return this.bundles.install(sb.manifest);
   }
 
   /** Opens (or creates) a host; after a crash, every vat comes back at its last committed state. */
@@ -123,16 +142,24 @@ export class Host {
     });
   }
 
-  /** Runs an installation's one-time init and keeps its memory image as the zygote. */
-  install(bundleOrSource: VatBundle | string, options: { label?: string; budget?: bigint } = {}): Installation {
+  /**
+   * Runs an installation's one-time init and keeps its memory image as the
+   * zygote. `exits` is the installation's named-exit policy: every `host:*`
+   * import of the bundle must be granted there.
+   */
+  install(code: Bundlecap | string, options: { label?: string; budget?: bigint; exits?: ExitPolicy } = {}): Installation {
     this.assertOpen();
     const label = options.label ?? 'contract';
-    const bundle = typeof bundleOrSource === 'string' ? bundleFromSource(bundleOrSource, `${label}.js`) : bundleOrSource;
-    const id = bundleId(bundle);
-    const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget });
+    const cap = this.capFor(code, label);
+    const { bundleId: id, manifest } = bundlecapInfo(cap);
+    const policy = options.exits ?? {};
+    const exits = grantExits(manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `installation ${label}`);
+    const bundle = this.bundles.loadVatBundle(cap);
+    const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget, exits });
     const entry = result && this.marshal.unserialize(result) === 'buildRootObject' ? 'buildRootObject' : 'contract';
-    this.store.set(`h.installation.${vat}`, { label, bundleId: id, entry });
+    this.store.set(`h.installation.${vat}`, { label, bundleId: id, entry, exits: policy });
     this.store.commit();
+    this.bundles.hold(cap, `installation:${vat}`);
     return harden({ installationId: vat, label });
   }
 
@@ -146,15 +173,21 @@ export class Host {
     options: { privateArgs?: unknown; parameters?: unknown; vatParameters?: unknown; name?: string; budget?: bigint } = {},
   ): InstanceKit {
     this.assertOpen();
-    const info = this.store.get(`h.installation.${installation?.installationId}`) as { label: string; bundleId: string; entry: string } | undefined;
+    const info = this.store.get(`h.installation.${installation?.installationId}`) as
+      | { label: string; bundleId: string; entry: string; exits: ExitPolicy }
+      | undefined;
     if (!info) throw new TypeError(`unknown installation ${String(installation?.installationId)}`);
     if (info.entry === 'buildRootObject') {
       const bundle = this.kernel.state.bundle(info.bundleId) as VatBundle;
+      const manifest = this.bundles.manifest(info.bundleId);
+      const exits = grantExits(manifest?.exits ?? [], info.exits ?? {}, (v) => this.marshal.serialize(harden(v)), `installation ${info.label}`);
       const { vat, root } = this.kernel.createVat(info.bundleId, bundle, {
         name: options.name ?? info.label,
         budget: options.budget,
+        exits,
         vatParameters: this.marshal.serialize(harden(options.vatParameters ?? options.parameters ?? null)),
       });
+      this.recordInstance(vat, installation.installationId, info.bundleId);
       return harden({ instanceId: vat, root: this.marshal.presence(root!), adminFacet: this.adminFacet(vat) });
     }
     const instanceIdHint = options.name ?? info.label;
@@ -164,6 +197,7 @@ export class Host {
       context: this.marshal.serialize(harden({ parameters: options.parameters ?? null, label: info.label })),
       privateArgs: this.marshal.serialize(harden(options.privateArgs ?? null)),
     });
+    this.recordInstance(vat, installation.installationId, info.bundleId);
     const facets = this.marshal.unserialize(kit) as Record<string, unknown>;
     return harden({ ...facets, instanceId: vat, adminFacet: this.adminFacet(vat) });
   }
@@ -184,22 +218,50 @@ export class Host {
    * Upgrades an instance to a new bundle, atomically (SPEC §5). Throws
    * UpgradeError naming the cause; the old incarnation then keeps serving.
    */
-  async upgrade(adminFacet: object, bundleOrSource: VatBundle | string, options: { privateArgs?: unknown; vatParameters?: unknown } = {}): Promise<{ incarnation: number }> {
+  async upgrade(
+    adminFacet: object,
+    code: Bundlecap | string,
+    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy } = {},
+  ): Promise<{ incarnation: number }> {
     this.assertOpen();
     const vat = this.admins.get(adminFacet);
     if (vat === undefined) throw new TypeError('upgrade needs an adminFacet from startInstance');
-    const bundle = typeof bundleOrSource === 'string' ? bundleFromSource(bundleOrSource, `${vat}-upgrade.js`) : bundleOrSource;
     const next = this.kernel.vatRecord(vat).incarnation + 1;
     try {
-      return this.kernel.upgradeVat(vat, bundleId(bundle), bundle, {
+      const cap = this.capFor(code, `${vat}-incarnation-${next}`);
+      const { bundleId: id, manifest } = bundlecapInfo(cap);
+      const installed = this.installationPolicyOf(vat);
+      const policy = { ...installed, ...(options.exits ?? {}) };
+      const exits = grantExits(manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`);
+      const result = this.kernel.upgradeVat(vat, id, this.bundles.loadVatBundle(cap), {
         privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
         vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
+        exits,
       });
+      this.store.set(`h.exits.${vat}`, policy);
+      this.store.commit();
+      this.bundles.hold(cap, `instance:${vat}`);
+      return result;
     } catch (err) {
       throw new UpgradeError(vat, next, upgradeReason(err as Error), { cause: err });
     } finally {
       this.kernel.run();
     }
+  }
+
+  private recordInstance(vat: string, installationId: string, bundle: string): void {
+    this.store.set(`h.instanceOf.${vat}`, installationId);
+    this.store.commit();
+    this.bundles.hold(bundle, `instance:${vat}`);
+  }
+
+  // The policy an instance runs under: its installation's, or what its last upgrade granted.
+  private installationPolicyOf(vat: string): ExitPolicy {
+    const own = this.store.get(`h.exits.${vat}`) as ExitPolicy | undefined;
+    if (own) return own;
+    const installation = this.store.get(`h.instanceOf.${vat}`) as string | undefined;
+    const info = installation === undefined ? undefined : (this.store.get(`h.installation.${installation}`) as { exits?: ExitPolicy } | undefined);
+    return info?.exits ?? {};
   }
 
   /** Presence for a kernel object reference (for tools and tests). */

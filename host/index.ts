@@ -2,7 +2,9 @@
 import './marshal/endo.js';
 
 export { Host, type HostOptions } from './host.js';
-export { bundleFromSource, bundleId } from './bundles/vat-bundle.js';
+export * from './bundles/index.js';
+export * from './review/index.js';
+export { ExitNotGranted, type ExitPolicy, type ExitSpec } from './bundles/exit-policy.js';
 export * from './engine/errors.js';
 export { UpgradeError } from './upgrade/upgrade-error.js';
 export type { Installation, InstanceKit } from './host.js';

@@ -36,7 +36,15 @@ const rawStore = harden({
 const farModule = harden({ E, Far, passStyleOf });
 const promiseKitModule = harden({ makePromiseKit });
 
+/** How the host fills one named exit (`host:*` import) for this vat. */
+type ExitGrant =
+  | { readonly kind: 'data'; readonly value: Capdata }
+  | { readonly kind: 'module'; readonly source: string }
+  | { readonly kind: 'power'; readonly name: 'console' };
+
 interface StartOptions {
+  /** Named exits the host grants, by specifier. */
+  readonly exits?: Readonly<Record<string, ExitGrant>>;
   /** 1 for a new vat; N for the Nth incarnation after upgrades. */
   readonly incarnation: number;
   /** 'root' (buildRootObject vat), 'zygote' (installation init), 'upgrade' (a contract's new incarnation). */
@@ -50,18 +58,52 @@ let vatData: VatData | null = null;
 // image finds it here.
 let instanceFunction: ((...args: unknown[]) => unknown) | null = null;
 
-function loadContract(bundle: VatBundle, incarnation: number) {
+// A console that can only write strings to the host's diagnostic log: the
+// attenuated form of a powerful built-in.
+const attenuatedConsole = harden({
+  log: (...args: unknown[]) => syscall.log('log', args.map(String).join(' ')),
+  warn: (...args: unknown[]) => syscall.log('warn', args.map(String).join(' ')),
+  error: (...args: unknown[]) => syscall.log('error', args.map(String).join(' ')),
+});
+
+function exitNamespace(specifier: string, grant: ExitGrant, builtins: Record<string, unknown>): unknown {
+  switch (grant.kind) {
+    case 'data': {
+      const value = liveSlots.unserialize(grant.value);
+      // A record's fields are the named exports (and the default export is
+      // the record); anything else is the default export.
+      return typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? harden({ ...value })
+        : harden({ __esModule: true, default: value });
+    }
+    case 'module':
+      // Powerless code the host supplies: its own compartment, no endowments.
+      return harden(loadBundle({ entry: specifier, modules: { [specifier]: { source: grant.source, imports: {} } } }, builtins, {}));
+    case 'power':
+      if (grant.name === 'console') return harden({ __esModule: true, default: attenuatedConsole, ...attenuatedConsole });
+      throw Error(`unknown power ${JSON.stringify(grant.name)} for named exit ${specifier}`);
+    default:
+      throw Error(`malformed grant for named exit ${specifier}`);
+  }
+}
+
+function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Record<string, ExitGrant>> = {}) {
   vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
   const vatDataModule = vatData.api;
-  const builtins = harden({
+  const base: Record<string, unknown> = {
     '@quickvat/far': farModule,
     '@endo/far': farModule,
     '@endo/promise-kit': promiseKitModule,
     '@quickvat/vat-data': vatDataModule,
     '@agoric/vat-data': vatDataModule,
-  });
-  return loadBundle(bundle, builtins, { HandledPromise });
+  };
+  const builtins: Record<string, unknown> = { ...base };
+  for (const [specifier, grant] of Object.entries(exits)) {
+    if (!specifier.startsWith('host:')) throw Error(`named exits start with "host:", got ${JSON.stringify(specifier)}`);
+    builtins[specifier] = exitNamespace(specifier, grant, base);
+  }
+  return loadBundle(bundle, harden(builtins), { HandledPromise });
 }
 
 function assertKindsRedefined(vd: VatData) {
@@ -73,7 +115,7 @@ function assertKindsRedefined(vd: VatData) {
 }
 
 async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capdata | undefined> {
-  const ns = loadContract(bundle, options.incarnation);
+  const ns = loadContract(bundle, options.incarnation, options.exits);
   const vd = vatData!;
   if (typeof ns.buildRootObject === 'function') {
     // Installing an Agoric-style vat: nothing runs at installation level;

@@ -35,7 +35,10 @@ export function loadBundle(
     const require = (specifier: string) => {
       if (Object.prototype.hasOwnProperty.call(builtins, specifier)) return builtins[specifier];
       const target = record.imports[specifier];
-      if (target === undefined) throw Error(`module ${name} imports ${JSON.stringify(specifier)}, which its import map does not name`);
+      if (target === undefined) {
+        if (specifier.startsWith('host:')) throw Error(`module ${name} imports named exit ${JSON.stringify(specifier)}, which this installation does not grant`);
+        throw Error(`module ${name} imports ${JSON.stringify(specifier)}, which its import map does not name`);
+      }
       return load(target, name);
     };
     fn(harden(require), module, module.exports);

@@ -12,6 +12,8 @@ export interface Syscall {
   vatstoreSet(key: string, value: string): void;
   vatstoreDelete(key: string): void;
   vatstoreGetNextKey(priorKey: string): string | undefined;
+  /** Diagnostics only: goes to the host's log, never into state. */
+  log(level: 'log' | 'warn' | 'error', text: string): void;
 }
 
 export function takeSyscall(): Syscall {
@@ -31,5 +33,6 @@ export function takeSyscall(): Syscall {
     vatstoreSet: (key: string, value: string) => void call('vatstoreSet', key, value),
     vatstoreDelete: (key: string) => void call('vatstoreDelete', key),
     vatstoreGetNextKey: (priorKey: string) => call('vatstoreGetNextKey', priorKey) ?? undefined,
+    log: (level: 'log' | 'warn' | 'error', text: string) => void call('log', level, text),
   });
 }

@@ -16,4 +16,4 @@ export {
   type SourceBundle,
 } from './bundle-source.js';
 export { ModuleStore, PieceHashMismatchError, SourceMissingError, bundlecapInfo, isBundlecap, type Bundlecap } from './module-store.js';
-export { bundleFromSource, bundleId, canonicalJson } from './vat-bundle.js';
+export { bundleFromSource, bundleId, canonicalJson, sourceBundleFromText } from './vat-bundle.js';

@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import esbuild from 'esbuild';
 import type { VatBundle } from '../kernel/kernel.js';
+import { MANIFEST_FORMAT, manifestBundleId, sha256Hex, type Manifest, type SourceBundle } from './manifest.js';
 
 /** Canonical JSON: object keys sorted, so equal bundles hash equally. */
 export function canonicalJson(value: unknown): string {
@@ -24,4 +25,24 @@ export function bundleFromSource(source: string, name = 'main.js'): VatBundle {
     throw new Error(`cannot bundle ${name}: ${(err as Error).message}`);
   }
   return { entry: name, modules: { [name]: { source: code, imports: {} } } };
+}
+
+/**
+ * The content-addressed form of one ES module given as text (a convenience
+ * for tests and tools; files go through bundleSource). Its `host:*` imports
+ * are recorded as named exits.
+ */
+export function sourceBundleFromText(source: string, name = 'main.js'): SourceBundle {
+  const vat = bundleFromSource(source, name);
+  const code = vat.modules[name].source;
+  const bytes = new TextEncoder().encode(code);
+  const piece = sha256Hex(bytes);
+  const exits = [...new Set([...code.matchAll(/require\("(host:[^"]+)"\)/g)].map((m) => m[1]))].sort();
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    entry: name,
+    modules: { [name]: { piece, imports: {}, exits, size: bytes.length } },
+    exits,
+  };
+  return { manifest, pieces: new Map([[piece, bytes]]), bundleId: manifestBundleId(manifest) };
 }

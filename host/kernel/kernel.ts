@@ -56,6 +56,8 @@ export class Kernel {
   private readonly snapshotEvery: number;
   private readonly deliveryBudget: bigint;
   private running = false;
+  /** Recent lines vats wrote through a granted console exit. */
+  readonly vatLog: string[] = [];
 
   constructor(
     private readonly store: Store,
@@ -92,7 +94,7 @@ export class Kernel {
   createVat(
     bundleId: string,
     bundle: VatBundle,
-    options: { name?: string; vatParameters?: Capdata; budget?: bigint; role?: 'root' | 'zygote' } = {},
+    options: { name?: string; vatParameters?: Capdata; budget?: bigint; role?: 'root' | 'zygote'; exits?: Record<string, unknown> } = {},
   ): { vat: VatId; root: Kref | undefined; result: Capdata | undefined } {
     this.assertIdle();
     const base = (this.options.baseImage ?? baseImage)();
@@ -115,7 +117,8 @@ export class Kernel {
     try {
       const vatParameters = this.translateToVat(vat, params);
       const role = record.role === 'zygote' ? 'zygote' : 'root';
-      const { result } = this.manager(vat).deliver(['startVat', bundleId, { incarnation: 1, role, vatParameters }], (v, req) => this.syscall(v, req));
+      const start = { incarnation: 1, role, vatParameters, ...(options.exits ? { exits: options.exits } : {}) };
+      const { result } = this.manager(vat).deliver(['startVat', bundleId, start], (v, req) => this.syscall(v, req));
       let root: Kref | undefined;
       if (role === 'root') {
         root = this.state.allocateObject(vat);
@@ -184,7 +187,12 @@ export class Kernel {
    * rejected, its non-durable exports break, and its non-durable vatstore data
    * is queued for deletion a bounded amount per crank.
    */
-  upgradeVat(vat: VatId, bundleId: string, bundle: VatBundle, options: { privateArgs?: Capdata; vatParameters?: Capdata } = {}): { incarnation: number } {
+  upgradeVat(
+    vat: VatId,
+    bundleId: string,
+    bundle: VatBundle,
+    options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown> } = {},
+  ): { incarnation: number } {
     this.assertIdle();
     const record = this.state.vat(vat);
     if (record.role === 'zygote') throw new Error(`vat ${vat} is an installation zygote; upgrade its instances`);
@@ -198,6 +206,7 @@ export class Kernel {
       const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
       if (options.privateArgs) opts.privateArgs = this.translateToVat(vat, options.privateArgs);
       if (options.vatParameters) opts.vatParameters = this.translateToVat(vat, options.vatParameters);
+      if (options.exits) opts.exits = options.exits;
       const image = decodeStoredImage(base.id, () => base.compressed);
       manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
       this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
@@ -473,6 +482,14 @@ export class Kernel {
       }
       case 'vatstoreDelete': {
         this.store.delete(this.state.vatstoreKey(vat, assertString(a[0], 'vatstore key', MAX_KEY)));
+        return '';
+      }
+      case 'log': {
+        const level = assertString(a[0], 'log level', 10);
+        const text = assertString(a[1], 'log text', 10_000);
+        // Diagnostics, not state: replays do not log again.
+        this.vatLog.push(`${vat} ${level}: ${text}`);
+        if (this.vatLog.length > 1000) this.vatLog.shift();
         return '';
       }
       case 'vatstoreGetNextKey': {

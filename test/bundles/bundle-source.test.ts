@@ -225,7 +225,9 @@ describe('bundles: bundleSource', function () {
     assert.deepEqual(Object.keys(b.manifest.modules).sort(), ['contract.js', 'lib/helper.js']);
     const host = await Host.open();
     try {
-      const installation = host.install(manifestToVatBundle(b.manifest, (h) => b.pieces.get(h)), { label: 'two-module' });
+      assert.equal(manifestToVatBundle(b.manifest, (h) => b.pieces.get(h)).entry, 'contract.js');
+      host.bundles.put(b.pieces);
+      const installation = host.install(host.bundles.install(b.manifest), { label: 'two-module' });
       const kit = host.startInstance(installation);
       assert.ok(kit.root, 'a buildRootObject bundle starts with a root');
       assert.equal(await host.E(kit.root).hello('vat'), 'hello vatfunction');

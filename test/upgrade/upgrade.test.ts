@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Host, UpgradeError, type InstanceKit } from '../../host/index.js';
+import { Host, sourceBundleFromText, UpgradeError, type InstanceKit } from '../../host/index.js';
 import {
   ROOT_V1,
   ROOT_V2,
@@ -33,11 +33,15 @@ describe('upgrade: failures roll back (SPEC §5.2)', () => {
       try {
         const c = await host.E(pub).makeCounter('a', 5n);
         await host.E(c).increment();
+        // Upload the proposed code first: uploading is not upgrading.
+        const proposal = sourceBundleFromText(source, 'v2.js');
+        host.bundles.put(proposal.pieces);
+        const cap = host.bundles.install(proposal.manifest);
         const vs = `k.vs.${kit.instanceId}.`;
         const vatstoreBefore = host.store.stateHash(vs);
         const storeBefore = host.store.stateHash();
         await assert.rejects(
-          host.upgrade(kit.adminFacet, source),
+          host.upgrade(kit.adminFacet, cap),
           (e: Error) => e instanceof UpgradeError && cause.test(e.message) && /to incarnation 2 failed and was rolled back/.test(e.message),
         );
         assert.equal(host.store.stateHash(vs), vatstoreBefore);
