@@ -187,7 +187,7 @@ export class Host {
         exits,
         vatParameters: this.marshal.serialize(harden(options.vatParameters ?? options.parameters ?? null)),
       });
-      this.recordInstance(vat, installation.installationId, info.bundleId);
+      this.recordInstance(vat, installation.installationId, info.bundleId, this.marshal.serialize(harden({ root: this.marshal.presence(root!) })));
       return harden({ instanceId: vat, root: this.marshal.presence(root!), adminFacet: this.adminFacet(vat) });
     }
     const instanceIdHint = options.name ?? info.label;
@@ -197,9 +197,29 @@ export class Host {
       context: this.marshal.serialize(harden({ parameters: options.parameters ?? null, label: info.label })),
       privateArgs: this.marshal.serialize(harden(options.privateArgs ?? null)),
     });
-    this.recordInstance(vat, installation.installationId, info.bundleId);
+    this.recordInstance(vat, installation.installationId, info.bundleId, kit);
     const facets = this.marshal.unserialize(kit) as Record<string, unknown>;
     return harden({ ...facets, instanceId: vat, adminFacet: this.adminFacet(vat) });
+  }
+
+  /** Every installation on this host, in creation order. */
+  installations(): Installation[] {
+    return [...this.store.entries('h.installation.')].map(([key, info]) =>
+      harden({ installationId: key.slice('h.installation.'.length), label: (info as { label: string }).label }),
+    );
+  }
+
+  /** The bundle id an instance is running now, if it is an instance of this host. */
+  runningBundleOf(instanceId: string): string | undefined {
+    return this.store.get(`h.instanceBundle.${instanceId}`) as string | undefined;
+  }
+
+  /** An instance's kit again (e.g. in a later process): its facets and adminFacet. */
+  instanceKit(instanceId: string): InstanceKit {
+    this.assertOpen();
+    const kit = this.store.get(`h.kit.${instanceId}`) as Capdata | undefined;
+    if (!kit) throw new TypeError(`unknown instance ${JSON.stringify(instanceId)}`);
+    return harden({ ...(this.marshal.unserialize(kit) as Record<string, unknown>), instanceId, adminFacet: this.adminFacet(instanceId) });
   }
 
   /** The adminFacet of an instance (host-side; hand it to governance, not to clients). */
@@ -239,6 +259,7 @@ export class Host {
         exits,
       });
       this.store.set(`h.exits.${vat}`, policy);
+      this.store.set(`h.instanceBundle.${vat}`, id);
       this.store.commit();
       this.bundles.hold(cap, `instance:${vat}`);
       return result;
@@ -249,8 +270,10 @@ export class Host {
     }
   }
 
-  private recordInstance(vat: string, installationId: string, bundle: string): void {
+  private recordInstance(vat: string, installationId: string, bundle: string, kit: Capdata): void {
     this.store.set(`h.instanceOf.${vat}`, installationId);
+    this.store.set(`h.kit.${vat}`, kit);
+    this.store.set(`h.instanceBundle.${vat}`, bundle);
     this.store.commit();
     this.bundles.hold(bundle, `instance:${vat}`);
   }

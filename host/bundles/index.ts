@@ -17,3 +17,4 @@ export {
 } from './bundle-source.js';
 export { ModuleStore, PieceHashMismatchError, SourceMissingError, bundlecapInfo, isBundlecap, type Bundlecap } from './module-store.js';
 export { bundleFromSource, bundleId, canonicalJson, sourceBundleFromText } from './vat-bundle.js';
+export { BUNDLE_FILE_FORMAT, readBundleFile, writeBundleFile } from './bundle-file.js';

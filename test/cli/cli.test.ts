@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Host } from '../../host/index.js';
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+const contract = (v: string) => path.join(ROOT, 'contracts', 'ledger', v, 'contract.js');
+
+function run(cwd: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function stateHash(dir: string): Promise<string> {
+  const host = await Host.open({ path: path.join(dir, '.quickvat') });
+  try {
+    return host.store.stateHash();
+  } finally {
+    await host.close();
+  }
+}
+
+describe('quickvat CLI', function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-cli-'));
+  });
+
+  it('goes through the demo steps: bundle, install, start, call, review, upgrade, snapshot', () => {
+    let r = run(dir, 'bundle', contract('v1'), '-o', 'v1.json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /bundled .*contract\.js: 1 modules, \d+ bytes/);
+    r = run(dir, 'bundle', contract('v2'), '-o', 'v2.json');
+    assert.equal(r.code, 0, r.stderr);
+
+    r = run(dir, '--json', 'install', 'v1.json', '--label', 'ledger');
+    assert.equal(r.code, 0, r.stderr);
+    const installed = JSON.parse(r.stdout);
+    assert.equal(installed.label, 'ledger');
+    assert.equal(installed.uploadedBytes, installed.totalBytes);
+
+    r = run(dir, '--json', 'start', 'ledger', '--parameters', '{"symbol":"GOLD"}');
+    assert.equal(r.code, 0, r.stderr);
+    const { instanceId, facets } = JSON.parse(r.stdout);
+    assert.deepEqual(facets, ['creatorFacet', 'publicFacet']);
+
+    assert.equal(run(dir, 'call', `${instanceId}.publicFacet`, 'openAccount', 'alice').code, 0);
+    assert.equal(run(dir, 'call', `${instanceId}.creatorFacet`, 'mint', 'alice', '"250n"').stdout.trim(), '250n');
+
+    r = run(dir, 'review', 'v2.json', '--against', instanceId, '--html', 'review.html');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /changed\s+\d+\s+[0-9a-f]{12}\s+contracts\/ledger\/v2\/contract\.js \(entry\)/);
+    assert.match(fs.readFileSync(path.join(dir, 'review.html'), 'utf8'), /<html/);
+
+    r = run(dir, 'upgrade', instanceId, 'v2.json', '--private-args', '{"feeBasisPoints":"10n"}');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`upgraded ${instanceId} to incarnation 2`));
+    assert.equal(run(dir, 'call', `${instanceId}.publicFacet`, 'balanceOf', 'alice').stdout.trim(), '250n');
+    assert.match(run(dir, 'call', `${instanceId}.publicFacet`, 'getInfo').stdout, /"version":"v2"/);
+
+    assert.match(run(dir, 'snapshot', 'list').stdout, new RegExp(`${instanceId}\\s+ledger\\s+inc 2`));
+    assert.match(run(dir, 'snapshot', 'verify').stdout, /\d+ images verified/);
+  });
+
+  it('answers bad input with one clear line and a non-zero exit, leaving the state unchanged', async () => {
+    fs.writeFileSync(path.join(dir, 'garbage.json'), '{"format":"quickvat-bundle-file-1","manifest":{}}');
+    const before = await stateHash(dir);
+    const cases: [string[], RegExp][] = [
+      [['install', 'missing.json'], /^quickvat: missing\.json: no such file$/],
+      [['install', 'garbage.json'], /^quickvat: bundle file garbage\.json: invalid manifest/],
+      [['call', 'v99.publicFacet', 'x'], /^quickvat: unknown instance "v99"/],
+      [['upgrade', 'v99', 'v2.json'], /^quickvat: unknown instance "v99"/],
+      [['start', 'nothing-installed-by-this-name'], /^quickvat: unknown installation "nothing-installed-by-this-name"/],
+      [['call', 'v2.publicFacet', 'transfer', '{not json'], /^quickvat: argument 1 is not JSON/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['install'], /missing required argument 'bundle'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(dir, ...args);
+      assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
+      assert.match(lines[0], message);
+    }
+    assert.equal(await stateHash(dir), before);
+  });
+});
