@@ -4,6 +4,7 @@ import { runKernelBench } from './kernel.bench.js';
 import { runZygoteBench } from './zygote.bench.js';
 import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
+import { runBundlesBench } from './bundles.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   engine: runEngineBench,
@@ -11,6 +12,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   zygote: runZygoteBench,
   'vat-data': runVatDataBench,
   upgrade: runUpgradeBench,
+  bundles: runBundlesBench,
 };
 
 const only = process.argv.slice(2);
