@@ -3,7 +3,11 @@
 import crypto from 'node:crypto';
 import { bundleFromSource, bundleId, sourceBundleFromText } from './bundles/vat-bundle.js';
 import { ModuleStore, bundlecapInfo, isBundlecap, type Bundlecap } from './bundles/module-store.js';
-import { grantExits, type ExitPolicy } from './bundles/exit-policy.js';
+import { ExitNotGranted, grantExits, type ExitPolicy } from './bundles/exit-policy.js';
+import { manifestToVatBundle, type Manifest } from './bundles/manifest.js';
+import { runPreflight, type PreflightProblem, type PreflightResult } from './upgrade/preflight.js';
+import { Shadow, type ShadowDifference, type ShadowReport } from './upgrade/shadow.js';
+import { Far, makeMarshal } from './marshal/endo.js';
 import { Kernel, type KernelOptions, type VatBundle } from './kernel/kernel.js';
 import type { Capdata, Kref } from './kernel/refs.js';
 import { makeHostMarshal, type HostMarshal } from './marshal/host-marshal.js';
@@ -285,6 +289,124 @@ export class Host {
     const installation = this.store.get(`h.instanceOf.${vat}`) as string | undefined;
     const info = installation === undefined ? undefined : (this.store.get(`h.installation.${installation}`) as { exits?: ExitPolicy } | undefined);
     return info?.exits ?? {};
+  }
+
+  /** The code, manifest and bundle id for `code`, without storing anything. */
+  private codeOf(code: Bundlecap | string, name: string): { manifest: Manifest; bundle: VatBundle } {
+    if (isBundlecap(code)) return { manifest: bundlecapInfo(code).manifest, bundle: this.bundles.loadVatBundle(code) };
+    if (typeof code !== 'string') throw new TypeError('expected a bundlecap or contract source text');
+    const sb = sourceBundleFromText(code, `${name}.js`);
+    return { manifest: sb.manifest, bundle: manifestToVatBundle(sb.manifest, (h) => sb.pieces.get(h)) };
+  }
+
+  private adminVat(adminFacet: object): string {
+    const vat = this.admins.get(adminFacet);
+    if (vat === undefined) throw new TypeError('expected an adminFacet from startInstance');
+    return vat;
+  }
+
+  // Decodes capdata from a vat's point of view: references it shares with the
+  // kernel become presences, references only it knows become placeholders.
+  private vatDecoder(vat: string): (data: Capdata) => unknown {
+    const placeholders = new Map<string, object>();
+    const m = makeMarshal(undefined, (vref: string) => {
+      const kref = this.kernel.krefOf(vat, vref);
+      if (kref !== undefined && kref.startsWith('ko')) return this.marshal.presence(kref);
+      let p = placeholders.get(vref);
+      if (!p) placeholders.set(vref, (p = Far(`${vref} (new in the vat)`, {})));
+      return p;
+    }, { serializeBodyFormat: 'smallcaps' });
+    return (data) => m.fromCapData(data as any);
+  }
+
+  private facetsOf(vat: string): Record<string, Kref> {
+    const kit = this.store.get(`h.kit.${vat}`) as Capdata | undefined;
+    if (!kit) return {};
+    const decoded = this.marshal.unserialize(kit) as Record<string, unknown>;
+    const out: Record<string, Kref> = {};
+    for (const [name, value] of Object.entries(decoded)) {
+      const kref = this.marshal.krefOf(value);
+      if (kref !== undefined) out[name] = kref;
+    }
+    return out;
+  }
+
+  /**
+   * Pre-flight checks (SPEC §5.7): a dry-run upgrade in a throwaway copy of the
+   * live vat, plus checks that name the problem. Changes nothing.
+   */
+  async preflight(adminFacet: object, code: Bundlecap | string, options: { privateArgs?: unknown; exits?: ExitPolicy } = {}): Promise<PreflightResult> {
+    this.assertOpen();
+    const vat = this.adminVat(adminFacet);
+    const problems: PreflightProblem[] = [];
+    let source;
+    try {
+      source = this.codeOf(code, `${vat}-preflight`);
+    } catch (err) {
+      return { ok: false, problems: [{ code: 'bundle-invalid', message: (err as Error).message }] };
+    }
+    let exits: Record<string, unknown> = {};
+    const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
+    for (const exit of source.manifest.exits) {
+      try {
+        Object.assign(exits, grantExits([exit], policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`));
+      } catch (err) {
+        if (!(err instanceof ExitNotGranted)) throw err;
+        problems.push({ code: 'exit-not-granted', message: err.message });
+      }
+    }
+    if (problems.length > 0) exits = {};
+    return runPreflight(
+      {
+        kernel: this.kernel,
+        vat,
+        bundle: source.bundle,
+        exits,
+        privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
+        facets: this.facetsOf(vat),
+        decode: this.vatDecoder(vat),
+      },
+      problems,
+    );
+  }
+
+  /**
+   * Shadow validation (SPEC §5.6): upgrades a throwaway copy of the live vat
+   * and feeds it every later delivery; its effects go nowhere; answers that
+   * differ are reported. promote() enacts the upgrade; drop() discards it.
+   */
+  async shadow(
+    adminFacet: object,
+    code: Bundlecap | string,
+    options: { privateArgs?: unknown; exits?: ExitPolicy; onDifference?: (d: ShadowDifference) => void } = {},
+  ): Promise<{ report(): ShadowReport; promote(): Promise<{ incarnation: number }>; drop(): Promise<void> }> {
+    this.assertOpen();
+    const vat = this.adminVat(adminFacet);
+    if (this.kernel.shadows.has(vat)) throw new Error(`instance ${vat} already has a shadow; drop or promote it first`);
+    const { manifest, bundle } = this.codeOf(code, `${vat}-shadow`);
+    const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
+    const exits = grantExits(manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`);
+    const privateArgs = options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs));
+    const { trial, ok, error } = this.kernel.trialUpgrade(vat, bundle, { privateArgs, exits });
+    if (!ok) {
+      trial.dispose();
+      throw new UpgradeError(vat, this.kernel.vatRecord(vat).incarnation + 1, `the shadow could not start: ${error}`);
+    }
+    const shadow = new Shadow(vat, trial, this.vatDecoder(vat), (vref) => this.kernel.krefOf(vat, vref));
+    shadow.onDifference = options.onDifference ?? null;
+    this.kernel.shadows.set(vat, shadow);
+    const detach = () => {
+      if (this.kernel.shadows.get(vat) === shadow) this.kernel.shadows.delete(vat);
+      shadow.dispose();
+    };
+    return harden({
+      report: () => shadow.report(),
+      promote: async () => {
+        detach();
+        return this.upgrade(adminFacet, code, { privateArgs: options.privateArgs, exits: options.exits });
+      },
+      drop: async () => detach(),
+    });
   }
 
   /** Presence for a kernel object reference (for tools and tests). */

@@ -4,6 +4,7 @@
 import './lockdown.js';
 import '@endo/eventual-send/shim.js';
 import { E, Far, passStyleOf } from '@endo/far';
+import { getRemotableMethodNames } from '@endo/pass-style';
 import { makePromiseKit } from '@endo/promise-kit';
 import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
@@ -163,11 +164,26 @@ async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Ca
   return data;
 }
 
+/** Read-only: method names of some exported objects, and the durable kinds (for pre-flight checks). */
+function inspect(vrefs: string[]): Capdata {
+  const methods: Record<string, string[]> = {};
+  for (const vref of vrefs) {
+    try {
+      const obj = liveSlots.slotToVal(vref);
+      methods[vref] = [...getRemotableMethodNames(obj as any)].filter((m): m is string => typeof m === 'string').sort();
+    } catch (err) {
+      methods[vref] = [];
+    }
+  }
+  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.describeKinds() : [] }));
+}
+
 type Delivery =
   | ['startVat', VatBundle, StartOptions]
   | ['startInstance', Capdata, Capdata]
   | ['deliver', string, string, Capdata, string | null]
-  | ['notify', Resolution[]];
+  | ['notify', Resolution[]]
+  | ['inspect', string[]];
 
 // The host calls this with one JSON delivery and reads the reply after every
 // promise job has run: {"ok":true} (with "result" for a started instance), or
@@ -189,6 +205,9 @@ const dispatch = async (request: string): Promise<string> => {
         break;
       case 'notify':
         liveSlots.notify(d[1]);
+        break;
+      case 'inspect':
+        result = inspect(d[1]);
         break;
       default:
         throw Error(`unknown delivery type ${JSON.stringify((d as unknown[])[0])}`);

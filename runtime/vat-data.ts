@@ -616,6 +616,34 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     return out;
   };
 
+  /**
+   * For pre-flight checks: each durable kind this incarnation defines, the
+   * shape of one stored record, and the shape its init makes (init is called
+   * with no arguments; kinds whose init needs them report no shape).
+   */
+  const describeKinds = () => {
+    const out: { tag: string; stateVersion: number; hasMigrate: boolean; recordFields?: string[]; recordVersion?: number; initFields?: string[] }[] = [];
+    for (const [id, def] of defs) {
+      if (id < FIRST_USER_KIND || !def.record.durable) continue;
+      const entry: (typeof out)[number] = { tag: def.record.tag, stateVersion: def.options.stateVersion ?? 0, hasMigrate: typeof def.options.migrate === 'function' };
+      const prefix = `d.vo.${id}/`;
+      const first = store.getNextKey(prefix);
+      if (first !== undefined && first.startsWith(prefix)) {
+        const r = JSON.parse(store.get(first)!) as StateRecord;
+        entry.recordFields = Object.keys(r.s).sort();
+        entry.recordVersion = r.v;
+      }
+      try {
+        const made = def.init();
+        if (made && typeof made === 'object') entry.initFields = Object.keys(made).sort();
+      } catch {
+        // init needs arguments: no shape to compare
+      }
+      out.push(entry);
+    }
+    return out;
+  };
+
   const provide = (baggage: any, key: unknown, make: (key: unknown) => unknown) => {
     if (baggage.has(key)) return baggage.get(key);
     const value = make(key);
@@ -657,6 +685,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     isVirtualVref: (vref: string) => VREF.test(vref),
     provideBaggage,
     undefinedKinds,
+    describeKinds,
     findNonDurable: (value: unknown, path: string) => findNonDurable(harden(value), path),
     reanimateOrImport,
   };

@@ -25,6 +25,8 @@ import {
   type Vref,
 } from './refs.js';
 import { DeliveryFailed, VatManager } from './vat-manager.js';
+import { TrialVat } from '../upgrade/trial-vat.js';
+import type { Shadow } from '../upgrade/shadow.js';
 
 export interface KernelOptions {
   /** Snapshot a vat after this many deliveries since its last snapshot. */
@@ -56,6 +58,9 @@ export class Kernel {
   private readonly snapshotEvery: number;
   private readonly deliveryBudget: bigint;
   private running = false;
+  /** Shadows attached to live vats (SPEC §5.6); fed after each committed delivery. */
+  readonly shadows = new Map<VatId, Shadow>();
+  private afterCommit: (() => void)[] = [];
   /** Recent lines vats wrote through a granted console exit. */
   readonly vatLog: string[] = [];
 
@@ -369,8 +374,15 @@ export class Kernel {
       const rp = this.state.promise(msg.result);
       if (rp.state === 'unresolved') this.state.setPromise(msg.result, { ...rp, decider: owner });
     }
-    this.manager(owner).deliver(['deliver', vref, msg.method, args, result], (v, req) => this.syscall(v, req));
+    const delivery = ['deliver', vref, msg.method, args, result];
+    const { syscalls } = this.manager(owner).deliver(delivery, (v, req) => this.syscall(v, req));
     this.manager(owner).snapshotIfDue();
+    this.shadowAfterCommit(owner, delivery, syscalls);
+  }
+
+  private shadowAfterCommit(vat: VatId, delivery: unknown, syscalls: readonly (readonly [string, string])[]): void {
+    const shadow = this.shadows.get(vat);
+    if (shadow) this.afterCommit.push(() => shadow.observe(delivery, syscalls));
   }
 
   private deliverNotify(vat: VatId, kp: Kref): void {
@@ -380,8 +392,10 @@ export class Kernel {
     if (vpid === undefined) return; // the vat no longer tracks it
     const data = this.translateToVat(vat, p.data);
     this.state.removeClist(vat, vpid, kp);
-    this.manager(vat).deliver(['notify', [[vpid, p.state === 'rejected', data]]], (v, req) => this.syscall(v, req));
+    const delivery = ['notify', [[vpid, p.state === 'rejected', data]]];
+    const { syscalls } = this.manager(vat).deliver(delivery, (v, req) => this.syscall(v, req));
     this.manager(vat).snapshotIfDue();
+    this.shadowAfterCommit(vat, delivery, syscalls);
   }
 
   // An aborted item is consumed in a crank of its own that reports the failure.
@@ -410,6 +424,9 @@ export class Kernel {
 
   private commit(): void {
     this.store.commit();
+    const after = this.afterCommit;
+    this.afterCommit = [];
+    for (const fn of after) fn();
     const done = this.pendingHost;
     this.pendingHost = [];
     for (const [kp, rejected, data] of done) {
@@ -422,6 +439,7 @@ export class Kernel {
   private abort(): void {
     this.store.abort();
     this.pendingHost = [];
+    this.afterCommit = [];
   }
 
   // ---------------------------------------------------------------- syscalls
@@ -535,6 +553,78 @@ export class Kernel {
 
   private translateToVat(vat: VatId, data: Capdata): Capdata {
     return { body: data.body, slots: data.slots.map((k) => this.vrefForVat(vat, k)) };
+  }
+
+  // ---------------------------------------------------------------- trials (pre-flight, shadows)
+
+  private vatstoreCopy(vat: VatId): [string, string][] {
+    const prefix = this.state.vatstoreKey(vat, '');
+    return [...this.store.entries(prefix)].map(([k, v]) => [k.slice(prefix.length), v as string]);
+  }
+
+  // Trials may not create kernel references: they must leave no trace.
+  private translateExisting(vat: VatId, data: Capdata): Capdata {
+    return {
+      body: data.body,
+      slots: data.slots.map((k) => {
+        const vref = this.state.vrefFor(vat, k);
+        if (vref === undefined) throw new Error(`a trial can only pass references vat ${vat} already holds; ${k} is new to it`);
+        return vref;
+      }),
+    };
+  }
+
+  /**
+   * Starts the next incarnation of `vat` in a throwaway copy (fresh sandbox
+   * from the base image, in-memory copy of the vatstore). Nothing live changes.
+   */
+  trialUpgrade(
+    vat: VatId,
+    bundle: VatBundle,
+    options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown> } = {},
+  ): { trial: TrialVat; ok: boolean; error?: string } {
+    this.assertIdle();
+    const record = this.state.vat(vat);
+    const base = (this.options.baseImage ?? baseImage)();
+    const image = decodeStoredImage(base.id, () => base.compressed);
+    const incarnation = record.incarnation + 1;
+    const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
+    if (options.privateArgs) opts.privateArgs = this.translateExisting(vat, options.privateArgs);
+    if (options.vatParameters) opts.vatParameters = this.translateExisting(vat, options.vatParameters);
+    if (options.exits) opts.exits = options.exits;
+    const trial = new TrialVat(image, `${vat}#${incarnation}`, this.vatstoreCopy(vat), BigInt(record.budget));
+    const outcome = trial.deliver(['startVat', bundle, opts]);
+    return { trial, ok: outcome.ok, error: outcome.error };
+  }
+
+  /** A throwaway copy of the vat as it is now (its current memory and vatstore). */
+  trialOfCurrent(vat: VatId): TrialVat {
+    this.assertIdle();
+    const sandbox = this.manager(vat).load();
+    const record = this.state.vat(vat);
+    return new TrialVat(sandbox.snapshot(), undefined, this.vatstoreCopy(vat), BigInt(record.budget));
+  }
+
+  /** Which methods clients have sent to which of the vat's objects, per its transcript. */
+  methodsUsed(vat: VatId): Map<Vref, Set<string>> {
+    const used = new Map<Vref, Set<string>>();
+    const prefix = `k.t.${vat}.`;
+    for (const [, entry] of this.store.entries(prefix)) {
+      const d = (entry as { d: unknown[] }).d;
+      if (d[0] !== 'deliver') continue;
+      const set = used.get(d[1] as string) ?? new Set<string>();
+      set.add(d[2] as string);
+      used.set(d[1] as string, set);
+    }
+    return used;
+  }
+
+  vrefOf(vat: VatId, kref: Kref): Vref | undefined {
+    return this.state.vrefFor(vat, kref);
+  }
+
+  krefOf(vat: VatId, vref: Vref): Kref | undefined {
+    return this.state.krefFor(vat, vref);
   }
 
   // ---------------------------------------------------------------- inspection
