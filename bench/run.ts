@@ -5,6 +5,7 @@ import { runZygoteBench } from './zygote.bench.js';
 import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
+import { runShadowBench } from './shadow.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   engine: runEngineBench,
@@ -13,6 +14,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   'vat-data': runVatDataBench,
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
+  shadow: runShadowBench,
 };
 
 const only = process.argv.slice(2);

@@ -232,6 +232,74 @@ program
     });
   });
 
+program
+  .command('shadow <instance> <bundle>')
+  .description('run a proposed upgrade as a shadow while replaying a list of calls, showing each difference as it happens')
+  .requiredOption('--calls <file>', 'JSON list of [facet, method, ...args] sent to the live instance (and so to the shadow)')
+  .option('--private-args <json>', 'private arguments for the shadow incarnation (JSON)')
+  .option('--promote', 'enact the upgrade afterwards if no answer differed')
+  .action(async (instanceId: string, file: string, opts: { calls: string; privateArgs?: string; promote?: boolean }) => {
+    const privateArgs = parseJsonOption('--private-args', opts.privateArgs);
+    let calls: unknown;
+    try {
+      calls = JSON.parse(fs.readFileSync(opts.calls, 'utf8'), (_k, v) => parseValue(v));
+    } catch (err) {
+      throw new UsageError(`--calls ${opts.calls}: ${(err as NodeJS.ErrnoException).code ?? 'not JSON'}`);
+    }
+    if (!Array.isArray(calls) || !calls.every((c) => Array.isArray(c) && typeof c[0] === 'string' && typeof c[1] === 'string')) {
+      throw new UsageError(`--calls ${opts.calls}: expected a list of [facet, method, ...args]`);
+    }
+    const bundle = await loadBundleArg(file);
+    await withHost(async (host) => {
+      let admin;
+      try {
+        admin = host.instanceKit(instanceId).adminFacet;
+      } catch {
+        throw new UsageError(`unknown instance ${JSON.stringify(instanceId)}`);
+      }
+      const { cap } = upload(host, bundle);
+      const shadow = await host.shadow(admin, cap, {
+        privateArgs,
+        onDifference: (d) => process.stdout.write(`  DIFFERS ${d.method}(${showValue(d.args).slice(1, -1)}): live ${showValue(d.live)}, shadow ${showValue(d.shadow)}\n`),
+      });
+      for (const [i, [facet, method, ...args]] of (calls as [string, string, ...unknown[]][]).entries()) {
+        const target = resolveTarget(host, `${instanceId}.${facet}`);
+        const live = await host.E(target)[method](...args).then(showValue, (e: Error) => `rejected: ${e.message}`);
+        if (!globals().json) process.stdout.write(`${String(i + 1).padStart(4)} ${facet}.${method}(${showValue(args).slice(1, -1)}) -> ${live}\n`);
+      }
+      const report = shadow.report();
+      let promoted: number | undefined;
+      if (opts.promote && report.differences.length === 0) promoted = (await shadow.promote()).incarnation;
+      else await shadow.drop();
+      out(
+        `${report.deliveries} deliveries, ${report.differences.length} differed` +
+          (promoted ? `; promoted: ${instanceId} is at incarnation ${promoted}` : opts.promote ? '; not promoted' : '; shadow dropped'),
+        { ...report, promoted: promoted ?? null },
+      );
+    });
+  });
+
+program
+  .command('preflight <instance> <bundle>')
+  .description('dry-run an upgrade in a throwaway copy and list the problems it would hit')
+  .option('--private-args <json>', 'private arguments for the new incarnation (JSON)')
+  .action(async (instanceId: string, file: string, opts: { privateArgs?: string }) => {
+    const privateArgs = parseJsonOption('--private-args', opts.privateArgs);
+    const bundle = await loadBundleArg(file);
+    await withHost(async (host) => {
+      let admin;
+      try {
+        admin = host.instanceKit(instanceId).adminFacet;
+      } catch {
+        throw new UsageError(`unknown instance ${JSON.stringify(instanceId)}`);
+      }
+      const { cap } = upload(host, bundle);
+      const result = await host.preflight(admin, cap, { privateArgs });
+      out(result.ok ? 'pre-flight: no problems' : result.problems.map((p) => `${p.code}: ${p.message}`).join('\n'), result);
+      if (!result.ok) process.exitCode = 3;
+    });
+  });
+
 const snapshot = program.command('snapshot').description('memory images: list, size, verify');
 snapshot
   .command('list')

@@ -64,6 +64,20 @@ describe('quickvat CLI', function () {
     assert.match(run(dir, 'call', `${instanceId}.publicFacet`, 'getInfo').stdout, /"version":"v2"/);
 
     assert.match(run(dir, 'snapshot', 'list').stdout, new RegExp(`${instanceId}\\s+ledger\\s+inc 2`));
+
+    // A second instance, upgraded through pre-flight and a shadow first.
+    const second = JSON.parse(run(dir, '--json', 'start', 'ledger').stdout).instanceId;
+    r = run(dir, 'preflight', second, 'v2.json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pre-flight: no problems/);
+    fs.writeFileSync(path.join(dir, 'calls.json'), JSON.stringify([['publicFacet', 'openAccount', 'bob'], ['creatorFacet', 'mint', 'bob', '10n'], ['publicFacet', 'balanceOf', 'bob']]));
+    r = run(dir, 'shadow', second, 'v2.json', '--calls', 'calls.json', '--promote');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /3 publicFacet\.balanceOf\("bob"\) -> 10n/);
+    assert.match(r.stdout, /3 deliveries, 0 differed; promoted: v\d+ is at incarnation 2/);
+    r = run(dir, 'preflight', second, 'v1.json');
+    assert.equal(r.code, 3);
+    assert.match(r.stdout, /kind-not-redefined: durable kind "Allowance"/);
     assert.match(run(dir, 'snapshot', 'verify').stdout, /\d+ images verified/);
   });
 
