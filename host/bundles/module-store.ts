@@ -177,24 +177,28 @@ export class ModuleStore {
     return manifestToVatBundle(record.manifest, (hash) => this.getPiece(hash));
   }
 
-  /** Marks `holder` as using the bundle, keeping its pieces from collect(). Holding twice is holding once. */
-  hold(bundle: string | Bundlecap, holder: string): void {
+  /**
+   * Marks `holder` as using the bundle, keeping its pieces from collect().
+   * Holding twice is holding once. `commit: false` leaves the write in the
+   * store's current crank (for callers inside one).
+   */
+  hold(bundle: string | Bundlecap, holder: string, options: { commit?: boolean } = {}): void {
     const bundleId = this.#idOf(bundle, 'hold()');
     checkHolder(holder, 'hold()');
     if (!this.#store.has(MANIFEST + bundleId)) throw new Error(`cannot hold bundle ${bundleId}: it is not installed here`);
     const key = `${HOLD}${bundleId}.${holder}`;
     if (this.#store.has(key)) return;
     this.#store.set(key, 1);
-    this.#store.commit();
+    if (options.commit !== false) this.#store.commit();
   }
 
-  release(bundle: string | Bundlecap, holder: string): void {
+  release(bundle: string | Bundlecap, holder: string, options: { commit?: boolean } = {}): void {
     const bundleId = this.#idOf(bundle, 'release()');
     checkHolder(holder, 'release()');
     const key = `${HOLD}${bundleId}.${holder}`;
     if (!this.#store.has(key)) throw new Error(`${JSON.stringify(holder)} does not hold bundle ${bundleId}`);
     this.#store.delete(key);
-    this.#store.commit();
+    if (options.commit !== false) this.#store.commit();
   }
 
   /** Who holds the bundle, sorted. */

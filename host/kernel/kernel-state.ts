@@ -12,7 +12,9 @@ export interface Message {
 
 export type RunItem =
   | { readonly type: 'send'; readonly target: Kref; readonly msg: Message }
-  | { readonly type: 'notify'; readonly vat: VatId; readonly kpid: Kref };
+  | { readonly type: 'notify'; readonly vat: VatId; readonly kpid: Kref }
+  /** An upgrade a device (an admin capability held by a vat) asked for: a crank of its own. */
+  | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null };
 
 export type KernelPromise =
   | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly queue: readonly Message[] }

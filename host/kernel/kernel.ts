@@ -28,6 +28,18 @@ import { DeliveryFailed, VatManager } from './vat-manager.js';
 import { TrialVat } from '../upgrade/trial-vat.js';
 import type { Shadow } from '../upgrade/shadow.js';
 
+export interface UpgradeOptions {
+  readonly privateArgs?: Capdata;
+  readonly vatParameters?: Capdata;
+  readonly exits?: Record<string, unknown>;
+}
+
+/** What the host does with a send to one of its device objects. */
+export type DeviceAction =
+  | { readonly rejected: boolean; readonly data: Capdata }
+  | { readonly upgrade: { vat: VatId; bundleId: string; bundle: VatBundle; exits: Record<string, unknown>; note: unknown } };
+export type DeviceHandler = (target: Kref, method: string, args: Capdata) => DeviceAction;
+
 export interface KernelOptions {
   /** Snapshot a vat after this many deliveries since its last snapshot. */
   readonly snapshotEvery?: number;
@@ -58,6 +70,10 @@ export class Kernel {
   private readonly snapshotEvery: number;
   private readonly deliveryBudget: bigint;
   private running = false;
+  /** Answers sends to host-owned kernel objects (set by the host). */
+  deviceHandler: DeviceHandler | null = null;
+  /** Told, inside the crank, about an upgrade a device enacted (the host records it). */
+  onDeviceUpgrade: ((vat: VatId, bundleId: string, note: unknown) => void) | null = null;
   /** Shadows attached to live vats (SPEC §5.6); fed after each committed delivery. */
   readonly shadows = new Map<VatId, Shadow>();
   private afterCommit: (() => void)[] = [];
@@ -196,32 +212,65 @@ export class Kernel {
     vat: VatId,
     bundleId: string,
     bundle: VatBundle,
-    options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown> } = {},
+    options: UpgradeOptions = {},
   ): { incarnation: number } {
     this.assertIdle();
+    try {
+      const result = this.performUpgrade(vat, bundleId, bundle, options);
+      this.commit();
+      return result;
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  /** The upgrade itself, inside the current crank; throws (leaving the crank to be aborted) on failure. */
+  private performUpgrade(vat: VatId, bundleId: string, bundle: VatBundle, options: UpgradeOptions): { incarnation: number } {
     const record = this.state.vat(vat);
     if (record.role === 'zygote') throw new Error(`vat ${vat} is an installation zygote; upgrade its instances`);
     const base = (this.options.baseImage ?? baseImage)();
     const incarnation = record.incarnation + 1;
     const manager = this.manager(vat);
     manager.load();
-    try {
-      this.state.putImage(base.id, base.compressed);
-      this.state.putBundle(bundleId, bundle);
-      const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
-      if (options.privateArgs) opts.privateArgs = this.translateToVat(vat, options.privateArgs);
-      if (options.vatParameters) opts.vatParameters = this.translateToVat(vat, options.vatParameters);
-      if (options.exits) opts.exits = options.exits;
-      const image = decodeStoredImage(base.id, () => base.compressed);
-      manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
-      this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
-      manager.snapshot();
-      this.commit();
-      return { incarnation };
-    } catch (err) {
-      this.abort();
-      throw err;
+    this.state.putImage(base.id, base.compressed);
+    this.state.putBundle(bundleId, bundle);
+    const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
+    if (options.privateArgs) opts.privateArgs = this.translateToVat(vat, options.privateArgs);
+    if (options.vatParameters) opts.vatParameters = this.translateToVat(vat, options.vatParameters);
+    if (options.exits) opts.exits = options.exits;
+    const image = decodeStoredImage(base.id, () => base.compressed);
+    manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
+    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
+    manager.snapshot();
+    return { incarnation };
+  }
+
+  // ---------------------------------------------------------------- devices
+
+  /**
+   * A kernel object the host itself answers (an instance's admin capability, a
+   * bundlecap): vats can hold and send to it like any other object.
+   */
+  allocateDeviceObject(): Kref {
+    this.assertIdle();
+    const ko = this.state.allocateObject(HOST_VAT);
+    this.commit();
+    return ko;
+  }
+
+  // A send to a device is answered in its crank, or (an upgrade) becomes a
+  // crank of its own, so that a failed upgrade rolls back only itself.
+  private deliverToDevice(target: Kref, msg: Message): void {
+    if (!this.deviceHandler) return this.resolveResult(msg, true, errorData(`kernel object ${target} has no handler`));
+    const action = this.deviceHandler(target, msg.method, msg.args);
+    if ('upgrade' in action) {
+      const u = action.upgrade;
+      this.state.putBundle(u.bundleId, u.bundle);
+      this.state.enqueue({ type: 'upgrade', vat: u.vat, bundleId: u.bundleId, exits: u.exits, note: u.note, result: msg.result });
+      return;
     }
+    this.resolveResult(msg, action.rejected, action.data);
   }
 
   // Promises the old incarnation decided can never be resolved by it now;
@@ -348,6 +397,12 @@ export class Kernel {
 
   private process(item: RunItem): void {
     if (item.type === 'notify') return this.deliverNotify(item.vat, item.kpid);
+    if (item.type === 'upgrade') {
+      const { incarnation } = this.performUpgrade(item.vat, item.bundleId, this.state.bundle(item.bundleId) as VatBundle, { exits: item.exits });
+      this.onDeviceUpgrade?.(item.vat, item.bundleId, item.note);
+      if (item.result) this.resolveKernelPromise(item.result, false, { body: `#${JSON.stringify({ incarnation })}`, slots: [] });
+      return;
+    }
     const { target, msg } = item;
     if (isKpid(target)) {
       const p = this.state.promise(target);
@@ -363,6 +418,7 @@ export class Kernel {
     }
     const owner = this.state.objectOwner(target);
     if (owner === undefined) return this.resolveResult(msg, true, errorData(`no kernel object ${target}`));
+    if (owner === HOST_VAT) return this.deliverToDevice(target, msg);
     const orphaned = this.state.orphanReason(target);
     if (orphaned) return this.resolveResult(msg, true, errorData(orphaned));
     const vref = this.state.vrefFor(owner, target);
@@ -404,6 +460,9 @@ export class Kernel {
     this.state.bump('cranks');
     this.state.bump('aborted');
     if (item.type === 'send') this.resolveResult(item.msg, true, errorData(describeFailure(item, err)));
+    if (item.type === 'upgrade' && item.result) {
+      this.resolveKernelPromise(item.result, true, errorData(`upgrade of ${item.vat} failed and was rolled back: ${err.message.replace(/^vat \S+ failed the delivery: /, '')}`));
+    }
     this.commit();
   }
 
@@ -667,7 +726,8 @@ export function errorData(message: string, name = 'Error'): Capdata {
 }
 
 function describeFailure(item: RunItem, err: Error): string {
-  const where = item.type === 'send' ? `delivery of ${item.msg.method} to ${item.target}` : `notify of ${item.kpid}`;
+  const where =
+    item.type === 'send' ? `delivery of ${item.msg.method} to ${item.target}` : item.type === 'notify' ? `notify of ${item.kpid}` : `upgrade of ${item.vat}`;
   if (err instanceof MeterExhausted) return `${where} exhausted its compute budget (${err.used} of ${err.budget} units); the vat was rolled back`;
   if (err instanceof SyscallError) return `${where} was aborted: ${err.message}`;
   if (err instanceof DeliveryFailed || err instanceof GuestError) return `${where} failed: ${err.message}`;
