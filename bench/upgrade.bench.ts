@@ -1,13 +1,11 @@
 // Upgrade latency of the ledger contract as its durable record count grows:
 // an upgrade touches kinds, not records, so it should stay flat.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Host } from '../host/index.js';
 import { fmtMs, verdict } from './harness.js';
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const source = (v: string) => fs.readFileSync(path.join(ROOT, 'contracts', 'ledger', v, 'contract.js'), 'utf8');
+import { exampleContractSource } from '../host/example-contracts.js';
+
+const source = (v: string) => exampleContractSource('ledger', v);
 
 const BATCH = 5000;
 

@@ -2,17 +2,15 @@
 // cold start of the same contract (nothing snapshotted: fresh QuickJS
 // instance, guest runtime with SES lockdown evaluated, bundle loaded,
 // installation-level init, instance start).
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Sandbox } from '../host/engine/index.js';
 import { Host } from '../host/index.js';
 import { storedImage } from '../host/kernel/base-image.js';
 import { runtimeBundleSource } from '../host/kernel/runtime-bundle.js';
 import { compare, verdict } from './harness.js';
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const LEDGER_V1 = fs.readFileSync(path.join(ROOT, 'contracts', 'ledger', 'v1', 'contract.js'), 'utf8');
+import { exampleContractSource } from '../host/example-contracts.js';
+
+export const LEDGER_V1 = exampleContractSource('ledger', 'v1');
 
 export async function runZygoteBench(): Promise<void> {
   console.log('\n== zygotes (ledger contract)');

@@ -5,14 +5,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Sandbox } from './engine/index.js';
 import { Host, UpgradeError } from './index.js';
 import { storedImage } from './kernel/base-image.js';
 import { runtimeBundleSource } from './kernel/runtime-bundle.js';
+import { exampleContractSource } from './example-contracts.js';
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const contract = (version: string) => fs.readFileSync(path.join(ROOT, 'contracts', 'ledger', version, 'contract.js'), 'utf8');
+const contract = (version: string) => exampleContractSource('ledger', version);
 
 const timed = async <T>(fn: () => T | Promise<T>): Promise<[T, number]> => {
   const t = performance.now();

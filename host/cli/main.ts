@@ -90,6 +90,14 @@ function upload(host: Host, bundle: SourceBundle) {
   return { cap: host.bundles.install(bundle.manifest), sent, total, pieces: missing.length };
 }
 
+function adminOf(host: Host, instanceId: string): object {
+  try {
+    return host.instanceKit(instanceId).adminFacet;
+  } catch {
+    throw new UsageError(`unknown instance ${JSON.stringify(instanceId)}`);
+  }
+}
+
 /** "v3.publicFacet" -> that facet of instance v3; "v3" -> its root or publicFacet. */
 function resolveTarget(host: Host, target: string): object {
   const [instanceId, facet] = target.split('.', 2);
@@ -220,12 +228,7 @@ program
     const bundle = await loadBundleArg(file);
     const exits = readExits(opts.exits);
     await withHost(async (host) => {
-      let admin;
-      try {
-        admin = host.instanceKit(instanceId).adminFacet;
-      } catch {
-        throw new UsageError(`unknown instance ${JSON.stringify(instanceId)}`);
-      }
+      const admin = adminOf(host, instanceId);
       const { cap } = upload(host, bundle);
       const { incarnation } = await host.upgrade(admin, cap, { privateArgs, exits });
       out(`upgraded ${instanceId} to incarnation ${incarnation} (bundle ${bundle.bundleId.slice(0, 12)}…)`, { instanceId, incarnation, bundleId: bundle.bundleId });
@@ -251,12 +254,7 @@ program
     }
     const bundle = await loadBundleArg(file);
     await withHost(async (host) => {
-      let admin;
-      try {
-        admin = host.instanceKit(instanceId).adminFacet;
-      } catch {
-        throw new UsageError(`unknown instance ${JSON.stringify(instanceId)}`);
-      }
+      const admin = adminOf(host, instanceId);
       const { cap } = upload(host, bundle);
       const shadow = await host.shadow(admin, cap, {
         privateArgs,
@@ -287,12 +285,7 @@ program
     const privateArgs = parseJsonOption('--private-args', opts.privateArgs);
     const bundle = await loadBundleArg(file);
     await withHost(async (host) => {
-      let admin;
-      try {
-        admin = host.instanceKit(instanceId).adminFacet;
-      } catch {
-        throw new UsageError(`unknown instance ${JSON.stringify(instanceId)}`);
-      }
+      const admin = adminOf(host, instanceId);
       const { cap } = upload(host, bundle);
       const result = await host.preflight(admin, cap, { privateArgs });
       out(result.ok ? 'pre-flight: no problems' : result.problems.map((p) => `${p.code}: ${p.message}`).join('\n'), result);

@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exampleContractPath } from '../../host/example-contracts.js';
 import { Host } from '../../host/index.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
-const contract = (v: string) => path.join(ROOT, 'contracts', 'ledger', v, 'contract.js');
+const contract = (v: string) => exampleContractPath('ledger', v);
 
 function run(cwd: string, ...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });

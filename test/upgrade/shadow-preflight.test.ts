@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { exampleContractSource } from '../../host/example-contracts.js';
 import { Host, type InstanceKit } from '../../host/index.js';
 
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const ledger = (v: string) => fs.readFileSync(path.join(ROOT, 'contracts', 'ledger', v, 'contract.js'), 'utf8');
+const ledger = (v: string) => exampleContractSource('ledger', v);
 
 const QUOTER = (rule: string) => `
 import { provideKindHandle, defineDurableKind } from '@quickvat/vat-data';
