@@ -6,8 +6,10 @@ import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
+import { runVariantBench } from './variant.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
+  variant: runVariantBench,
   engine: runEngineBench,
   kernel: runKernelBench,
   zygote: runZygoteBench,

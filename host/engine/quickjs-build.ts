@@ -8,7 +8,7 @@
 // recorded here: the build step refuses any other (see build-wasm.ts).
 //
 // Variant choice (bellard over quickjs-ng): on the same CPU-bound workload
-// bellard ran 1.45x faster (bench/variant.bench.ts), marshal round trips are
+// bellard ran 1.4x faster (bench/variant.bench.ts), marshal round trips are
 // cheaper there, and its only clock import is emscripten_date_now (quickjs-ng
 // also reads WASI clock_time_get and leaves clock bytes on its stack).
 import { createRequire } from 'node:module';
