@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Sandbox } from './engine/index.js';
-import { Host, UpgradeError } from './index.js';
+import { formatReviewText, Host, reviewBundle, sourceBundleFromText, UpgradeError } from './index.js';
 import { storedImage } from './kernel/base-image.js';
 import { runtimeBundleSource } from './kernel/runtime-bundle.js';
 import { exampleContractSource } from './example-contracts.js';
@@ -68,8 +68,25 @@ async function main(): Promise<void> {
   }
   console.log(`   v1 still serves: balances ${JSON.stringify(await balances(), jsonBig)}, info ${JSON.stringify(await E(gold.publicFacet).getInfo())}`);
 
-  const [, upgradeMs] = await timed(() => host.upgrade(gold.adminFacet, contract('v2'), { privateArgs: { feeBasisPoints: 100n } }));
-  console.log(`5. upgraded instance ${gold.instanceId} to ledger v2 in ${ms(upgradeMs)}: ${JSON.stringify(await E(gold.publicFacet).getInfo())}`);
+  // What a voter sees: v2 against the running v1, module by module.
+  const v1Bundle = sourceBundleFromText(contract('v1'), 'ledger.js');
+  const v2Bundle = sourceBundleFromText(contract('v2'), 'ledger.js');
+  const review = reviewBundle(v2Bundle, { against: v1Bundle, petnames: { [Object.values(v1Bundle.manifest.modules)[0].piece]: 'ledger v1 (audited)' } });
+  const text = formatReviewText(review, { diffs: false });
+  console.log(`5. review of v2 against v1:\n${text.split('\n').map((l) => `   ${l}`).join('\n')}`);
+  const preflight = await host.preflight(gold.adminFacet, contract('v2'), { privateArgs: { feeBasisPoints: 100n } });
+  console.log(`   pre-flight: ${preflight.ok ? 'no problems' : preflight.problems.map((p) => p.message).join('; ')}`);
+
+  const shadow = await host.shadow(gold.adminFacet, contract('v2'), { privateArgs: { feeBasisPoints: 100n } });
+  await E(gold.publicFacet).balanceOf('alice');
+  await E(alice).transfer('bob', 200n);
+  await E(gold.publicFacet).balanceOf('bob');
+  const report = shadow.report();
+  console.log(`6. v2 ran as a shadow beside v1 for ${report.deliveries} deliveries; ${report.differences.length} answer(s) differed:`);
+  for (const d of report.differences) console.log(`   ${d.method}(${JSON.stringify(d.args, jsonBig).slice(1, -1)}): live ${JSON.stringify(d.live, jsonBig)}, shadow ${JSON.stringify(d.shadow, jsonBig)}`);
+
+  const [, upgradeMs] = await timed(() => shadow.promote());
+  console.log(`7. promoted the shadow: upgraded instance ${gold.instanceId} to ledger v2 in ${ms(upgradeMs)}: ${JSON.stringify(await E(gold.publicFacet).getInfo())}`);
   console.log(`   balances intact: ${JSON.stringify(await balances(), jsonBig)}`);
   const after = await E(alice).transfer('bob', 100n);
   console.log(`   new behaviour live: alice's presence from v1 still works; her 100 transfer now pays a 1% fee -> alice has ${after}`);
