@@ -5,6 +5,7 @@
 // governance contract's own upgrade.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Host, sourceBundleFromText } from '../../host/index.js';
@@ -61,11 +62,11 @@ describe('governance of a fee quoter', function () {
     return { cap: host.bundlecapPresence(cap), bundleId: sb.bundleId };
   }
 
-  /** Propose as alice, then bob and carol vote (by default both in favour). */
+  /** alice proposes; bob and carol vote in favour (2 of 3: passed). */
   async function passed(kind: string, details: unknown): Promise<number> {
     const id = (await E(alice).propose(kind, details)) as number;
-    await E(bob).vote(id, true);
-    const p = (await E(carol).vote(id, true).catch(() => E(gov.publicFacet).getProposal(id))) as Proposal;
+    assert.equal(((await E(bob).vote(id, true)) as Proposal).status, 'open');
+    const p = (await E(carol).vote(id, true)) as Proposal;
     assert.equal(p.status, 'passed');
     return id;
   }
@@ -73,8 +74,9 @@ describe('governance of a fee quoter', function () {
   const describeFees = () => E(fees.publicFacet).describe() as Promise<Record<string, unknown>>;
   const incarnationOf = (kit: { adminFacet: object }) => E(host.adminPresence(kit.adminFacet)).getIncarnation() as Promise<number>;
 
-  beforeEach(async () => {
-    host = await Host.open();
+  /** A governed quoter (feeBasisPoints 25n, RULE_V1) and governance v1 holding its admin capability. */
+  async function setUp(options: { path?: string } = {}) {
+    host = await Host.open(options);
     const feeInstallation = host.install(FEES_V1, {
       label: 'fees',
       exits: {
@@ -95,6 +97,9 @@ describe('governance of a fee quoter', function () {
       },
     }) as typeof gov;
     [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => E(gov.creatorFacet).getVoterFacet(n)))) as Presence[];
+  }
+  beforeEach(async () => {
+    await setUp();
   });
   afterEach(async () => {
     await host.close();
@@ -209,7 +214,8 @@ describe('governance of a fee quoter', function () {
   });
 
   it('a failed vote changes nothing and can never be enacted', async () => {
-    const before = { quote: await E(fees.publicFacet).quote(10_000n), describe: await describeFees(), hash: host.store.stateHash(`k.vs.${fees.instanceId}.`) };
+    const governedState = () => `${host.store.stateHash(`k.vs.${fees.instanceId}.`)}/${host.kernel.vatMemoryHash(fees.instanceId)}`;
+    const before = { quote: await E(fees.publicFacet).quote(10_000n), describe: await describeFees(), hash: governedState() };
     const check = async () => {
       assert.equal(await E(fees.publicFacet).quote(10_000n), before.quote);
       assert.deepEqual(await describeFees(), before.describe);
@@ -238,7 +244,7 @@ describe('governance of a fee quoter', function () {
     await assert.rejects(E(alice).vote(open, true), /alice already voted on proposal \d+ \(in favour\)/);
     await assert.rejects(E(gov.publicFacet).enact(open), /cannot be enacted: it has not passed: 1 of 2 votes in favour so far/);
 
-    assert.equal(host.store.stateHash(`k.vs.${fees.instanceId}.`), before.hash, 'the governed vat\'s state is byte-identical');
+    assert.equal(governedState(), before.hash, 'the governed vat\'s vatstore and memory are byte-identical');
     await check();
   });
 
@@ -317,5 +323,27 @@ describe('governance of a fee quoter', function () {
     await assert.rejects(E(carol).vote(open, true), /voting on proposal \d+ is closed: it was withdrawn by bob/);
     await assert.rejects(E(gov.publicFacet).enact(open), /cannot be enacted: it was withdrawn by bob/);
     await assert.rejects(E(alice).withdraw(pending), /proposal \d+ cannot be withdrawn: .*enacted/);
+  });
+
+  it('keeps proposals, votes and the admin capability across a host restart', async () => {
+    await host.close();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-governance-'));
+    try {
+      await setUp({ path: dir });
+      const id = (await E(alice).propose('parameter', { name: 'feeBasisPoints', value: 35n })) as number;
+      await E(bob).vote(id, true);
+      await host.close();
+
+      host = await Host.open({ path: dir });
+      gov = host.instanceKit(gov.instanceId) as typeof gov;
+      fees = host.instanceKit(fees.instanceId) as typeof fees;
+      const carolAgain = await E(gov.creatorFacet).getVoterFacet('carol');
+      assert.equal(((await E(carolAgain).vote(id, true)) as Proposal).status, 'passed');
+      assert.deepEqual(await E(gov.publicFacet).enact(id), { id, kind: 'parameter', incarnation: 2 });
+      assert.equal(await E(fees.publicFacet).quote(10_000n), 35n);
+    } finally {
+      await host.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
