@@ -85,11 +85,25 @@ async function main(): Promise<void> {
   console.log(`6. v2 ran as a shadow beside v1 for ${report.deliveries} deliveries; ${report.differences.length} answer(s) differed:`);
   for (const d of report.differences) console.log(`   ${d.method}(${JSON.stringify(d.args, jsonBig).slice(1, -1)}): live ${JSON.stringify(d.live, jsonBig)}, shadow ${JSON.stringify(d.shadow, jsonBig)}`);
 
-  const [, upgradeMs] = await timed(() => shadow.promote());
-  console.log(`7. promoted the shadow: upgraded instance ${gold.instanceId} to ledger v2 in ${ms(upgradeMs)}: ${JSON.stringify(await E(gold.publicFacet).getInfo())}`);
+  await shadow.drop();
+
+  // Enacted through governance: a committee vat holds the admin capability.
+  const gov = host.startInstance(host.install(exampleContractSource('governance', 'v1'), { label: 'governance' }), {
+    privateArgs: { adminFacet: host.adminPresence(gold.adminFacet), committee: ['alice', 'bob', 'carol'], threshold: 2, votingPeriod: 10, parameterTypes: {}, parameters: {}, expressions: {} },
+  }) as unknown as Kit;
+  const voters = await Promise.all(['alice', 'bob', 'carol'].map((n) => E(gov.creatorFacet).getVoterFacet(n)));
+  const v2 = sourceBundleFromText(contract('v2'), 'ledger.js');
+  host.bundles.put(v2.pieces);
+  const proposalId = await E(voters[0]).propose('bundle', { bundlecap: host.bundlecapPresence(host.bundles.install(v2.manifest)) });
+  await E(voters[0]).vote(proposalId, true);
+  await E(voters[2]).vote(proposalId, true);
+  const proposal = (await E(gov.publicFacet).getProposal(proposalId)) as { status: string; details: unknown };
+  console.log(`7. governance: proposal ${proposalId} to run bundle ${v2.bundleId.slice(0, 12)}… is ${proposal.status} (2 of 3 votes); enacting it`);
+  const [, upgradeMs] = await timed(() => E(gov.publicFacet).enact(proposalId));
+  console.log(`   upgraded instance ${gold.instanceId} to ledger v2 in ${ms(upgradeMs)}: ${JSON.stringify(await E(gold.publicFacet).getInfo())}`);
   console.log(`   balances intact: ${JSON.stringify(await balances(), jsonBig)}`);
-  const after = await E(alice).transfer('bob', 100n);
-  console.log(`   new behaviour live: alice's presence from v1 still works; her 100 transfer now pays a 1% fee -> alice has ${after}`);
+  const after = await E(alice).transfer('bob', 400n);
+  console.log(`   new behaviour live: alice's presence from v1 still works; her 400 transfer now pays the default 0.25% fee -> alice has ${after}`);
 
   // Cold-start baselines measured in this run.
   const cold = await Host.open({

@@ -427,11 +427,18 @@ export class Host {
 
   /**
    * Pre-flight checks (SPEC §5.7): a dry-run upgrade in a throwaway copy of the
-   * live vat, plus checks that name the problem. Changes nothing.
+   * live vat, plus checks that name the problem. Changes nothing. Takes the
+   * adminFacet or just the instance id.
    */
-  async preflight(adminFacet: object, code: Bundlecap | string, options: { privateArgs?: unknown; exits?: ExitPolicy } = {}): Promise<PreflightResult> {
+  async preflight(
+    instance: object | string,
+    code: Bundlecap | string,
+    options: { privateArgs?: unknown; exits?: ExitPolicy } = {},
+  ): Promise<PreflightResult> {
     this.assertOpen();
-    const vat = this.adminVat(adminFacet);
+    // It changes nothing, so anyone may run it: an instance id is enough.
+    const vat = typeof instance === 'string' ? instance : this.adminVat(instance);
+    this.kernel.vatRecord(vat);
     const problems: PreflightProblem[] = [];
     let source;
     try {

@@ -42,8 +42,10 @@ describe('pre-flight checks (SPEC §5.7)', () => {
     return result;
   };
 
-  it('passes the real v2', async () => {
+  it('passes the real v2, whether asked with the adminFacet or by anyone with the instance id', async () => {
     assert.deepEqual(await check(ledger('v2')), { ok: true, problems: [] });
+    assert.deepEqual(await host.preflight(kit.instanceId, ledger('v2')), { ok: true, problems: [] });
+    await assert.rejects(host.preflight('v999', ledger('v2')), /no vat v999/);
   });
 
   it('names a durable kind the new version does not redefine', async () => {
