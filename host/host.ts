@@ -372,8 +372,8 @@ export class Host {
     this.store.set(`h.instanceOf.${vat}`, installationId);
     this.store.set(`h.kit.${vat}`, kit);
     this.store.set(`h.instanceBundle.${vat}`, bundle);
+    this.bundles.hold(bundle, `instance:${vat}`, { commit: false });
     this.store.commit();
-    this.bundles.hold(bundle, `instance:${vat}`);
   }
 
   // The policy an instance runs under: its installation's, or what its last upgrade granted.

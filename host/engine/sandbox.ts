@@ -60,7 +60,11 @@ const PRELUDE = `(() => {
   const random = function random() { return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992; };
   Object.defineProperty(Math, 'random', { value: random, writable: true, configurable: true });
   Object.defineProperty(globalThis, '${RESEED_GLOBAL}', {
-    value: (w, x, y, z) => { a = w | 0; b = x | 0; c = y | 0; d = z | 0; if ((a | b | c | d) === 0) a = 1; },
+    value: (words) => {
+      [a, b, c, d] = String(words).split(',').map((w) => Number(w) | 0);
+      if ((a | b | c | d) === 0) a = 1;
+      return '';
+    },
     configurable: true,
   });
 })();`;
@@ -290,9 +294,9 @@ export class Sandbox {
     this.inst.callbacks = null;
   }
 
+  // A call, not an evaluate: no script to compile on every fork.
   private reseed(identity: string): void {
-    const [a, b, c, d] = seedWords(identity);
-    this.evaluate(`globalThis.${RESEED_GLOBAL}(${a}, ${b}, ${c}, ${d})`, { filename: 'quickvat-reseed.js' });
+    this.call(RESEED_GLOBAL, seedWords(identity).join(','));
   }
 
   private assertUsable(): void {

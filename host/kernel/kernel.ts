@@ -46,6 +46,8 @@ export interface KernelOptions {
   /** Compute budget per delivery, in meter units. */
   readonly deliveryBudget?: bigint;
   readonly sandbox?: SandboxOptions;
+  /** How many vats keep a live sandbox; the least recently used beyond this are unloaded. */
+  readonly maxLoadedVats?: number;
   /** The image new vats start from; tests substitute a hostile guest runtime here. */
   readonly baseImage?: () => StoredImage;
 }
@@ -59,7 +61,7 @@ export interface VatBundle {
 export type HostWaiter = (rejected: boolean, data: Capdata) => void;
 
 const MAX_KEY = 1024;
-const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n };
+const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32 };
 const CLEANUP_PER_CRANK = 200;
 
 export class Kernel {
@@ -68,6 +70,7 @@ export class Kernel {
   private readonly hostWaiters = new Map<Kref, HostWaiter[]>();
   private pendingHost: [Kref, boolean, Capdata][] = [];
   private readonly snapshotEvery: number;
+  private readonly maxLoadedVats: number;
   private readonly deliveryBudget: bigint;
   private running = false;
   /** Answers sends to host-owned kernel objects (set by the host). */
@@ -87,6 +90,7 @@ export class Kernel {
     this.state = new KernelState(store);
     this.snapshotEvery = options.snapshotEvery ?? DEFAULTS.snapshotEvery;
     this.deliveryBudget = options.deliveryBudget ?? DEFAULTS.deliveryBudget;
+    this.maxLoadedVats = options.maxLoadedVats ?? DEFAULTS.maxLoadedVats;
     if (!(Number.isInteger(this.snapshotEvery) && this.snapshotEvery > 0)) {
       throw new RangeError(`snapshotEvery must be a positive integer, got ${this.snapshotEvery}`);
     }
@@ -99,9 +103,25 @@ export class Kernel {
     if (!m) {
       if (!this.state.hasVat(vat)) throw new Error(`no vat ${vat}`);
       m = new VatManager(vat, this.state, this.options.sandbox ?? {}, (d) => this.expandDelivery(d));
-      this.vats.set(vat, m);
     }
+    // Map order is recency order: the least recently used vat comes first.
+    this.vats.delete(vat);
+    this.vats.set(vat, m);
     return m;
+  }
+
+  // Every vat's state is in the store (image + transcript), so an idle vat's
+  // sandbox (16 MiB or more) can be dropped and rebuilt when next needed.
+  private evictIdleSandboxes(): void {
+    let loaded = 0;
+    for (const m of this.vats.values()) if (m.loaded) loaded++;
+    for (const m of this.vats.values()) {
+      if (loaded <= this.maxLoadedVats) break;
+      if (m.loaded && !this.shadows.has(m.id)) {
+        m.drop();
+        loaded--;
+      }
+    }
   }
 
   // Transcripts name bundles by id; the guest gets the bundle itself.
@@ -118,6 +138,7 @@ export class Kernel {
     options: { name?: string; vatParameters?: Capdata; budget?: bigint; role?: 'root' | 'zygote'; exits?: Record<string, unknown> } = {},
   ): { vat: VatId; root: Kref | undefined; result: Capdata | undefined } {
     this.assertIdle();
+    this.evictIdleSandboxes();
     const base = (this.options.baseImage ?? baseImage)();
     const vat = this.state.allocateVatId();
     const record: VatRecord = {
@@ -167,6 +188,7 @@ export class Kernel {
     options: { name?: string; context: Capdata; privateArgs: Capdata; budget?: bigint },
   ): { vat: VatId; kit: Capdata } {
     this.assertIdle();
+    this.evictIdleSandboxes();
     const z = this.state.vat(zygote);
     if (z.role !== 'zygote') throw new Error(`vat ${zygote} is not an installation zygote`);
     const vat = this.state.allocateVatId();
@@ -378,6 +400,7 @@ export class Kernel {
 
   /** One crank. False when the run queue is empty. */
   crank(): boolean {
+    this.evictIdleSandboxes();
     const item = this.state.dequeue();
     if (!item) {
       this.store.abort();
@@ -690,6 +713,10 @@ export class Kernel {
 
   vatIds(): VatId[] {
     return this.state.vatIds();
+  }
+
+  isLoaded(vat: VatId): boolean {
+    return this.vats.get(vat)?.loaded ?? false;
   }
 
   vatRecord(vat: VatId): VatRecord {
