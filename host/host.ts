@@ -8,7 +8,8 @@ import { manifestToVatBundle, type Manifest } from './bundles/manifest.js';
 import { runPreflight, type PreflightProblem, type PreflightResult } from './upgrade/preflight.js';
 import { Shadow, type ShadowDifference, type ShadowReport } from './upgrade/shadow.js';
 import { Far, makeMarshal } from './marshal/endo.js';
-import { errorData, Kernel, type DeviceAction, type KernelOptions, type VatBundle } from './kernel/kernel.js';
+import { Kernel, type KernelOptions, type VatBundle } from './kernel/kernel.js';
+import { answerDevice, provideDevice, type DeviceHost } from './upgrade/devices.js';
 import type { Capdata, Kref } from './kernel/refs.js';
 import { makeHostMarshal, type HostMarshal } from './marshal/host-marshal.js';
 import { harden } from './marshal/endo.js';
@@ -54,21 +55,21 @@ export class Host {
   ) {
     this.marshal = makeHostMarshal((kp) => this.promiseFor(kp));
     this.bundles = new ModuleStore(store);
-    kernel.deviceHandler = (target, method, args) => this.handleDevice(target, method, args);
+    kernel.deviceHandler = (target, method, args) => answerDevice(this.deviceHost, target, method, args);
     kernel.onDeviceUpgrade = (vat, bundle, note) => this.recordUpgrade(vat, bundle, note as ExitPolicy, false);
   }
 
   // ---------------------------------------------------------------- devices
 
-  private device(key: string, info: { type: 'admin'; vat: string } | { type: 'bundlecap'; bundleId: string }): object {
-    let ko = this.store.get(`h.deviceFor.${key}`) as Kref | undefined;
-    if (ko === undefined) {
-      ko = this.kernel.allocateDeviceObject();
-      this.store.set(`h.device.${ko}`, info);
-      this.store.set(`h.deviceFor.${key}`, ko);
-      this.store.commit();
-    }
-    return this.marshal.presence(ko);
+  private get deviceHost(): DeviceHost {
+    return {
+      store: this.store,
+      kernel: this.kernel,
+      bundles: this.bundles,
+      marshal: this.marshal,
+      policyOf: (vat) => this.installationPolicyOf(vat),
+      runningBundleOf: (vat) => this.runningBundleOf(vat),
+    };
   }
 
   /**
@@ -79,7 +80,7 @@ export class Host {
   adminPresence(adminFacet: object): object {
     this.assertOpen();
     const vat = this.adminVat(adminFacet);
-    return this.device(`admin.${vat}`, { type: 'admin', vat });
+    return provideDevice(this.deviceHost, `admin.${vat}`, { type: 'admin', vat });
   }
 
   /** A bundlecap as a kernel object a vat can hold and pass on: getBundleId(). */
@@ -87,57 +88,7 @@ export class Host {
     this.assertOpen();
     if (!isBundlecap(cap)) throw new TypeError('expected a bundlecap from host.bundles.install');
     const { bundleId: id } = bundlecapInfo(cap);
-    return this.device(`bundle.${id}`, { type: 'bundlecap', bundleId: id });
-  }
-
-  // Runs inside a crank: may only read, or buffer writes that commit with it.
-  private handleDevice(target: Kref, method: string, args: Capdata): DeviceAction {
-    const reply = (value: unknown): DeviceAction => ({ rejected: false, data: this.marshal.serialize(harden(value)) });
-    const fail = (message: string): DeviceAction => ({ rejected: true, data: errorData(message) });
-    const info = this.store.get(`h.device.${target}`) as { type: 'admin'; vat: string } | { type: 'bundlecap'; bundleId: string } | undefined;
-    if (!info) return fail(`kernel object ${target} is not a device of this host`);
-    let decoded: unknown[];
-    try {
-      decoded = this.marshal.unserialize(args) as unknown[];
-    } catch (err) {
-      return fail(`bad arguments for ${method}: ${(err as Error).message}`);
-    }
-    if (info.type === 'bundlecap') {
-      if (method === 'getBundleId') return reply(info.bundleId);
-      return fail(`a bundlecap has no method ${JSON.stringify(method)}`);
-    }
-    const { vat } = info;
-    const upgradeTo = (bundle: string, exitsDelta: unknown): DeviceAction => {
-      const cap = this.bundles.bundlecap(bundle);
-      if (!cap) return fail(`bundle ${bundle} is not installed in this host's module store`);
-      const policy = { ...this.installationPolicyOf(vat), ...((exitsDelta ?? {}) as ExitPolicy) };
-      try {
-        const exits = grantExits(bundlecapInfo(cap).manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`);
-        return { upgrade: { vat, bundleId: bundle, bundle: this.bundles.loadVatBundle(cap), exits, note: policy } };
-      } catch (err) {
-        return fail(`upgrade of ${vat} refused: ${(err as Error).message}`);
-      }
-    };
-    switch (method) {
-      case 'getInstanceId':
-        return reply(vat);
-      case 'getIncarnation':
-        return reply(this.kernel.vatRecord(vat).incarnation);
-      case 'upgrade': {
-        const capKref = this.marshal.krefOf(decoded[0]);
-        const capInfo = capKref === undefined ? undefined : (this.store.get(`h.device.${capKref}`) as { type: string; bundleId?: string } | undefined);
-        if (!capInfo || capInfo.type !== 'bundlecap') return fail('upgrade needs a bundlecap (from host.bundlecapPresence) as its first argument');
-        return upgradeTo(capInfo.bundleId!, (decoded[1] as { exits?: unknown } | undefined)?.exits);
-      }
-      case 'setExits': {
-        const current = this.runningBundleOf(vat);
-        if (!current) return fail(`instance ${vat} has no recorded bundle`);
-        if (typeof decoded[0] !== 'object' || decoded[0] === null) return fail('setExits needs a record of named exits');
-        return upgradeTo(current, decoded[0]);
-      }
-      default:
-        return fail(`an adminFacet has no method ${JSON.stringify(method)}`);
-    }
+    return provideDevice(this.deviceHost, `bundle.${id}`, { type: 'bundlecap', bundleId: id });
   }
 
   /**
