@@ -14,8 +14,14 @@ export interface ShadowDifference {
 
 export interface ShadowReport {
   readonly deliveries: number;
+  /** The first MAX_KEPT differences (all of them, in the usual case). */
   readonly differences: readonly ShadowDifference[];
+  /** Differences found beyond those kept. */
+  readonly differencesNotKept?: number;
 }
+
+// A long shadow of a version that diverges early would otherwise grow without bound.
+const MAX_KEPT = 10_000;
 
 type Answer = { rejected: boolean; data: Capdata };
 type Pending = { target: string; method: string; args: Capdata; live?: Answer; shadow?: Answer };
@@ -23,6 +29,7 @@ type Pending = { target: string; method: string; args: Capdata; live?: Answer; s
 export class Shadow {
   private deliveries = 0;
   private readonly differences: ShadowDifference[] = [];
+  private notKept = 0;
   private readonly pending = new Map<string, Pending>();
   /** Called with each difference as it is found (for `quickvat shadow` live output). */
   onDifference: ((d: ShadowDifference) => void) | null = null;
@@ -69,7 +76,8 @@ export class Shadow {
       live: this.show(p.live),
       shadow: this.show(p.shadow),
     };
-    this.differences.push(difference);
+    if (this.differences.length < MAX_KEPT) this.differences.push(difference);
+    else this.notKept++;
     this.onDifference?.(difference);
   }
 
@@ -79,7 +87,8 @@ export class Shadow {
   }
 
   report(): ShadowReport {
-    return { deliveries: this.deliveries, differences: [...this.differences] };
+    const report = { deliveries: this.deliveries, differences: [...this.differences] };
+    return this.notKept > 0 ? { ...report, differencesNotKept: this.notKept } : report;
   }
 
   dispose(): void {
