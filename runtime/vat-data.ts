@@ -15,6 +15,7 @@
 import { makePassableKit } from '@endo/marshal';
 import { Far, passStyleOf } from '@endo/pass-style';
 import type { Capdata } from './syscall.js';
+import { scalarBody, startsSpecial } from './smallcaps-fast.js';
 
 export interface VatStore {
   get(key: string): string | undefined;
@@ -59,38 +60,10 @@ const VREF = /^o\+([dv])(\d+)\/(\d+)(?::(\d+))?$/;
 
 export class DurabilityError extends Error {}
 
-// Smallcaps gives strings starting with one of !"#$%&'()*+,- a special
-// meaning (bigints, escapes, undefined...).
-const startsSpecial = (s: string) => s.length > 0 && s.charCodeAt(0) >= 0x21 && s.charCodeAt(0) <= 0x2d;
-
-/**
- * Byte-for-byte what marshal's smallcaps gives for the scalars that records
- * mostly hold, without marshal's per-value cost (hardening and pass-style
- * checks cost tens of microseconds each inside QuickJS). Undefined for
- * anything else, which takes the full path.
- */
+/** A scalar's capdata as the JSON text stored in the vatstore (see smallcaps-fast.ts). */
 function fastEncode(value: unknown): string | undefined {
-  let body: string;
-  switch (typeof value) {
-    case 'string':
-      if (startsSpecial(value)) return undefined;
-      body = JSON.stringify(value);
-      break;
-    case 'number':
-      if (!Number.isFinite(value) || Object.is(value, -0)) return undefined;
-      body = JSON.stringify(value);
-      break;
-    case 'bigint':
-      body = JSON.stringify(value >= 0n ? `+${value}` : `${value}`);
-      break;
-    case 'boolean':
-      body = String(value);
-      break;
-    default:
-      if (value !== null) return undefined;
-      body = 'null';
-  }
-  return `{"body":${JSON.stringify(`#${body}`)},"slots":[]}`;
+  const body = scalarBody(value);
+  return body === undefined ? undefined : `{"body":${JSON.stringify(`#${body}`)},"slots":[]}`;
 }
 
 /**

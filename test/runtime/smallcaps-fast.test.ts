@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { harden, makeMarshal } from '../../host/marshal/endo.js';
+
+// The guest runtime expects the global harden that lockdown provides.
+(globalThis as { harden?: unknown }).harden ??= harden;
+const { decodePlain, encodeScalar } = await import('../../runtime/smallcaps-fast.js');
+
+const m = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+
+describe('runtime: smallcaps fast paths agree with @endo/marshal', () => {
+  it('encodes every scalar it accepts exactly as marshal does, and declines the rest', () => {
+    const values = ['', 'a', 'hello', '!x', '#x', '$0', '-5', '+5', ',', '.', 'ü', '\u2028', 0, 1, -1, 1.5, -0, NaN, Infinity, 1e300, 2n ** 70n, -3n, 0n, true, false, null, undefined];
+    let accepted = 0;
+    for (const v of values) {
+      const fast = encodeScalar(v);
+      if (fast) {
+        accepted++;
+        assert.deepEqual(fast, m.toCapData(v as never), `value ${String(v)}`);
+      }
+    }
+    assert.equal(accepted, 17, `the plain strings, finite numbers, bigints, booleans and null take the fast path`);
+    for (const v of ['!x', '#x', '-5', NaN, Infinity, -0, undefined]) assert.equal(encodeScalar(v), undefined, `value ${String(v)} must take the full path`);
+  });
+
+  it('decodes plain data exactly as marshal does, and declines anything special', () => {
+    const plain = [[1, 'a', true, null], { a: 1, b: ['x', { c: 'y' }] }, ['world'], [], {}, [[[]]]];
+    for (const v of plain) {
+      const data = m.toCapData(harden(v) as never);
+      const fast = decodePlain(data as never);
+      assert.ok(fast, `fast path for ${data.body}`);
+      assert.deepEqual(fast!.value, m.fromCapData(data));
+      assert.ok(Object.isFrozen(fast!.value));
+    }
+    for (const v of [{ '#tag': 1 }, { '-k': 1 }, ['#x'], [1n], [undefined], ['+5']]) {
+      const data = m.toCapData(harden(v) as never);
+      assert.equal(decodePlain(data as never), undefined, data.body);
+    }
+    assert.equal(decodePlain({ body: '#"$0.Alleged: x"', slots: ['o-1'] }), undefined);
+    assert.equal(decodePlain({ body: '#{"#error":"x","name":"Error"}', slots: [] }), undefined);
+  });
+});
