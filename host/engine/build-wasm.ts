@@ -8,20 +8,11 @@
 // Every unit is a function entry or a loop iteration of the wasm itself, so the
 // count is deterministic and covers built-ins. This runs at build time only.
 import binaryen from 'binaryen';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BUILD_DIR, METERED_WASM_PATH, sha256 } from './build-paths.js';
 import { METER, PUBLISHED_WASM_SHA256, publishedWasmPath, VARIANT } from './quickjs-build.js';
-
-export const BUILD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build');
-export const METERED_WASM_PATH = path.join(BUILD_DIR, 'quickjs-metered.wasm');
 /** Bump when instrument() changes, so stale builds are redone. */
 const INSTRUMENTATION_VERSION = 2;
-
-export function sha256(bytes: Uint8Array): string {
-  return crypto.createHash('sha256').update(bytes).digest('hex');
-}
 
 export function instrument(published: Uint8Array): Uint8Array {
   const mod = binaryen.readBinary(published);

@@ -1,6 +1,6 @@
 // The QuickJS wasm binaries, each read, hashed and compiled once per process.
 import fs from 'node:fs';
-import { METERED_WASM_PATH, sha256 } from './build-wasm.js';
+import { METERED_WASM_PATH, sha256 } from './build-paths.js';
 import { EXPORTS, IMPORTS, publishedWasmPath, VARIANT } from './quickjs-build.js';
 
 export interface WasmBinary {

@@ -1,14 +1,15 @@
 // The guest runtime (runtime/main.ts and what it imports: SES, marshal,
 // eventual-send) bundled by esbuild into one script for the base image.
-import esbuild from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR } from '../engine/build-wasm.js';
+import { BUILD_DIR, RUNTIME_BUNDLE_PATH } from '../engine/build-paths.js';
 
-export const RUNTIME_BUNDLE_PATH = path.join(BUILD_DIR, 'vat-runtime.js');
+export { RUNTIME_BUNDLE_PATH };
 const ROOT = path.dirname(BUILD_DIR);
 
+// esbuild is loaded only when building, never by a running host.
 export async function buildRuntimeBundle(log: (msg: string) => void = () => {}): Promise<string> {
+  const { default: esbuild } = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [path.join(ROOT, 'runtime', 'main.ts')],
     bundle: true,
