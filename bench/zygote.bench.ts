@@ -2,10 +2,8 @@
 // cold start of the same contract (nothing snapshotted: fresh QuickJS
 // instance, guest runtime with SES lockdown evaluated, bundle loaded,
 // installation-level init, instance start).
-import { Sandbox } from '../host/engine/index.js';
 import { Host } from '../host/index.js';
-import { storedImage } from '../host/kernel/base-image.js';
-import { runtimeBundleSource } from '../host/kernel/runtime-bundle.js';
+import { buildBaseImage } from '../host/kernel/base-image.js';
 import { compare, verdict } from './harness.js';
 
 import { exampleContractSource } from '../host/example-contracts.js';
@@ -19,11 +17,7 @@ export async function runZygoteBench(): Promise<void> {
   // Cold: a host whose base image is rebuilt for every vat, so nothing is
   // reused from a snapshot.
   const cold = await Host.open({
-    baseImage: () => {
-      const s = Sandbox.create({ identity: 'cold' });
-      s.evaluate(runtimeBundleSource(), { budget: 100_000_000_000n });
-      return storedImage(s.snapshot());
-    },
+    baseImage: () => buildBaseImage('cold'),
   });
   const speedup = await compare(
     'starting an instance: zygote fork vs cold start',

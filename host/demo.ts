@@ -7,8 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Sandbox } from './engine/index.js';
 import { formatReviewText, Host, reviewBundle, sourceBundleFromText, UpgradeError } from './index.js';
-import { storedImage } from './kernel/base-image.js';
-import { runtimeBundleSource } from './kernel/runtime-bundle.js';
+import { buildBaseImage } from './kernel/base-image.js';
 import { exampleContractSource } from './example-contracts.js';
 
 const contract = (version: string) => exampleContractSource('ledger', version);
@@ -107,11 +106,7 @@ async function main(): Promise<void> {
 
   // Cold-start baselines measured in this run.
   const cold = await Host.open({
-    baseImage: () => {
-      const s = Sandbox.create({ identity: 'cold' });
-      s.evaluate(runtimeBundleSource(), { budget: 100_000_000_000n });
-      return storedImage(s.snapshot());
-    },
+    baseImage: () => buildBaseImage('cold'),
   });
   const colds: number[] = [];
   for (let i = 0; i < 3; i++) colds.push((await timed(() => cold.startInstance(cold.install(contract('v1'), { label: 'ledger' }))))[1]);

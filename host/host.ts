@@ -15,6 +15,7 @@ import { makeHostMarshal, type HostMarshal } from './marshal/host-marshal.js';
 import { harden } from './marshal/endo.js';
 import { Store } from './store/index.js';
 import { UpgradeError } from './upgrade/upgrade-error.js';
+import { failureCause } from './kernel/vat-manager.js';
 import { GuestError, MeterExhausted } from './engine/index.js';
 
 /** An installed contract: a zygote image plus its bundle. */
@@ -489,5 +490,5 @@ export class Host {
 function upgradeReason(err: Error): string {
   if (err instanceof MeterExhausted) return `the new incarnation exhausted its compute budget (${err.used} of ${err.budget} units)`;
   if (err instanceof GuestError && /did not settle/.test(err.message)) return 'its start-up promise never settled';
-  return err.message.replace(/^vat \S+ failed the delivery: /, '');
+  return failureCause(err);
 }

@@ -4,7 +4,7 @@
 //   { module: sourceText } a powerless module (pure code the host supplies)
 //   { power: 'console' }   a powerful built-in, only in attenuated form
 // A bundle importing an exit its policy does not grant is refused.
-import esbuild from 'esbuild';
+import { bundleFromSource } from './vat-bundle.js';
 import type { Capdata } from '../kernel/refs.js';
 
 export type ExitSpec = { readonly data: unknown } | { readonly module: string } | { readonly power: 'console' };
@@ -54,7 +54,7 @@ function toGrant(exit: string, spec: ExitSpec, serialize: (value: unknown) => Ca
     if (typeof spec.module !== 'string') throw new TypeError(`named exit ${exit}: module must be source text`);
     let source: string;
     try {
-      source = esbuild.transformSync(spec.module, { format: 'cjs', loader: 'js', target: 'es2022', sourcefile: exit }).code;
+      source = bundleFromSource(spec.module, exit).modules[exit].source;
     } catch (err) {
       throw new Error(`named exit ${exit}: module does not compile: ${(err as Error).message}`);
     }

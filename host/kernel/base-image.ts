@@ -23,13 +23,17 @@ export function storedImage(image: SnapshotImage): StoredImage {
   return { id: imageId(image), image, compressed: compressImage(image) };
 }
 
+/** A fresh sandbox that has evaluated the guest runtime, as an image (no caching: cold-start baselines use this). */
+export function buildBaseImage(identity = 'quickvat-base'): StoredImage {
+  const sandbox = Sandbox.create({ identity });
+  sandbox.evaluate(runtimeBundleSource(), { budget: BASE_BUDGET, filename: 'vat-runtime.js' });
+  const image = storedImage(sandbox.snapshot());
+  sandbox.dispose();
+  return image;
+}
+
 export function baseImage(): StoredImage {
-  if (!base) {
-    const sandbox = Sandbox.create({ identity: 'quickvat-base' });
-    sandbox.evaluate(runtimeBundleSource(), { budget: BASE_BUDGET, filename: 'vat-runtime.js' });
-    base = storedImage(sandbox.snapshot());
-    sandbox.dispose();
-  }
+  base ??= buildBaseImage();
   return base;
 }
 

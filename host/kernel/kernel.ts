@@ -24,7 +24,7 @@ import {
   type VatId,
   type Vref,
 } from './refs.js';
-import { DeliveryFailed, VatManager } from './vat-manager.js';
+import { DeliveryFailed, failureCause, VatManager } from './vat-manager.js';
 import { TrialVat } from '../upgrade/trial-vat.js';
 import type { Shadow } from '../upgrade/shadow.js';
 
@@ -113,6 +113,7 @@ export class Kernel {
   // Every vat's state is in the store (image + transcript), so an idle vat's
   // sandbox (16 MiB or more) can be dropped and rebuilt when next needed.
   private evictIdleSandboxes(): void {
+    if (this.vats.size <= this.maxLoadedVats) return;
     let loaded = 0;
     for (const m of this.vats.values()) if (m.loaded) loaded++;
     for (const m of this.vats.values()) {
@@ -204,8 +205,7 @@ export class Kernel {
       snapshotEvery: this.snapshotEvery,
     });
     try {
-      const from = this.state.vatstoreKey(zygote, '');
-      for (const [key, value] of this.store.entries(from)) this.store.set(this.state.vatstoreKey(vat, key.slice(from.length)), value);
+      for (const [key, value] of this.vatstoreCopy(zygote)) this.store.set(this.state.vatstoreKey(vat, key), value);
       const context = this.translateToVat(vat, options.context);
       const privateArgs = this.translateToVat(vat, options.privateArgs);
       const { result } = this.manager(vat).deliver(['startInstance', context, privateArgs], (v, req) => this.syscall(v, req));
@@ -484,7 +484,7 @@ export class Kernel {
     this.state.bump('aborted');
     if (item.type === 'send') this.resolveResult(item.msg, true, errorData(describeFailure(item, err)));
     if (item.type === 'upgrade' && item.result) {
-      this.resolveKernelPromise(item.result, true, errorData(`upgrade of ${item.vat} failed and was rolled back: ${err.message.replace(/^vat \S+ failed the delivery: /, '')}`));
+      this.resolveKernelPromise(item.result, true, errorData(`upgrade of ${item.vat} failed and was rolled back: ${failureCause(err)}`));
     }
     this.commit();
   }

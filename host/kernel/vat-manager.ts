@@ -15,6 +15,11 @@ export class DeliveryFailed extends Error {
   override name = 'DeliveryFailed';
 }
 
+/** The vat's own words for why a delivery failed, without the kernel's prefix. */
+export function failureCause(err: Error): string {
+  return err.message.replace(/^vat \S+ failed the delivery: /, '');
+}
+
 export class ReplayDiverged extends Error {
   override name = 'ReplayDiverged';
 }
@@ -26,7 +31,7 @@ export interface DeliveryResult {
 }
 
 /** The guest's reply to a dispatch: {"ok":true[,"result"]} or {"error"}. */
-function parseReply(vat: VatId, reply: string): { ok: true; result?: Capdata } | { ok: false; error: string } {
+export function parseReply(vat: VatId, reply: string): { ok: true; result?: Capdata } | { ok: false; error: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(reply);

@@ -1,6 +1,7 @@
 // Shadow validation (SPEC §5.6): a trial vat running the proposed version
 // receives every delivery the live vat receives after the shadow starts; its
 // effects go nowhere; every answer that differs from the live one is kept.
+import { errorData } from '../kernel/kernel.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
 import type { TrialVat } from './trial-vat.js';
 
@@ -57,7 +58,7 @@ export class Shadow {
     const outcome = this.trial.deliver(delivery);
     for (const [vpid, [rejected, data]] of outcome.resolutions) this.answer(vpid, 'shadow', { rejected, data });
     if (!outcome.ok && d[0] === 'deliver' && d[4]) {
-      this.answer(d[4] as string, 'shadow', { rejected: true, data: { body: `#${JSON.stringify({ '#error': outcome.error ?? 'failed', name: 'Error' })}`, slots: [] } });
+      this.answer(d[4] as string, 'shadow', { rejected: true, data: errorData(outcome.error ?? 'failed') });
     }
   }
 

@@ -3,8 +3,8 @@
 // the live vat, the kernel or the store. Its sends go nowhere; its
 // resolutions are captured for comparison.
 import { Sandbox, type SnapshotImage } from '../engine/index.js';
-import { assertCapdata, type Capdata } from '../kernel/refs.js';
-import { DISPATCH } from '../kernel/vat-manager.js';
+import type { Capdata } from '../kernel/refs.js';
+import { DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
 
 export interface TrialOutcome {
@@ -36,9 +36,9 @@ export class TrialVat {
     if (!this.sandbox.alive) return { ok: false, error: 'the trial vat was discarded after an earlier trap', resolutions };
     this.sandbox.onSyscall = (request) => this.syscall(request, resolutions);
     try {
-      const reply = JSON.parse(this.sandbox.call(DISPATCH, JSON.stringify(delivery), { budget: this.budget })) as { ok?: boolean; error?: string; result?: unknown };
-      if (reply.ok !== true) return { ok: false, error: reply.error ?? 'delivery failed', resolutions };
-      return { ok: true, result: reply.result === undefined ? undefined : assertCapdata(reply.result, 'result'), resolutions };
+      const reply = parseReply('(trial)', this.sandbox.call(DISPATCH, JSON.stringify(delivery), { budget: this.budget }));
+      if (!reply.ok) return { ok: false, error: reply.error, resolutions };
+      return { ok: true, result: reply.result, resolutions };
     } catch (err) {
       return { ok: false, error: (err as Error).message, resolutions };
     } finally {
