@@ -46,6 +46,7 @@ export class Host {
   private readonly marshal: HostMarshal;
   private readonly admins = new WeakMap<object, string>();
   private readonly adminByVat = new Map<string, object>();
+  private readonly serialize = (value: unknown): Capdata => this.marshal.serialize(harden(value));
 
   /** Content-addressed code: upload pieces, get bundlecaps (SPEC §3). */
   readonly bundles: ModuleStore;
@@ -193,7 +194,7 @@ export class Host {
     const cap = this.capFor(code, label);
     const { bundleId: id, manifest } = bundlecapInfo(cap);
     const policy = options.exits ?? {};
-    const exits = grantExits(manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `installation ${label}`);
+    const exits = grantExits(manifest.exits, policy, this.serialize, `installation ${label}`);
     const bundle = this.bundles.loadVatBundle(cap);
     const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget, exits });
     const entry = result && this.marshal.unserialize(result) === 'buildRootObject' ? 'buildRootObject' : 'contract';
@@ -220,7 +221,7 @@ export class Host {
     if (info.entry === 'buildRootObject') {
       const bundle = this.kernel.state.bundle(info.bundleId) as VatBundle;
       const manifest = this.bundles.manifest(info.bundleId);
-      const exits = grantExits(manifest?.exits ?? [], info.exits ?? {}, (v) => this.marshal.serialize(harden(v)), `installation ${info.label}`);
+      const exits = grantExits(manifest?.exits ?? [], info.exits ?? {}, this.serialize, `installation ${info.label}`);
       const { vat, root } = this.kernel.createVat(info.bundleId, bundle, {
         name: options.name ?? info.label,
         budget: options.budget,
@@ -290,9 +291,7 @@ export class Host {
     try {
       const cap = this.capFor(code, `${vat}-incarnation-${next}`);
       const { bundleId: id, manifest } = bundlecapInfo(cap);
-      const installed = this.installationPolicyOf(vat);
-      const policy = { ...installed, ...(options.exits ?? {}) };
-      const exits = grantExits(manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`);
+      const { policy, exits } = this.upgradeGrants(vat, manifest, options.exits);
       const result = this.kernel.upgradeVat(vat, id, this.bundles.loadVatBundle(cap), {
         privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
         vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
@@ -326,6 +325,12 @@ export class Host {
     this.store.set(`h.instanceBundle.${vat}`, bundle);
     this.bundles.hold(bundle, `instance:${vat}`, { commit: false });
     this.store.commit();
+  }
+
+  // The exits a new bundle for `vat` gets: its current policy plus `extra`.
+  private upgradeGrants(vat: string, manifest: Manifest, extra: ExitPolicy = {}): { policy: ExitPolicy; exits: Record<string, unknown> } {
+    const policy = { ...this.installationPolicyOf(vat), ...extra };
+    return { policy, exits: grantExits(manifest.exits, policy, this.serialize, `the new bundle for ${vat}`) };
   }
 
   // The policy an instance runs under: its installation's, or what its last upgrade granted.
@@ -402,7 +407,7 @@ export class Host {
     const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
     for (const exit of source.manifest.exits) {
       try {
-        Object.assign(exits, grantExits([exit], policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`));
+        Object.assign(exits, grantExits([exit], policy, this.serialize, `the new bundle for ${vat}`));
       } catch (err) {
         if (!(err instanceof ExitNotGranted)) throw err;
         problems.push({ code: 'exit-not-granted', message: err.message });
@@ -437,8 +442,7 @@ export class Host {
     const vat = this.adminVat(adminFacet);
     if (this.kernel.shadows.has(vat)) throw new Error(`instance ${vat} already has a shadow; drop or promote it first`);
     const { manifest, bundle } = this.codeOf(code, `${vat}-shadow`);
-    const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
-    const exits = grantExits(manifest.exits, policy, (v) => this.marshal.serialize(harden(v)), `the new bundle for ${vat}`);
+    const { exits } = this.upgradeGrants(vat, manifest, options.exits);
     const privateArgs = options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs));
     const { trial, ok, error } = this.kernel.trialUpgrade(vat, bundle, { privateArgs, exits });
     if (!ok) {
