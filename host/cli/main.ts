@@ -38,6 +38,7 @@ program
   .name('quickvat')
   .description('deterministic sandbox runtime for upgradable JavaScript contracts')
   .option('--state <dir>', 'state directory (LMDB)', './.quickvat')
+  .version(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string, '-V, --version', 'print the version')
   .option('--json', 'machine-readable output')
   .showHelpAfterError(false)
   .exitOverride();
