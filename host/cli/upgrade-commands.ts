@@ -1,7 +1,7 @@
 // Commands that change or check an instance's code: upgrade, shadow, preflight.
 // Exit codes (context.ts EXIT, docs/cli.md): 0 ok, 1 error, 3 a check found problems.
 import { EXIT, globals, loadBundleArg, out, parseJsonOption, program, readExits, readJsonFile, upload, UsageError, withHost } from './context.js';
-import { resolveInstance, resolveTarget } from './names.js';
+import { describeRefs, resolveInstance, resolveTarget } from './names.js';
 import { showValue } from './values.js';
 
 program
@@ -37,14 +37,15 @@ program
     await withHost(async (host) => {
       const instanceId = resolveInstance(host, instanceText);
       const { cap } = upload(host, bundle);
+      const show = (v: unknown) => showValue(v, describeRefs(host));
       const shadow = await host.shadow(host.adminFacet(instanceId), cap, {
         privateArgs,
-        onDifference: (d) => process.stdout.write(`  DIFFERS ${d.method}(${showValue(d.args).slice(1, -1)}): live ${showValue(d.live)}, shadow ${showValue(d.shadow)}\n`),
+        onDifference: (d) => process.stdout.write(`  DIFFERS ${d.method}(${show(d.args).slice(1, -1)}): live ${show(d.live)}, shadow ${show(d.shadow)}\n`),
       });
       for (const [i, [facet, method, ...args]] of (calls as [string, string, ...unknown[]][]).entries()) {
         const target = resolveTarget(host, `${instanceId}.${facet}`);
-        const live = await host.E(target)[method](...args).then(showValue, (e: Error) => `rejected: ${e.message}`);
-        if (!globals().json) process.stdout.write(`${String(i + 1).padStart(4)} ${facet}.${method}(${showValue(args).slice(1, -1)}) -> ${live}\n`);
+        const live = await host.E(target)[method](...args).then(show, (e: Error) => `rejected: ${e.message}`);
+        if (!globals().json) process.stdout.write(`${String(i + 1).padStart(4)} ${facet}.${method}(${show(args).slice(1, -1)}) -> ${live}\n`);
       }
       const report = shadow.report();
       let promoted: number | undefined;
