@@ -156,6 +156,25 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
     }
   };
 
+  const findUnpassable = (value: unknown, path: string): string => {
+    if (typeof value === 'function') return `${path} is a function`;
+    if (typeof value !== 'object' || value === null) return `${path} is a ${typeof value} that cannot be stored`;
+    const proto = Object.getPrototypeOf(value);
+    if (Array.isArray(value) || proto === Object.prototype || proto === null) {
+      for (const [k, v] of Object.entries(value)) {
+        const at = Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`;
+        try {
+          passStyleOf(v as any);
+        } catch {
+          return findUnpassable(v, at);
+        }
+      }
+      return `${path} is not hardened plain data`;
+    }
+    const name = (proto?.constructor as { name?: unknown } | undefined)?.name;
+    return `${path} is ${typeof name === 'string' && name ? `a ${name}` : 'an object with a custom prototype'}`;
+  };
+
   const encodeValue = (value: unknown, durable: boolean, path: string): string => {
     const fast = fastEncode(value) ?? fastEncodeReference(value, durable);
     if (fast !== undefined) return fast;
