@@ -14,6 +14,7 @@ import {
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
 import { WASM_PAGE, WasmInstance } from './wasm-instance.js';
+import { takeInstance } from './instance-pool.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
 export type SyscallHandler = (request: string) => string;
@@ -118,6 +119,8 @@ export class Sandbox {
   /** Compute units the last evaluate()/call() used. */
   lastUsed = 0n;
   private readonly ffi: Ffi;
+  /** The image memory was last restored from or captured as: a snapshot compares against it. */
+  private origin: SnapshotImage | null = null;
 
   private constructor(
     private readonly inst: WasmInstance,
@@ -171,7 +174,7 @@ export class Sandbox {
     for (const [name, id] of Object.entries(HOST_FUNCTIONS)) {
       if (h.hostFunctions[name] !== id) throw new SnapshotError(`memory image has no host function ${name} with id ${id}`);
     }
-    const inst = new WasmInstance(opts.binary, { initialBytes: h.memoryBytes, maxBytes: opts.maxMemoryBytes });
+    const inst = takeInstance(opts.binary, h.memoryBytes, opts.maxMemoryBytes, image.pageIndices);
     const mem = inst.bytes();
     const covered = new Set(image.pageIndices);
     for (const p of dirtyPagesOfFresh(opts.binary)) {
@@ -184,6 +187,7 @@ export class Sandbox {
     }
     inst.clockMs = h.clockMs;
     const sandbox = new Sandbox(inst, h.runtimePtr, h.contextPtr, stackBase, opts);
+    sandbox.origin = image;
     if (options.identity !== undefined) sandbox.reseed(options.identity);
     return sandbox;
   }
@@ -271,7 +275,7 @@ export class Sandbox {
     if (this.inst.exports.QTS_IsJobPending(this.rt)) throw new NotQuiescent('cannot snapshot with promise jobs pending');
     const sp = this.inst.exports.stackSave();
     if (sp !== this.stackBase) throw new NotQuiescent(`cannot snapshot mid-call (stack pointer ${sp}, base ${this.stackBase})`);
-    return captureImage(this.inst.bytes(), {
+    const header = {
       variant: this.opts.binary.variant,
       wasmSha256: this.opts.binary.sha256,
       memoryBytes: this.memoryBytes,
@@ -280,7 +284,9 @@ export class Sandbox {
       stackPointer: this.stackBase,
       hostFunctions: HOST_FUNCTIONS,
       clockMs: this.inst.clockMs,
-    });
+    };
+    this.origin = captureImage(this.inst.bytes(), header, this.origin);
+    return this.origin;
   }
 
   /** sha256 of the canonical memory image: equal across replicas in the same state. */
@@ -292,6 +298,7 @@ export class Sandbox {
   dispose(): void {
     this.inst.discard('disposed');
     this.inst.callbacks = null;
+    this.origin = null;
   }
 
   // A call, not an evaluate: no script to compile on every fork.

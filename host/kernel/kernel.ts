@@ -11,7 +11,7 @@
 // rejects its result promise with the reason.
 import { GuestError, MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
-import { baseImage, decodeStoredImage, type StoredImage } from './base-image.js';
+import { baseImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord } from './kernel-state.js';
 import {
   assertCapdata,
@@ -153,7 +153,7 @@ export class Kernel {
       budget: String(options.budget ?? this.deliveryBudget),
       snapshotEvery: this.snapshotEvery,
     };
-    this.state.putImage(base.id, base.compressed);
+    this.state.images.put(base.image);
     this.state.putBundle(bundleId, bundle);
     this.state.addVat(vat, record);
     const params = options.vatParameters ?? { body: '#null', slots: [] };
@@ -254,17 +254,20 @@ export class Kernel {
     const base = (this.options.baseImage ?? baseImage)();
     const incarnation = record.incarnation + 1;
     const manager = this.manager(vat);
-    manager.load();
-    this.state.putImage(base.id, base.compressed);
+    // The old incarnation's heap is not needed: the new one starts from the
+    // base image. If its sandbox is loaded it keeps serving should this fail.
+    this.state.images.put(base.image);
     this.state.putBundle(bundleId, bundle);
     const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
     if (options.privateArgs) opts.privateArgs = this.translateToVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = this.translateToVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
-    const image = decodeStoredImage(base.id, () => base.compressed);
-    manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
+    manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
     this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
-    manager.snapshot();
+    manager.snapshotIfDue();
+    // No snapshot here: the vat record names the base image and the start-up
+    // delivery is the first transcript entry, so the vat's snapshot policy
+    // takes the first image of this incarnation when one falls due.
     return { incarnation };
   }
 
@@ -667,8 +670,7 @@ export class Kernel {
   ): { trial: TrialVat; ok: boolean; error?: string } {
     this.assertIdle();
     const record = this.state.vat(vat);
-    const base = (this.options.baseImage ?? baseImage)();
-    const image = decodeStoredImage(base.id, () => base.compressed);
+    const image = (this.options.baseImage ?? baseImage)().image;
     const incarnation = record.incarnation + 1;
     const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
     if (options.privateArgs) opts.privateArgs = this.translateExisting(vat, options.privateArgs);
