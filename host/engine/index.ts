@@ -15,6 +15,7 @@ export {
   isManifest,
   pageHash,
   PAGE_SIZE,
+  provenance,
 } from './snapshot.js';
 export type { ImageHeader, ImageManifest, SnapshotImage } from './snapshot.js';
 export * from './errors.js';

@@ -14,7 +14,7 @@ import {
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
 import { WASM_PAGE, WasmInstance } from './wasm-instance.js';
-import { takeInstance } from './instance-pool.js';
+import { recycleInstance, takeInstance } from './instance-pool.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
 export type SyscallHandler = (request: string) => string;
@@ -174,11 +174,15 @@ export class Sandbox {
     for (const [name, id] of Object.entries(HOST_FUNCTIONS)) {
       if (h.hostFunctions[name] !== id) throw new SnapshotError(`memory image has no host function ${name} with id ${id}`);
     }
-    const inst = takeInstance(opts.binary, h.memoryBytes, opts.maxMemoryBytes, image.pageIndices);
+    const { inst, dirty } = takeInstance(opts.binary, h.memoryBytes, opts.maxMemoryBytes, image.pageIndices);
     const mem = inst.bytes();
-    const covered = new Set(image.pageIndices);
-    for (const p of dirtyPagesOfFresh(opts.binary)) {
-      if (!covered.has(p)) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    // Every page the image does not cover must end up zero: a fresh memory
+    // has non-zero bytes only where instantiation wrote, a recycled one
+    // anywhere.
+    const covered = new Uint8Array(mem.length / PAGE_SIZE);
+    for (const p of image.pageIndices) covered[p] = 1;
+    for (const p of dirty ? nonZeroPages(mem) : dirtyPagesOfFresh(opts.binary)) {
+      if (!covered[p]) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     }
     writePages(image, mem);
     const stackBase = inst.exports.stackSave();
@@ -299,6 +303,7 @@ export class Sandbox {
     this.inst.discard('disposed');
     this.inst.callbacks = null;
     this.origin = null;
+    recycleInstance(this.inst);
   }
 
   // A call, not an evaluate: no script to compile on every fork.
