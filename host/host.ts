@@ -282,7 +282,7 @@ export class Host {
   async upgrade(
     adminFacet: object,
     code: Bundlecap | string,
-    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy } = {},
+    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy; upgradeMessage?: string } = {},
   ): Promise<{ incarnation: number }> {
     this.assertOpen();
     const vat = this.admins.get(adminFacet);
@@ -296,6 +296,7 @@ export class Host {
         privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
         vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
         exits,
+        upgradeMessage: options.upgradeMessage,
       });
       this.recordUpgrade(vat, id, policy, true);
       return result;

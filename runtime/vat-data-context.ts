@@ -20,6 +20,8 @@ export interface Marshaller {
   knownSlot(value: unknown): string | undefined;
   /** The value for one slot, as unserialize would give it. */
   slotToVal(vref: string): unknown;
+  /** Keeps a promise readable by its vpid after it settles (virtual data refers to it). */
+  retainPromise(vpid: string): void;
 }
 
 // Built-in kinds. User kinds are numbered from FIRST_USER_KIND.
@@ -140,7 +142,11 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
         throw new DurabilityError(`cannot store a non-durable value in durable state: ${bad}; durable state can hold only data, durable objects and presences`);
       }
     }
-    return JSON.stringify(marshal.serialize(value));
+    const data = marshal.serialize(value);
+    // Virtual data may keep promises (as Agoric's does): reading one back
+    // later gives the same promise, settled or not.
+    for (const slot of data.slots) if (slot[0] === 'p') marshal.retainPromise(slot);
+    return JSON.stringify(data);
   };
   const decodeValue = (text: string): unknown => {
     const data = JSON.parse(text) as Capdata;

@@ -20,6 +20,17 @@ import { makeVirtualObjects, type Behavior, type KindOptions } from './virtual-o
 
 export { DurabilityError, type Marshaller, type VatStore } from './vat-data-context.js';
 
+/**
+ * True for the reason a promise was rejected with because the vat deciding it
+ * was upgraded: the record { name: 'vatUpgraded', upgradeMessage,
+ * incarnationNumber } (Agoric's upgrade disconnection; issue #11).
+ */
+export function isUpgradeDisconnection(reason: unknown): boolean {
+  if (typeof reason !== 'object' || reason === null) return false;
+  const r = reason as Record<string, unknown>;
+  return r.name === 'vatUpgraded' && typeof r.upgradeMessage === 'string' && typeof r.incarnationNumber === 'number';
+}
+
 export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const ctx = makeVatDataContext(rawStore, marshal, incarnation);
   const { store, recall, vrefOf, findNonDurable, reanimateOrImport } = ctx;
@@ -80,6 +91,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     provideDurableSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('set', name, true)),
     provideDurableWeakMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakMap', name, true)),
     canBeDurable,
+    isUpgradeDisconnection,
   });
 
   return {

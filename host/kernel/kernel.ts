@@ -24,6 +24,7 @@ import {
   type VatId,
   type Vref,
 } from './refs.js';
+import { upgradeDisconnectionData } from './upgrade-disconnection.js';
 import { DeliveryFailed, failureCause, VatManager } from './vat-manager.js';
 import { TrialVat } from '../upgrade/trial-vat.js';
 import type { Shadow } from '../upgrade/shadow.js';
@@ -32,6 +33,8 @@ export interface UpgradeOptions {
   readonly privateArgs?: Capdata;
   readonly vatParameters?: Capdata;
   readonly exits?: Record<string, unknown>;
+  /** Told to everyone whose promise the upgrade disconnects (the record's upgradeMessage). */
+  readonly upgradeMessage?: string;
 }
 
 /** What the host does with a send to one of its device objects. */
@@ -263,7 +266,8 @@ export class Kernel {
     if (options.exits) opts.exits = options.exits;
     const image = decodeStoredImage(base.id, () => base.compressed);
     manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], (v, req) => this.syscall(v, req));
-    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
+    const message = options.upgradeMessage ?? `vat ${vat} was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
+    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
     manager.snapshot();
     return { incarnation };
   }
@@ -298,7 +302,9 @@ export class Kernel {
   // Promises the old incarnation decided can never be resolved by it now;
   // its heap and virtual objects are gone. Durable objects (o+d…) and
   // imports keep their c-list entries and so their identities.
-  private disconnectOldIncarnation(vat: VatId, oldIncarnation: number, incarnation: number, keepRoot: boolean): void {
+  // A decided promise the new incarnation subscribed to (a durable watcher)
+  // keeps its c-list entry, so the rejection reaches the new incarnation.
+  private disconnectOldIncarnation(vat: VatId, oldIncarnation: number, incarnation: number, keepRoot: boolean, upgradeMessage: string): void {
     const prefix = `k.c.${vat}.v.`;
     const entries = [...this.store.entries(prefix)];
     for (const [key, kref] of entries) {
@@ -312,8 +318,8 @@ export class Kernel {
       } else if (isKpid(k)) {
         const p = this.state.promise(k);
         if (p.state === 'unresolved' && p.decider === vat) {
-          this.state.removeClist(vat, vref, k);
-          this.resolveKernelPromise(k, true, errorData(`vat ${vat} was upgraded to incarnation ${incarnation}; this promise from incarnation ${oldIncarnation} was disconnected`, 'UpgradeDisconnection'));
+          if (!p.subscribers.includes(vat)) this.state.removeClist(vat, vref, k);
+          this.resolveKernelPromise(k, true, upgradeDisconnectionData(upgradeMessage, incarnation));
         }
       }
     }
