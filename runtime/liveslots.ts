@@ -40,6 +40,8 @@ export interface LiveSlots {
    * virtual data). The kernel forgets the vpid as usual.
    */
   retainPromise(vpid: string): void;
+  /** The vpid of a promise, known to the kernel afterwards: a new local one is subscribed to, so an upgrade's disconnection reaches the next incarnation. */
+  exportPromise(p: Promise<unknown>): string;
   stats(): { exports: number; imports: number; promises: number };
 }
 
@@ -257,6 +259,14 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     },
     retainPromise(vpid: string) {
       retained.add(vpid);
+    },
+    exportPromise(p: Promise<unknown>) {
+      const vpid = convertValToSlot(p);
+      if (!kernelKnows.has(vpid)) {
+        kernelKnows.add(vpid);
+        syscall.subscribe(vpid);
+      }
+      return vpid;
     },
     deliver(target, method, args, result) {
       let res: Promise<unknown>;

@@ -22,10 +22,22 @@ export interface Marshaller {
   slotToVal(vref: string): unknown;
   /** Keeps a promise readable by its vpid after it settles (virtual data refers to it). */
   retainPromise(vpid: string): void;
+  /** The vpid of a promise, made known to the kernel (for watches that outlive the incarnation). */
+  exportPromise(p: Promise<unknown>): string;
 }
 
 // Built-in kinds. User kinds are numbered from FIRST_USER_KIND.
-export const K = { durableMap: 1, durableSet: 2, durableWeakMap: 3, kindHandle: 4, virtualMap: 5, virtualSet: 6, virtualWeakMap: 7 } as const;
+export const K = {
+  durableMap: 1,
+  durableSet: 2,
+  durableWeakMap: 3,
+  kindHandle: 4,
+  virtualMap: 5,
+  virtualSet: 6,
+  virtualWeakMap: 7,
+  durableWeakSet: 8,
+  virtualWeakSet: 9,
+} as const;
 export const FIRST_USER_KIND = 10;
 /** o+d<kindId>/<n> durable, o+v<kindId>/<n> virtual, ":<i>" suffix for a facet of a multi-facet object. */
 export const VREF = /^o\+([dv])(\d+)\/(\d+)(?::(\d+))?$/;
@@ -186,6 +198,7 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
     encodeValue,
     decodeValue,
     reanimateOrImport,
+    serialize: (value: unknown) => marshal.serialize(harden(value)),
   };
 }
 

@@ -552,7 +552,10 @@ export class Kernel {
         return '';
       }
       case 'subscribe': {
-        const kp = this.krefFromVat(vat, assertVref(a[0], 'subscribe target'), false);
+        // A vat may subscribe to a new promise of its own (a durable watch):
+        // the kernel then knows it, with the vat as decider.
+        const target = assertVref(a[0], 'subscribe target');
+        const kp = this.krefFromVat(vat, target, target.startsWith('p+'));
         if (!isKpid(kp)) throw new SyscallError(`vat ${vat} subscribed to ${a[0]}, which is not a promise`);
         const p = this.state.promise(kp);
         if (p.state !== 'unresolved') this.state.enqueue({ type: 'notify', vat, kpid: kp });
