@@ -11,6 +11,8 @@ import {
   bundleSource,
   formatReviewText,
   Host,
+  PreflightRefused,
+  type ReviewContext,
   loadPetnames,
   readBundleFile,
   renderReviewHtml,
@@ -144,18 +146,19 @@ program
     const proposed = await loadBundleArg(file);
     const petnames = opts.petnames ? loadPetnames(opts.petnames) : undefined;
     let against: SourceBundle | { manifest: SourceBundle['manifest']; pieces: (h: string) => Uint8Array | undefined } | undefined;
-    const render = (againstBundle: typeof against) => {
-      const review = reviewBundle(proposed, { against: againstBundle, petnames });
+    const render = (againstBundle: typeof against, upgrade?: ReviewContext) => {
+      const review = reviewBundle(proposed, { against: againstBundle, petnames, upgrade });
       if (opts.html) fs.writeFileSync(opts.html, renderReviewHtml(review));
       out(formatReviewText(review) + (opts.html ? `\nwrote ${opts.html}` : ''), review);
     };
     if (opts.against && !fs.existsSync(opts.against)) {
-      await withHost((host) => {
+      await withHost(async (host) => {
         const instance = opts.against!;
         const id = host.runningBundleOf(instance);
         const manifest = id ? host.bundles.manifest(id) : undefined;
         if (!manifest) throw new UsageError(`--against ${instance}: neither a file nor an instance of this host`);
-        render({ manifest, pieces: (h: string) => host.bundles.getPiece(h) });
+        // Against a running instance: which one, what the upgrade changes, and pre-flight (issue 13).
+        render({ manifest, pieces: (h: string) => host.bundles.getPiece(h) }, await host.reviewContext(instance, proposed));
       });
       return;
     }
@@ -220,62 +223,121 @@ program
 
 program
   .command('upgrade <instance> <bundle>')
-  .description('upgrade an instance to a new bundle, atomically')
+  .description('upgrade an instance to a new bundle, atomically; pre-flight runs first and any problem refuses the upgrade (exit 3)')
   .option('--private-args <json>', 'private arguments for the new incarnation (JSON)')
   .option('--exits <file>', 'named exits the new bundle needs (JSON policy)')
-  .action(async (instanceId: string, file: string, opts: { privateArgs?: string; exits?: string }) => {
+  .option('--force', 'enact the upgrade even if pre-flight finds problems (they are printed first)')
+  .option('--restart', 'allow "upgrading" to the bundle already running: a new incarnation of the same code')
+  .action(async (instanceId: string, file: string, opts: { privateArgs?: string; exits?: string; force?: boolean; restart?: boolean }) => {
     const privateArgs = parseJsonOption('--private-args', opts.privateArgs);
     const bundle = await loadBundleArg(file);
     const exits = readExits(opts.exits);
     await withHost(async (host) => {
       const admin = adminOf(host, instanceId);
       const { cap } = upload(host, bundle);
-      const { incarnation } = await host.upgrade(admin, cap, { privateArgs, exits });
-      out(`upgraded ${instanceId} to incarnation ${incarnation} (bundle ${bundle.bundleId.slice(0, 12)}…)`, { instanceId, incarnation, bundleId: bundle.bundleId });
+      // Forced, the problems are still shown: the operator overrides them knowingly.
+      const overridden = opts.force ? (await host.preflight(admin, cap, { privateArgs, exits })).problems : [];
+      if (!globals().json) for (const p of overridden) process.stderr.write(`warning: pre-flight: ${p.code}: ${p.message}\n`);
+      let incarnation: number;
+      try {
+        ({ incarnation } = await host.upgrade(admin, cap, { privateArgs, exits, force: opts.force, restart: opts.restart }));
+      } catch (err) {
+        if (!(err instanceof PreflightRefused)) throw err;
+        out(`upgrade of ${instanceId} refused: pre-flight found problems (nothing changed; --force to enact it anyway)\n${err.problems.map((p) => `${p.code}: ${p.message}`).join('\n')}`, {
+          instanceId,
+          upgraded: false,
+          problems: err.problems,
+        });
+        process.exitCode = 3;
+        return;
+      }
+      out(`upgraded ${instanceId} to incarnation ${incarnation} (bundle ${bundle.bundleId.slice(0, 12)}…)`, {
+        instanceId,
+        upgraded: true,
+        incarnation,
+        bundleId: bundle.bundleId,
+        ...(opts.force ? { overriddenProblems: overridden } : {}),
+      });
     });
   });
 
 program
   .command('shadow <instance> <bundle>')
-  .description('run a proposed upgrade as a shadow while replaying a list of calls, showing each difference as it happens')
-  .requiredOption('--calls <file>', 'JSON list of [facet, method, ...args] sent to the live instance (and so to the shadow)')
+  .description('compare a proposed upgrade with the running version over a list of calls; exit 3 if answers differ and nothing was promoted')
+  .requiredOption('--calls <file>', 'JSON list of [facet, method, ...args]')
+  .option('--dry-run', 'send the calls to two forks of the live instance (current and proposed version); nothing live changes')
   .option('--private-args <json>', 'private arguments for the shadow incarnation (JSON)')
   .option('--promote', 'enact the upgrade afterwards if no answer differed')
-  .action(async (instanceId: string, file: string, opts: { calls: string; privateArgs?: string; promote?: boolean }) => {
+  .action(async (instanceId: string, file: string, opts: { calls: string; dryRun?: boolean; privateArgs?: string; promote?: boolean }) => {
     const privateArgs = parseJsonOption('--private-args', opts.privateArgs);
-    let calls: unknown;
-    try {
-      calls = JSON.parse(fs.readFileSync(opts.calls, 'utf8'), (_k, v) => parseValue(v));
-    } catch (err) {
-      throw new UsageError(`--calls ${opts.calls}: ${(err as NodeJS.ErrnoException).code ?? 'not JSON'}`);
-    }
-    if (!Array.isArray(calls) || !calls.every((c) => Array.isArray(c) && typeof c[0] === 'string' && typeof c[1] === 'string')) {
-      throw new UsageError(`--calls ${opts.calls}: expected a list of [facet, method, ...args]`);
-    }
+    const calls = readCalls(opts.calls);
     const bundle = await loadBundleArg(file);
+    const json = globals().json;
+    const say = (line: string) => {
+      if (!json) process.stdout.write(`${line}\n`);
+    };
     await withHost(async (host) => {
       const admin = adminOf(host, instanceId);
       const { cap } = upload(host, bundle);
-      const shadow = await host.shadow(admin, cap, {
-        privateArgs,
-        onDifference: (d) => process.stdout.write(`  DIFFERS ${d.method}(${showValue(d.args).slice(1, -1)}): live ${showValue(d.live)}, shadow ${showValue(d.shadow)}\n`),
-      });
-      for (const [i, [facet, method, ...args]] of (calls as [string, string, ...unknown[]][]).entries()) {
-        const target = resolveTarget(host, `${instanceId}.${facet}`);
-        const live = await host.E(target)[method](...args).then(showValue, (e: Error) => `rejected: ${e.message}`);
-        if (!globals().json) process.stdout.write(`${String(i + 1).padStart(4)} ${facet}.${method}(${showValue(args).slice(1, -1)}) -> ${live}\n`);
+      const targets = calls.map(([facet]) => resolveTarget(host, `${instanceId}.${facet}`));
+      let deliveries: number;
+      let differed: number;
+      let detail: unknown;
+      if (opts.dryRun) {
+        say(`dry run: ${calls.length} calls go to two forks of ${instanceId} (current and proposed version); nothing live changes`);
+        const report = await host.shadowDryRun(admin, cap, calls.map(([, method, ...args], i) => ({ target: targets[i], method, args })), { privateArgs });
+        report.answers.forEach((a, i) => {
+          const args = showValue(a.args).slice(1, -1);
+          say(`${String(i + 1).padStart(4)} ${calls[i][0]}.${a.method}(${args}) -> ${showValue(a.current)}`);
+          if (!a.same) say(`  DIFFERS ${a.method}(${args}): current ${showValue(a.current)}, proposed ${showValue(a.proposed)}`);
+        });
+        ({ deliveries, differed } = report);
+        detail = { dryRun: true, ...report };
+      } else {
+        // Said first, so nobody mistakes this for a dry run.
+        const warning = `live: ${calls.length} calls go to the live instance ${instanceId} and change its state (the shadow sees them too); use --dry-run to leave it untouched`;
+        if (json) process.stderr.write(`${warning}\n`);
+        else say(warning);
+        const shadow = await host.shadow(admin, cap, {
+          privateArgs,
+          onDifference: (d) => say(`  DIFFERS ${d.method}(${showValue(d.args).slice(1, -1)}): live ${showValue(d.live)}, shadow ${showValue(d.shadow)}`),
+        });
+        try {
+          for (const [i, [facet, method, ...args]] of calls.entries()) {
+            const live = await host.E(targets[i])[method](...args).then(showValue, (e: Error) => `rejected: ${e.message}`);
+            say(`${String(i + 1).padStart(4)} ${facet}.${method}(${showValue(args).slice(1, -1)}) -> ${live}`);
+          }
+        } finally {
+          await shadow.drop();
+        }
+        const report = shadow.report();
+        deliveries = report.deliveries;
+        differed = report.differences.length + (report.differencesNotKept ?? 0);
+        detail = { dryRun: false, ...report };
       }
-      const report = shadow.report();
       let promoted: number | undefined;
-      if (opts.promote && report.differences.length === 0) promoted = (await shadow.promote()).incarnation;
-      else await shadow.drop();
+      if (opts.promote && differed === 0) promoted = (await host.upgrade(admin, cap, { privateArgs })).incarnation;
       out(
-        `${report.deliveries} deliveries, ${report.differences.length} differed` +
-          (promoted ? `; promoted: ${instanceId} is at incarnation ${promoted}` : opts.promote ? '; not promoted' : '; shadow dropped'),
-        { ...report, promoted: promoted ?? null },
+        `${deliveries} deliveries, ${differed} differed` +
+          (promoted ? `; promoted: ${instanceId} is at incarnation ${promoted}` : opts.promote ? '; not promoted' : opts.dryRun ? '' : '; shadow dropped'),
+        { ...(detail as object), promoted: promoted ?? null },
       );
+      if (differed > 0 && promoted === undefined) process.exitCode = 3;
     });
   });
+
+function readCalls(file: string): [string, string, ...unknown[]][] {
+  let calls: unknown;
+  try {
+    calls = JSON.parse(fs.readFileSync(file, 'utf8'), (_k, v) => parseValue(v));
+  } catch (err) {
+    throw new UsageError(`--calls ${file}: ${(err as NodeJS.ErrnoException).code ?? 'not JSON'}`);
+  }
+  if (!Array.isArray(calls) || !calls.every((c) => Array.isArray(c) && typeof c[0] === 'string' && typeof c[1] === 'string')) {
+    throw new UsageError(`--calls ${file}: expected a list of [facet, method, ...args]`);
+  }
+  return calls as [string, string, ...unknown[]][];
+}
 
 program
   .command('preflight <instance> <bundle>')

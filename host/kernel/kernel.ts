@@ -18,6 +18,7 @@ import {
   assertString,
   assertVref,
   isKpid,
+  MAX_VATSTORE_KEY as MAX_KEY,
   SyscallError,
   type Capdata,
   type Kref,
@@ -25,7 +26,7 @@ import {
   type Vref,
 } from './refs.js';
 import { DeliveryFailed, failureCause, VatManager } from './vat-manager.js';
-import { TrialVat } from '../upgrade/trial-vat.js';
+import { copiedVatstore, TrialVat, type VatstoreView } from '../upgrade/trial-vat.js';
 import type { Shadow } from '../upgrade/shadow.js';
 
 export interface UpgradeOptions {
@@ -60,7 +61,6 @@ export interface VatBundle {
 /** Resolution of a kernel promise the host waits on. */
 export type HostWaiter = (rejected: boolean, data: Capdata) => void;
 
-const MAX_KEY = 1024;
 const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32 };
 const CLEANUP_PER_CRANK = 200;
 
@@ -644,8 +644,21 @@ export class Kernel {
     return [...this.store.entries(prefix)].map(([k, v]) => [k.slice(prefix.length), v as string]);
   }
 
-  // Trials may not create kernel references: they must leave no trace.
-  private translateExisting(vat: VatId, data: Capdata): Capdata {
+  // What a trial starts from. `live`: reads go to the committed store, so
+  // starting costs nothing however large the vatstore (for trials used and
+  // disposed while the kernel is idle: pre-flight, dry runs); otherwise a
+  // copy, for trials that outlive later cranks (shadows).
+  private trialVatstore(vat: VatId, live: boolean): VatstoreView {
+    if (!live) return copiedVatstore(this.vatstoreCopy(vat));
+    const prefix = this.state.vatstoreKey(vat, '');
+    return {
+      get: (key) => this.store.get(prefix + key) as string | undefined,
+      nextKey: (prior) => this.store.getNextKey(prefix, prefix + prior)?.slice(prefix.length),
+    };
+  }
+
+  /** Host capdata in `vat`'s references, for a trial: trials may not create kernel references, so a reference the vat does not hold is refused. */
+  translateExisting(vat: VatId, data: Capdata): Capdata {
     return {
       body: data.body,
       slots: data.slots.map((k) => {
@@ -658,12 +671,15 @@ export class Kernel {
 
   /**
    * Starts the next incarnation of `vat` in a throwaway copy (fresh sandbox
-   * from the base image, in-memory copy of the vatstore). Nothing live changes.
+   * from the base image, private overlay on the vatstore), under the vat's
+   * own limits. Nothing live changes. `readThrough: true` (pre-flight, dry
+   * runs) reads the committed vatstore directly: the trial must then be
+   * disposed before the next crank commits.
    */
   trialUpgrade(
     vat: VatId,
     bundle: VatBundle,
-    options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown> } = {},
+    options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown>; readThrough?: boolean } = {},
   ): { trial: TrialVat; ok: boolean; error?: string } {
     this.assertIdle();
     const record = this.state.vat(vat);
@@ -674,17 +690,17 @@ export class Kernel {
     if (options.privateArgs) opts.privateArgs = this.translateExisting(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = this.translateExisting(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
-    const trial = new TrialVat(image, `${vat}#${incarnation}`, this.vatstoreCopy(vat), BigInt(record.budget));
+    const trial = new TrialVat(image, `${vat}#${incarnation}`, this.trialVatstore(vat, options.readThrough ?? false), BigInt(record.budget), this.options.sandbox);
     const outcome = trial.deliver(['startVat', bundle, opts]);
     return { trial, ok: outcome.ok, error: outcome.error };
   }
 
-  /** A throwaway copy of the vat as it is now (its current memory and vatstore). */
-  trialOfCurrent(vat: VatId): TrialVat {
+  /** A throwaway copy of the vat as it is now (its current memory and vatstore); `readThrough` as for trialUpgrade. */
+  trialOfCurrent(vat: VatId, options: { readThrough?: boolean } = {}): TrialVat {
     this.assertIdle();
     const sandbox = this.manager(vat).load();
     const record = this.state.vat(vat);
-    return new TrialVat(sandbox.snapshot(), undefined, this.vatstoreCopy(vat), BigInt(record.budget));
+    return new TrialVat(sandbox.snapshot(), undefined, this.trialVatstore(vat, options.readThrough ?? false), BigInt(record.budget), this.options.sandbox);
   }
 
   /** Which methods clients have sent to which of the vat's objects, per its transcript. */
