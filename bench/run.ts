@@ -1,22 +1,26 @@
 // `npm run bench`: every suite, one after another, in one process.
 import { runEngineBench } from './engine.bench.js';
 import { runKernelBench } from './kernel.bench.js';
+import { runBlocksBench } from './blocks.bench.js';
 import { runZygoteBench } from './zygote.bench.js';
 import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
+import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
   engine: runEngineBench,
   kernel: runKernelBench,
+  blocks: runBlocksBench,
   zygote: runZygoteBench,
   'vat-data': runVatDataBench,
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  preflight: runPreflightBench,
 };
 
 const only = process.argv.slice(2);

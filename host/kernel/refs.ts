@@ -19,8 +19,6 @@ export class SyscallError extends Error {
 // Plain ids, plus virtual/durable objects o+d<kind>/<n>[:facet] and o+v… .
 const VREF = /^(?:[op][+-](?:0|[1-9]\d{0,14})|o\+[dv](?:0|[1-9]\d{0,9})\/(?:0|[1-9]\d{0,14})(?::\d{1,4})?)$/;
 const MAX_STRING = 1 << 20;
-/** Longest vatstore key a vat may use, in UTF-16 code units. */
-export const MAX_VATSTORE_KEY = 1024;
 const MAX_SLOTS = 10_000;
 
 export const isExportVref = (v: Vref) => v.startsWith('o+');

@@ -5,9 +5,10 @@
 // delivery, no transcript entry, no kernel reference).
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
-import { errorData } from '../kernel/kernel.js';
+import { errorData } from '../kernel/syscalls.js';
 import { sameAnswer, showAnswer, type Answer } from './shadow.js';
 import type { TrialVat } from './trial-vat.js';
+import { trialOfCurrent, trialUpgrade } from './trials.js';
 
 /** One call: a facet of the instance (kref), a method, and arguments already serialized (krefs in slots). */
 export interface DryRunCall {
@@ -51,11 +52,11 @@ const FIRST_RESULT = 900_000_000_000_000;
 /** Throws (naming the cause) if the proposed version does not start; the forks are always disposed. */
 export function runDryRun(input: DryRunInput): DryRunReport {
   const { kernel, vat } = input;
-  const { trial: proposed, ok, error } = kernel.trialUpgrade(vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits, readThrough: true });
+  const { trial: proposed, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits, readThrough: true });
   let current: TrialVat | undefined;
   try {
     if (!ok) throw new Error(`the proposed version does not start: ${error}`);
-    current = kernel.trialOfCurrent(vat, { readThrough: true });
+    current = trialOfCurrent(kernel, vat, { readThrough: true });
     const answers: DryRunAnswer[] = [];
     input.calls.forEach((call, i) => {
       const target = kernel.vrefOf(vat, call.target);

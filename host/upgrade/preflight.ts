@@ -5,6 +5,7 @@
 // oldest, the newest and evenly spaced ones between) is read through it.
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
 import type { TrialVat } from './trial-vat.js';
+import { methodsUsed, trialOfCurrent, trialUpgrade } from './trials.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
 import type { KindSample, RecordSample } from '../../runtime/record-sample.js';
 import { summarizeUpgrade, type UpgradeSummary } from '../review/upgrade-summary.js';
@@ -75,7 +76,7 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
     if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
     return input.decode(out.result) as Inspection;
   };
-  const current = kernel.trialOfCurrent(vat, { readThrough: true });
+  const current = trialOfCurrent(kernel, vat, { readThrough: true });
   let before: Inspection;
   try {
     before = inspect(current, 0);
@@ -83,7 +84,7 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
     current.dispose();
   }
   const exits = input.exitNames ?? { from: [], to: [] };
-  const { trial, ok, error } = kernel.trialUpgrade(vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits, readThrough: true });
+  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits, readThrough: true });
   try {
     if (!ok) {
       problems.push(...startFailure(error ?? 'failed'));
@@ -98,7 +99,7 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
       problems.push({ code: 'record-unreadable', message: `reading stored records through the new version failed: ${(err as Error).message}` });
       return { ok: false, problems, summary: summarizeUpgrade(before.kinds, undefined, exits) };
     }
-    const used = kernel.methodsUsed(vat);
+    const used = methodsUsed(kernel, vat);
     for (const [name, vref] of facetVrefs) {
       const now = new Set(after.methods[vref] ?? []);
       for (const method of before.methods[vref] ?? []) {

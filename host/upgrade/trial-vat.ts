@@ -4,13 +4,15 @@
 // resolutions are captured for comparison.
 //
 // A trial runs under the live vat's limits (issue 13): the same sandbox
-// options (memory), the same compute budget per delivery, and the same
-// checks on every syscall argument (key and value sizes, reference and
-// capdata shapes). A syscall the kernel would refuse fails the trial's
+// options (memory), the same compute budget per delivery, the same checks on
+// every syscall argument (key and value sizes, reference and capdata shapes)
+// and the same meter charge per syscall (per call, per byte, per deleted key
+// a getNextKey steps over). A syscall the kernel would refuse fails the trial's
 // delivery exactly as it would abort the live crank, so a pre-flight verdict
 // is the verdict the real upgrade gets.
 import { Sandbox, type SandboxOptions, type SnapshotImage } from '../engine/index.js';
-import { assertCapdata, assertString, assertVref, MAX_VATSTORE_KEY, type Capdata } from '../kernel/refs.js';
+import { assertCapdata, assertString, assertVref, type Capdata } from '../kernel/refs.js';
+import { MAX_VATSTORE_KEY, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
 import { DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
 import { upgradeReason } from './upgrade-error.js';
@@ -54,6 +56,8 @@ export class TrialVat {
   /** The trial's own writes: a value, or null for a delete. */
   private readonly overlay = new Map<string, string | null>();
   private sortedOverlay: string[] | null = null;
+  /** Deleted keys the last nextKey stepped over (charged as the kernel charges its store's). */
+  private scanSteps = 0;
   private sandbox: Sandbox;
 
   constructor(
@@ -74,7 +78,10 @@ export class TrialVat {
     let illegal: Error | null = null;
     this.sandbox.onSyscall = (request) => {
       try {
-        return this.syscall(request, resolutions);
+        this.scanSteps = 0;
+        const reply = this.syscall(request, resolutions);
+        this.sandbox.charge(syscallCost(request.length + reply.length, SYSCALL_COST.perScanStep * BigInt(this.scanSteps)));
+        return reply;
       } catch (err) {
         illegal ??= err as Error;
         throw err;
@@ -109,7 +116,10 @@ export class TrialVat {
 
   private nextKey(prior: string): string | undefined {
     let fromBase = this.base.nextKey(prior);
-    while (fromBase !== undefined && this.overlay.get(fromBase) === null) fromBase = this.base.nextKey(fromBase);
+    while (fromBase !== undefined && this.overlay.get(fromBase) === null) {
+      this.scanSteps++;
+      fromBase = this.base.nextKey(fromBase);
+    }
     this.sortedOverlay ??= [...this.overlay.keys()].sort(compareKeys);
     const own = this.sortedOverlay;
     let i = firstAfter(own, prior);
