@@ -2,7 +2,8 @@
 // instance, entered only through evaluate() and call(), reaching the host only
 // through one syscall function with a fixed id.
 import crypto from 'node:crypto';
-import { GuestError, InstanceDiscarded, NotQuiescent, SnapshotError } from './errors.js';
+import { GuestError, HostStackOverflow, InstanceDiscarded, NotQuiescent, SnapshotError } from './errors.js';
+import { STACK_GUARD } from './quickjs-build.js';
 import { Ffi, type Ptr } from './ffi.js';
 import {
   captureImage,
@@ -14,7 +15,7 @@ import {
   type SnapshotImage,
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
-import { WASM_PAGE, WasmInstance } from './wasm-instance.js';
+import { isHostStackOverflow, WASM_PAGE, WasmInstance } from './wasm-instance.js';
 import { recycleInstance, takeInstance } from './instance-pool.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
@@ -23,7 +24,11 @@ export type SyscallHandler = (request: string) => string;
 export interface SandboxOptions {
   /** Hard memory cap in bytes (multiple of 64 KiB). Default 256 MiB. */
   readonly maxMemoryBytes?: number;
-  /** QuickJS stack limit. Above ~256 KiB the host's own stack can overflow first. */
+  /**
+   * QuickJS's own (catchable) stack limit, counting shadow stack and charged
+   * native frames; at most STACK_GUARD.hardBytes - 64 KiB so that it trips
+   * before the build's native guard. Default 256 KiB.
+   */
   readonly stackLimitBytes?: number;
   /** Compute units per evaluate()/call() unless the call says otherwise. */
   readonly defaultBudget?: bigint;
@@ -43,6 +48,9 @@ const SYSCALL_ID = 1;
 const RESEED_GLOBAL = '__quickvat_reseed';
 const HOST_FUNCTIONS = Object.freeze({ [SYSCALL_GLOBAL]: SYSCALL_ID });
 const MIN_MEMORY = 16 * 1024 * 1024;
+// Room between QuickJS's limit and the native guard's floor, for the frames
+// between two of QuickJS's checks (the parser's deepest step is ~2 KiB).
+const MAX_STACK_LIMIT = STACK_GUARD.hardBytes - 64 * 1024;
 const DEFAULTS = {
   maxMemoryBytes: 256 * 1024 * 1024,
   stackLimitBytes: 256 * 1024,
@@ -84,8 +92,8 @@ function resolve(options: SandboxOptions): Resolved {
     throw new RangeError(`maxMemoryBytes must be a multiple of 64 KiB and at least 16 MiB, got ${maxMemoryBytes}`);
   }
   const stackLimitBytes = options.stackLimitBytes ?? DEFAULTS.stackLimitBytes;
-  if (!(stackLimitBytes > 0 && stackLimitBytes <= 256 * 1024)) {
-    throw new RangeError(`stackLimitBytes must be in (0, 262144], got ${stackLimitBytes}`);
+  if (!(stackLimitBytes > 0 && stackLimitBytes <= MAX_STACK_LIMIT)) {
+    throw new RangeError(`stackLimitBytes must be in (0, ${MAX_STACK_LIMIT}], got ${stackLimitBytes}`);
   }
   return {
     maxMemoryBytes,
@@ -370,6 +378,12 @@ export class Sandbox {
       if (typeof reply !== 'string') return ffi.throwError(ctx, 'syscall handler returned a non-string');
       return ffi.newString(ctx, reply);
     } catch (err) {
+      // Running out of host stack depends on the host, not the guest: the
+      // guest must not see it (it could catch it and commit a different state).
+      if (isHostStackOverflow(err)) {
+        this.inst.discard('host stack overflow in a syscall');
+        throw new HostStackOverflow({ cause: err });
+      }
       return ffi.throwError(ctx, `syscall failed: ${(err as Error)?.message ?? String(err)}`);
     }
   }
