@@ -155,8 +155,18 @@ export class Host {
       this.assertOpen();
       if (typeof method !== 'string' || method.length > 1000) throw new TypeError('a method name must be a string of at most 1000 characters');
       const data = this.marshal.serialize(harden(assertSendable(args)));
-      this.kernel.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
-      this.runner.schedule();
+      this.runner.atBoundary(
+        () => {
+          try {
+            this.kernel.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          this.runner.schedule();
+        },
+        () => reject(new Error(`the host was closed before ${method.slice(0, 80)} was sent`)),
+      );
     });
   }
 
@@ -172,8 +182,23 @@ export class Host {
     else resolve(value);
   }
 
+  // One JS promise per kernel promise while anything holds it, settled
+  // asynchronously: promises whose values name each other then decode without
+  // recursion, and to the same objects.
+  private readonly promises = new Map<Kref, WeakRef<Promise<unknown>>>();
+  private readonly forgetPromise = new FinalizationRegistry<Kref>((kp) => {
+    if (this.promises.get(kp)?.deref() === undefined) this.promises.delete(kp);
+  });
+
   private promiseFor(kp: Kref): Promise<unknown> {
-    return new Promise((resolve, reject) => this.kernel.waitFor(kp, (rejected, data) => this.settle(resolve, reject, rejected, data)));
+    const known = this.promises.get(kp)?.deref();
+    if (known) return known;
+    const p = new Promise((resolve, reject) =>
+      this.kernel.waitFor(kp, (rejected, data) => queueMicrotask(() => this.settle(resolve, reject, rejected, data))),
+    );
+    this.promises.set(kp, new WeakRef(p));
+    this.forgetPromise.register(p, kp);
+    return p;
   }
 
   /**
@@ -615,6 +640,8 @@ export class Host {
   /** sha256 over the committed store and every vat's memory image. */
   stateHash(): string {
     this.assertOpen();
+    // Between cranks of a running block: its finished cranks are committed first.
+    if (this.store.dirty) this.kernel.commit();
     const h = crypto.createHash('sha256').update(this.store.stateHash());
     for (const vat of this.kernel.vatIds()) h.update(`${vat}:${this.kernel.vatMemoryHash(vat)}`);
     return h.digest('hex');
@@ -675,6 +702,8 @@ export class Host {
     this.closed = true;
     await this.runner.stop();
     this.kernel.commit();
+    // Their messages stay queued (and run after the next open); this process will not hear the answers.
+    this.kernel.abandonWaiters('the host was closed before this message was answered; it stays queued and runs when the store is opened again');
     this.kernel.dropAllSandboxes();
     await this.store.close();
   }

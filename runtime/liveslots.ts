@@ -289,18 +289,23 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
     },
     notify(resolutions) {
-      for (const [vpid, rejected, data] of resolutions) {
+      // The kernel sends the settlement of every settled promise the data
+      // names in the same notify (Agoric's rule), so promises that name each
+      // other settle together: make each one first (no subscription: it is
+      // settled), decode every value, then retire and settle them all.
+      for (const [vpid] of resolutions) if (!importedPromises.has(vpid) && !slotToVal.has(vpid)) makeImportedPromise(vpid, false);
+      const decoded = resolutions.map(([vpid, rejected, data]) => {
+        try {
+          return { vpid, rejected, value: m.fromCapData(data) };
+        } catch (err) {
+          return { vpid, rejected: true, value: err as unknown };
+        }
+      });
+      for (const { vpid, rejected, value } of decoded) {
         const record = importedPromises.get(vpid);
         if (!record) continue;
         importedPromises.delete(vpid);
         retire(vpid);
-        let value: unknown;
-        try {
-          value = m.fromCapData(data);
-        } catch (err) {
-          record.reject(err);
-          continue;
-        }
         if (rejected) record.reject(value);
         else record.resolve(value);
       }

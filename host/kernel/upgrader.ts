@@ -137,20 +137,32 @@ export class Upgrader {
     state.queueCleanup(vat, state.vatstoreKey(vat, `v${oldIncarnation}.`));
   }
 
-  /** Deletes up to `limit` keys of data an upgrade left behind; part of the current crank. */
-  cleanupStep(limit = CLEANUP_PER_CRANK): void {
+  /**
+   * Deletes up to `limit` keys of data an upgrade left behind, starting after
+   * the last key it deleted (so a block of cranks never walks the same deleted
+   * keys again); part of the current crank. Returns how many it deleted.
+   */
+  cleanupStep(limit = CLEANUP_PER_CRANK): number {
     const { state, store } = this.k;
     const pending = state.pendingCleanup();
-    if (pending.length === 0) return;
+    if (pending.length === 0) return 0;
     const [vat, prefix] = pending[0];
     let deleted = 0;
-    let key = store.getNextKey(prefix);
+    let key = store.getNextKey(prefix, state.cleanupCursor());
+    let last: string | undefined;
     while (key !== undefined && deleted < limit) {
       store.delete(key);
       deleted++;
+      last = key;
       key = store.getNextKey(prefix, key);
     }
-    if (key === undefined) state.finishCleanup(vat, prefix);
+    if (key === undefined) {
+      state.finishCleanup(vat, prefix);
+      state.setCleanupCursor(undefined);
+    } else {
+      state.setCleanupCursor(last);
+    }
+    return deleted;
   }
 
   /** Keys still waiting for deletion after upgrades. */
