@@ -15,6 +15,7 @@ import {
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
 import { isHostStackOverflow, WASM_PAGE, WasmInstance } from './wasm-instance.js';
+import { recycleInstance, takeInstance } from './instance-pool.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
 export type SyscallHandler = (request: string) => string;
@@ -126,6 +127,8 @@ export class Sandbox {
   /** Compute units the last evaluate()/call() used. */
   lastUsed = 0n;
   private readonly ffi: Ffi;
+  /** The image memory was last restored from or captured as: a snapshot compares against it. */
+  private origin: SnapshotImage | null = null;
 
   private constructor(
     private readonly inst: WasmInstance,
@@ -179,11 +182,15 @@ export class Sandbox {
     for (const [name, id] of Object.entries(HOST_FUNCTIONS)) {
       if (h.hostFunctions[name] !== id) throw new SnapshotError(`memory image has no host function ${name} with id ${id}`);
     }
-    const inst = new WasmInstance(opts.binary, { initialBytes: h.memoryBytes, maxBytes: opts.maxMemoryBytes });
+    const { inst, dirty } = takeInstance(opts.binary, h.memoryBytes, opts.maxMemoryBytes, image.pageIndices);
     const mem = inst.bytes();
-    const covered = new Set(image.pageIndices);
-    for (const p of dirtyPagesOfFresh(opts.binary)) {
-      if (!covered.has(p)) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    // Every page the image does not cover must end up zero: a fresh memory
+    // has non-zero bytes only where instantiation wrote, a recycled one
+    // anywhere.
+    const covered = new Uint8Array(mem.length / PAGE_SIZE);
+    for (const p of image.pageIndices) covered[p] = 1;
+    for (const p of dirty ? nonZeroPages(mem) : dirtyPagesOfFresh(opts.binary)) {
+      if (!covered[p]) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     }
     writePages(image, mem);
     const stackBase = inst.exports.stackSave();
@@ -192,6 +199,7 @@ export class Sandbox {
     }
     inst.clockMs = h.clockMs;
     const sandbox = new Sandbox(inst, h.runtimePtr, h.contextPtr, stackBase, opts);
+    sandbox.origin = image;
     if (options.identity !== undefined) sandbox.reseed(options.identity);
     return sandbox;
   }
@@ -289,7 +297,7 @@ export class Sandbox {
     if (this.inst.exports.QTS_IsJobPending(this.rt)) throw new NotQuiescent('cannot snapshot with promise jobs pending');
     const sp = this.inst.exports.stackSave();
     if (sp !== this.stackBase) throw new NotQuiescent(`cannot snapshot mid-call (stack pointer ${sp}, base ${this.stackBase})`);
-    return captureImage(this.inst.bytes(), {
+    const header = {
       variant: this.opts.binary.variant,
       wasmSha256: this.opts.binary.sha256,
       memoryBytes: this.memoryBytes,
@@ -298,7 +306,9 @@ export class Sandbox {
       stackPointer: this.stackBase,
       hostFunctions: HOST_FUNCTIONS,
       clockMs: this.inst.clockMs,
-    });
+    };
+    this.origin = captureImage(this.inst.bytes(), header, this.origin);
+    return this.origin;
   }
 
   /** sha256 of the canonical memory image: equal across replicas in the same state. */
@@ -310,6 +320,8 @@ export class Sandbox {
   dispose(): void {
     this.inst.discard('disposed');
     this.inst.callbacks = null;
+    this.origin = null;
+    recycleInstance(this.inst);
   }
 
   // A call, not an evaluate: no script to compile on every fork.

@@ -33,6 +33,12 @@ export interface InstanceOptions {
   initialBytes: number;
   /** Hard cap; the guest sees a catchable out-of-memory beyond it. */
   maxBytes: number;
+  /**
+   * A memory to run in instead of a new one (exactly initialBytes long,
+   * created with maxBytes as its maximum). Its old contents stay wherever
+   * instantiation does not write: the caller overwrites them.
+   */
+  memory?: WebAssembly.Memory;
 }
 
 /** V8's "Maximum call stack size exceeded", from JS or wasm frames. */
@@ -65,10 +71,15 @@ export class WasmInstance {
   constructor(binary: WasmBinary, options: InstanceOptions) {
     this.binary = binary;
     this.maxBytes = options.maxBytes;
-    this.memory = new WebAssembly.Memory({
-      initial: options.initialBytes / WASM_PAGE,
-      maximum: options.maxBytes / WASM_PAGE,
-    });
+    if (options.memory && options.memory.buffer.byteLength !== options.initialBytes) {
+      throw new EngineError(`a reused memory must be ${options.initialBytes} bytes, got ${options.memory.buffer.byteLength}`);
+    }
+    this.memory =
+      options.memory ??
+      new WebAssembly.Memory({
+        initial: options.initialBytes / WASM_PAGE,
+        maximum: options.maxBytes / WASM_PAGE,
+      });
     const instance = new WebAssembly.Instance(binary.module, { a: this.imports() });
     this.exports = {} as Exports;
     for (const [symbol, name] of Object.entries(EXPORTS)) {
