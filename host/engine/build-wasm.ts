@@ -13,7 +13,7 @@ import { BUILD_DIR, METERED_WASM_PATH, sha256 } from './build-paths.js';
 import { EXPORTS, METER, PUBLISHED_WASM_SHA256, publishedWasmPath, STACK_GUARD, VARIANT } from './quickjs-build.js';
 import { addStackGuard, stackGuardTarget } from './stack-guard.js';
 /** Bump when instrument() changes, so stale builds are redone. */
-const INSTRUMENTATION_VERSION = 4;
+const INSTRUMENTATION_VERSION = 5;
 
 /**
  * The metered (and, unless options.stackGuard is false, stack-guarded) wasm.

@@ -71,20 +71,15 @@ export function addStackGuard(mod: Mod, target: StackGuardTarget): void {
   const skip = new Set([...spFunctions, trapName]);
   const weights: { name: string; consts: number[] }[] = [];
   const names: string[] = [];
-  const imported = new Set<string>();
-  for (let i = 0; i < mod.getNumFunctions(); i++) {
-    const info = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
-    if (info.module) imported.add(info.name);
-  }
-  // A leaf (no call into another wasm function) can only ever be the top
-  // wasm frame, so it need not be charged: the floor keeps room for the
-  // largest one instead. Most small hot helpers are leaves.
+  // A leaf (it calls nothing, not even the host, which could call back in)
+  // can only ever be the top frame, so it need not be charged: the floor
+  // keeps room for the largest one instead. Many small hot helpers are leaves.
   let maxLeaf = 0;
   for (let i = 0; i < mod.getNumFunctions(); i++) {
     const ref = mod.getFunctionByIndex(i);
     const info = binaryen.getFunctionInfo(ref);
     if (info.module || skip.has(info.name)) continue;
-    if (callsWasm(info.body, imported)) names.push(info.name);
+    if (makesCalls(info.body)) names.push(info.name);
     else maxLeaf = Math.max(maxLeaf, frameWeight(api.Function.getNumLocals(ref)));
   }
   const floor = spBase - STACK_GUARD.hardBytes + maxLeaf;
@@ -150,35 +145,19 @@ function i64Zero(mod: Mod): number {
   return (mod.i64.const as unknown as (v: bigint) => number)(0n);
 }
 
-// Whether an expression tree calls a wasm function (directly or through the
-// table). Unknown expression kinds count as calls, to stay on the safe side.
-function callsWasm(root: number, imported: ReadonlySet<string>): boolean {
+// Whether an expression tree calls anything (a wasm function, the table, an
+// import). Unknown expression kinds count as calls, to stay on the safe side.
+function makesCalls(root: number): boolean {
   const stack = [root];
   while (stack.length > 0) {
     const e = stack.pop()!;
     if (!e) continue;
     const id = binaryen.getExpressionId(e);
-    if (id !== binaryen.CallId && id !== binaryen.BlockId && !CHILDREN.has(id)) return true;
+    if (id !== binaryen.BlockId && !CHILDREN.has(id)) return true;
     if (CHILDREN.get(id)?.length === 0) continue; // (getExpressionInfo fails on unreachable)
     const info = binaryen.getExpressionInfo(e);
-    switch (id) {
-      case binaryen.CallId: {
-        const call = info as binaryen.CallInfo;
-        if (!imported.has(call.target)) return true;
-        stack.push(...call.operands);
-        break;
-      }
-      case binaryen.CallIndirectId:
-        return true;
-      case binaryen.BlockId:
-        stack.push(...(info as binaryen.BlockInfo).children);
-        break;
-      default: {
-        const fields = CHILDREN.get(info.id);
-        if (!fields) return true;
-        for (const f of fields) stack.push((info as unknown as Record<string, number>)[f]);
-      }
-    }
+    if (id === binaryen.BlockId) stack.push(...(info as binaryen.BlockInfo).children);
+    else for (const f of CHILDREN.get(id)!) stack.push((info as unknown as Record<string, number>)[f]);
   }
   return false;
 }
