@@ -315,7 +315,7 @@ export class Host {
   async upgrade(
     adminFacet: object,
     code: Bundlecap | string,
-    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy; force?: boolean; restart?: boolean } = {},
+    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy; upgradeMessage?: string; force?: boolean; restart?: boolean } = {},
   ): Promise<{ incarnation: number }> {
     this.assertOpen();
     const vat = this.admins.get(adminFacet);
@@ -345,6 +345,7 @@ export class Host {
           privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
           vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
           exits,
+          upgradeMessage: options.upgradeMessage,
           record: () => this.recordUpgrade(vat, id, policy),
         });
       });
