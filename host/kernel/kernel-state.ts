@@ -125,6 +125,33 @@ export class KernelState {
     this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1, unitsSinceSnapshot: String(units) });
   }
 
+  // --- methods clients used, per exported object (pre-flight's method-removed
+  // check, issue 13): kept as deliveries happen so that asking costs the same
+  // however long the transcript. `k.muFrom.<vat>` is the transcript position
+  // the index starts at; deliveries before it (stores older than the index)
+  // are found in the transcript.
+  noteMethodUsed(id: VatId, vref: string, method: string): void {
+    const key = `k.mu.${id}.${vref}`;
+    const known = (this.store.get(key) as string[] | undefined) ?? [];
+    if (known.includes(method)) return;
+    if (!this.store.has(`k.muFrom.${id}`)) this.store.set(`k.muFrom.${id}`, this.vat(id).transcriptLength);
+    this.store.set(key, [...known, method].sort());
+  }
+  /** vref -> methods delivered to it, from the index and the transcript before it. */
+  methodsUsed(id: VatId): Map<string, Set<string>> {
+    const used = new Map<string, Set<string>>();
+    const add = (vref: string, method: string) => used.set(vref, (used.get(vref) ?? new Set<string>()).add(method));
+    const from = this.store.get(`k.muFrom.${id}`) as number | undefined;
+    const before = from ?? this.vat(id).transcriptLength;
+    for (let pos = 0; pos < before; pos++) {
+      const d = (this.store.get(`k.t.${id}.${pad(pos)}`) as TranscriptEntry | undefined)?.d as unknown[] | undefined;
+      if (d?.[0] === 'deliver') add(d[1] as string, d[2] as string);
+    }
+    const prefix = `k.mu.${id}.`;
+    for (const [key, methods] of this.store.entries(prefix)) for (const m of methods as string[]) add(key.slice(prefix.length), m);
+    return used;
+  }
+
   // --- suspension (issue #10): a suspended vat's deliveries wait in its lane
   suspendedVats(): VatId[] {
     return (this.store.get('k.suspended') as VatId[] | undefined) ?? [];

@@ -505,6 +505,7 @@ export class Kernel {
       const rp = this.state.promise(msg.result);
       if (rp.state === 'unresolved') this.state.setPromise(msg.result, { ...rp, decider: owner });
     }
+    this.state.noteMethodUsed(owner, vref, msg.method);
     this.deliverTo(owner, ['deliver', vref, msg.method, args, result], delivered);
   }
 

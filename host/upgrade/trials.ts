@@ -56,16 +56,7 @@ export function trialOfCurrent(kernel: Kernel, vat: VatId, options: TrialOptions
   return new TrialVat(sandbox.snapshot(), undefined, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
 }
 
-/** Which methods clients have sent to which of the vat's objects, per its transcript. */
+/** Which methods clients have sent to which of the vat's objects (an index the kernel keeps as it delivers). */
 export function methodsUsed(kernel: Kernel, vat: VatId): Map<Vref, Set<string>> {
-  const used = new Map<Vref, Set<string>>();
-  const prefix = `k.t.${vat}.`;
-  for (const [, entry] of kernel.store.entries(prefix)) {
-    const d = (entry as { d: unknown[] }).d;
-    if (d[0] !== 'deliver') continue;
-    const set = used.get(d[1] as string) ?? new Set<string>();
-    set.add(d[2] as string);
-    used.set(d[1] as string, set);
-  }
-  return used;
+  return kernel.state.methodsUsed(vat);
 }

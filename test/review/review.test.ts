@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { bundleSource, type SourceBundle } from '../../host/bundles/bundle-source.js';
 import { ModuleStore } from '../../host/bundles/module-store.js';
 import { Store } from '../../host/store/index.js';
 import { diffLines, formatReviewText, loadPetnames, renderReviewHtml, reviewBundle, unifiedDiff, type Review } from '../../host/review/index.js';
 import { removeTrees, USES_EXIT, V1_V2, writeTree } from '../bundles/fixtures.js';
+import { findChromium, renderedDom } from './chromium.js';
 
 const V1 = 'contracts/demo/v1/';
 const V2 = 'contracts/demo/v2/';
@@ -186,28 +185,7 @@ describe('review: the HTML page in a headless browser', function () {
     const v2 = await bundleSource(path.join(dir, V2, 'contract.js'));
     const page = path.join(dir, 'review.html');
     fs.writeFileSync(page, renderReviewHtml(reviewBundle(v2, { against: v1 })));
-    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'quickvat-chromium-'));
-    let dom: string;
-    try {
-      dom = execFileSync(
-        chromium,
-        [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-          `--user-data-dir=${profile}`,
-          '--dump-dom',
-          pathToFileURL(page).href,
-        ],
-        { encoding: 'utf8', timeout: 25_000, stdio: ['ignore', 'pipe', 'ignore'] },
-      );
-    } finally {
-      fs.rmSync(profile, { recursive: true, force: true });
-    }
+    const dom = renderedDom(chromium!, page);
     const rows = [...dom.matchAll(/<tr class="module status-(\w+)" data-status="\w+" data-module="([^"]+)"/g)].map((m) => [m[2], m[1]]);
     assert.deepEqual(rows, [
       [`${V2}contract.js`, 'changed'],
@@ -221,15 +199,3 @@ describe('review: the HTML page in a headless browser', function () {
     assert.match(dom, /&lt;script&gt;alert\("pwned"\)/);
   });
 });
-
-function findChromium(): string | undefined {
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    try {
-      const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      if (found) return found;
-    } catch {
-      // not this one
-    }
-  }
-  return undefined;
-}

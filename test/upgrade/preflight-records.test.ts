@@ -154,6 +154,22 @@ describe('pre-flight reads stored records (issue 13)', function () {
     }
   });
 
+  it('knows the methods clients used from the kernel\'s index, and from the transcript for deliveries before the index existed', async () => {
+    const { host, kit } = await shop();
+    try {
+      const used = () => [...host.kernel.state.methodsUsed(kit.instanceId).values()].flatMap((m) => [...m]).sort();
+      assert.deepEqual(used(), ['addItems', 'addMany', 'count']);
+      // A store from before the index: no index keys, the deliveries only in the transcript.
+      for (const [key] of [...host.store.entries(`k.mu.${kit.instanceId}.`), ...host.store.entries(`k.muFrom.${kit.instanceId}`)]) host.store.delete(key);
+      host.store.commit();
+      assert.deepEqual(used(), ['addItems', 'addMany', 'count']);
+      const result = await host.preflight(kit.adminFacet, SHOP_METHOD_REMOVED);
+      assert.deepEqual(result.problems.map((p) => p.code), ['method-removed']);
+    } finally {
+      await host.close();
+    }
+  });
+
   it('names a stored record at a version above the new stateVersion even when the kind record does not say so', async () => {
     const { host, kit } = await shop();
     try {
