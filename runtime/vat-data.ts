@@ -16,6 +16,7 @@ import { makePassableKit } from '@endo/marshal';
 import { Far, passStyleOf } from '@endo/pass-style';
 import type { Capdata } from './syscall.js';
 import { scalarBody, startsSpecial } from './smallcaps-fast.js';
+import { checkGuardKitFacets, checkInitialState, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
 
 export interface VatStore {
   get(key: string): string | undefined;
@@ -34,7 +35,7 @@ export interface Marshaller {
 }
 
 type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
-interface KindOptions {
+interface KindOptions extends ExoKindOptions {
   stateVersion?: number;
   migrate?: (oldState: Record<string, unknown>, oldVersion: number) => Record<string, unknown>;
 }
@@ -54,7 +55,7 @@ interface KindDef {
 }
 
 // Built-in kinds. User kinds are numbered from FIRST_USER_KIND.
-const K = { durableMap: 1, durableSet: 2, durableWeakMap: 3, kindHandle: 4, virtualMap: 5, virtualSet: 6, virtualWeakMap: 7 } as const;
+const K = { durableMap: 1, durableSet: 2, durableWeakMap: 3, kindHandle: 4, virtualMap: 5, virtualSet: 6, virtualWeakMap: 7, durableWeakSet: 8, virtualWeakSet: 9 } as const;
 const FIRST_USER_KIND = 10;
 const VREF = /^o\+([dv])(\d+)\/(\d+)(?::(\d+))?$/;
 
@@ -226,6 +227,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
       Object.defineProperty(state, field, {
         get: () => decodeValue(load().s[field]),
         set: (value: unknown) => {
+          checkStateField(def.options, tag, field, value);
           const r = load();
           const s = { ...r.s, [field]: encodeValue(value, durable, `${tag}.state.${field}`) };
           rec = { v: r.v, s };
@@ -270,6 +272,11 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     if (!proto) {
       const behavior = (facet === null ? def.behavior : (def.behavior as Record<string, Behavior>)[facet]) as Behavior;
       if (!behavior) throw Error(`kind ${def.record.tag} has no behavior for facet ${facet}`);
+      const defended = defendKindPrototype(def.record.tag, facet, (rep: object) => contexts.get(rep)?.(rep), behavior, def.options);
+      if (defended) {
+        protos.set(key, defended);
+        return defended;
+      }
       const methods: Record<string, unknown> = {};
       for (const [name, fn] of Object.entries(behavior)) {
         if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
@@ -335,6 +342,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     const maker = (...args: unknown[]) => {
       const init = def.init(...args);
       if (typeof init !== 'object' || init === null) throw Error(`init for ${def.record.tag} must return a state record`);
+      checkInitialState(def.options, def.record.tag, init);
       // def.record is kept current by every maker call and redefinition.
       const record = def.record;
       const n = record.nextId;
@@ -344,7 +352,13 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
       const s: Record<string, string> = {};
       for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
       store.set(stateKey(def.record.durable, def.id, n), JSON.stringify({ v: def.options.stateVersion ?? 0, s }));
-      return makeRepresentative(def, n);
+      const made = makeRepresentative(def, n);
+      if (def.options.finish) {
+        // finish sees the same context a method would (Agoric's DefineKindOptions.finish).
+        const rep = def.record.facets ? (made as Record<string, object>)[def.record.facets[0]] : made;
+        def.options.finish(contexts.get(rep)!(rep));
+      }
+      return made;
     };
     return harden(maker);
   };
@@ -354,6 +368,11 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     if (options.migrate !== undefined && typeof options.migrate !== 'function') throw Error(`kind ${record.tag}: migrate must be a function`);
     const def: KindDef = { id, record, init, behavior, options };
     defs.set(id, def);
+    // Guards are checked against the methods now, not at the first object.
+    if (options.thisfulMethods || options.interfaceGuard || options.interfaceGuardKit) {
+      if (record.facets) checkGuardKitFacets(record.tag, record.facets, options);
+      for (const facet of record.facets ?? [null]) protoFor(def, facet);
+    }
     return def;
   };
 
@@ -408,7 +427,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
 
   const reanimateOrImport = (vref: string): unknown => marshal.unserialize({ body: '#"$0"', slots: [vref] });
 
-  type CollectionKind = 'map' | 'set' | 'weakMap';
+  type CollectionKind = 'map' | 'set' | 'weakMap' | 'weakSet';
   const collectionKinds: Record<number, [CollectionKind, boolean]> = {
     [K.durableMap]: ['map', true],
     [K.durableSet]: ['set', true],
@@ -416,6 +435,8 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     [K.virtualMap]: ['map', false],
     [K.virtualSet]: ['set', false],
     [K.virtualWeakMap]: ['weakMap', false],
+    [K.durableWeakSet]: ['weakSet', true],
+    [K.virtualWeakSet]: ['weakSet', false],
   };
 
   interface Range {
@@ -443,7 +464,8 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     };
     const keyOf = (key: unknown) => {
       const t = typeof key;
-      if (type !== 'weakMap' && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
+      const weak = type === 'weakMap' || type === 'weakSet';
+      if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
         return entryPrefix + encodePassable(key as any);
       }
       harden(key);
@@ -451,7 +473,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
       if (!['string', 'number', 'bigint', 'boolean', 'symbol', 'undefined', 'null', 'remotable'].includes(style)) {
         throw Error(`collection "${label}" keys must be scalars or remotables, got a ${style}`);
       }
-      if (type === 'weakMap' && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables`);
+      if (weak && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables`);
       if (durable && style === 'remotable') {
         const bad = findNonDurable(key, 'key');
         if (bad) throw new DurabilityError(`durable collection "${label}": ${bad}`);
@@ -463,12 +485,12 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     const get = (key: unknown) => {
       const raw = store.get(keyOf(key));
       if (raw === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
-      return type === 'set' ? key : decodeValue(raw);
+      return type === 'set' || type === 'weakSet' ? key : decodeValue(raw);
     };
     const init = (key: unknown, value: unknown) => {
       const k = keyOf(key);
       if (store.get(k) !== undefined) throw Error(`key ${describeKey(key)} already registered in collection "${label}"`);
-      store.set(k, type === 'set' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
+      store.set(k, type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
       bump(1);
     };
     const set = (key: unknown, value: unknown) => {
@@ -521,6 +543,12 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
         addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
         getLabel: () => label,
       };
+    } else if (type === 'weakSet') {
+      methods = {
+        has, add: (key: unknown) => init(key, undefined), delete: del,
+        addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
+        getLabel: () => label,
+      };
     } else {
       methods = { has, get, init, set, delete: del, getLabel: () => label };
     }
@@ -532,8 +560,8 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
   const createCollection = (type: CollectionKind, label: string, durable: boolean) => {
     if (typeof label !== 'string') throw Error('a collection needs a string label');
     const kindId = durable
-      ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap } as const)[type]
-      : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap } as const)[type];
+      ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap, weakSet: K.durableWeakSet } as const)[type]
+      : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap, weakSet: K.virtualWeakSet } as const)[type];
     const n = counter(`nextCollection.${kindId}`, 1);
     store.set(`${prefixOf(durable)}cm.${kindId}/${n}`, JSON.stringify({ label, size: 0 }));
     return makeCollection(kindId, n);
@@ -634,7 +662,8 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
 
   const api = harden({
     makeKindHandle,
-    provideKindHandle: (baggage: any, name: string) => provide(baggage, `kindHandle:${name}`, () => makeKindHandle(name)),
+    // Agoric's baggage key, so durable state written by Agoric-style code has Agoric's shape.
+    provideKindHandle: (baggage: any, name: string) => provide(baggage, `${name}_kindHandle`, () => makeKindHandle(name)),
     defineKind: (tag: string, init: any, behavior: Behavior, options?: KindOptions) => defineVirtual(tag, init, behavior, options, null),
     defineKindMulti: (tag: string, init: any, facets: Record<string, Behavior>, options?: KindOptions) =>
       defineVirtual(tag, init, facets, options, Object.keys(facets).sort()),
@@ -645,9 +674,11 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     makeScalarBigMapStore: (label = 'map', opts: { durable?: boolean } = {}) => createCollection('map', label, !!opts.durable),
     makeScalarBigSetStore: (label = 'set', opts: { durable?: boolean } = {}) => createCollection('set', label, !!opts.durable),
     makeScalarBigWeakMapStore: (label = 'weakMap', opts: { durable?: boolean } = {}) => createCollection('weakMap', label, !!opts.durable),
+    makeScalarBigWeakSetStore: (label = 'weakSet', opts: { durable?: boolean } = {}) => createCollection('weakSet', label, !!opts.durable),
     provideDurableMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('map', name, true)),
     provideDurableSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('set', name, true)),
     provideDurableWeakMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakMap', name, true)),
+    provideDurableWeakSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakSet', name, true)),
     canBeDurable,
   });
 
