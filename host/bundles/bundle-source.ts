@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import esbuild from 'esbuild';
+import { builtinImportsOf, describeMissingImport, missingBuiltinImports, type MissingBuiltinImport } from './builtin-modules.js';
 import { BundleError, type BundleProblem } from './errors.js';
 import {
   MANIFEST_FORMAT,
@@ -25,9 +26,9 @@ import {
 
 export {
   MANIFEST_FORMAT,
-  VAT_BUILTIN_MODULES,
   isNamedExit,
   isVatBuiltin,
+  vatBuiltinModules,
   manifestBundleId,
   manifestToVatBundle,
   validateManifest,
@@ -93,6 +94,7 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
   const edges = new Map<string, Map<string, Edge>>();
   const transformed = new Map<string, Uint8Array>();
   const loadErrors = new Map<string, string>();
+  const missingImports = new Map<string, MissingBuiltinImport[]>();
   const packages = new Map<string, PackageInfo | undefined>();
   const edgesOf = (file: string) => {
     let map = edges.get(file);
@@ -161,6 +163,10 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
             logLevel: 'silent',
           });
           transformed.set(file, new TextEncoder().encode(out.code));
+          if (loader !== 'json') {
+            const missing = missingBuiltinImports(builtinImportsOf(source));
+            if (missing.length > 0) missingImports.set(file, missing);
+          }
           return { contents: out.code, loader: 'js', resolveDir: path.dirname(file) };
         } catch (err) {
           loadErrors.set(file, transformFailure(err));
@@ -209,6 +215,10 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
     if (failure !== undefined) {
       const name = names.get(file)!;
       problems.push(problem(name, chain, failure, `module ${name} (${chain.join(' -> ')}) cannot be transformed: ${failure}`));
+    }
+    for (const m of missingImports.get(file) ?? []) {
+      const message = describeMissingImport(names.get(file)!, m);
+      problems.push(problem(m.specifier, [...chain, m.specifier], message, message));
     }
     for (const [specifier, edge] of sortedEntries(edges.get(file))) {
       if (edge.kind !== 'bad') continue;

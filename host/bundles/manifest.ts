@@ -5,23 +5,11 @@ import crypto from 'node:crypto';
 import type { VatBundle } from '../kernel/kernel.js';
 import { canonicalJson } from './vat-bundle.js';
 import { SourceMissingError } from './errors.js';
+import { isVatBuiltin } from './builtin-modules.js';
 
 export const MANIFEST_FORMAT = 'quickvat-manifest-1';
 
-/** Specifiers the guest runtime provides itself; a bundle never packs them. */
-export const VAT_BUILTIN_MODULES: readonly string[] = Object.freeze([
-  '@agoric/vat-data',
-  '@endo/far',
-  '@endo/promise-kit',
-  '@quickvat/far',
-  '@quickvat/vat-data',
-]);
-
-const builtinSet = new Set(VAT_BUILTIN_MODULES);
-
-export function isVatBuiltin(specifier: string): boolean {
-  return builtinSet.has(specifier);
-}
+export { isVatBuiltin, vatBuiltinModules } from './builtin-modules.js';
 
 /** `host:*` specifiers are named exits: the hosting environment supplies them at load time. */
 export function isNamedExit(specifier: string): boolean {

@@ -3,6 +3,8 @@
 import crypto from 'node:crypto';
 import esbuild from 'esbuild';
 import type { VatBundle } from '../kernel/kernel.js';
+import { builtinImportsOf, describeMissingImport, missingBuiltinImports } from './builtin-modules.js';
+import { BundleError } from './errors.js';
 import { MANIFEST_FORMAT, manifestBundleId, sha256Hex, type Manifest, type SourceBundle } from './manifest.js';
 
 /** Canonical JSON: object keys sorted, so equal bundles hash equally. */
@@ -16,13 +18,23 @@ export function bundleId(bundle: VatBundle): string {
   return crypto.createHash('sha256').update(canonicalJson(bundle)).digest('hex');
 }
 
-/** One ES module (imports limited to built-ins) as a single-module bundle. */
+/**
+ * One ES module (imports limited to built-ins) as a single-module bundle.
+ * Throws a BundleError if it imports a name a built-in module does not export.
+ */
 export function bundleFromSource(source: string, name = 'main.js'): VatBundle {
   let code: string;
   try {
     code = esbuild.transformSync(source, { format: 'cjs', loader: 'js', target: 'es2022', sourcefile: name }).code;
   } catch (err) {
     throw new Error(`cannot bundle ${name}: ${(err as Error).message}`);
+  }
+  const missing = missingBuiltinImports(builtinImportsOf(source));
+  if (missing.length > 0) {
+    throw new BundleError(name, missing.map((m) => {
+      const message = describeMissingImport(name, m);
+      return Object.freeze({ specifier: m.specifier, chain: Object.freeze([name, m.specifier]), reason: message, message });
+    }));
   }
   return { entry: name, modules: { [name]: { source: code, imports: {} } } };
 }

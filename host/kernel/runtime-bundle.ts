@@ -2,7 +2,8 @@
 // eventual-send) bundled by esbuild into one script for the base image.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, RUNTIME_BUNDLE_PATH } from '../engine/build-paths.js';
+import { BUILD_DIR, BUILTIN_EXPORTS_PATH, RUNTIME_BUNDLE_PATH } from '../engine/build-paths.js';
+import { Sandbox } from '../engine/index.js';
 
 export { RUNTIME_BUNDLE_PATH };
 const ROOT = path.dirname(BUILD_DIR);
@@ -29,6 +30,26 @@ export async function buildRuntimeBundle(log: (msg: string) => void = () => {}):
   fs.renameSync(`${RUNTIME_BUNDLE_PATH}.tmp`, RUNTIME_BUNDLE_PATH);
   log(`wrote ${RUNTIME_BUNDLE_PATH} (${(code.length / 1024).toFixed(0)} KiB)`);
   return RUNTIME_BUNDLE_PATH;
+}
+
+/**
+ * Asks the runtime just built which names each built-in module exports and
+ * writes them to build/builtin-modules.json, for the host's import check.
+ */
+export function writeBuiltinExports(log: (msg: string) => void = () => {}): string {
+  const sandbox = Sandbox.create({ identity: 'quickvat-build' });
+  try {
+    sandbox.evaluate(fs.readFileSync(RUNTIME_BUNDLE_PATH, 'utf8'), { budget: 100_000_000_000n, filename: 'vat-runtime.js' });
+    const json = sandbox.evaluate('__quickvat_builtin_exports()');
+    if (typeof json !== 'string') throw new Error('the runtime did not list its built-in modules');
+    const names = JSON.parse(json) as Record<string, string[]>;
+    fs.writeFileSync(`${BUILTIN_EXPORTS_PATH}.tmp`, `${JSON.stringify(names, null, 1)}\n`);
+    fs.renameSync(`${BUILTIN_EXPORTS_PATH}.tmp`, BUILTIN_EXPORTS_PATH);
+    log(`wrote ${BUILTIN_EXPORTS_PATH} (${Object.keys(names).length} built-in modules)`);
+    return BUILTIN_EXPORTS_PATH;
+  } finally {
+    sandbox.dispose();
+  }
 }
 
 let cached: string | undefined;
