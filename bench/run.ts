@@ -7,6 +7,7 @@ import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
 import { runVariantBench } from './variant.bench.js';
+import { runExoBench } from './exo.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
@@ -17,6 +18,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  exo: runExoBench,
 };
 
 const only = process.argv.slice(2);

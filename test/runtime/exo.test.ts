@@ -3,6 +3,9 @@
 // @endo/errors messages and the global assert, and a missing named import of
 // a built-in module refused at install.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BundleError, Host, type InstanceKit } from '../../host/index.js';
 import { builtinImportsOf, builtinModuleExports } from '../../host/bundles/builtin-modules.js';
 import { BANK_V1, BANK_V2 } from '../fixtures/exo-contracts.js';
@@ -31,6 +34,8 @@ describe('exos: interface guards, stateShape, @endo/errors (issue 12)', function
     const { holder, admin } = (await E(bank).openAccount('acct')) as { holder: object; admin: object };
     await E(holder).note('first');
 
+    // Agoric's baggage keys: state written by Agoric-style code has Agoric's shape.
+    assert.deepEqual(await E(bank).baggageKeys(), ['Account_kindHandle', 'Bank_kindHandle', 'Bank_singleton', 'Purse_kindHandle']);
     assert.deepEqual(await host.upgrade(kit.adminFacet, BANK_V2), { incarnation: 2 });
     assert.equal(await E(bank).version(), 'v2');
     assert.equal(await E(purse).getBalance(), 7n, 'state survived');
@@ -66,6 +71,7 @@ describe('exos: interface guards, stateShape, @endo/errors (issue 12)', function
   it('refuses a state write or an initial state that does not match stateShape', async () => {
     const ann = await E(bank).openPurse('ann', 5n);
     await assert.rejects(E(ann).rename(42), { message: 'Purse state.owner: number 42 - Must be a string' });
+    await assert.rejects(E(bank).openAnyPurse(5), { message: 'Purse initial state: owner: number 5 - Must be a string' });
     await E(ann).rename('anne');
     await assert.rejects(E(ann).withdraw(6n), { message: 'purse of "anne" holds "[5n]", cannot withdraw "[6n]"' });
     assert.equal(await E(ann).getBalance(), 5n);
@@ -118,5 +124,14 @@ describe('built-in modules: a missing named import is refused at install (issue 
       { specifier: '@endo/far', names: [] },
       { specifier: '@endo/patterns', names: ['M', 'mustMatch'] },
     ]);
+  });
+
+  it('docs/builtin-modules.md lists exactly the names each built-in module exports', () => {
+    const doc = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'builtin-modules.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('## Every name, by module'));
+    const documented = new Map(
+      [...table.matchAll(/^\| `([^`]+)` \| (.*) \|$/gm)].map(([, specifier, names]) => [specifier, [...names.matchAll(/`([^`]+)`/g)].map((m) => m[1])]),
+    );
+    assert.deepEqual(documented, new Map([...builtinModuleExports()].map(([k, v]) => [k, [...v]])));
   });
 });
