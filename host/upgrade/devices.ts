@@ -27,10 +27,10 @@ export interface DeviceHost {
 export function provideDevice(host: DeviceHost, key: string, info: DeviceInfo): object {
   let ko = host.store.get(`h.deviceFor.${key}`) as Kref | undefined;
   if (ko === undefined) {
-    ko = host.kernel.allocateDeviceObject();
-    host.store.set(`h.device.${ko}`, info);
-    host.store.set(`h.deviceFor.${key}`, ko);
-    host.store.commit();
+    ko = host.kernel.allocateDeviceObject((k) => {
+      host.store.set(`h.device.${k}`, info);
+      host.store.set(`h.deviceFor.${key}`, k);
+    });
   }
   return host.marshal.presence(ko);
 }
