@@ -46,7 +46,7 @@ describe('exos: interface guards, stateShape, @endo/errors (issue 12)', function
     assert.equal(await E(purse).withdraw(2n), 2n);
     assert.equal(await E(purse).getBalance(), 4n);
     // The kit: same facets, old state, and the facet method v2 added.
-    assert.deepEqual(await E(admin).notes(), ['first']);
+    assert.deepEqual(await E(admin).notes(), ['opened by acct', 'first']);
     await E(admin).rename('renamed');
     assert.equal(await E(holder).getName(), 'renamed');
     await assert.rejects(E(holder).note(42), { message: 'In "note" method of (Account holder): arg 0: number 42 - Must be a string' });
