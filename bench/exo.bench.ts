@@ -25,6 +25,7 @@ const VAT = `
     return Far('bench', {
       plain(count) { let r; for (let k = 0; k < count; k++) r = plain.add(1n); return r; },
       guarded(count) { let r; for (let k = 0; k < count; k++) r = guarded.add(1n); return r; },
+      objects() { return { plain, guarded }; },
     });
   }`;
 
@@ -46,6 +47,14 @@ export async function runExoBench(): Promise<void> {
     { name: 'guarded durable exo', fn: op('guarded'), defer: true },
   );
   console.log(`  guard cost: ${ratio >= 1 ? 'none measurable' : `${(1 / ratio).toFixed(2)}x the unguarded call`}`);
+  const { plain, guarded } = (await host.E(root).objects()) as { plain: object; guarded: object };
+  const one = (target: object) => (done: () => void) => void host.E(target).add(1n).then(done);
+  const perDelivery = await compare(
+    'one call per delivery from outside the vat (kernel round trip included)',
+    { name: 'unguarded durable kind', fn: one(plain), defer: true },
+    { name: 'guarded durable exo', fn: one(guarded), defer: true },
+  );
+  console.log(`  guard cost per delivery: ${perDelivery >= 1 ? 'none measurable' : `${(1 / perDelivery).toFixed(2)}x`}`);
   await host.close();
 
   // The runtime as it was before issue 12: same sources, with the built-in
