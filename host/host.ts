@@ -491,9 +491,31 @@ export class Host {
     });
   }
 
-  /** Presence for a kernel object reference (for tools and tests). */
-  presence(kref: Kref): object {
-    return this.marshal.presence(kref);
+  /**
+   * The stable, printable reference of an object this host received from a
+   * vat (its kref, e.g. "ko12"): the way external clients address objects
+   * between processes. Valid for the life of the store, across Host.open
+   * (SPEC §8, issue 14). Throws TypeError for anything that is not a presence.
+   */
+  refOf(presence: unknown): string {
+    const kref = this.marshal.krefOf(presence);
+    if (kref === undefined) throw new TypeError('refOf needs a presence this host received from a vat');
+    return kref;
+  }
+
+  /** The presence for a reference from refOf; TypeError if this store has no such object. */
+  presence(ref: string): object {
+    this.assertOpen();
+    if (typeof ref !== 'string' || !/^ko\d+$/.test(ref) || this.kernel.state.objectOwner(ref) === undefined) {
+      throw new TypeError(`no object ${JSON.stringify(ref)} on this host (references look like ko12, from refOf)`);
+    }
+    return this.marshal.presence(ref);
+  }
+
+  /** The interface name its vat gave an object ("Alleged: Counter"), if a message carried it in this process. */
+  interfaceOf(presence: unknown): string | undefined {
+    const kref = this.marshal.krefOf(presence);
+    return kref === undefined ? undefined : this.marshal.interfaceOf(kref);
   }
 
   /** sha256 over the committed store and every vat's memory image. */

@@ -8,7 +8,7 @@ import type { VatBundle } from '../kernel/kernel.js';
 import type { Store } from '../store/index.js';
 import { PieceHashMismatchError, SourceMissingError } from './errors.js';
 import { canonicalJson } from './vat-bundle.js';
-import { isPieceHash, manifestBundleId, manifestToVatBundle, sha256Hex, validateManifest, type Manifest } from './manifest.js';
+import { isPieceHash, manifestBundleId, manifestToVatBundle, sha256Hex, validateManifest, type Manifest, type SourceBundle } from './manifest.js';
 
 export { PieceHashMismatchError, SourceMissingError } from './errors.js';
 
@@ -147,6 +147,19 @@ export class ModuleStore {
     const bundleId = manifestBundleId(valid);
     if (!this.#store.has(MANIFEST + bundleId)) this.#store.atomically(() => this.#store.set(MANIFEST + bundleId, valid));
     return this.#cap(bundleId, valid);
+  }
+
+  /**
+   * put() then install() for a whole bundle from bundleSource or
+   * readBundleFile: stores the pieces this store lacks, returns the bundlecap.
+   */
+  add(bundle: Pick<SourceBundle, 'manifest' | 'pieces'>): Bundlecap {
+    if (typeof bundle !== 'object' || bundle === null || !(bundle.pieces instanceof Map)) {
+      throw new TypeError('add() takes a bundle { manifest, pieces } from bundleSource or readBundleFile');
+    }
+    const missing = new Set(this.missing(bundle.manifest));
+    this.put([...bundle.pieces].filter(([hash]) => missing.has(hash)));
+    return this.install(bundle.manifest);
   }
 
   /** The bundlecap of a bundle installed earlier (also by an earlier process), if its pieces are still here. */

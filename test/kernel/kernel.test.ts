@@ -43,7 +43,10 @@ describe('kernel: vats that talk', () => {
 
   it('gives the host a presence it can send to, and rejects unknown krefs clearly', async () => {
     assert.throws(() => host.E({}), /needs a presence/);
-    await assert.rejects(host.E(host.presence('ko999')).anything(), /no kernel object or promise ko999/);
+    const alice = host.createVat(ALICE_VAT, { name: 'alice' }).root;
+    assert.throws(() => host.presence('ko999'), /no object "ko999" on this host/);
+    assert.throws(() => host.presence('v2.publicFacet'), /references look like ko12/);
+    await assert.rejects(host.E(host.presence(host.refOf(alice))).anything(), /anything/);
   });
 });
 

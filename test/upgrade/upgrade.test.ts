@@ -183,6 +183,8 @@ describe('vat-data', () => {
     try {
       await assert.rejects(host.E(pub).storeBad('promise'), /collection "counters" value for "bad"\.nested\[1\] is a promise/);
       await assert.rejects(host.E(pub).storeBad('far'), /Counter\.state\.count is a non-durable object \(an ordinary Far object\)/);
+      await assert.rejects(host.E(pub).storeBad('map'), /collection "counters" value for "bad"\.nested\[1\] is a Map; durable state can hold only data/);
+      await assert.rejects(host.E(pub).storeBad('function'), /Counter\.state\.count is a function; durable state can hold only data/);
     } finally {
       await host.close();
     }

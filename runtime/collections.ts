@@ -1,0 +1,165 @@
+// Virtual and durable collections (map, set, weak map stores): entries live in
+// the vatstore under order-preserving keys, so iteration and range queries
+// read straight off the store.
+//
+// vatstore layout: <p>c.<kindId>/<n>.<encoded key> entry, <p>cm.<kindId>/<n>
+// metadata (label, size), <p> as for virtual objects.
+import { makePassableKit } from '@endo/marshal';
+import { Far, passStyleOf } from '@endo/pass-style';
+import { DurabilityError, K, type VatDataContext } from './vat-data-context.js';
+
+export function makeCollections(ctx: VatDataContext) {
+  const { store, prefixOf, slotOf, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
+
+  // ------------------------------------------------------------ collections
+  const { encodePassable, decodePassable } = makePassableKit({
+    encodeRemotable: (r: unknown) => {
+      const vref = slotOf(r as object);
+      if (vref === undefined) throw Error('a remotable used as a key must already be known to the vat (exported, imported or virtual)');
+      return `r${vref}`;
+    },
+    decodeRemotable: ((encoded: string) => reanimateOrImport(encoded.slice(1))) as any,
+  });
+
+  type CollectionKind = 'map' | 'set' | 'weakMap' | 'weakSet';
+  const collectionKinds: Record<number, [CollectionKind, boolean]> = {
+    [K.durableMap]: ['map', true],
+    [K.durableSet]: ['set', true],
+    [K.durableWeakMap]: ['weakMap', true],
+    [K.virtualMap]: ['map', false],
+    [K.virtualSet]: ['set', false],
+    [K.virtualWeakMap]: ['weakMap', false],
+    [K.durableWeakSet]: ['weakSet', true],
+    [K.virtualWeakSet]: ['weakSet', false],
+  };
+
+  interface Range {
+    start?: unknown;
+    end?: unknown;
+  }
+
+  const makeCollection = (kindId: number, n: number): object => {
+    const [type, durable] = collectionKinds[kindId];
+    const vref = `o+${durable ? 'd' : 'v'}${kindId}/${n}`;
+    const existing = recall(vref);
+    if (existing) return existing;
+    const p = prefixOf(durable);
+    const entryPrefix = `${p}c.${kindId}/${n}.`;
+    const metaKey = `${p}cm.${kindId}/${n}`;
+    const meta = () => {
+      const raw = store.get(metaKey);
+      if (raw === undefined) throw Error(`collection ${vref} no longer exists (deleted by an upgrade?)`);
+      return JSON.parse(raw) as { label: string; size: number };
+    };
+    const label = meta().label;
+    const bump = (delta: number) => {
+      const m = meta();
+      store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
+    };
+    const keyOf = (key: unknown) => {
+      const t = typeof key;
+      const weak = type === 'weakMap' || type === 'weakSet';
+      if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
+        return entryPrefix + encodePassable(key as any);
+      }
+      harden(key);
+      const style = passStyleOf(key as any);
+      if (!['string', 'number', 'bigint', 'boolean', 'symbol', 'undefined', 'null', 'remotable'].includes(style)) {
+        throw Error(`collection "${label}" keys must be scalars or remotables, got a ${style}`);
+      }
+      if (weak && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables`);
+      if (durable && style === 'remotable') {
+        const bad = findNonDurable(key, 'key');
+        if (bad) throw new DurabilityError(`durable collection "${label}": ${bad}`);
+      }
+      return entryPrefix + encodePassable(key as any);
+    };
+    const describeKey = (key: unknown) => (typeof key === 'string' ? JSON.stringify(key) : String(key));
+    const has = (key: unknown) => store.get(keyOf(key)) !== undefined;
+    const get = (key: unknown) => {
+      const raw = store.get(keyOf(key));
+      if (raw === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      return type === 'set' || type === 'weakSet' ? key : decodeValue(raw);
+    };
+    const init = (key: unknown, value: unknown) => {
+      const k = keyOf(key);
+      if (store.get(k) !== undefined) throw Error(`key ${describeKey(key)} already registered in collection "${label}"`);
+      store.set(k, type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
+      bump(1);
+    };
+    const set = (key: unknown, value: unknown) => {
+      const k = keyOf(key);
+      if (store.get(k) === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      store.set(k, encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
+    };
+    const del = (key: unknown) => {
+      const k = keyOf(key);
+      if (store.get(k) === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      store.delete(k);
+      bump(-1);
+    };
+    // Ordered iteration straight off the vatstore: nothing is loaded up front.
+    function* iterate(range: Range = {}): Generator<[string, string]> {
+      const lo = range.start === undefined ? undefined : keyOf(range.start);
+      const hi = range.end === undefined ? undefined : keyOf(range.end);
+      let k = lo !== undefined && store.get(lo) !== undefined ? lo : store.getNextKey(lo ?? entryPrefix);
+      while (k !== undefined && k.startsWith(entryPrefix) && (hi === undefined || k < hi)) {
+        const raw = store.get(k);
+        if (raw !== undefined) yield [k, raw];
+        k = store.getNextKey(k);
+      }
+    }
+    const keys = function* (range?: Range) {
+      for (const [k] of iterate(range)) yield decodePassable(k.slice(entryPrefix.length)) as unknown;
+    };
+    const values = function* (range?: Range) {
+      for (const [, raw] of iterate(range)) yield decodeValue(raw);
+    };
+    const entries = function* (range?: Range) {
+      for (const [k, raw] of iterate(range)) yield [decodePassable(k.slice(entryPrefix.length)), decodeValue(raw)];
+    };
+    const clear = () => {
+      for (const [k] of [...iterate()]) store.delete(k);
+      store.set(metaKey, JSON.stringify({ ...meta(), size: 0 }));
+    };
+    let methods: Record<string, unknown>;
+    if (type === 'map') {
+      methods = {
+        has, get, init, set, delete: del, keys, values, entries, clear,
+        getSize: () => meta().size,
+        addAll: (pairs: Iterable<[unknown, unknown]>) => { for (const [k, v] of pairs) init(k, v); },
+        getLabel: () => label,
+      };
+    } else if (type === 'set') {
+      methods = {
+        has, add: (key: unknown) => init(key, undefined), delete: del, keys, values: keys, clear,
+        getSize: () => meta().size,
+        addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
+        getLabel: () => label,
+      };
+    } else if (type === 'weakSet') {
+      methods = {
+        has, add: (key: unknown) => init(key, undefined), delete: del,
+        addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
+        getLabel: () => label,
+      };
+    } else {
+      methods = { has, get, init, set, delete: del, getLabel: () => label };
+    }
+    const collection = Far(`${durable ? 'Durable' : 'Virtual'} ${type} store "${label}"`, methods as any);
+    remember(vref, collection);
+    return collection;
+  };
+
+  const createCollection = (type: CollectionKind, label: string, durable: boolean) => {
+    if (typeof label !== 'string') throw Error('a collection needs a string label');
+    const kindId = durable
+      ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap, weakSet: K.durableWeakSet } as const)[type]
+      : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap, weakSet: K.virtualWeakSet } as const)[type];
+    const n = counter(`nextCollection.${kindId}`, 1);
+    store.set(`${prefixOf(durable)}cm.${kindId}/${n}`, JSON.stringify({ label, size: 0 }));
+    return makeCollection(kindId, n);
+  };
+
+  return { createCollection, makeCollection, collectionKinds };
+}

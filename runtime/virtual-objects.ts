@@ -1,0 +1,320 @@
+// Virtual and durable kinds: kind records, state accessors, representatives
+// (single- and multi-facet), kind handles, and lazy state migration.
+//
+// vatstore layout: <p>kind.<kindId> kind record, <p>vo.<kindId>/<n> object
+// state, where <p> is "d." (durable) or "v<incarnation>." (virtual).
+import { Far } from '@endo/pass-style';
+import { checkGuardKitFacets, checkInitialState, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
+import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
+
+export type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
+export interface KindOptions extends ExoKindOptions {
+  stateVersion?: number;
+  migrate?: (oldState: Record<string, unknown>, oldVersion: number) => Record<string, unknown>;
+}
+interface KindRecord {
+  tag: string;
+  durable: boolean;
+  facets: string[] | null;
+  definedIn: number;
+  nextId: number;
+}
+interface KindDef {
+  readonly id: number;
+  readonly record: KindRecord;
+  readonly init: (...args: any[]) => Record<string, unknown>;
+  readonly behavior: Behavior | Record<string, Behavior>;
+  readonly options: KindOptions;
+}
+
+export function makeVirtualObjects(ctx: VatDataContext) {
+  const { store, prefixOf, vrefOf, holders, remember, recall, counter, encodeValue, decodeValue, incarnation } = ctx;
+
+  // ------------------------------------------------------------ kinds
+  const defs = new Map<number, KindDef>();
+  const kindKey = (id: number, durable: boolean) => `${prefixOf(durable)}kind.${id}`;
+  const readKind = (id: number, durable: boolean): KindRecord | undefined => {
+    const raw = store.get(kindKey(id, durable));
+    return raw === undefined ? undefined : JSON.parse(raw);
+  };
+  const writeKind = (id: number, record: KindRecord) => store.set(kindKey(id, record.durable), JSON.stringify(record));
+
+  // ------------------------------------------------------------ objects
+  const stateKey = (durable: boolean, kindId: number, n: number) => `${prefixOf(durable)}vo.${kindId}/${n}`;
+
+  interface StateRecord {
+    v: number;
+    s: Record<string, string>;
+  }
+
+  const makeStateAccessor = (def: KindDef, key: string, tag: string) => {
+    let rec: StateRecord | undefined;
+    const durable = def.record.durable;
+    const version = def.options.stateVersion ?? 0;
+    const load = (): StateRecord => {
+      if (rec) return rec;
+      const raw = store.get(key);
+      if (raw === undefined) throw Error(`state of ${tag} object ${key} is missing (was it deleted by an upgrade?)`);
+      let r = JSON.parse(raw) as StateRecord;
+      if (r.v !== version) r = migrateRecord(def, key, tag, r, version);
+      rec = r;
+      return rec;
+    };
+    const state: Record<string, unknown> = {};
+    const first = load();
+    for (const field of Object.keys(first.s)) {
+      Object.defineProperty(state, field, {
+        get: () => decodeValue(load().s[field]),
+        set: (value: unknown) => {
+          checkStateField(def.options, tag, field, value);
+          const r = load();
+          const s = { ...r.s, [field]: encodeValue(value, durable, `${tag}.state.${field}`) };
+          rec = { v: r.v, s };
+          store.set(key, JSON.stringify(rec));
+        },
+        enumerable: true,
+      });
+    }
+    // Freezing suffices: the accessors are this record's own closures.
+    return Object.freeze(state);
+  };
+
+  // Lazily applied the first time an older record is read; written back in
+  // the same crank. A throwing migrate fails this delivery only.
+  const migrateRecord = (def: KindDef, key: string, tag: string, r: StateRecord, version: number): StateRecord => {
+    const { migrate } = def.options;
+    if (!migrate) {
+      throw Error(`${tag} object ${key} has state version ${r.v} but the kind declares version ${version} and no migrate function`);
+    }
+    const old: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(r.s)) old[k] = decodeValue(v);
+    const next = migrate(harden(old), r.v);
+    if (typeof next !== 'object' || next === null) throw Error(`migrate for ${tag} returned ${typeof next}, expected a state record`);
+    const s: Record<string, string> = {};
+    for (const [k, v] of Object.entries(next)) s[k] = encodeValue(v, def.record.durable, `${tag}.state.${k}`);
+    const migrated = { v: version, s };
+    store.set(key, JSON.stringify(migrated));
+    return migrated;
+  };
+
+  // Far() costs tens of microseconds inside QuickJS, so it runs once per kind
+  // (per facet): each representative is a frozen empty object inheriting
+  // from that shared remotable, and methods find their context by `this`.
+  // QuickJS's WeakMap is not an ephemeron table: a value that references its
+  // key keeps the key alive forever. So the value is a function building the
+  // context, and a single-facet context gets `self` from `this` at call time.
+  const contexts = new WeakMap<object, (self: object) => unknown>();
+  const protos = new Map<string, object>();
+  const protoFor = (def: KindDef, facet: string | null): object => {
+    const key = `${def.id}:${facet ?? ''}`;
+    let proto = protos.get(key);
+    if (!proto) {
+      const behavior = (facet === null ? def.behavior : (def.behavior as Record<string, Behavior>)[facet]) as Behavior;
+      if (!behavior) throw Error(`kind ${def.record.tag} has no behavior for facet ${facet}`);
+      const defended = defendKindPrototype(def.record.tag, facet, (rep: object) => contexts.get(rep)?.(rep), behavior, def.options);
+      if (defended) {
+        protos.set(key, defended);
+        return defended;
+      }
+      const methods: Record<string, unknown> = {};
+      for (const [name, fn] of Object.entries(behavior)) {
+        if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
+        methods[name] = function (this: object, ...args: unknown[]) {
+          const context = contexts.get(this);
+          if (context === undefined) throw Error(`${name} called on something that is not a ${def.record.tag}`);
+          return fn(context(this), ...args);
+        };
+      }
+      const made: object = Far(facet === null ? def.record.tag : `${def.record.tag} ${facet}`, methods as any);
+      protos.set(key, made);
+      return made;
+    }
+    return proto;
+  };
+  const instanceOf = (proto: object) => Object.freeze(Object.create(proto)) as object;
+
+  // One state accessor per object while any of its facets lives, so facets
+  // never read through stale copies of each other's writes. The holder is
+  // what facet contexts keep alive; it references no facet.
+  const holderFor = (def: KindDef, n: number, base: string) => {
+    const hit = holders.get(base)?.deref();
+    if (hit) return hit;
+    const holder = { state: makeStateAccessor(def, stateKey(def.record.durable, def.id, n), def.record.tag) };
+    holders.set(base, new WeakRef(holder));
+    return holder;
+  };
+
+  const baseVref = (def: KindDef, n: number) => `o+${def.record.durable ? 'd' : 'v'}${def.id}/${n}`;
+
+  // Each facet is created (and collected) on its own; the facets record a
+  // method sees is rebuilt per call from the live facets, so no facet holds
+  // another alive.
+  const facetOf = (def: KindDef, n: number, i: number): object => {
+    const base = baseVref(def, n);
+    const vref = `${base}:${i}`;
+    const hit = recall(vref);
+    if (hit) return hit;
+    const names = def.record.facets!;
+    if (i >= names.length) throw Error(`object ${base} has no facet ${i}`);
+    const holder = holderFor(def, n, base);
+    const facet = instanceOf(protoFor(def, names[i]));
+    contexts.set(facet, () => Object.freeze({ state: holder.state, facets: facetsOf(def, n) }));
+    remember(vref, facet);
+    return facet;
+  };
+  const facetsOf = (def: KindDef, n: number) =>
+    Object.freeze(Object.fromEntries(def.record.facets!.map((name, i) => [name, facetOf(def, n, i)])));
+
+  const makeRepresentative = (def: KindDef, n: number): object => {
+    if (def.record.facets) return facetsOf(def, n);
+    const base = baseVref(def, n);
+    const existing = recall(base);
+    if (existing) return existing;
+    const holder = holderFor(def, n, base);
+    const self = instanceOf(protoFor(def, null));
+    contexts.set(self, (me) => Object.freeze({ state: holder.state, self: me }));
+    remember(base, self);
+    return self;
+  };
+
+  const makeMaker = (def: KindDef) => {
+    const maker = (...args: unknown[]) => {
+      const init = def.init(...args);
+      if (typeof init !== 'object' || init === null) throw Error(`init for ${def.record.tag} must return a state record`);
+      checkInitialState(def.options, def.record.tag, init);
+      // def.record is kept current by every maker call and redefinition.
+      const record = def.record;
+      const n = record.nextId;
+      const updated = { ...record, nextId: n + 1 };
+      writeKind(def.id, updated);
+      (def as { record: KindRecord }).record = updated;
+      const s: Record<string, string> = {};
+      for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
+      store.set(stateKey(def.record.durable, def.id, n), JSON.stringify({ v: def.options.stateVersion ?? 0, s }));
+      const made = makeRepresentative(def, n);
+      if (def.options.finish) {
+        // finish sees the same context a method would (Agoric's DefineKindOptions.finish).
+        const rep = def.record.facets ? (made as Record<string, object>)[def.record.facets[0]] : made;
+        def.options.finish(contexts.get(rep)!(rep));
+      }
+      return made;
+    };
+    return harden(maker);
+  };
+
+  const register = (id: number, record: KindRecord, init: any, behavior: any, options: KindOptions = {}) => {
+    if (typeof init !== 'function') throw Error(`kind ${record.tag}: init must be a function`);
+    if (options.migrate !== undefined && typeof options.migrate !== 'function') throw Error(`kind ${record.tag}: migrate must be a function`);
+    const def: KindDef = { id, record, init, behavior, options };
+    defs.set(id, def);
+    // Guards are checked against the methods now, not at the first object.
+    if (options.thisfulMethods || options.interfaceGuard || options.interfaceGuardKit) {
+      if (record.facets) checkGuardKitFacets(record.tag, record.facets, options);
+      for (const facet of record.facets ?? [null]) protoFor(def, facet);
+    }
+    return def;
+  };
+
+  // ------------------------------------------------------------ kind handles
+  const handleDef = register(K.kindHandle, { tag: 'KindHandle', durable: true, facets: null, definedIn: 0, nextId: 1 }, (tag: string) => ({ tag }), {
+    getTag: ({ state }: any) => state.tag,
+  });
+  const kindIdOfHandle = (handle: unknown): number => {
+    const vref = vrefOf.get(handle as object);
+    const m = vref && VREF.exec(vref);
+    if (!m || Number(m[2]) !== K.kindHandle) throw Error('expected a kind handle from makeKindHandle or provideKindHandle');
+    // Handle n maps to user kind FIRST_USER_KIND + n - 1.
+    return FIRST_USER_KIND + Number(m[3]) - 1;
+  };
+  const makeKindHandle = (tag: string) => {
+    if (typeof tag !== 'string' || tag === '') throw Error('a kind handle needs a non-empty tag');
+    const rec = readKind(K.kindHandle, true) ?? handleDef.record;
+    writeKind(K.kindHandle, rec);
+    (handleDef as { record: KindRecord }).record = rec;
+    return makeMaker(handleDef)(tag);
+  };
+
+  const defineDurable = (handle: unknown, init: any, behavior: any, options: KindOptions | undefined, facets: string[] | null) => {
+    const id = kindIdOfHandle(handle);
+    const tag = (handle as any).getTag() as string;
+    const previous = readKind(id, true);
+    if (previous && previous.definedIn === incarnation) throw Error(`kind "${tag}" is already defined in this incarnation`);
+    if (previous && JSON.stringify(previous.facets) !== JSON.stringify(facets)) {
+      throw Error(`kind "${tag}" was defined with facets ${JSON.stringify(previous.facets)}; redefined with ${JSON.stringify(facets)}`);
+    }
+    const record: KindRecord = { tag, durable: true, facets, definedIn: incarnation, nextId: previous?.nextId ?? 1 };
+    writeKind(id, record);
+    return makeMaker(register(id, record, init, behavior, options));
+  };
+
+  const defineVirtual = (tag: string, init: any, behavior: any, options: KindOptions | undefined, facets: string[] | null) => {
+    const id = counter('nextVirtualKind', 1000);
+    const record: KindRecord = { tag, durable: false, facets, definedIn: incarnation, nextId: 1 };
+    writeKind(id, record);
+    return makeMaker(register(id, record, init, behavior, options));
+  };
+
+  /** The representative (or facet) for a parsed user-kind vref. */
+  const reanimateObject = (vref: string, dv: string, kindId: number, n: number, facetText: string | undefined): object => {
+    const def = defs.get(kindId);
+    if (!def || def.record.durable !== (dv === 'd')) {
+      const rec = dv === 'd' ? readKind(kindId, true) : undefined;
+      throw Error(
+        rec
+          ? `durable kind "${rec.tag}" has not been defined in this incarnation; object ${vref} cannot be used`
+          : `object ${vref} belongs to a kind this incarnation does not have (non-durable objects do not survive an upgrade)`,
+      );
+    }
+    if (facetText !== undefined) {
+      if (!def.record.facets) throw Error(`object ${vref}: kind "${def.record.tag}" has no facets`);
+      return facetOf(def, n, Number(facetText));
+    }
+    if (def.record.facets) throw Error(`object ${vref} names a multi-facet object without a facet`);
+    return makeRepresentative(def, n);
+  };
+
+  /** Durable kinds an earlier incarnation defined that this one has not. */
+  const undefinedKinds = (): { tag: string; definedIn: number }[] => {
+    const out: { tag: string; definedIn: number }[] = [];
+    let k = store.getNextKey('d.kind.');
+    while (k !== undefined && k.startsWith('d.kind.')) {
+      const rec = JSON.parse(store.get(k)!) as KindRecord;
+      const id = Number(k.slice('d.kind.'.length));
+      if (id >= FIRST_USER_KIND && rec.definedIn > 0 && rec.definedIn < incarnation) out.push({ tag: rec.tag, definedIn: rec.definedIn });
+      k = store.getNextKey(k);
+    }
+    return out;
+  };
+
+  /**
+   * For pre-flight checks: each durable kind this incarnation defines, the
+   * shape of one stored record, and the shape its init makes (init is called
+   * with no arguments; kinds whose init needs them report no shape).
+   */
+  const describeKinds = () => {
+    const out: { tag: string; stateVersion: number; hasMigrate: boolean; recordFields?: string[]; recordVersion?: number; initFields?: string[] }[] = [];
+    for (const [id, def] of defs) {
+      if (id < FIRST_USER_KIND || !def.record.durable) continue;
+      const entry: (typeof out)[number] = { tag: def.record.tag, stateVersion: def.options.stateVersion ?? 0, hasMigrate: typeof def.options.migrate === 'function' };
+      const prefix = `d.vo.${id}/`;
+      const first = store.getNextKey(prefix);
+      if (first !== undefined && first.startsWith(prefix)) {
+        const r = JSON.parse(store.get(first)!) as StateRecord;
+        entry.recordFields = Object.keys(r.s).sort();
+        entry.recordVersion = r.v;
+      }
+      try {
+        const made = def.init();
+        if (made && typeof made === 'object') entry.initFields = Object.keys(made).sort();
+      } catch {
+        // init needs arguments: no shape to compare
+      }
+      out.push(entry);
+    }
+    return out;
+  };
+
+  return { defs, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, describeKinds };
+}
+
+export type VirtualObjects = ReturnType<typeof makeVirtualObjects>;
