@@ -9,7 +9,7 @@ import { Host } from '../host/index.js';
 import { buildBaseImage, baseImage, type StoredImage } from '../host/kernel/base-image.js';
 import { bundleRuntime } from '../host/kernel/runtime-bundle.js';
 import { exampleContractSource } from '../host/example-contracts.js';
-import { compare, fmtBytes, verdict } from './harness.js';
+import { compare, compareInterleaved, fmtBytes, verdict } from './harness.js';
 
 const CALLS = 100;
 
@@ -74,7 +74,7 @@ export async function runExoBench(): Promise<void> {
   const newHost = await Host.open();
   const oldInstallation = oldHost.install(LEDGER, { label: 'ledger' });
   const newInstallation = newHost.install(LEDGER, { label: 'ledger' });
-  const speed = await compare(
+  const speed = compareInterleaved(
     'starting an instance (zygote fork): runtime image before issue 12 vs with the Endo libraries',
     { name: 'fork, image before', fn: () => void oldHost.startInstance(oldInstallation) },
     { name: 'fork, image with Endo libraries', fn: () => void newHost.startInstance(newInstallation) },
