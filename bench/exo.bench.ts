@@ -67,7 +67,7 @@ export async function runExoBench(): Promise<void> {
   const before = buildBaseImage('quickvat-base', await bundleRuntime(withoutLibs, { minify: false }));
   const after = baseImage();
   const unminified = buildBaseImage('quickvat-base', await bundleRuntime({}, { minify: false }));
-  const describe = (image: StoredImage) => `${pages(image)} pages (${fmtBytes(image.compressed.byteLength)} compressed)`;
+  const describe = (image: StoredImage) => `${pages(image)} pages (${fmtBytes(pages(image) * 4096)})`;
   console.log(`  base image before issue 12: ${describe(before)}; now (Endo libraries, minified): ${describe(after)}; now unminified: ${describe(unminified)}`);
   const LEDGER = exampleContractSource('ledger', 'v1');
   const oldHost = await Host.open({ baseImage: () => before });

@@ -9,6 +9,7 @@ import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
 import { runVariantBench } from './variant.bench.js';
 import { runExoBench } from './exo.bench.js';
+import { runFastPathsBench } from './fast-paths.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
@@ -21,6 +22,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   bundles: runBundlesBench,
   shadow: runShadowBench,
   exo: runExoBench,
+  'fast-paths': runFastPathsBench,
 };
 
 const only = process.argv.slice(2);

@@ -16,7 +16,7 @@ export function trialUpgrade(
 ): { trial: TrialVat; ok: boolean; error?: string } {
   kernel.assertIdle();
   const record = kernel.vatRecord(vat);
-  const image = kernel.decodeImage(kernel.baseImage());
+  const image = kernel.baseImage().image;
   const incarnation = record.incarnation + 1;
   const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
   if (options.privateArgs) opts.privateArgs = kernel.translator.existingToVat(vat, options.privateArgs);

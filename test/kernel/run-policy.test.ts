@@ -267,3 +267,36 @@ describe('bounded host work and replay (issue #10)', () => {
     }
   });
 });
+
+describe('suspension through the admin capability (issue #10)', () => {
+  const HOLDER = `import { Far, E } from '@endo/far';
+  export function buildRootObject(_p, _v, baggage) {
+    return Far('governor', {
+      hold(admin) { baggage.init('admin', admin); },
+      suspend(why) { return E(baggage.get('admin')).suspend(why); },
+      resume() { return E(baggage.get('admin')).resume(); },
+      isSuspended() { return E(baggage.get('admin')).isSuspended(); },
+    });
+  }`;
+
+  it('lets a vat holding the admin capability suspend and resume an instance', async () => {
+    const host = await Host.open();
+    try {
+      const kit = host.startInstance(host.install(INNOCENT_VAT, { label: 'governed' }));
+      const governor = host.startInstance(host.install(HOLDER, { label: 'governor' })).root as object;
+      await host.E(governor).hold(host.adminPresence(kit.adminFacet));
+      assert.equal(await host.E(governor).suspend('committee vote 7'), true);
+      assert.equal(await host.E(governor).isSuspended(), true);
+      assert.equal(host.vatStats(kit.instanceId).suspendedBecause, 'committee vote 7');
+      let answered = false;
+      const hello = host.E(kit.root).hello('waiting').then((v) => ((answered = true), v));
+      for (let i = 0; i < 10; i++) await tick();
+      assert.equal(answered, false);
+      assert.equal(await host.E(governor).resume(), true);
+      assert.equal(await hello, 'hello waiting');
+      await assert.rejects(host.E(governor).suspend('x'.repeat(2000)), /at most 1000 characters/);
+    } finally {
+      await host.close();
+    }
+  });
+});
