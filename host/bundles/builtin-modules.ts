@@ -117,6 +117,6 @@ export function missingBuiltinImports(imports: readonly BuiltinImport[]): Missin
 
 /** The sentence for one refusal: the module, the names asked for, and what the built-in module offers. */
 export function describeMissingImport(moduleName: string, m: MissingBuiltinImport): string {
-  const asked = m.missing.map((n) => JSON.stringify(n)).join(', ');
+  const asked = m.missing.map((n) => (n === 'default' ? 'a default export' : JSON.stringify(n))).join(', ');
   return `module ${moduleName} imports ${asked} from built-in module "${m.specifier}", which does not export ${m.missing.length === 1 ? 'it' : 'them'}; "${m.specifier}" exports: ${m.provided.join(', ')}`;
 }

@@ -104,6 +104,11 @@ describe('built-in modules: a missing named import is refused at install (issue 
         `cannot bundle typo.js: module typo.js imports "prepareExoKit" from built-in module "@agoric/vat-data", which does not export it; "@agoric/vat-data" exports: ${exported.join(', ')}`,
       );
       assert.deepEqual(host.installations(), [], 'nothing was installed');
+      // ES semantics: a built-in module has no default export.
+      assert.throws(
+        () => host.install(`import far from '@endo/far';\nexport const defineInstallationKinds = () => () => () => far;`, { label: 'default' }),
+        /module default\.js imports a default export from built-in module "@endo\/far", which does not export it; "@endo\/far" exports: E, Far, getInterfaceOf, passStyleOf$/,
+      );
     } finally {
       await host.close();
     }
