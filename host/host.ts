@@ -305,7 +305,7 @@ export class Host {
   async upgrade(
     adminFacet: object,
     code: Bundlecap | string,
-    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy } = {},
+    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy; upgradeMessage?: string } = {},
   ): Promise<{ incarnation: number }> {
     this.assertOpen();
     const vat = this.admins.get(adminFacet);
@@ -322,6 +322,7 @@ export class Host {
           privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
           vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
           exits,
+          upgradeMessage: options.upgradeMessage,
           record: () => this.recordUpgrade(vat, id, policy),
         });
       });

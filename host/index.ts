@@ -8,3 +8,4 @@ export { ExitNotGranted, type ExitPolicy, type ExitSpec } from './bundles/exit-p
 export * from './engine/errors.js';
 export { UpgradeError } from './upgrade/upgrade-error.js';
 export type { Installation, InstanceKit } from './host.js';
+export { isUpgradeDisconnection, type UpgradeDisconnection } from './kernel/upgrade-disconnection.js';

@@ -110,6 +110,8 @@ export function builtinExportNames(): Record<string, string[]> {
     unserialize: notForUse,
     knownSlot: () => undefined,
     slotToVal: notForUse,
+    retainPromise: notForUse,
+    exportPromise: notForUse,
   };
   const modules = builtinModules(makeVatData(store, noMarshal, 1));
   const out: Record<string, string[]> = {};

@@ -9,13 +9,14 @@ import { Far, passStyleOf } from '@endo/pass-style';
 import { DurabilityError, K, type VatDataContext } from './vat-data-context.js';
 
 export function makeCollections(ctx: VatDataContext) {
-  const { store, prefixOf, slotOf, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
+  const { store, prefixOf, slotOf, serialize, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
 
   // ------------------------------------------------------------ collections
   const { encodePassable, decodePassable } = makePassableKit({
     encodeRemotable: (r: unknown) => {
-      const vref = slotOf(r as object);
-      if (vref === undefined) throw Error('a remotable used as a key must already be known to the vat (exported, imported or virtual)');
+      // An ordinary Far object gets a vref (as if exported), as in Agoric:
+      // the vat keeps it while the key names it.
+      const vref = slotOf(r as object) ?? serialize(r).slots[0];
       return `r${vref}`;
     },
     decodeRemotable: ((encoded: string) => reanimateOrImport(encoded.slice(1))) as any,
@@ -26,11 +27,11 @@ export function makeCollections(ctx: VatDataContext) {
     [K.durableMap]: ['map', true],
     [K.durableSet]: ['set', true],
     [K.durableWeakMap]: ['weakMap', true],
+    [K.durableWeakSet]: ['weakSet', true],
+    [K.virtualWeakSet]: ['weakSet', false],
     [K.virtualMap]: ['map', false],
     [K.virtualSet]: ['set', false],
     [K.virtualWeakMap]: ['weakMap', false],
-    [K.durableWeakSet]: ['weakSet', true],
-    [K.virtualWeakSet]: ['weakSet', false],
   };
 
   interface Range {
@@ -56,18 +57,19 @@ export function makeCollections(ctx: VatDataContext) {
       const m = meta();
       store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
     };
+    const weak = type === 'weakMap' || type === 'weakSet';
     const keyOf = (key: unknown) => {
       const t = typeof key;
-      const weak = type === 'weakMap' || type === 'weakSet';
       if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
         return entryPrefix + encodePassable(key as any);
       }
       harden(key);
       const style = passStyleOf(key as any);
+      const got = `got ${/^[aeiou]/.test(style) ? 'an' : 'a'} ${style}`;
+      if (weak && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables, ${got}`);
       if (!['string', 'number', 'bigint', 'boolean', 'symbol', 'undefined', 'null', 'remotable'].includes(style)) {
-        throw Error(`collection "${label}" keys must be scalars or remotables, got a ${style}`);
+        throw Error(`collection "${label}" keys must be scalars or remotables, ${got}`);
       }
-      if (weak && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables`);
       if (durable && style === 'remotable') {
         const bad = findNonDurable(key, 'key');
         if (bad) throw new DurabilityError(`durable collection "${label}": ${bad}`);
@@ -118,6 +120,10 @@ export function makeCollections(ctx: VatDataContext) {
     const entries = function* (range?: Range) {
       for (const [k, raw] of iterate(range)) yield [decodePassable(k.slice(entryPrefix.length)), decodeValue(raw)];
     };
+    // As in Agoric, adding a member already present is not an error.
+    const add = (key: unknown) => {
+      if (!has(key)) init(key, undefined);
+    };
     const clear = () => {
       for (const [k] of [...iterate()]) store.delete(k);
       store.set(metaKey, JSON.stringify({ ...meta(), size: 0 }));
@@ -132,17 +138,13 @@ export function makeCollections(ctx: VatDataContext) {
       };
     } else if (type === 'set') {
       methods = {
-        has, add: (key: unknown) => init(key, undefined), delete: del, keys, values: keys, clear,
+        has, add, delete: del, keys, values: keys, clear,
         getSize: () => meta().size,
-        addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
+        addAll: (items: Iterable<unknown>) => { for (const k of items) add(k); },
         getLabel: () => label,
       };
     } else if (type === 'weakSet') {
-      methods = {
-        has, add: (key: unknown) => init(key, undefined), delete: del,
-        addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
-        getLabel: () => label,
-      };
+      methods = { has, add, delete: del, addAll: (items: Iterable<unknown>) => { for (const k of items) add(k); }, getLabel: () => label };
     } else {
       methods = { has, get, init, set, delete: del, getLabel: () => label };
     }

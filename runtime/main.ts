@@ -9,6 +9,7 @@ import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 import { makeVatData, type VatData } from './vat-data.js';
+import { makeVrefAwareWeakCollections } from './vref-weak-collections.js';
 
 const syscall = takeSyscall();
 const liveSlots = makeLiveSlots(syscall);
@@ -93,8 +94,10 @@ function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Re
     if (!specifier.startsWith('host:')) throw Error(`named exits start with "host:", got ${JSON.stringify(specifier)}`);
     builtins[specifier] = exitNamespace(specifier, grant, base);
   }
-  // `assert` as SES defines it, the global Agoric vats have.
-  return loadBundle(bundle, harden(builtins), { HandledPromise, assert });
+  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11);
+  // `assert` is SES's, the global Agoric vats have (issue 12).
+  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
+  return loadBundle(bundle, harden(builtins), { HandledPromise, assert, WeakMap: weak.WeakMap, WeakSet: weak.WeakSet });
 }
 
 function assertKindsRedefined(vd: VatData) {
@@ -106,6 +109,7 @@ function assertKindsRedefined(vd: VatData) {
 }
 
 async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capdata | undefined> {
+  liveSlots.startIncarnation();
   const ns = loadContract(bundle, options.incarnation, options.exits);
   const vd = vatData!;
   if (typeof ns.buildRootObject === 'function') {
@@ -116,6 +120,7 @@ async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capda
     const root = await ns.buildRootObject(harden({ vatstore }), params, vd.provideBaggage('baggage'));
     liveSlots.setRoot(root);
     assertKindsRedefined(vd);
+    vd.reviveWatchedPromises();
     return undefined;
   }
   if (typeof ns.defineInstallationKinds !== 'function') throw Error('vat bundle exports neither buildRootObject nor defineInstallationKinds');
@@ -131,6 +136,7 @@ async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capda
   const privateArgs = options.privateArgs ? liveSlots.unserialize(options.privateArgs) : undefined;
   await instanceFn(vd.provideBaggage('instanceBaggage'), harden(instanceContext()), privateArgs);
   assertKindsRedefined(vd);
+  vd.reviveWatchedPromises();
   return undefined;
 }
 

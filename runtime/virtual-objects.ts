@@ -234,15 +234,36 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     return makeMaker(handleDef)(tag);
   };
 
+  /**
+   * The facet list of a durable kind redefined in a new incarnation (Agoric's
+   * rule, liveslots facetiousness): a single-facet kind stays single-facet and
+   * a multi-facet kind multi-facet; every facet it had must still be defined;
+   * new facets are appended in alphabetical order, so the facet numbers in
+   * existing vrefs (":<i>") keep naming the same facets. `previous` is
+   * undefined the first time a handle is used.
+   */
+  const evolveFacets = (tag: string, previous: string[] | null | undefined, proposed: string[] | null): string[] | null => {
+    if (previous === undefined) return proposed;
+    if (previous === null && proposed !== null) {
+      throw Error(`kind "${tag}" was defined with defineDurableKind (a single facet); it cannot be redefined with facets (${proposed.join(', ')})`);
+    }
+    if (previous !== null && proposed === null) {
+      throw Error(`kind "${tag}" was defined with facets (${previous.join(', ')}); it cannot be redefined with defineDurableKind (a single facet)`);
+    }
+    if (previous === null || proposed === null) return null;
+    const missing = previous.filter((f) => !proposed.includes(f));
+    if (missing.length > 0) {
+      throw Error(`kind "${tag}" redefined with facets (${proposed.join(', ')}) is missing ${missing.join(', ')} from its definition (${previous.join(', ')}); facets can be added, never removed`);
+    }
+    return [...previous, ...proposed.filter((f) => !previous.includes(f)).sort()];
+  };
+
   const defineDurable = (handle: unknown, init: any, behavior: any, options: KindOptions | undefined, facets: string[] | null) => {
     const id = kindIdOfHandle(handle);
     const tag = (handle as any).getTag() as string;
     const previous = readKind(id, true);
     if (previous && previous.definedIn === incarnation) throw Error(`kind "${tag}" is already defined in this incarnation`);
-    if (previous && JSON.stringify(previous.facets) !== JSON.stringify(facets)) {
-      throw Error(`kind "${tag}" was defined with facets ${JSON.stringify(previous.facets)}; redefined with ${JSON.stringify(facets)}`);
-    }
-    const record: KindRecord = { tag, durable: true, facets, definedIn: incarnation, nextId: previous?.nextId ?? 1 };
+    const record: KindRecord = { tag, durable: true, facets: evolveFacets(tag, previous?.facets, facets), definedIn: incarnation, nextId: previous?.nextId ?? 1 };
     writeKind(id, record);
     return makeMaker(register(id, record, init, behavior, options));
   };

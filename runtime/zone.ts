@@ -3,8 +3,10 @@
 // zone's in the vatstore until the next upgrade, a durable zone's (made from
 // baggage) survive upgrades. Names, baggage keys and the once-per-incarnation
 // rule follow Agoric's packages/zone (heap.js, virtual.js, durable.js,
-// make-once.js, keys.js). `watchPromise` is not offered: durable promise
-// watchers are not in this runtime yet (issue 11).
+// make-once.js, keys.js). A durable zone's `watchPromise` is vat-data's
+// (watches survive upgrades; watcher and arguments must be durable); heap and
+// virtual zones, whose objects end with the incarnation anyway, follow the
+// promise in the heap.
 import { Fail, q } from '@endo/errors';
 import { defineExoClass, defineExoClassKit, initEmpty, makeExo } from '@endo/exo';
 import { isPassable } from '@endo/pass-style';
@@ -64,7 +66,26 @@ function makeOnceKit(stores: Stores, backing?: Backing) {
   return { makeOnce, wrapProvider };
 }
 
-function zoneOf(stores: Stores, once: ReturnType<typeof makeOnceKit>, exos: { exo: Provider; exoClass: Provider; exoClassKit: Provider }, subZone: Provider) {
+type WatchPromise = (p: unknown, watcher: any, ...args: unknown[]) => void;
+
+/** Calls watcher.onFulfilled(value, ...args) or watcher.onRejected(reason, ...args) when `p` settles, in this incarnation. */
+const heapWatchPromise: WatchPromise = (p, watcher, ...args) => {
+  typeof watcher?.onFulfilled === 'function' || typeof watcher?.onRejected === 'function' || Fail`a promise watcher needs an onFulfilled or onRejected method`;
+  void Promise.resolve(p)
+    .then(
+      (value) => watcher.onFulfilled?.(value, ...args),
+      (reason) => watcher.onRejected?.(reason, ...args),
+    )
+    .catch(() => {});
+};
+
+function zoneOf(
+  stores: Stores,
+  once: ReturnType<typeof makeOnceKit>,
+  exos: { exo: Provider; exoClass: Provider; exoClassKit: Provider },
+  subZone: Provider,
+  watchPromise: WatchPromise,
+) {
   const { makeOnce, wrapProvider } = once;
   return harden({
     exo: wrapProvider(exos.exo, keysOf.exo),
@@ -78,6 +99,7 @@ function zoneOf(stores: Stores, once: ReturnType<typeof makeOnceKit>, exos: { ex
     setStore: wrapProvider(stores.setStore),
     weakMapStore: wrapProvider(stores.weakMapStore),
     weakSetStore: wrapProvider(stores.weakSetStore),
+    watchPromise,
   });
 }
 
@@ -94,7 +116,7 @@ const heapStores: Stores = harden({
 export const makeHeapZone = (baseLabel = 'heapZone'): any => {
   const once = makeOnceKit(heapStores);
   const subZone = once.wrapProvider((label: string) => makeHeapZone(`${baseLabel}.${label}`));
-  return zoneOf(heapStores, once, { exo: makeExo as Provider, exoClass: defineExoClass as Provider, exoClassKit: defineExoClassKit as Provider }, subZone);
+  return zoneOf(heapStores, once, { exo: makeExo as Provider, exoClass: defineExoClass as Provider, exoClassKit: defineExoClassKit as Provider }, subZone, heapWatchPromise);
 };
 harden(makeHeapZone);
 
@@ -114,6 +136,7 @@ export interface ZoneVatData {
   prepareExo(baggage: unknown, ...rest: any[]): any;
   prepareExoClass(baggage: unknown, ...rest: any[]): any;
   prepareExoClassKit(baggage: unknown, ...rest: any[]): any;
+  watchPromise: WatchPromise;
 }
 
 /** `makeVirtualZone` and `makeDurableZone` over one vat's vat-data. */
@@ -132,7 +155,7 @@ export function makeZoneMakers(vd: ZoneVatData) {
     const exo = (label: string, interfaceGuard: unknown, methods: object, options?: object) =>
       vd.defineVirtualExoClass(label, interfaceGuard, initEmpty, methods, options)();
     const subZone = once.wrapProvider((label: string) => makeVirtualZone(`${baseLabel}.${label}`));
-    return zoneOf(virtualStores, once, { exo, exoClass: vd.defineVirtualExoClass, exoClassKit: vd.defineVirtualExoClassKit }, subZone);
+    return zoneOf(virtualStores, once, { exo, exoClass: vd.defineVirtualExoClass, exoClassKit: vd.defineVirtualExoClassKit }, subZone, heapWatchPromise);
   };
 
   const isStorable = (specimen: unknown) => isPassable(specimen as any) && vd.canBeDurable(specimen);
@@ -169,6 +192,7 @@ export function makeZoneMakers(vd: ZoneVatData) {
         exoClassKit: (...args: any[]) => vd.prepareExoClassKit(baggage, ...args),
       },
       subZone,
+      vd.watchPromise,
     );
     return harden({ ...zone, mapStore });
   };

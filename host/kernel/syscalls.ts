@@ -54,7 +54,10 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       return ['', 0n];
     }
     case 'subscribe': {
-      const kp = k.translator.krefFromVat(vat, assertVref(a[0], 'subscribe target'), false);
+      // A vat may subscribe to a new promise of its own (a durable watch):
+      // the kernel then knows it, with the vat as decider.
+      const target = assertVref(a[0], 'subscribe target');
+      const kp = k.translator.krefFromVat(vat, target, target.startsWith('p+'));
       if (!isKpid(kp)) throw new SyscallError(`the vat subscribed to ${String(a[0])}, which is not a promise`);
       const p = state.promise(kp);
       if (p.state !== 'unresolved') k.enqueueNotify(vat, kp);

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
 import { ZONES_V1, ZONES_V2 } from '../fixtures/exo-contracts.js';
+import { ORACLE } from '../fixtures/liveslots-vats.js';
 
 describe('zones: heap, virtual and durable zones across an upgrade (issue 12)', function () {
   this.timeout(30_000);
@@ -25,6 +26,9 @@ describe('zones: heap, virtual and durable zones across an upgrade (issue 12)', 
       assert.deepEqual(await E(root).info(), { version: 'v1', firstIncarnation: 'v1' });
       assert.equal(await E(root).reuse(), 'key "Ticket_kindHandle" has already been used in this zone and incarnation');
       assert.deepEqual(await E(root).storable(), [false, true, true]);
+      const oracle = host.createVat(ORACLE, { name: 'oracle' }).root;
+      assert.equal(await E(root).watch(oracle), 'watching');
+      assert.equal(await E(root).cached('heap watch'), 'heap got 7', 'the heap zone followed its promise');
 
       assert.deepEqual(await host.upgrade(kit.adminFacet, ZONES_V2), { incarnation: 2 });
       assert.deepEqual(await E(root).info(), { version: 'v2', firstIncarnation: 'v1', holders: 2 }, 'makeOnce kept the value v1 made');
@@ -35,6 +39,10 @@ describe('zones: heap, virtual and durable zones across an upgrade (issue 12)', 
       assert.deepEqual([await E(root).isRevoked(t1), await E(root).isRevoked(t2)], [false, true], 'durable weak set survived');
       assert.equal(await E(root).cached('ann'), 'not cached', 'the heap zone started empty');
       await assert.rejects(E(scratch).get(), /discarded when the vat upgraded|non-durable|no object/);
+      // zone.watchPromise: v1's watch of the oracle's answer reaches v2's watcher.
+      assert.deepEqual(await E(root).answers(), []);
+      assert.equal(await E(oracle).answer(42), 1);
+      assert.deepEqual(await E(root).answers(), [['oracle', 'v2 got 42']]);
       const t3 = await E(root).issue('dan');
       assert.equal(await E(t3).number(), 3n, 'the counter in the sub-zone carried on');
     } finally {

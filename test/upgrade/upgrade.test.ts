@@ -88,7 +88,7 @@ describe('upgrade: success (SPEC §5.1, §5.3)', () => {
       const heap = await host.E(pub).heapObject();
       assert.equal(await host.E(heap).ping(), 'pong');
       await host.upgrade(kit.adminFacet, V2);
-      await assert.rejects(waiting, /its vat was upgraded to incarnation 2; this promise from incarnation 1 was disconnected/);
+      await assert.rejects(waiting, (r: any) => r.name === 'vatUpgraded' && r.incarnationNumber === 2 && /its vat was upgraded to incarnation 2; this promise from incarnation 1 was disconnected/.test(r.upgradeMessage));
       await assert.rejects(host.E(heap).ping(), /this object was a non-durable object of its vat; it was discarded when that vat was upgraded to incarnation 2/);
     } finally {
       await host.close();
