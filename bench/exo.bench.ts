@@ -78,6 +78,7 @@ export async function runExoBench(): Promise<void> {
     'starting an instance (zygote fork): runtime image before issue 12 vs with the Endo libraries',
     { name: 'fork, image before', fn: () => void oldHost.startInstance(oldInstallation) },
     { name: 'fork, image with Endo libraries', fn: () => void newHost.startInstance(newInstallation) },
+    100,
   );
   verdict('fork time within 1.2x of before', 1 / speed <= 1.2, `${(1 / speed).toFixed(2)}x the time`);
   await Promise.all([oldHost.close(), newHost.close()]);
