@@ -160,8 +160,12 @@ async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Ca
   return data;
 }
 
-/** Read-only: method names of some exported objects, and the durable kinds (for pre-flight checks). */
-function inspect(vrefs: string[]): Capdata {
+/**
+ * For pre-flight checks: method names of some exported objects, and each
+ * durable kind this incarnation defines, with (when `samplePerKind` > 0) a
+ * sample of its stored records read through this incarnation. Writes (migrations) go to the trial's overlay.
+ */
+function inspect(vrefs: string[], samplePerKind = 0): Capdata {
   const methods: Record<string, string[]> = {};
   for (const vref of vrefs) {
     try {
@@ -171,7 +175,7 @@ function inspect(vrefs: string[]): Capdata {
       methods[vref] = [];
     }
   }
-  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.describeKinds() : [] }));
+  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] }));
 }
 
 type Delivery =
@@ -179,7 +183,7 @@ type Delivery =
   | ['startInstance', Capdata, Capdata]
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]]
-  | ['inspect', string[]];
+  | ['inspect', string[], number?];
 
 // The host calls this with one JSON delivery and reads the reply after every
 // promise job has run: {"ok":true} (with "result" for a started instance), or
@@ -203,7 +207,7 @@ const dispatch = async (request: string): Promise<string> => {
         liveSlots.notify(d[1]);
         break;
       case 'inspect':
-        result = inspect(d[1]);
+        result = inspect(d[1], d[2]);
         break;
       default:
         throw Error(`unknown delivery type ${JSON.stringify((d as unknown[])[0])}`);

@@ -35,7 +35,7 @@ export function isUpgradeDisconnection(reason: unknown): boolean {
 export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const ctx = makeVatDataContext(rawStore, marshal, incarnation);
   const { store, recall, vrefOf, findNonDurable, reanimateOrImport } = ctx;
-  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, describeKinds } = makeVirtualObjects(ctx);
+  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords } = makeVirtualObjects(ctx);
   const { createCollection, makeCollection, collectionKinds } = makeCollections(ctx);
 
   // ------------------------------------------------------------ reanimation
@@ -118,7 +118,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     isVirtualVref: (vref: string) => VREF.test(vref),
     provideBaggage,
     undefinedKinds,
-    describeKinds,
+    sampleRecords,
     findNonDurable: (value: unknown, path: string) => findNonDurable(harden(value), path),
     reanimateOrImport,
     /** Follows promises watched by earlier incarnations (once kinds are redefined). */

@@ -7,11 +7,14 @@
 // left to be `undefined` and fail later, elsewhere.
 //
 // The check is fed by `builtinImportsOf(source)`, the built-in names an ES
-// module's source text imports, so it applies wherever authors' ES source is
-// seen (bundleSource, source text given to install/upgrade).
+// module's source text imports. Pieces are the authors' source (issue 13), so
+// it runs on every module of every bundle when it becomes code
+// (manifestToVatBundle: install, upgrade, pre-flight), and earlier, when a
+// bundle is made (bundleSource) or one module's text is bundled.
 import fs from 'node:fs';
 import { parse } from 'es-module-lexer/js';
 import { BUILTIN_EXPORTS_PATH } from '../engine/build-paths.js';
+import { BundleError, type BundleProblem } from './errors.js';
 
 let table: ReadonlyMap<string, readonly string[]> | undefined;
 
@@ -113,6 +116,49 @@ export function missingBuiltinImports(imports: readonly BuiltinImport[]): Missin
     if (missing.length > 0) out.push(Object.freeze({ specifier, missing: Object.freeze(missing), provided }));
   }
   return out;
+}
+
+/**
+ * The problems (one per built-in specifier) of module `name` (its ES or
+ * TypeScript `source`): names it imports that the built-in module does not
+ * export. `chain` is the import chain to the module (default: just it).
+ */
+export function builtinImportProblems(name: string, source: string, chain: readonly string[] = [name]): BundleProblem[] {
+  let imports: BuiltinImport[];
+  try {
+    imports = builtinImportsOf(source);
+  } catch (err) {
+    const message = `module ${name}: its imports cannot be read (${(err as Error).message})`;
+    return [Object.freeze({ specifier: name, chain: Object.freeze([...chain]), reason: message, message })];
+  }
+  return missingBuiltinImports(imports).map((m) => {
+    const message = describeMissingImport(name, m);
+    return Object.freeze({ specifier: m.specifier, chain: Object.freeze([...chain, m.specifier]), reason: message, message });
+  });
+}
+
+// Built-in names never change within a process: a piece checked once is checked.
+const checkedPieces = new Set<string>();
+const MAX_CHECKED = 4096;
+
+/**
+ * Throws a BundleError (named for `entry`) listing every module whose source
+ * imports a name a built-in module does not export. `modules` gives each
+ * module's name, source and, when it is a stored piece, its hash (for the cache).
+ * JSON modules import nothing.
+ */
+export function assertBuiltinImports(entry: string, modules: Iterable<{ name: string; source: string; piece?: string }>): void {
+  const problems: BundleProblem[] = [];
+  for (const { name, source, piece } of modules) {
+    if (name.endsWith('.json') || (piece !== undefined && checkedPieces.has(piece))) continue;
+    const found = builtinImportProblems(name, source);
+    problems.push(...found);
+    if (found.length === 0 && piece !== undefined) {
+      if (checkedPieces.size >= MAX_CHECKED) checkedPieces.clear();
+      checkedPieces.add(piece);
+    }
+  }
+  if (problems.length > 0) throw new BundleError(entry, problems);
 }
 
 /** The sentence for one refusal: the module, the names asked for, and what the built-in module offers. */

@@ -647,4 +647,9 @@ export class Kernel {
     const prefix = this.state.vatstoreKey(vat, '');
     return [...this.store.entries(prefix)].map(([k, v]) => [k.slice(prefix.length), v as string]);
   }
+
+  /** The sandbox options every vat runs under (trials run under them too). */
+  get sandboxOptions(): SandboxOptions {
+    return this.options.sandbox ?? {};
+  }
 }
