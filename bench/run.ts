@@ -9,6 +9,7 @@ import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
 import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
+import { runExoBench } from './exo.bench.js';
 import { runFastPathsBench } from './fast-paths.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
@@ -21,6 +22,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  exo: runExoBench,
   'fast-paths': runFastPathsBench,
   preflight: runPreflightBench,
 };

@@ -3,9 +3,8 @@
 // delivery naming its bundle.
 import './lockdown.js';
 import '@endo/eventual-send/shim.js';
-import { E, Far, passStyleOf } from '@endo/far';
 import { getRemotableMethodNames } from '@endo/pass-style';
-import { makePromiseKit } from '@endo/promise-kit';
+import { builtinExportNames, builtinModules } from './builtin-modules.js';
 import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
@@ -34,9 +33,6 @@ const rawStore = harden({
   delete: (key: string) => syscall.vatstoreDelete(key),
   getNextKey: (priorKey: string) => syscall.vatstoreGetNextKey(priorKey),
 });
-
-const farModule = harden({ E, Far, passStyleOf });
-const promiseKitModule = harden({ makePromiseKit });
 
 /** How the host fills one named exit (`host:*` import) for this vat. */
 type ExitGrant =
@@ -92,22 +88,16 @@ function exitNamespace(specifier: string, grant: ExitGrant, builtins: Record<str
 function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Record<string, ExitGrant>> = {}) {
   vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
-  const vatDataModule = vatData.api;
-  const base: Record<string, unknown> = {
-    '@quickvat/far': farModule,
-    '@endo/far': farModule,
-    '@endo/promise-kit': promiseKitModule,
-    '@quickvat/vat-data': vatDataModule,
-    '@agoric/vat-data': vatDataModule,
-  };
+  const base = builtinModules(vatData);
   const builtins: Record<string, unknown> = { ...base };
   for (const [specifier, grant] of Object.entries(exits)) {
     if (!specifier.startsWith('host:')) throw Error(`named exits start with "host:", got ${JSON.stringify(specifier)}`);
     builtins[specifier] = exitNamespace(specifier, grant, base);
   }
-  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11).
+  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11);
+  // `assert` is SES's, the global Agoric vats have (issue 12).
   const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
-  return loadBundle(bundle, harden(builtins), { HandledPromise, WeakMap: weak.WeakMap, WeakSet: weak.WeakSet });
+  return loadBundle(bundle, harden(builtins), { HandledPromise, assert, WeakMap: weak.WeakMap, WeakSet: weak.WeakSet });
 }
 
 function assertKindsRedefined(vd: VatData) {
@@ -228,4 +218,11 @@ const dispatch = async (request: string): Promise<string> => {
   }
 };
 
+// Read by the host's build (never by a vat): what each built-in module exports.
+Object.defineProperty(globalThis, '__quickvat_builtin_exports', {
+  value: () => JSON.stringify(builtinExportNames()),
+  enumerable: false,
+  configurable: false,
+  writable: false,
+});
 Object.defineProperty(globalThis, '__quickvat_dispatch', { value: dispatch, enumerable: false, configurable: false, writable: false });

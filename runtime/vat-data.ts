@@ -67,7 +67,8 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     return value;
   };
 
-  const provideKindHandle = (baggage: any, name: string) => provide(baggage, `kindHandle:${name}`, () => makeKindHandle(name));
+  // Agoric's baggage key, so durable state written by Agoric-style code has Agoric's shape (issue 12).
+  const provideKindHandle = (baggage: any, name: string) => provide(baggage, `${name}_kindHandle`, () => makeKindHandle(name));
   const watched = makeWatchedPromises({
     exportPromise: (p) => marshal.exportPromise(p),
     slotToVal: (vpid) => marshal.slotToVal(vpid),

@@ -4,11 +4,12 @@
 // vatstore layout: <p>kind.<kindId> kind record, <p>vo.<kindId>/<n> object
 // state, where <p> is "d." (durable) or "v<incarnation>." (virtual).
 import { Far } from '@endo/pass-style';
+import { checkGuardKitFacets, checkInitialState, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
 import type { KindSample, RecordSample } from './record-sample.js';
 
 export type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
-export interface KindOptions {
+export interface KindOptions extends ExoKindOptions {
   stateVersion?: number;
   migrate?: (oldState: Record<string, unknown>, oldVersion: number) => Record<string, unknown>;
 }
@@ -68,6 +69,7 @@ export function makeVirtualObjects(ctx: VatDataContext) {
       Object.defineProperty(state, field, {
         get: () => decodeValue(load().s[field]),
         set: (value: unknown) => {
+          checkStateField(def.options, tag, field, value);
           const r = load();
           const s = { ...r.s, [field]: encodeValue(value, durable, `${tag}.state.${field}`) };
           rec = { v: r.v, s };
@@ -115,6 +117,11 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     if (!proto) {
       const behavior = (facet === null ? def.behavior : (def.behavior as Record<string, Behavior>)[facet]) as Behavior;
       if (!behavior) throw Error(`kind ${def.record.tag} has no behavior for facet ${facet}`);
+      const defended = defendKindPrototype(def.record.tag, facet, (rep: object) => contexts.get(rep)?.(rep), behavior, def.options);
+      if (defended) {
+        protos.set(key, defended);
+        return defended;
+      }
       const methods: Record<string, unknown> = {};
       for (const [name, fn] of Object.entries(behavior)) {
         if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
@@ -180,6 +187,7 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     const maker = (...args: unknown[]) => {
       const init = def.init(...args);
       if (typeof init !== 'object' || init === null) throw Error(`init for ${def.record.tag} must return a state record`);
+      checkInitialState(def.options, def.record.tag, init);
       // def.record is kept current by every maker call and redefinition.
       const record = def.record;
       const n = record.nextId;
@@ -189,7 +197,13 @@ export function makeVirtualObjects(ctx: VatDataContext) {
       const s: Record<string, string> = {};
       for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
       store.set(stateKey(def.record.durable, def.id, n), JSON.stringify({ v: def.options.stateVersion ?? 0, s }));
-      return makeRepresentative(def, n);
+      const made = makeRepresentative(def, n);
+      if (def.options.finish) {
+        // finish sees the same context a method would (Agoric's DefineKindOptions.finish).
+        const rep = def.record.facets ? (made as Record<string, object>)[def.record.facets[0]] : made;
+        def.options.finish(contexts.get(rep)!(rep));
+      }
+      return made;
     };
     return harden(maker);
   };
@@ -199,6 +213,11 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     if (options.migrate !== undefined && typeof options.migrate !== 'function') throw Error(`kind ${record.tag}: migrate must be a function`);
     const def: KindDef = { id, record, init, behavior, options };
     defs.set(id, def);
+    // Guards are checked against the methods now, not at the first object.
+    if (options.thisfulMethods || options.interfaceGuard || options.interfaceGuardKit) {
+      if (record.facets) checkGuardKitFacets(record.tag, record.facets, options);
+      for (const facet of record.facets ?? [null]) protoFor(def, facet);
+    }
     return def;
   };
 

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import esbuild from 'esbuild';
+import { builtinImportProblems } from './builtin-modules.js';
 import { BundleError, type BundleProblem } from './errors.js';
 import { LOADER_BY_EXTENSION, PieceCompileError, compilePiece } from './compile-piece.js';
 import {
@@ -31,9 +32,9 @@ import {
 
 export {
   MANIFEST_FORMAT,
-  VAT_BUILTIN_MODULES,
   isNamedExit,
   isVatBuiltin,
+  vatBuiltinModules,
   manifestBundleId,
   manifestToVatBundle,
   validateManifest,
@@ -95,6 +96,8 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
   const edges = new Map<string, Map<string, Edge>>();
   const original = new Map<string, Uint8Array>();
   const loadErrors = new Map<string, string>();
+  // Source of each JS/TS module, for the built-in import check (issue 12).
+  const authored = new Map<string, string>();
   const packages = new Map<string, PackageInfo | undefined>();
   const edgesOf = (file: string) => {
     let map = edges.get(file);
@@ -158,6 +161,7 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
           // compiled fails here, named, rather than at install.
           compilePiece(path.basename(file), sha256Hex(bytes), source);
           original.set(file, bytes);
+          if (loader !== 'json') authored.set(file, source);
           return { contents: source, loader, resolveDir: path.dirname(file) };
         } catch (err) {
           loadErrors.set(file, err instanceof PieceCompileError ? err.reason : err instanceof TypeError ? 'it is not valid UTF-8 text' : (err as Error).message);
@@ -207,6 +211,8 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
       const name = names.get(file)!;
       problems.push(problem(name, chain, failure, `module ${name} (${chain.join(' -> ')}) cannot be transformed: ${failure}`));
     }
+    const source = authored.get(file);
+    if (source !== undefined) problems.push(...builtinImportProblems(names.get(file)!, source, chain));
     for (const [specifier, edge] of sortedEntries(edges.get(file))) {
       if (edge.kind !== 'bad') continue;
       const reason = edge.reason === 'which cannot be resolved' ? `which cannot be resolved from ${names.get(file)}` : edge.reason;

@@ -2,6 +2,7 @@
 // their import maps, named by the hash of a canonical encoding.
 import crypto from 'node:crypto';
 import type { VatBundle } from '../kernel/kernel.js';
+import { assertBuiltinImports } from './builtin-modules.js';
 import { compileText } from './compile-piece.js';
 import { MANIFEST_FORMAT, manifestBundleId, sha256Hex, type Manifest, type SourceBundle } from './manifest.js';
 
@@ -16,9 +17,14 @@ export function bundleId(bundle: VatBundle): string {
   return crypto.createHash('sha256').update(canonicalJson(bundle)).digest('hex');
 }
 
-/** One ES module (imports limited to built-ins) as a single-module bundle. */
+/**
+ * One ES module (imports limited to built-ins) as a single-module bundle.
+ * Throws a BundleError if it imports a name a built-in module does not export.
+ */
 export function bundleFromSource(source: string, name = 'main.js'): VatBundle {
-  return { entry: name, modules: { [name]: { source: compileText(name, source), imports: {} } } };
+  const code = compileText(name, source);
+  assertBuiltinImports(name, [{ name, source }]);
+  return { entry: name, modules: { [name]: { source: code, imports: {} } } };
 }
 
 /**

@@ -106,6 +106,20 @@ describe('bundles: bundleSource', function () {
     assert.match(many.message, /"node:crypto" \(a\.js -> node:crypto\), a Node built-in/);
   });
 
+  it('refuses a name a built-in module does not export, in any module of the graph, listing the names it does export (issue 12)', async () => {
+    const dir = writeTree({
+      'package.json': '{}',
+      'a.js': `import { M } from '@endo/patterns';\nimport { helper } from './lib/b.ts';\nexport const x = [M, helper];\n`,
+      'lib/b.ts': `import type { Passable } from '@endo/pass-style';\nimport { Far, makeFar } from '@endo/far';\nexport const helper = (p: Passable) => [Far, makeFar, p];\n`,
+    });
+    const err = await bundleError(path.join(dir, 'a.js'));
+    assert.deepEqual(err.problems.map((p) => [p.specifier, p.chain]), [['@endo/far', ['a.js', 'lib/b.ts', '@endo/far']]]);
+    assert.match(
+      err.message,
+      /module lib\/b\.ts imports "makeFar" from built-in module "@endo\/far", which does not export it; "@endo\/far" exports: E, Far, getInterfaceOf, passStyleOf$/,
+    );
+  });
+
   it('refuses packages with native code, unresolvable imports and non-module files', async () => {
     const dir = writeTree(USES_NATIVE);
     const native = await bundleError(path.join(dir, 'contract.js'));

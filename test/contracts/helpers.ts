@@ -8,7 +8,7 @@ import { UpgradeError } from '../../host/index.js';
 // Tests compile to dist/test/contracts/; the contracts stay in contracts/.
 const contractsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'contracts');
 
-export function contractSource(name: 'ledger' | 'escrow' | 'auction', version: 'v1' | 'v2'): string {
+export function contractSource(name: 'ledger' | 'escrow' | 'escrow-exo' | 'auction', version: 'v1' | 'v2'): string {
   return fs.readFileSync(path.join(contractsDir, name, version, 'contract.js'), 'utf8');
 }
 
