@@ -5,14 +5,16 @@
 // 100 live instances, cold and forked.
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PAGE_SIZE } from '../host/engine/index.js';
+import { HASH_BYTES, PAGE_SIZE } from '../host/engine/index.js';
 import { Host } from '../host/index.js';
 import { buildBaseImage } from '../host/kernel/base-image.js';
 import { exampleContractSource } from '../host/example-contracts.js';
 import { agoricStyleVat, seedRecords } from './agoric-vat.js';
+import { sourceBundleFromText } from '../host/bundles/vat-bundle.js';
 import { compare, fmtBytes, fmtMs, measure, verdict } from './harness.js';
 
 const LEDGER_V1 = exampleContractSource('ledger', 'v1');
+const pageKey = (hashes: Uint8Array, i: number) => Buffer.from(hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES)).toString('hex');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const idle = () => new Promise((r) => setTimeout(r, 20));
 
@@ -40,10 +42,24 @@ async function upgradeLatency(records: number): Promise<number> {
       await fromSource();
       single.push(performance.now() - t);
     }
+    // The same with the v2 bundles uploaded beforehand (bundlecaps): the
+    // upgrade without the host bundling source text.
+    const caps = [0, 1].map((k) => {
+      const sb = sourceBundleFromText(`${agoricStyleVat('v2')}\n// cap ${k}`, 'v2.js');
+      host.bundles.put(sb.pieces);
+      return host.bundles.install(sb.manifest);
+    });
+    const fromCap: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      await idle();
+      const t = performance.now();
+      await host.upgrade(kit.adminFacet, caps[k % 2]);
+      fromCap.push(performance.now() - t);
+    }
     const size = await (host.E(kit.root) as unknown as { size(): Promise<number> }).size();
     console.log(
       `  ${String(records).padStart(7)} records (${size} in the vat): back to back ${fmtMs(m.meanMs)} (±${m.rme.toFixed(1)}%, ${m.samples} runs); ` +
-        `one at a time after idle time: median ${fmtMs(median(single))} of ${single.length}`,
+        `one at a time after idle time: median ${fmtMs(median(single))} of ${single.length}; from an uploaded bundlecap: median ${fmtMs(median(fromCap))}`,
     );
     return median(single);
   } finally {
@@ -60,9 +76,11 @@ export async function runFastPathsBench(): Promise<void> {
   verdict('flat in N (100,000 within 1.5x of 100)', large / small <= 1.5, `${(large / small).toFixed(2)}x`);
 
   console.log('\n== zygote fork vs cold start (ledger contract)');
-  const host = await Host.open({ maxLoadedVats: 1000 });
+  // Default maxLoadedVats (32): idle sandboxes beyond it are unloaded, and
+  // their memories serve later restores.
+  const host = await Host.open();
   const installation = host.install(LEDGER_V1, { label: 'ledger' });
-  const cold = await Host.open({ baseImage: () => buildBaseImage('cold'), maxLoadedVats: 1000 });
+  const cold = await Host.open({ baseImage: () => buildBaseImage('cold') });
   const speedup = await compare(
     'starting an instance, back to back',
     { name: 'cold start (runtime + bundle + install + start)', fn: () => void cold.startInstance(cold.install(LEDGER_V1, { label: 'ledger' })) },
@@ -96,11 +114,22 @@ export async function runFastPathsBench(): Promise<void> {
   };
   const before = stored();
   const FORKS = 50;
-  for (let k = 0; k < FORKS; k++) snap.startInstance(zygoteInst);
+  const zygoteHashes = new Set(Array.from({ length: zygote.pageIndices.length }, (_, i) => pageKey(zygote.pageHashes, i)));
+  let differing = 0;
+  for (let k = 0; k < FORKS; k++) {
+    // Each fork gets its own parameters, as real instances do.
+    const kit = snap.startInstance(zygoteInst, { name: `fork-${k}`, parameters: { symbol: `T${k}` } });
+    const m = images.manifest(snap.kernel.vatRecord(kit.instanceId).imageId)!;
+    for (let i = 0; i < m.pageIndices.length; i++) if (!zygoteHashes.has(pageKey(m.pageHashes, i))) differing++;
+  }
   images.collect();
   snap.store.commit();
   const perFork = (stored() - before) / FORKS;
   console.log(`  zygote image: ${zygote.pageIndices.length} non-zero pages, ${fmtBytes(zygoteBytes)}`);
+  console.log(
+    `  a fork's image differs from the zygote's in ${(differing / FORKS).toFixed(0)} pages (${fmtBytes((differing / FORKS) * PAGE_SIZE)}, ` +
+      `${((differing / FORKS / zygote.pageIndices.length) * 100).toFixed(1)}% of the zygote image); forks share many of those pages with each other`,
+  );
   console.log(`  store growth per fork: ${fmtBytes(perFork)} (${((perFork / zygoteBytes) * 100).toFixed(1)}% of the zygote image), over ${FORKS} forks`);
   console.log(`  (with the default policy a fork stores no image at start: it is the zygote image plus one transcript entry until its first periodic snapshot)`);
   verdict('snapshot bytes per forked instance <= 5% of the zygote image', perFork <= 0.05 * zygoteBytes, `${((perFork / zygoteBytes) * 100).toFixed(1)}%`);

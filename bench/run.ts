@@ -21,8 +21,8 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
-  preflight: runPreflightBench,
   'fast-paths': runFastPathsBench,
+  preflight: runPreflightBench,
 };
 
 const only = process.argv.slice(2);

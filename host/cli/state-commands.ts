@@ -49,7 +49,7 @@ snapshot
 
 program
   .command('bench [suites...]')
-  .description('run the benchmark suites (engine, kernel, zygote, vat-data, upgrade); from a clone of the repository')
+  .description('run the benchmark suites (engine, kernel, zygote, vat-data, upgrade, fast-paths, ...); from a clone of the repository')
   .action((suites: string[]) => runScript(path.join(ROOT, 'dist', 'bench', 'run.js'), suites, 'the benchmarks ship with the repository, not the package: run `npm run bench` in a clone'));
 
 program

@@ -14,12 +14,14 @@
 //   untouched page, ~4 ms for 16 MiB).
 // - Recycling: a disposed sandbox's memory (already touched) is kept, a few
 //   per kind, and a later restore instantiates on it. Its old contents are
-//   garbage: the restore must zero every page the image does not cover.
+//   garbage: the restore must zero every page the image does not cover,
+//   unless an idle turn has zeroed the whole memory first.
 //   Reusing memories also keeps V8 from counting a new 16 MiB of external
 //   memory per restore, which forces garbage collections when many vats are
 //   loaded.
 //
 // A restore that finds neither makes a fresh instance on the spot.
+import { zeroPagesExcept } from './snapshot.js';
 import type { WasmBinary } from './wasm-binary.js';
 import { WasmInstance } from './wasm-instance.js';
 
@@ -31,7 +33,13 @@ interface Slot {
   /** Pages the last restore of this kind wrote. */
   touch: Uint32Array;
   scheduled: boolean;
-  recycled: WebAssembly.Memory[];
+  recycled: Recycled[];
+}
+
+interface Recycled {
+  readonly memory: WebAssembly.Memory;
+  /** All zero: a restore treats it as a fresh memory. */
+  clean: boolean;
 }
 
 const slots = new Map<string, Slot>();
@@ -65,17 +73,27 @@ export function takeInstance(
   slot.touch = pages;
   const spare = slot.spare;
   slot.spare = null;
-  const memory = spare || !enabled ? undefined : slot.recycled.pop();
-  if (enabled && !memory) schedule(slot, binary, initialBytes, maxBytes);
+  const recycled = spare || !enabled ? undefined : slot.recycled.pop();
+  if (enabled && !recycled) schedule(slot, binary, initialBytes, maxBytes);
   if (spare) return { inst: spare, dirty: false };
-  return { inst: new WasmInstance(binary, { initialBytes, maxBytes, memory }), dirty: memory !== undefined };
+  const inst = new WasmInstance(binary, { initialBytes, maxBytes, memory: recycled?.memory });
+  return { inst, dirty: recycled !== undefined && !recycled.clean };
 }
 
 /** Keeps a discarded instance's memory for a later restore of the same size (nothing may use the instance again). */
 export function recycleInstance(inst: WasmInstance): void {
   if (!enabled || inst.alive) return;
   const slot = slotFor(inst.binary, inst.memory.buffer.byteLength, inst.maxBytes);
-  if (slot.recycled.length < RECYCLED_PER_KIND) slot.recycled.push(inst.memory);
+  if (slot.recycled.length >= RECYCLED_PER_KIND) return;
+  const entry: Recycled = { memory: inst.memory, clean: false };
+  slot.recycled.push(entry);
+  setImmediate(() => {
+    // Taken (or dropped) before this turn came: the restore zeroed it.
+    if (!slot.recycled.includes(entry)) return;
+    const mem = new Uint8Array(entry.memory.buffer);
+    zeroPagesExcept(mem, new Uint8Array(mem.length / PAGE));
+    entry.clean = true;
+  }).unref();
 }
 
 function schedule(slot: Slot, binary: WasmBinary, initialBytes: number, maxBytes: number): void {

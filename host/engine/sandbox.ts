@@ -11,6 +11,7 @@ import {
   nonZeroPages,
   PAGE_SIZE,
   writePages,
+  zeroPagesExcept,
   type SnapshotImage,
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
@@ -189,8 +190,9 @@ export class Sandbox {
     // anywhere.
     const covered = new Uint8Array(mem.length / PAGE_SIZE);
     for (const p of image.pageIndices) covered[p] = 1;
-    for (const p of dirty ? nonZeroPages(mem) : dirtyPagesOfFresh(opts.binary)) {
-      if (!covered[p]) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    if (dirty) zeroPagesExcept(mem, covered);
+    else {
+      for (const p of dirtyPagesOfFresh(opts.binary)) if (!covered[p]) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     }
     writePages(image, mem);
     const stackBase = inst.exports.stackSave();

@@ -62,6 +62,28 @@ function zeroPage(page: Buffer): boolean {
   return page.equals(ZERO_PAGE);
 }
 
+const CHUNK_PAGES = 16;
+const ZERO_CHUNK = Buffer.alloc(CHUNK_PAGES * PAGE_SIZE);
+
+/**
+ * Zeroes every page of `memory` not marked in `keep`. Looks at 64 KiB at a
+ * time: one compare per chunk is far cheaper than one per page, and most
+ * chunks of a vat's memory are zero.
+ */
+export function zeroPagesExcept(memory: Uint8Array, keep: Uint8Array): void {
+  const buf = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
+  const count = buf.length / PAGE_SIZE;
+  for (let c = 0; c < count; c += CHUNK_PAGES) {
+    const end = Math.min(count, c + CHUNK_PAGES);
+    let all = true;
+    for (let p = c; p < end && all; p++) all = keep[p] === 1;
+    if (all) continue;
+    const chunk = buf.subarray(c * PAGE_SIZE, end * PAGE_SIZE);
+    if (end - c === CHUNK_PAGES && chunk.equals(ZERO_CHUNK)) continue;
+    for (let p = c; p < end; p++) if (keep[p] !== 1) buf.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  }
+}
+
 /** The indices of the non-zero pages of a memory, ascending. */
 export function nonZeroPages(memory: Uint8Array): Uint32Array {
   const buf = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);

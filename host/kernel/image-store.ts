@@ -33,7 +33,14 @@ import type { Store } from '../store/index.js';
 const IMAGE = 'img.';
 const PAGE = 'pg.';
 const RELEASED = 'k.img.released';
-/** Collect after this many images may have become unreferenced (a count kept in the store, so every replica collects in the same crank). */
+const COLLECT_AT = 'k.img.collectAt';
+/**
+ * Collect after this many images may have become unreferenced, or a quarter
+ * of the live images if that is more: a collection reads every live manifest
+ * and walks every stored key, so its cost is spread over releases in
+ * proportion. The counts are kept in the store, so every replica collects in
+ * the same crank.
+ */
 export const COLLECT_AFTER = 16;
 
 // Assembled images by id. Ids are content hashes, so one cache serves every
@@ -118,12 +125,13 @@ export class ImageStore {
 
   /**
    * Notes that an image may have lost its last reference (a vat moved to a
-   * newer one); every COLLECT_AFTER such notes, collects. Call after the vat
-   * record names its new image. Part of the current crank.
+   * newer one); every COLLECT_AFTER such notes (or a quarter of the live
+   * images, if more), collects. Call after the vat record names its new
+   * image. Part of the current crank.
    */
   release(): void {
     const n = ((this.store.get(RELEASED) as number | undefined) ?? 0) + 1;
-    if (n >= COLLECT_AFTER) this.collect();
+    if (n >= ((this.store.get(COLLECT_AT) as number | undefined) ?? COLLECT_AFTER)) this.collect();
     else this.store.set(RELEASED, n);
   }
 
@@ -152,6 +160,7 @@ export class ImageStore {
       }
     }
     this.store.set(RELEASED, 0);
+    this.store.set(COLLECT_AT, Math.max(COLLECT_AFTER, Math.floor(live.size / 4)));
     return { images, pages };
   }
 

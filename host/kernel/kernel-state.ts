@@ -223,6 +223,9 @@ export class KernelState {
 
   // --- deferred deletion of old incarnations' data (resumable, in key order)
   queueCleanup(vat: VatId, prefix: string): void {
+    // Nothing to delete (e.g. a vat whose state is all durable): queueing it
+    // would only grow this list, rewritten whole, with every upgrade.
+    if (this.store.getNextKey(prefix) === undefined) return;
     this.store.set('k.cleanup', [...this.pendingCleanup(), [vat, prefix]]);
   }
   pendingCleanup(): [VatId, string][] {

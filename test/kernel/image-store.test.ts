@@ -86,6 +86,12 @@ describe('image store: page-shared snapshots', function () {
       assert.equal(recycled.stateHash(), plain);
       assert.deepEqual(recycled.evaluate('[typeof junk, x]'), ['undefined', ['1', '2', '3']]);
       assert.throws(() => garbage.evaluate('1'), /disposed/);
+      // ... unless an idle turn zeroed it first.
+      const more = Sandbox.create();
+      more.evaluate('globalThis.junk = "y".repeat(2000000); 1');
+      more.dispose();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(Sandbox.restore(image, { identity: 'v' }).stateHash(), plain);
     } finally {
       setInstancePool(true);
     }
