@@ -10,12 +10,18 @@ import type { Capdata, Kref } from '../kernel/refs.js';
 import type { KindSample, RecordSample } from '../../runtime/record-sample.js';
 import { summarizeUpgrade, type UpgradeSummary } from '../review/upgrade-summary.js';
 
-/**
- * kind-not-redefined | state-version-lowered | migrate-missing | migrate-threw |
- * record-unreadable | record-shape-changed | method-removed | exit-not-granted |
- * upgrade-failed | bundle-invalid
- */
-export type PreflightCode = string;
+/** What pre-flight can find; the catalog with messages is in docs/contract-authors-guide.md. */
+export type PreflightCode =
+  | 'kind-not-redefined'
+  | 'state-version-lowered'
+  | 'migrate-missing'
+  | 'migrate-threw'
+  | 'record-unreadable'
+  | 'record-shape-changed'
+  | 'method-removed'
+  | 'exit-not-granted'
+  | 'upgrade-failed'
+  | 'bundle-invalid';
 
 export interface PreflightProblem {
   readonly code: PreflightCode;
@@ -140,7 +146,7 @@ const list = (fields: readonly string[]) => `{${fields.join(', ')}}`;
 function recordProblems(k: KindSample): PreflightProblem[] {
   const out: PreflightProblem[] = [];
   // One problem per kind of fault, named on the first sampled record it was seen on.
-  const faults: [NonNullable<RecordSample['failure']>, string, (s: RecordSample) => string][] = [
+  const faults: [NonNullable<RecordSample['failure']>, PreflightCode, (s: RecordSample) => string][] = [
     ['version-lowered', 'state-version-lowered', (s) => `stored record ${s.vref} has state version ${s.version}, above the new version's stateVersion ${k.stateVersion} (stateVersion was lowered; the record could not be read)`],
     ['no-migrate', 'migrate-missing', (s) => `stored record ${s.vref} has state version ${s.version} but the new version declares stateVersion ${k.stateVersion} and no migrate`],
     ['migrate-threw', 'migrate-threw', (s) => `migrate throws on stored record ${s.vref} (state version ${s.version}): ${s.error}`],
