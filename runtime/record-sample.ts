@@ -11,7 +11,7 @@ export interface RecordSample {
   fields: string[];
   /** its fields once read through the new definition (after migrate) */
   readFields?: string[];
-  failure?: 'version-lowered' | 'no-migrate' | 'migrate-threw' | 'unreadable';
+  failure?: 'version-lowered' | 'no-migrate' | 'migrate-threw' | 'unreadable' | 'shape-mismatch';
   error?: string;
 }
 

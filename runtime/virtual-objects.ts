@@ -358,12 +358,21 @@ export function makeVirtualObjects(ctx: VatDataContext) {
         try {
           const now = r.v === version ? r : migrateRecord(def, key, def.record.tag, r, version);
           sample.readFields = Object.keys(now.s).sort();
+          const state: Record<string, unknown> = {};
           for (const [field, text] of Object.entries(now.s)) {
             try {
-              decodeValue(text);
+              state[field] = decodeValue(text);
             } catch (err) {
               throw Error(`field ${field} cannot be decoded: ${(err as Error).message}`);
             }
+          }
+          // A stored value the new kind's stateShape refuses would fail the
+          // first write of that field (and every guarded read of it).
+          try {
+            checkInitialState(def.options as ExoKindOptions, def.record.tag, state);
+          } catch (err) {
+            sample.failure = 'shape-mismatch';
+            sample.error = (err as Error)?.message ?? String(err);
           }
         } catch (err) {
           sample.failure = r.v > version ? 'version-lowered' : r.v !== version && !entry.hasMigrate ? 'no-migrate' : r.v !== version ? 'migrate-threw' : 'unreadable';

@@ -17,6 +17,7 @@ export type PreflightCode =
   | 'migrate-missing'
   | 'migrate-threw'
   | 'record-unreadable'
+  | 'state-shape-mismatch'
   | 'record-shape-changed'
   | 'method-removed'
   | 'exit-not-granted'
@@ -151,6 +152,7 @@ function recordProblems(k: KindSample): PreflightProblem[] {
     ['no-migrate', 'migrate-missing', (s) => `stored record ${s.vref} has state version ${s.version} but the new version declares stateVersion ${k.stateVersion} and no migrate`],
     ['migrate-threw', 'migrate-threw', (s) => `migrate throws on stored record ${s.vref} (state version ${s.version}): ${s.error}`],
     ['unreadable', 'record-unreadable', (s) => `stored record ${s.vref} cannot be read: ${s.error}`],
+    ['shape-mismatch', 'state-shape-mismatch', (s) => `stored record ${s.vref} does not match the new version's stateShape: ${s.error}`],
   ];
   for (const [failure, code, say] of faults) {
     const s = k.samples.find((x) => x.failure === failure);
