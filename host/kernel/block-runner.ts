@@ -7,9 +7,11 @@
 //
 // Where the yields fall never changes state: cranks are deterministic, and a
 // block only decides when they are committed.
+import { HostStackOverflow } from '../engine/index.js';
 import type { Kernel } from './kernel.js';
 import { BlockMeter, resolveRunPolicy, type BlockReport, type RunPolicy } from './run-policy.js';
 
+const MAX_STACK_RETRIES = 3;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class BlockRunner {
@@ -17,6 +19,7 @@ export class BlockRunner {
   private scheduled = false;
   private stopping = false;
   private inBlock = false;
+  private stackRetries = 0;
   /** Inputs that arrived during a block; they enter the queue when it ends. */
   private deferred: { run(): void; cancel(): void }[] = [];
   /** The last unexpected kernel failure; the background runner stops after one. */
@@ -90,7 +93,18 @@ export class BlockRunner {
           stoppedBy = limit;
           break;
         }
-        if (this.stopping || !this.kernel.crank(meter)) break;
+        let more: boolean;
+        try {
+          more = !this.stopping && this.kernel.crank(meter);
+        } catch (err) {
+          // Not an outcome (issue #10, item 6): end the block; the item is
+          // still queued and the next block starts from the event loop's
+          // shallow stack. A fault that repeats there is a real failure.
+          if (!(err instanceof HostStackOverflow) || ++this.stackRetries > MAX_STACK_RETRIES) throw err;
+          break;
+        }
+        if (!more) break;
+        this.stackRetries = 0;
         await yieldToEventLoop();
       }
     } finally {

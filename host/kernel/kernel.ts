@@ -20,7 +20,7 @@
 //   and commit at once; host sends are queued with the next block.
 // - Error text a vat can read names things in that vat's own terms (its
 //   vrefs, the method) and never kernel numbers or other vats' counters.
-import { MeterExhausted, type SandboxOptions } from '../engine/index.js';
+import { HostStackOverflow, MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
 import { baseImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord, type VatStats } from './kernel-state.js';
@@ -444,6 +444,9 @@ export class Kernel {
       // A vat that cannot be rebuilt from its transcript must not be run on:
       // the host stops instead of diverging quietly.
       if (err instanceof ReplayDiverged || (err as Error)?.cause instanceof ReplayDiverged) throw err;
+      // The host's stack, not the input, ended this crank: never commit that as
+      // its outcome. The item stays queued; the caller retries from a fresh stack.
+      if (err instanceof HostStackOverflow || (err as Error)?.cause instanceof HostStackOverflow) throw new HostStackOverflow({ cause: err });
       this.failItem(mayRun, err as Error, delivered.vat, meter);
     }
     return true;

@@ -6,7 +6,7 @@
 // shared objects, an observer's exception stopping the host, internal keys in
 // a vat's errors).
 import assert from 'node:assert/strict';
-import { Host } from '../../host/index.js';
+import { Host, HostStackOverflow } from '../../host/index.js';
 import { INNOCENT_VAT } from '../fixtures/runaway-vats.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -198,6 +198,25 @@ describe('run policy under attack (issue #10)', () => {
       await tick();
       assert.match(host.stateHash(), /^[0-9a-f]{64}$/);
       await Promise.all(busy);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('never commits a host stack overflow as a delivery’s outcome: the item runs again from a fresh stack', async () => {
+    const host = await Host.open();
+    try {
+      const { vatId, root } = host.createVat(INNOCENT_VAT, { name: 'a' });
+      const manager = host.kernel.manager(vatId);
+      const deliver = manager.deliver.bind(manager);
+      let faults = 0;
+      manager.deliver = (...args) => {
+        if (faults++ === 0) throw new HostStackOverflow();
+        return deliver(...args);
+      };
+      assert.equal(await host.E(root).add(5), 5);
+      assert.equal(faults, 2, 'delivered once more after the fault');
+      assert.deepEqual([host.vatStats(vatId).aborted, host.kernel.state.count('aborted')], [0, 0], 'nothing recorded as aborted');
     } finally {
       await host.close();
     }
