@@ -1,7 +1,7 @@
 // Commands for code and instances: bundle, review, install, start, call, list.
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleSource, formatReviewText, loadPetnames, renderReviewHtml, reviewBundle, writeBundleFile, type SourceBundle } from '../index.js';
+import { bundleSource, formatReviewText, loadPetnames, renderReviewHtml, reviewBundle, writeBundleFile, type ReviewContext, type SourceBundle } from '../index.js';
 import { loadBundleArg, out, parseJsonOption, program, readExits, upload, UsageError, withHost } from './context.js';
 import { assertPetname, describeRefs, instances, loadNames, resolveInstance, resolveTarget, reviveRefs, saveName } from './names.js';
 import { parseValue, showValue, toJson } from './values.js';
@@ -35,13 +35,13 @@ program
     const proposed = await loadBundleArg(file);
     const petnames = opts.petnames ? loadPetnames(opts.petnames) : undefined;
     type Against = SourceBundle | { manifest: SourceBundle['manifest']; pieces: (h: string) => Uint8Array | undefined } | undefined;
-    const render = (against: Against) => {
-      const review = reviewBundle(proposed, { against, petnames });
+    const render = (against: Against, upgrade?: ReviewContext) => {
+      const review = reviewBundle(proposed, { against, petnames, upgrade });
       if (opts.html) fs.writeFileSync(opts.html, renderReviewHtml(review));
       out(formatReviewText(review) + (opts.html ? `\nwrote ${opts.html}` : ''), review);
     };
     if (opts.against && !fs.existsSync(opts.against)) {
-      await withHost((host) => {
+      await withHost(async (host) => {
         let instance;
         try {
           instance = resolveInstance(host, opts.against!);
@@ -51,7 +51,8 @@ program
         const id = host.runningBundleOf(instance);
         const manifest = id ? host.bundles.manifest(id) : undefined;
         if (!manifest) throw new UsageError(`--against ${opts.against}: the instance's running bundle is not in the module store`);
-        render({ manifest, pieces: (h: string) => host.bundles.getPiece(h) });
+        // Against a running instance: which one, what the upgrade changes, and pre-flight (issue 13).
+        render({ manifest, pieces: (h: string) => host.bundles.getPiece(h) }, await host.reviewContext(instance, proposed));
       });
       return;
     }

@@ -10,12 +10,16 @@
 import binaryen from 'binaryen';
 import fs from 'node:fs';
 import { BUILD_DIR, METERED_WASM_PATH, sha256 } from './build-paths.js';
-import { EXPORTS, METER, PUBLISHED_WASM_SHA256, publishedWasmPath, VARIANT } from './quickjs-build.js';
+import { EXPORTS, METER, PUBLISHED_WASM_SHA256, publishedWasmPath, STACK_GUARD, VARIANT } from './quickjs-build.js';
 import { addStackGuard, stackGuardTarget } from './stack-guard.js';
 /** Bump when instrument() changes, so stale builds are redone. */
-const INSTRUMENTATION_VERSION = 3;
+const INSTRUMENTATION_VERSION = 5;
 
-export function instrument(published: Uint8Array): Uint8Array {
+/**
+ * The metered (and, unless options.stackGuard is false, stack-guarded) wasm.
+ * Only benchmarks turn the guard off, to measure what it costs.
+ */
+export function instrument(published: Uint8Array, options: { stackGuard?: boolean } = {}): Uint8Array {
   const mod = binaryen.readBinary(published);
   try {
     // readBinary does not infer features; these are what emscripten emitted
@@ -61,7 +65,7 @@ export function instrument(published: Uint8Array): Uint8Array {
     binaryen.setOptimizeLevel(2);
     binaryen.setShrinkLevel(0);
     mod.runPasses(['inlining', 'remove-unused-module-elements']);
-    addStackGuard(mod, stack);
+    if (options.stackGuard !== false) addStackGuard(mod, stack);
     if (!mod.validate()) throw new Error('instrumented wasm failed validation');
     return mod.emitBinary();
   } finally {
@@ -86,7 +90,7 @@ export function buildMeteredWasm(log: (msg: string) => void = () => {}): string 
     );
   }
   const stampPath = `${METERED_WASM_PATH}.stamp`;
-  const stamp = `${hash} v${INSTRUMENTATION_VERSION}`;
+  const stamp = `${hash} v${INSTRUMENTATION_VERSION} ${JSON.stringify(STACK_GUARD)}`;
   if (fs.existsSync(METERED_WASM_PATH) && fs.existsSync(stampPath) && fs.readFileSync(stampPath, 'utf8') === stamp) {
     log(`metered wasm up to date: ${METERED_WASM_PATH}`);
     return METERED_WASM_PATH;

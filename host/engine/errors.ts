@@ -18,25 +18,6 @@ export class MeterExhausted extends EngineError {
 }
 
 /**
- * The guest nested deeper than the native stack budget every guest entry gets
- * (STACK_GUARD.hardBytes of charged frames; see docs/operators-guide.md,
- * "Native stack budget"). Deterministic: the same input trips it at the same
- * point on every host. Nesting that QuickJS checks (the parser, JSON.parse,
- * regular expressions, JS calls) gets the guest's catchable
- * `InternalError: stack overflow` well before this; this is the backstop for
- * native recursion QuickJS does not check. The instance was discarded.
- */
-export class StackLimitExceeded extends EngineError {
-  override name = 'StackLimitExceeded';
-  constructor(readonly budgetBytes: number) {
-    super(
-      `guest exceeded its native stack budget (${budgetBytes} bytes of charged frames) and was discarded: ` +
-        'nesting too deep for the sandbox (e.g. JSON.stringify of a very deeply nested value)',
-    );
-  }
-}
-
-/**
  * The wasm instance trapped (abort, unreachable, native stack overflow, a
  * NULL write from the glue near the memory cap). Its memory can no longer be
  * trusted, so it was discarded.
@@ -48,6 +29,23 @@ export class InstanceTrapped extends EngineError {
     options?: { cause?: unknown },
   ) {
     super(`sandbox instance trapped and was discarded: ${reason}`, options);
+  }
+}
+
+/**
+ * The guest nested deeper than the native stack budget every guest entry gets
+ * (STACK_GUARD.hardBytes of charged frames; see docs/operators-guide.md,
+ * "Native stack budget"). Deterministic: the same input trips it at the same
+ * point on every host. Nesting that QuickJS checks (the parser, JSON.parse,
+ * regular expressions, JS calls) gets the guest's catchable
+ * `InternalError: stack overflow` well before this; this is the backstop for
+ * native recursion QuickJS does not check. The instance was discarded: a
+ * deterministic outcome, like MeterExhausted.
+ */
+export class StackLimitExceeded extends InstanceTrapped {
+  override name = 'StackLimitExceeded';
+  constructor(readonly budgetBytes: number) {
+    super(`the guest exceeded its native stack budget (${budgetBytes} bytes of charged frames): nesting too deep for QuickJS`);
   }
 }
 

@@ -19,5 +19,5 @@ export {
 } from './snapshot.js';
 export type { ImageHeader, ImageManifest, SnapshotImage } from './snapshot.js';
 export * from './errors.js';
-export { meteredBinary, unmeteredBinary } from './wasm-binary.js';
+export { benchBinary, meteredBinary, unmeteredBinary } from './wasm-binary.js';
 export type { WasmBinary } from './wasm-binary.js';

@@ -13,10 +13,10 @@
 //   1. QuickJS's checks (js_check_stack_overflow and the regex one) now see
 //      native depth too, so realistic nesting gets QuickJS's catchable
 //      "stack overflow" error at a depth that depends only on the input.
-//   2. A hard floor: an entry that would take __stack_pointer below
-//      STACK_GUARD.floor sets an exported flag and traps. Native use below a
-//      guest entry is thus bounded by STACK_GUARD.hardBytes, whatever the host
-//      does, which is what the documented guarantee rests on.
+//   2. A hard floor: an entry that would take __stack_pointer more than
+//      STACK_GUARD.hardBytes (less the largest leaf frame) below its base sets
+//      an exported flag and traps. Native use below a guest entry is thus
+//      bounded by hardBytes whatever the host does: the documented guarantee.
 // The moved pointer only skips shadow-stack bytes (the region is 5 MiB, the
 // floor sits far above its end), it never hands them out twice.
 //
@@ -48,9 +48,8 @@ const PLACEHOLDER = 0x7fff0000;
  */
 export function addStackGuard(mod: Mod, target: StackGuardTarget): void {
   const { sp, spFunctions } = target;
-  const spInit = binaryen.getExpressionInfo(binaryen.getGlobalInfo(mod.getGlobal(sp)).init) as binaryen.ConstInfo;
-  const floor = (spInit.value as number) - STACK_GUARD.hardBytes;
-  if (floor <= 0) throw new Error(`stack guard floor ${floor} below zero: initial stack pointer ${spInit.value}`);
+  const spBase = (binaryen.getExpressionInfo(binaryen.getGlobalInfo(mod.getGlobal(sp)).init) as binaryen.ConstInfo).value as number;
+  if (spBase - STACK_GUARD.hardBytes <= 0) throw new Error(`stack guard: initial stack pointer ${spBase} is below the budget`);
 
   mod.addGlobal(STACK_GUARD.exceededGlobal, binaryen.i32, true, mod.i32.const(0));
   mod.addGlobalExport(STACK_GUARD.exceededGlobal, STACK_GUARD.exceededGlobal);
@@ -72,11 +71,18 @@ export function addStackGuard(mod: Mod, target: StackGuardTarget): void {
   const skip = new Set([...spFunctions, trapName]);
   const weights: { name: string; consts: number[] }[] = [];
   const names: string[] = [];
+  // A leaf (it calls nothing, not even the host, which could call back in)
+  // can only ever be the top frame, so it need not be charged: the floor
+  // keeps room for the largest one instead. Many small hot helpers are leaves.
+  let maxLeaf = 0;
   for (let i = 0; i < mod.getNumFunctions(); i++) {
-    const info = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
+    const ref = mod.getFunctionByIndex(i);
+    const info = binaryen.getFunctionInfo(ref);
     if (info.module || skip.has(info.name)) continue;
-    names.push(info.name);
+    if (makesCalls(info.body)) names.push(info.name);
+    else maxLeaf = Math.max(maxLeaf, frameWeight(api.Function.getNumLocals(ref)));
   }
+  const floor = spBase - STACK_GUARD.hardBytes + maxLeaf;
   for (const name of names) {
     const ref = mod.getFunction(name);
     const info = binaryen.getFunctionInfo(ref);
@@ -138,6 +144,48 @@ function i64Zero(mod: Mod): number {
   // binaryen >= 120 takes one bigint here; its .d.ts still says (low, high).
   return (mod.i64.const as unknown as (v: bigint) => number)(0n);
 }
+
+// Whether an expression tree calls anything (a wasm function, the table, an
+// import). Unknown expression kinds count as calls, to stay on the safe side.
+function makesCalls(root: number): boolean {
+  const stack = [root];
+  while (stack.length > 0) {
+    const e = stack.pop()!;
+    if (!e) continue;
+    const id = binaryen.getExpressionId(e);
+    if (id !== binaryen.BlockId && !CHILDREN.has(id)) return true;
+    if (CHILDREN.get(id)?.length === 0) continue; // (getExpressionInfo fails on unreachable)
+    const info = binaryen.getExpressionInfo(e);
+    if (id === binaryen.BlockId) stack.push(...(info as binaryen.BlockInfo).children);
+    else for (const f of CHILDREN.get(id)!) stack.push((info as unknown as Record<string, number>)[f]);
+  }
+  return false;
+}
+
+const CHILDREN = new Map<number, readonly string[]>([
+  [binaryen.IfId, ['condition', 'ifTrue', 'ifFalse']],
+  [binaryen.LoopId, ['body']],
+  [binaryen.BreakId, ['condition', 'value']],
+  [binaryen.SwitchId, ['condition', 'value']],
+  [binaryen.LocalGetId, []],
+  [binaryen.LocalSetId, ['value']],
+  [binaryen.GlobalGetId, []],
+  [binaryen.GlobalSetId, ['value']],
+  [binaryen.LoadId, ['ptr']],
+  [binaryen.StoreId, ['ptr', 'value']],
+  [binaryen.ConstId, []],
+  [binaryen.UnaryId, ['value']],
+  [binaryen.BinaryId, ['left', 'right']],
+  [binaryen.SelectId, ['ifTrue', 'ifFalse', 'condition']],
+  [binaryen.DropId, ['value']],
+  [binaryen.ReturnId, ['value']],
+  [binaryen.MemorySizeId, []],
+  [binaryen.MemoryGrowId, ['delta']],
+  [binaryen.NopId, []],
+  [binaryen.UnreachableId, []],
+  [binaryen.MemoryCopyId, ['dest', 'source', 'size']],
+  [binaryen.MemoryFillId, ['dest', 'value', 'size']],
+]);
 
 export interface StackGuardTarget {
   /** emscripten's __stack_pointer global. */

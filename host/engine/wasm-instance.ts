@@ -86,7 +86,7 @@ export class WasmInstance {
       (this.exports as Record<string, ExportFn>)[symbol] = instance.exports[name] as ExportFn;
     }
     this.meterGlobal = binary.metered ? (instance.exports[METER.remainingGlobal] as WebAssembly.Global) : null;
-    this.stackExceeded = binary.metered ? (instance.exports[STACK_GUARD.exceededGlobal] as WebAssembly.Global) : null;
+    this.stackExceeded = (instance.exports[STACK_GUARD.exceededGlobal] as WebAssembly.Global | undefined) ?? null;
     this.setMeter(1n << 40n);
     this.exports.wasmCallCtors();
   }

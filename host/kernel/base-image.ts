@@ -17,10 +17,13 @@ export function storedImage(image: SnapshotImage): StoredImage {
   return { id: imageHash(image), image };
 }
 
-/** A fresh sandbox that has evaluated the guest runtime, as an image (no caching: cold-start baselines use this). */
-export function buildBaseImage(identity = 'quickvat-base'): StoredImage {
+/**
+ * A fresh sandbox that has evaluated the guest runtime (or `source`, another
+ * build of it), as an image (no caching: cold-start baselines use this).
+ */
+export function buildBaseImage(identity = 'quickvat-base', source = runtimeBundleSource()): StoredImage {
   const sandbox = Sandbox.create({ identity });
-  sandbox.evaluate(runtimeBundleSource(), { budget: BASE_BUDGET, filename: 'vat-runtime.js' });
+  sandbox.evaluate(source, { budget: BASE_BUDGET, filename: 'vat-runtime.js' });
   const image = storedImage(sandbox.snapshot());
   sandbox.dispose();
   return image;

@@ -78,7 +78,7 @@ describe('quickvat CLI', function () {
     assert.match(r.stdout, /3 deliveries, 0 differed; promoted: v\d+ is at incarnation 2/);
     r = run(dir, 'preflight', second, 'v1.json');
     assert.equal(r.code, 3);
-    assert.match(r.stdout, /kind-not-redefined: durable kind "Allowance"/);
+    assert.match(r.stdout, /state-version-lowered: durable kind "Account" lowers stateVersion from 1 to 0/);
     assert.match(run(dir, 'snapshot', 'verify').stdout, /\d+ images verified/);
   });
 

@@ -4,12 +4,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GuestError, HostStackOverflow, InstanceDiscarded, Sandbox, StackLimitExceeded } from '../../host/engine/index.js';
-import { Ffi } from '../../host/engine/ffi.js';
-import { STACK_GUARD } from '../../host/engine/quickjs-build.js';
-import { meteredBinary } from '../../host/engine/wasm-binary.js';
-import { WasmInstance } from '../../host/engine/wasm-instance.js';
+import { GuestError, HostStackOverflow, InstanceDiscarded, Sandbox } from '../../host/engine/index.js';
 import { Host } from '../../host/index.js';
+import { evalUnchecked, UNCHECKED_DEEP } from '../fixtures/stack-child.js';
 import { COUNTER_VAT } from '../fixtures/vats.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'stack-child.js');
@@ -22,8 +19,8 @@ interface ChildResult {
   totalFrames: number;
 }
 
-function runChild(nodeFlags: string[], args: string[] = []): ChildResult {
-  const out = execFileSync(process.execPath, [...nodeFlags, CHILD, 'run', ...args], { encoding: 'utf8' });
+function runChild(nodeFlags: string[], args: string[] = ['run']): ChildResult {
+  const out = execFileSync(process.execPath, [...nodeFlags, CHILD, ...args], { encoding: 'utf8' });
   return JSON.parse(out) as ChildResult;
 }
 
@@ -34,7 +31,7 @@ describe('engine: deterministic stack limits (issue #10)', function () {
     const runs = {
       default: runChild([]),
       'stack-size 700': runChild(['--stack-size=700']),
-      'stack-size 700, half the stack used by the host': runChild(['--stack-size=700'], ['half-stack']),
+      'stack-size 700, half the stack used by the host': runChild(['--stack-size=700'], ['run', 'half-stack']),
     };
     const half = runs['stack-size 700, half the stack used by the host'];
     assert.ok(half.hostFrames > 1000 && half.hostFrames * 2 >= half.totalFrames - 1, `host recursion: ${half.hostFrames} of ${half.totalFrames} frames`);
@@ -74,26 +71,22 @@ describe('engine: deterministic stack limits (issue #10)', function () {
   });
 
   it('traps at the same point, as StackLimitExceeded, where QuickJS does not check', () => {
-    // QuickJS's own check switched off (limit 0) so only the build's native
-    // guard stands between the parser and V8's stack.
     const trapAt = () => {
-      const inst = new WasmInstance(meteredBinary(), { initialBytes: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 });
-      const ffi = new Ffi(inst);
-      const x = inst.exports;
-      const { value: ctx } = inst.guard(1n << 40n, () => {
-        const rt = x.QTS_NewRuntime();
-        x.QTS_RuntimeSetMaxStackSize(rt, 0);
-        return x.QTS_NewContext(rt, 0);
-      });
-      const source = `${'('.repeat(20_000)}1${')'.repeat(20_000)}`;
-      assert.throws(
-        () => inst.guard(1n << 40n, () => ffi.withCString(source, (code, length) => ffi.withCString('deep.js', (file) => x.QTS_Eval(ctx, code, length, file, 0, 0)))),
-        (e: Error) => e instanceof StackLimitExceeded && e.budgetBytes === STACK_GUARD.hardBytes && /native stack budget/.test(e.message),
-      );
+      const { outcome, meterLeft, inst } = evalUnchecked(UNCHECKED_DEEP.parens);
+      assert.equal(outcome, 'StackLimitExceeded');
       assert.throws(() => inst.guard(1n, () => 0), InstanceDiscarded);
-      return inst.meterRemaining();
+      return meterLeft;
     };
     assert.equal(trapAt(), trapAt(), 'the guard tripped after different amounts of work');
+  });
+
+  it('needs no more than its documented native budget: the guard trips first with 400 KB of V8 stack, in either tier', () => {
+    // 320 KiB of charged frames (STACK_GUARD.hardBytes) bound V8's frames;
+    // measured need at the floor is at most 308 KB for the whole process.
+    for (const flags of [[], ['--liftoff', '--no-wasm-tier-up'], ['--no-liftoff']]) {
+      const out = runChild(['--stack-size=400', ...flags], ['unchecked']) as unknown as string[];
+      assert.deepEqual(out, ['parens: StackLimitExceeded', 'stringify: StackLimitExceeded'], `node ${flags.join(' ')}`);
+    }
   });
 
   it('never shows the guest a host stack overflow inside a syscall', () => {
