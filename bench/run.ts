@@ -1,6 +1,7 @@
 // `npm run bench`: every suite, one after another, in one process.
 import { runEngineBench } from './engine.bench.js';
 import { runKernelBench } from './kernel.bench.js';
+import { runBlocksBench } from './blocks.bench.js';
 import { runZygoteBench } from './zygote.bench.js';
 import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
@@ -12,6 +13,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
   engine: runEngineBench,
   kernel: runKernelBench,
+  blocks: runBlocksBench,
   zygote: runZygoteBench,
   'vat-data': runVatDataBench,
   upgrade: runUpgradeBench,

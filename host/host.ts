@@ -6,6 +6,7 @@ import { ModuleStore, bundlecapInfo, isBundlecap, type Bundlecap } from './bundl
 import { ExitNotGranted, grantExits, type ExitPolicy } from './bundles/exit-policy.js';
 import { manifestToVatBundle, type Manifest } from './bundles/manifest.js';
 import { runPreflight, type PreflightProblem, type PreflightResult } from './upgrade/preflight.js';
+import { trialUpgrade } from './upgrade/trials.js';
 import { Shadow, type ShadowDifference, type ShadowReport } from './upgrade/shadow.js';
 import { Far, makeMarshal } from './marshal/endo.js';
 import { Kernel, type KernelOptions, type VatBundle } from './kernel/kernel.js';
@@ -14,6 +15,9 @@ import type { Capdata, Kref } from './kernel/refs.js';
 import { makeHostMarshal, type HostMarshal } from './marshal/host-marshal.js';
 import { harden } from './marshal/endo.js';
 import { Store } from './store/index.js';
+import { BlockRunner } from './kernel/block-runner.js';
+import type { BlockReport, RunPolicy } from './kernel/run-policy.js';
+import { assertSendable } from './marshal/sendable.js';
 import { UpgradeError } from './upgrade/upgrade-error.js';
 import { failureCause } from './kernel/vat-manager.js';
 import { GuestError, MeterExhausted } from './engine/index.js';
@@ -37,12 +41,21 @@ export interface InstanceKit {
 export interface HostOptions extends KernelOptions {
   /** LMDB directory; omitted = a temporary store removed on close. */
   readonly path?: string;
+  /**
+   * Run queued work in the background, in blocks under `runPolicy`, yielding
+   * to the event loop between cranks (default true). With false, nothing runs
+   * until the caller calls `host.run(policy)` (e.g. a replica applying blocks).
+   */
+  readonly autoRun?: boolean;
+  /** The policy blocks run under when the host runs them itself (defaults: run-policy.ts). */
+  readonly runPolicy?: RunPolicy;
 }
 
 type Eventual<T> = { [K in keyof T]: (...args: any[]) => Promise<any> } & Record<string, (...args: any[]) => Promise<any>>;
 
 export class Host {
   private closed = false;
+  private readonly runner: BlockRunner;
   private readonly marshal: HostMarshal;
   private readonly admins = new WeakMap<object, string>();
   private readonly adminByVat = new Map<string, object>();
@@ -54,11 +67,13 @@ export class Host {
   private constructor(
     readonly store: Store,
     readonly kernel: Kernel,
+    options: HostOptions,
   ) {
     this.marshal = makeHostMarshal((kp) => this.promiseFor(kp));
+    this.runner = new BlockRunner(kernel, options.autoRun ?? true, options.runPolicy);
     this.bundles = new ModuleStore(store);
     kernel.deviceHandler = (target, method, args) => answerDevice(this.deviceHost, target, method, args);
-    kernel.onDeviceUpgrade = (vat, bundle, note) => this.recordUpgrade(vat, bundle, note as ExitPolicy, false);
+    kernel.onDeviceUpgrade = (vat, bundle, note) => this.recordUpgrade(vat, bundle, note as ExitPolicy);
   }
 
   // ---------------------------------------------------------------- devices
@@ -111,9 +126,10 @@ export class Host {
     const store = Store.open({ path: options.path });
     let host: Host;
     try {
-      host = new Host(store, new Kernel(store, options));
-      // Work committed to the run queue before a crash or restart continues.
-      host.kernel.run();
+      host = new Host(store, new Kernel(store, options), options);
+      // Work committed to the run queue before a crash or restart continues,
+      // in the background: a queue that never empties must not hang open().
+      host.runner.schedule();
     } catch (err) {
       await store.close();
       throw err;
@@ -137,9 +153,10 @@ export class Host {
   private send(target: Kref, method: string, args: unknown[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.assertOpen();
-      const data = this.marshal.serialize(harden(args));
+      if (typeof method !== 'string' || method.length > 1000) throw new TypeError('a method name must be a string of at most 1000 characters');
+      const data = this.marshal.serialize(harden(assertSendable(args)));
       this.kernel.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
-      this.kernel.run();
+      this.runner.schedule();
     });
   }
 
@@ -191,17 +208,20 @@ export class Host {
   install(code: Bundlecap | string, options: { label?: string; budget?: bigint; exits?: ExitPolicy } = {}): Installation {
     this.assertOpen();
     const label = options.label ?? 'contract';
-    const cap = this.capFor(code, label);
-    const { bundleId: id, manifest } = bundlecapInfo(cap);
-    const policy = options.exits ?? {};
-    const exits = grantExits(manifest.exits, policy, this.serialize, `installation ${label}`);
-    const bundle = this.bundles.loadVatBundle(cap);
-    const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget, exits });
-    const entry = result && this.marshal.unserialize(result) === 'buildRootObject' ? 'buildRootObject' : 'contract';
-    this.store.set(`h.installation.${vat}`, { label, bundleId: id, entry, exits: policy });
-    this.store.commit();
-    this.bundles.hold(cap, `installation:${vat}`);
-    return harden({ installationId: vat, label });
+    // One crank: the pieces of source text, the zygote and the host's records
+    // commit together, or nothing is stored (issue #10).
+    return this.kernel.operation(() => {
+      const cap = this.capFor(code, label);
+      const { bundleId: id, manifest } = bundlecapInfo(cap);
+      const policy = options.exits ?? {};
+      const exits = grantExits(manifest.exits, policy, this.serialize, `installation ${label}`);
+      const bundle = this.bundles.loadVatBundle(cap);
+      const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget, exits });
+      const entry = result && this.marshal.unserialize(result) === 'buildRootObject' ? 'buildRootObject' : 'contract';
+      this.store.set(`h.installation.${vat}`, { label, bundleId: id, entry, exits: policy });
+      this.bundles.hold(cap, `installation:${vat}`, { commit: false });
+      return harden({ installationId: vat, label });
+    });
   }
 
   /**
@@ -227,8 +247,11 @@ export class Host {
         budget: options.budget,
         exits,
         vatParameters: this.marshal.serialize(harden(options.vatParameters ?? options.parameters ?? null)),
+        record: (v) => {
+          const r = this.kernel.vatRecord(v).root!;
+          this.recordInstance(v, installation.installationId, info.bundleId, this.marshal.serialize(harden({ root: this.marshal.presence(r) })));
+        },
       });
-      this.recordInstance(vat, installation.installationId, info.bundleId, this.marshal.serialize(harden({ root: this.marshal.presence(root!) })));
       return harden({ instanceId: vat, root: this.marshal.presence(root!), adminFacet: this.adminFacet(vat) });
     }
     const instanceIdHint = options.name ?? info.label;
@@ -237,8 +260,8 @@ export class Host {
       budget: options.budget,
       context: this.marshal.serialize(harden({ parameters: options.parameters ?? null, label: info.label })),
       privateArgs: this.marshal.serialize(harden(options.privateArgs ?? null)),
+      record: (v, k) => this.recordInstance(v, installation.installationId, info.bundleId, k),
     });
-    this.recordInstance(vat, installation.installationId, info.bundleId, kit);
     const facets = this.marshal.unserialize(kit) as Record<string, unknown>;
     return harden({ ...facets, instanceId: vat, adminFacet: this.adminFacet(vat) });
   }
@@ -289,27 +312,31 @@ export class Host {
     if (vat === undefined) throw new TypeError('upgrade needs an adminFacet from startInstance');
     const next = this.kernel.vatRecord(vat).incarnation + 1;
     try {
-      const cap = this.capFor(code, `${vat}-incarnation-${next}`);
-      const { bundleId: id, manifest } = bundlecapInfo(cap);
-      const { policy, exits } = this.upgradeGrants(vat, manifest, options.exits);
-      const result = this.kernel.upgradeVat(vat, id, this.bundles.loadVatBundle(cap), {
-        privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
-        vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
-        exits,
-        upgradeMessage: options.upgradeMessage,
+      // One crank: pieces of source text, the new incarnation and the host's
+      // records (running bundle, bundle hold) commit together or not at all.
+      return this.kernel.operation(() => {
+        const cap = this.capFor(code, `${vat}-incarnation-${next}`);
+        const { bundleId: id, manifest } = bundlecapInfo(cap);
+        const { policy, exits } = this.upgradeGrants(vat, manifest, options.exits);
+        return this.kernel.upgradeVat(vat, id, this.bundles.loadVatBundle(cap), {
+          privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
+          vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
+          exits,
+          upgradeMessage: options.upgradeMessage,
+          record: () => this.recordUpgrade(vat, id, policy),
+        });
       });
-      this.recordUpgrade(vat, id, policy, true);
-      return result;
     } catch (err) {
       throw new UpgradeError(vat, next, upgradeReason(err as Error), { cause: err });
     } finally {
-      this.kernel.run();
+      // Promises the upgrade settled (disconnections) are delivered in blocks.
+      this.runner.schedule();
     }
   }
 
   // The instance now runs `bundle` under `policy`; its old bundle is released.
-  // Inside a crank (commit false) the writes go with that crank.
-  private recordUpgrade(vat: string, bundle: string, policy: ExitPolicy, commit: boolean): void {
+  // Always inside the upgrade's crank: the writes commit with it.
+  private recordUpgrade(vat: string, bundle: string, policy: ExitPolicy): void {
     const previous = this.runningBundleOf(vat);
     this.store.set(`h.exits.${vat}`, policy);
     this.store.set(`h.instanceBundle.${vat}`, bundle);
@@ -317,7 +344,6 @@ export class Host {
     if (previous && previous !== bundle && this.bundles.holders(previous).includes(`instance:${vat}`)) {
       this.bundles.release(previous, `instance:${vat}`, { commit: false });
     }
-    if (commit) this.store.commit();
   }
 
   private recordInstance(vat: string, installationId: string, bundle: string, kit: Capdata): void {
@@ -325,7 +351,6 @@ export class Host {
     this.store.set(`h.kit.${vat}`, kit);
     this.store.set(`h.instanceBundle.${vat}`, bundle);
     this.bundles.hold(bundle, `instance:${vat}`, { commit: false });
-    this.store.commit();
   }
 
   // The exits a new bundle for `vat` gets: its current policy plus `extra`.
@@ -445,7 +470,7 @@ export class Host {
     const { manifest, bundle } = this.codeOf(code, `${vat}-shadow`);
     const { exits } = this.upgradeGrants(vat, manifest, options.exits);
     const privateArgs = options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs));
-    const { trial, ok, error } = this.kernel.trialUpgrade(vat, bundle, { privateArgs, exits });
+    const { trial, ok, error } = trialUpgrade(this.kernel, vat, bundle, { privateArgs, exits });
     if (!ok) {
       trial.dispose();
       throw new UpgradeError(vat, this.kernel.vatRecord(vat).incarnation + 1, `the shadow could not start: ${error}`);
@@ -467,9 +492,31 @@ export class Host {
     });
   }
 
-  /** Presence for a kernel object reference (for tools and tests). */
-  presence(kref: Kref): object {
-    return this.marshal.presence(kref);
+  /**
+   * The stable, printable reference of an object this host received from a
+   * vat (its kref, e.g. "ko12"): the way external clients address objects
+   * between processes. Valid for the life of the store, across Host.open
+   * (SPEC §8, issue 14). Throws TypeError for anything that is not a presence.
+   */
+  refOf(presence: unknown): string {
+    const kref = this.marshal.krefOf(presence);
+    if (kref === undefined) throw new TypeError('refOf needs a presence this host received from a vat');
+    return kref;
+  }
+
+  /** The presence for a reference from refOf; TypeError if this store has no such object. */
+  presence(ref: string): object {
+    this.assertOpen();
+    if (typeof ref !== 'string' || !/^ko\d+$/.test(ref) || this.kernel.state.objectOwner(ref) === undefined) {
+      throw new TypeError(`no object ${JSON.stringify(ref)} on this host (references look like ko12, from refOf)`);
+    }
+    return this.marshal.presence(ref);
+  }
+
+  /** The interface name its vat gave an object ("Alleged: Counter"), if a message carried it in this process. */
+  interfaceOf(presence: unknown): string | undefined {
+    const kref = this.marshal.krefOf(presence);
+    return kref === undefined ? undefined : this.marshal.interfaceOf(kref);
   }
 
   /** sha256 over the committed store and every vat's memory image. */
@@ -480,9 +527,61 @@ export class Host {
     return h.digest('hex');
   }
 
+  // ---------------------------------------------------------------- running
+
+  /**
+   * Runs one block under `policy` (defaults: run-policy.ts): cranks until
+   * nothing is runnable or a limit is reached, yielding to the event loop
+   * between cranks, then one commit. Resolves with what the block did. With
+   * autoRun on, this waits its turn behind the background runner's block.
+   */
+  async run(policy?: RunPolicy): Promise<BlockReport> {
+    this.assertOpen();
+    return this.runner.runBlock(policy);
+  }
+
+  /**
+   * Suspends an instance or vat (SPEC extension, issue #10): messages to it
+   * wait in the run queue; `resume` runs them. It can still be upgraded.
+   * Survives restart.
+   */
+  suspend(instance: object | string, reason?: string): void {
+    this.assertOpen();
+    this.kernel.suspendVat(this.vatOf(instance), reason);
+  }
+
+  resume(instance: object | string): void {
+    this.assertOpen();
+    this.kernel.resumeVat(this.vatOf(instance));
+    this.runner.schedule();
+  }
+
+  /**
+   * Per-vat counters for operators: deliveries, meter units used, aborted
+   * deliveries and meter faults, messages waiting for it (`queued`), messages
+   * it sent that are still waiting (`queueShare`), and whether it is suspended.
+   */
+  vatStats(instance: object | string): ReturnType<Kernel['vatStats']> & { suspendedBecause?: string } {
+    this.assertOpen();
+    const vat = this.vatOf(instance);
+    const reason = this.kernel.suspensionOf(vat);
+    return { ...this.kernel.vatStats(vat), ...(reason ? { suspendedBecause: reason } : {}) };
+  }
+
+  private vatOf(instance: object | string): string {
+    if (typeof instance === 'string') {
+      this.kernel.vatRecord(instance);
+      return instance;
+    }
+    return this.adminVat(instance);
+  }
+
+  /** Stops the background runner after its current crank, commits what ran, and closes the store. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.runner.stop();
+    this.kernel.commit();
     this.kernel.dropAllSandboxes();
     await this.store.close();
   }

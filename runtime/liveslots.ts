@@ -275,6 +275,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
         if (t === undefined) throw Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`);
         const decoded = m.fromCapData(args);
         if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
+        if (typeof t === 'object' && t !== null && (t as Record<string, unknown>)[method] === undefined) throw TypeError(noSuchMethod(t, method));
         res = HandledPromise.applyMethod(t, method, decoded);
       } catch (err) {
         res = Promise.reject(err);
@@ -308,4 +309,18 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     unserialize: (data: Capdata) => m.fromCapData(data),
     stats: () => ({ exports: exportIds.value, imports: slotToVal.size, promises: importedPromises.size }),
   } satisfies LiveSlots);
+}
+
+// Endo's own message lists every method name, internals such as
+// __getMethodNames__ included; callers (and CLI users) see only the API.
+function noSuchMethod(target: object, method: string): string {
+  const names = new Set<string>();
+  for (let o: object | null = target; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      if (key !== 'constructor' && !key.startsWith('__') && typeof Object.getOwnPropertyDescriptor(o, key)?.value === 'function') names.add(key);
+    }
+  }
+  const tag = (target as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+  const what = typeof tag === 'string' ? tag.replace(/^Alleged: /, '') : 'the target';
+  return `${what} has no method ${JSON.stringify(method)}; its methods: ${[...names].sort().join(', ') || 'none'}`;
 }

@@ -115,8 +115,34 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
   const slotOf = (value: object) => vrefOf.get(value) ?? marshal.knownSlot(value);
 
   /** Where in value something non-durable sits, or undefined. */
+  const findUnpassable = (value: unknown, path: string): string => {
+    if (typeof value === 'function') return `${path} is a function`;
+    if (typeof value !== 'object' || value === null) return `${path} is a ${typeof value} that cannot be stored`;
+    const proto = Object.getPrototypeOf(value);
+    if (Array.isArray(value) || proto === Object.prototype || proto === null) {
+      for (const [k, v] of Object.entries(value)) {
+        const at = Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`;
+        try {
+          passStyleOf(v as any);
+        } catch {
+          return findUnpassable(v, at);
+        }
+      }
+      return `${path} is not hardened plain data`;
+    }
+    const name = (proto?.constructor as { name?: unknown } | undefined)?.name;
+    return `${path} is ${typeof name === 'string' && name ? `a ${name}` : 'an object with a custom prototype'}`;
+  };
+
   const findNonDurable = (value: unknown, path: string): string | undefined => {
-    const style = passStyleOf(value as any);
+    let style;
+    try {
+      style = passStyleOf(value as any);
+    } catch {
+      // Not passable at all (a Map, a function, a class instance), here or
+      // deeper: walk plain containers ourselves so the message names where.
+      return findUnpassable(value, path);
+    }
     switch (style) {
       case 'copyArray':
         for (const [i, v] of (value as unknown[]).entries()) {

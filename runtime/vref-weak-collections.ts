@@ -10,7 +10,14 @@ export interface VrefOf {
   (key: unknown): string | undefined;
 }
 
-export function makeVrefAwareWeakCollections(virtualVrefOf: VrefOf) {
+export interface VrefAwareWeakCollections {
+  readonly WeakMap: WeakMapConstructor;
+  readonly WeakSet: WeakSetConstructor;
+  /** Drops every entry keyed by the virtual object `vref` (it was deleted). */
+  forget(vref: string): void;
+}
+
+export function makeVrefAwareWeakCollections(virtualVrefOf: VrefOf): VrefAwareWeakCollections {
   // Each collection's vref-keyed entries, so entries for a deleted virtual
   // object can be dropped (distributed GC calls forget()).
   const byVref = new Set<WeakRef<{ forget(vref: string): void }>>();
@@ -84,5 +91,5 @@ export function makeVrefAwareWeakCollections(virtualVrefOf: VrefOf) {
     }
   };
 
-  return { WeakMap: harden(WeakMap), WeakSet: harden(WeakSet), forget };
+  return { WeakMap: harden(WeakMap) as unknown as WeakMapConstructor, WeakSet: harden(WeakSet) as unknown as WeakSetConstructor, forget };
 }

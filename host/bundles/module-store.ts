@@ -8,7 +8,7 @@ import type { VatBundle } from '../kernel/kernel.js';
 import type { Store } from '../store/index.js';
 import { PieceHashMismatchError, SourceMissingError } from './errors.js';
 import { canonicalJson } from './vat-bundle.js';
-import { isPieceHash, manifestBundleId, manifestToVatBundle, sha256Hex, validateManifest, type Manifest } from './manifest.js';
+import { isPieceHash, manifestBundleId, manifestToVatBundle, sha256Hex, validateManifest, type Manifest, type SourceBundle } from './manifest.js';
 
 export { PieceHashMismatchError, SourceMissingError } from './errors.js';
 
@@ -112,7 +112,7 @@ export class ModuleStore {
     }
     const stored: string[] = [];
     const alreadyHad: string[] = [];
-    try {
+    this.#store.atomically(() => {
       for (const [hash, bytes] of verified) {
         if (this.#store.has(PIECE + hash)) {
           alreadyHad.push(hash);
@@ -122,11 +122,7 @@ export class ModuleStore {
           stored.push(hash);
         }
       }
-      this.#store.commit();
-    } catch (err) {
-      this.#store.abort();
-      throw err;
-    }
+    });
     return { stored: stored.sort(), alreadyHad: alreadyHad.sort() };
   }
 
@@ -149,11 +145,21 @@ export class ModuleStore {
       }
     }
     const bundleId = manifestBundleId(valid);
-    if (!this.#store.has(MANIFEST + bundleId)) {
-      this.#store.set(MANIFEST + bundleId, valid);
-      this.#store.commit();
-    }
+    if (!this.#store.has(MANIFEST + bundleId)) this.#store.atomically(() => this.#store.set(MANIFEST + bundleId, valid));
     return this.#cap(bundleId, valid);
+  }
+
+  /**
+   * put() then install() for a whole bundle from bundleSource or
+   * readBundleFile: stores the pieces this store lacks, returns the bundlecap.
+   */
+  add(bundle: Pick<SourceBundle, 'manifest' | 'pieces'>): Bundlecap {
+    if (typeof bundle !== 'object' || bundle === null || !(bundle.pieces instanceof Map)) {
+      throw new TypeError('add() takes a bundle { manifest, pieces } from bundleSource or readBundleFile');
+    }
+    const missing = new Set(this.missing(bundle.manifest));
+    this.put([...bundle.pieces].filter(([hash]) => missing.has(hash)));
+    return this.install(bundle.manifest);
   }
 
   /** The bundlecap of a bundle installed earlier (also by an earlier process), if its pieces are still here. */
@@ -188,8 +194,8 @@ export class ModuleStore {
     if (!this.#store.has(MANIFEST + bundleId)) throw new Error(`cannot hold bundle ${bundleId}: it is not installed here`);
     const key = `${HOLD}${bundleId}.${holder}`;
     if (this.#store.has(key)) return;
-    this.#store.set(key, 1);
-    if (options.commit !== false) this.#store.commit();
+    if (options.commit === false) this.#store.set(key, 1);
+    else this.#store.atomically(() => this.#store.set(key, 1));
   }
 
   release(bundle: string | Bundlecap, holder: string, options: { commit?: boolean } = {}): void {
@@ -197,8 +203,8 @@ export class ModuleStore {
     checkHolder(holder, 'release()');
     const key = `${HOLD}${bundleId}.${holder}`;
     if (!this.#store.has(key)) throw new Error(`${JSON.stringify(holder)} does not hold bundle ${bundleId}`);
-    this.#store.delete(key);
-    if (options.commit !== false) this.#store.commit();
+    if (options.commit === false) this.#store.delete(key);
+    else this.#store.atomically(() => this.#store.delete(key));
   }
 
   /** Who holds the bundle, sorted. */
@@ -231,14 +237,10 @@ export class ModuleStore {
       const hash = key.slice(PIECE.length);
       if (!live.has(hash)) deleted.push(hash);
     }
-    try {
+    this.#store.atomically(() => {
       for (const key of doomedManifests) this.#store.delete(key);
       for (const hash of deleted) this.#store.delete(PIECE + hash);
-      this.#store.commit();
-    } catch (err) {
-      this.#store.abort();
-      throw err;
-    }
+    });
     for (const key of doomedManifests) this.#caps.delete(key.slice(MANIFEST.length));
     return deleted.sort();
   }

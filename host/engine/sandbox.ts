@@ -265,6 +265,16 @@ export class Sandbox {
     });
   }
 
+  /**
+   * Charges `units` of host work to the call in progress (from a syscall
+   * handler): if that leaves the budget below zero the call ends in
+   * MeterExhausted at the guest's next step. Outside a call it does nothing.
+   */
+  charge(units: bigint): void {
+    if (units < 0n) throw new RangeError(`cannot charge a negative amount (${units})`);
+    this.inst.charge(units);
+  }
+
   /** The memory image, at a quiet point only. */
   snapshot(): SnapshotImage {
     this.assertUsable();
@@ -306,12 +316,13 @@ export class Sandbox {
 
   private enter<T>(budget: bigint | undefined, fn: () => T): T {
     let used = 0n;
+    const limit = budget ?? this.opts.defaultBudget;
     try {
-      const out = this.inst.guard(budget ?? this.opts.defaultBudget, fn);
+      const out = this.inst.guard(limit, fn);
       used = out.used;
       return out.value;
     } finally {
-      this.lastUsed = used || this.opts.defaultBudget - this.inst.meterRemaining();
+      this.lastUsed = used || limit - this.inst.meterRemaining();
     }
   }
 

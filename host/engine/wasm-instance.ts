@@ -111,6 +111,11 @@ export class WasmInstance {
     }
   }
 
+  /** Deducts host work done for the guest (e.g. a syscall); below zero, the guest's next step traps. */
+  charge(units: bigint): void {
+    if (this.meterGlobal && this.depth > 0) this.meterGlobal.value = (this.meterGlobal.value as bigint) - units;
+  }
+
   meterRemaining(): bigint {
     return this.meterGlobal ? (this.meterGlobal.value as bigint) : this.budget;
   }

@@ -38,13 +38,29 @@ export interface VatRecord {
   readonly transcriptLength: number;
   readonly budget: string; // bigint as decimal text
   readonly snapshotEvery: number;
+  /** Snapshot after the deliveries since the last one used this many meter units (bigint as text). */
+  readonly snapshotEveryUnits?: string;
+  /** Meter units used by deliveries since the last snapshot (bigint as text). */
+  readonly unitsSinceSnapshot?: string;
   /** kref of the vat's root object, once started. */
   readonly root?: Kref;
 }
 
+/** Per-vat counters an operator reads to find a runaway (issue #10). */
+export interface VatStats {
+  readonly deliveries: number;
+  /** Meter units used by all deliveries, failed ones included (bigint as text). */
+  readonly computeUsed: string;
+  /** Deliveries that were aborted (meter exhaustion, traps, illegal syscalls, throws at start). */
+  readonly aborted: number;
+  /** Of those, how many exhausted their meter. */
+  readonly meterFaults: number;
+}
+
 export interface TranscriptEntry {
   readonly d: unknown; // the delivery as the vat saw it
-  readonly sc: readonly (readonly [string, string])[]; // syscalls made and their replies
+  /** Syscalls made: request, reply, and the meter units charged for it (text). */
+  readonly sc: readonly (readonly [string, string, string?])[];
 }
 
 const pad = (n: number) => String(n).padStart(12, '0');
@@ -85,10 +101,42 @@ export class KernelState {
   }
 
   // --- transcripts
-  appendTranscript(id: VatId, entry: TranscriptEntry): void {
+  appendTranscript(id: VatId, entry: TranscriptEntry, used: bigint): void {
     const r = this.vat(id);
     this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry);
-    this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1 });
+    const units = BigInt(r.unitsSinceSnapshot ?? '0') + used;
+    this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1, unitsSinceSnapshot: String(units) });
+  }
+
+  // --- suspension (issue #10): a suspended vat's deliveries wait in its lane
+  suspendedVats(): VatId[] {
+    return (this.store.get('k.suspended') as VatId[] | undefined) ?? [];
+  }
+  suspensionReason(id: VatId): string | undefined {
+    return this.store.get(`k.suspended.${id}`) as string | undefined;
+  }
+  setSuspended(id: VatId, reason: string | null): void {
+    const now = this.suspendedVats().filter((v) => v !== id);
+    if (reason === null) this.store.delete(`k.suspended.${id}`);
+    else {
+      now.push(id);
+      this.store.set(`k.suspended.${id}`, reason);
+    }
+    this.store.set('k.suspended', now);
+  }
+
+  // --- per-vat counters
+  vatStats(id: VatId): VatStats {
+    return (this.store.get(`k.vstat.${id}`) as VatStats | undefined) ?? { deliveries: 0, computeUsed: '0', aborted: 0, meterFaults: 0 };
+  }
+  recordDelivery(id: VatId, used: bigint, failure: 'none' | 'aborted' | 'meter'): void {
+    const s = this.vatStats(id);
+    this.store.set(`k.vstat.${id}`, {
+      deliveries: s.deliveries + 1,
+      computeUsed: String(BigInt(s.computeUsed) + used),
+      aborted: s.aborted + (failure === 'none' ? 0 : 1),
+      meterFaults: s.meterFaults + (failure === 'meter' ? 1 : 0),
+    } satisfies VatStats);
   }
   transcriptEntry(id: VatId, pos: number): TranscriptEntry {
     const e = this.store.get(`k.t.${id}.${pad(pos)}`) as TranscriptEntry | undefined;
@@ -181,26 +229,6 @@ export class KernelState {
   }
   allocateImportVref(vat: VatId, kind: 'o' | 'p'): Vref {
     return `${kind}-${this.counter(`${vat}.${kind}`)}`;
-  }
-
-  // --- run queue
-  enqueue(item: RunItem): void {
-    const tail = (this.store.get('k.rq.tail') as number | undefined) ?? 0;
-    this.store.set(`k.rq.${pad(tail)}`, item);
-    this.store.set('k.rq.tail', tail + 1);
-  }
-  dequeue(): RunItem | undefined {
-    const head = (this.store.get('k.rq.head') as number | undefined) ?? 0;
-    const tail = (this.store.get('k.rq.tail') as number | undefined) ?? 0;
-    if (head >= tail) return undefined;
-    const key = `k.rq.${pad(head)}`;
-    const item = this.store.get(key) as RunItem;
-    this.store.delete(key);
-    this.store.set('k.rq.head', head + 1);
-    return item;
-  }
-  queueLength(): number {
-    return ((this.store.get('k.rq.tail') as number | undefined) ?? 0) - ((this.store.get('k.rq.head') as number | undefined) ?? 0);
   }
 
   // --- vatstore

@@ -5,11 +5,22 @@ import { decodeStoredImage, storedImage } from './base-image.js';
 import type { KernelState, TranscriptEntry, VatRecord } from './kernel-state.js';
 import { assertCapdata, type Capdata, type VatId } from './refs.js';
 import type { SnapshotImage } from '../engine/index.js';
+import { syscallCost, type SyscallReply } from './syscalls.js';
 
 export const DISPATCH = '__quickvat_dispatch';
 
-/** What the kernel does with one live syscall: a reply, or a thrown SyscallError. */
-export type LiveSyscall = (vat: VatId, request: unknown) => string;
+/**
+ * Snapshot once the deliveries since the last snapshot have used this many
+ * meter units (default): a reload then replays at most this much work plus
+ * one delivery's budget.
+ */
+export const DEFAULT_SNAPSHOT_EVERY_UNITS = 1_000_000_000n;
+
+/** What the kernel does with one live syscall: a reply and its extra cost, or a thrown SyscallError. */
+export type LiveSyscall = (vat: VatId, request: unknown) => SyscallReply;
+
+/** A syscall as the transcript keeps it: request, reply, meter units charged. */
+export type RecordedSyscall = readonly [request: string, reply: string, charged?: string];
 
 export class DeliveryFailed extends Error {
   override name = 'DeliveryFailed';
@@ -25,7 +36,9 @@ export class ReplayDiverged extends Error {
 }
 
 export interface DeliveryResult {
-  readonly syscalls: (readonly [string, string])[];
+  readonly syscalls: RecordedSyscall[];
+  /** Meter units the delivery used, syscall charges included. */
+  readonly used: bigint;
   /** What the vat returned for a start delivery (e.g. a contract's kit). */
   readonly result?: Capdata;
 }
@@ -83,6 +96,7 @@ export class VatManager {
             `the transcript says ${expected ? expected[0].slice(0, 120) : 'no syscall'}`,
         );
       }
+      if (expected[2] !== undefined) sandbox.charge(BigInt(expected[2]));
       return expected[1];
     };
     let reply: string;
@@ -112,7 +126,7 @@ export class VatManager {
       this.drop();
       throw err;
     }
-    this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls });
+    this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls }, result.used);
     return result;
   }
 
@@ -132,8 +146,8 @@ export class VatManager {
       throw err;
     }
     const record = this.state.vat(this.id);
-    this.state.setVat(this.id, { ...record, imageId, identity, incarnation, snapshotPos: record.transcriptLength });
-    this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls });
+    this.state.setVat(this.id, { ...record, imageId, identity, incarnation, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls }, result.used);
     this.sandbox?.dispose();
     this.sandbox = fresh;
     return result;
@@ -141,7 +155,7 @@ export class VatManager {
 
   private run(sandbox: Sandbox, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
     const record = this.state.vat(this.id);
-    const syscalls: (readonly [string, string])[] = [];
+    const syscalls: RecordedSyscall[] = [];
     let illegal: Error | null = null;
     sandbox.onSyscall = (request) => {
       let parsed: unknown;
@@ -152,8 +166,10 @@ export class VatManager {
         throw illegal;
       }
       try {
-        const reply = syscall(this.id, parsed);
-        syscalls.push([request, reply]);
+        const [reply, extra] = syscall(this.id, parsed);
+        const cost = syscallCost(request.length + reply.length, extra);
+        sandbox.charge(cost);
+        syscalls.push([request, reply, String(cost)]);
         return reply;
       } catch (err) {
         // The guest may catch this; the crank is aborted regardless.
@@ -162,21 +178,33 @@ export class VatManager {
       }
     };
     try {
-      const reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
+      let reply: string;
+      try {
+        reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
+      } catch (err) {
+        // An illegal syscall is the cause, whatever the guest did with its error.
+        throw illegal ?? err;
+      }
       if (illegal) throw illegal;
       const outcome = parseReply(this.id, reply);
       if (!outcome.ok) throw new DeliveryFailed(`vat ${this.id} failed the delivery: ${outcome.error}`);
-      return { syscalls, result: outcome.result };
+      return { syscalls, result: outcome.result, used: sandbox.lastUsed };
     } finally {
       sandbox.onSyscall = null;
     }
   }
 
-  /** Takes a snapshot when the vat's policy says one is due; part of the current crank. */
+  /**
+   * Takes a snapshot when the vat's policy says one is due (deliveries or
+   * meter units since the last one), so that reloading the vat replays a
+   * bounded amount of work; part of the current crank.
+   */
   snapshotIfDue(): void {
     const record = this.state.vat(this.id);
-    if (record.transcriptLength - record.snapshotPos < record.snapshotEvery || !this.sandbox) return;
-    this.snapshot();
+    if (!this.sandbox) return;
+    const byDeliveries = record.transcriptLength - record.snapshotPos >= record.snapshotEvery;
+    const byUnits = BigInt(record.unitsSinceSnapshot ?? '0') >= BigInt(record.snapshotEveryUnits ?? DEFAULT_SNAPSHOT_EVERY_UNITS);
+    if (byDeliveries || byUnits) this.snapshot();
   }
 
   snapshot(): void {
@@ -186,7 +214,7 @@ export class VatManager {
     this.state.putImage(stored.id, stored.compressed);
     // An image of the vat's own (not a shared base or zygote) is replaced.
     if (record.identity === null && record.imageId !== stored.id) this.state.deleteImage(record.imageId);
-    this.state.setVat(this.id, { ...record, imageId: stored.id, identity: null, snapshotPos: record.transcriptLength });
+    this.state.setVat(this.id, { ...record, imageId: stored.id, identity: null, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
   }
 
   stateHash(): string {

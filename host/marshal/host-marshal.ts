@@ -10,11 +10,14 @@ export interface HostMarshal {
   /** The kref behind a presence, or undefined. */
   krefOf(value: unknown): Kref | undefined;
   presence(kref: Kref): object;
+  /** The interface name the owning vat gave the object ("Alleged: Counter"), once a message carried it. */
+  interfaceOf(kref: Kref): string | undefined;
 }
 
 export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): HostMarshal {
   const presences = new Map<Kref, object>();
   const krefs = new WeakMap<object, Kref>();
+  const ifaces = new Map<Kref, string>();
 
   const presence = (kref: Kref): object => {
     let p = presences.get(kref);
@@ -37,8 +40,11 @@ export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): Hos
           : 'the host cannot export objects into vats; only presences it received can be passed',
       );
     },
-    (slot: string): any => {
-      if (slot.startsWith('ko')) return presence(slot);
+    (slot: string, iface?: string): any => {
+      if (slot.startsWith('ko')) {
+        if (typeof iface === 'string') ifaces.set(slot, iface);
+        return presence(slot);
+      }
       if (slot.startsWith('kp')) {
         const p = promiseFor(slot);
         p.catch(() => {});
@@ -54,5 +60,6 @@ export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): Hos
     unserialize: (data) => m.fromCapData(data as any),
     krefOf: (value) => (typeof value === 'object' && value !== null ? krefs.get(value) : undefined),
     presence,
+    interfaceOf: (kref) => ifaces.get(kref),
   };
 }

@@ -1,6 +1,8 @@
-// A crank-transactional key/value store on lmdb. A crank's writes are buffered
-// in memory, visible to its own reads, and reach lmdb only in commit(), as one
-// lmdb write transaction.
+// A block-transactional key/value store on lmdb. Writes are buffered in
+// memory, visible to later reads, and reach lmdb only in commit(), as one lmdb
+// write transaction (a block of cranks). Inside a block, beginCrank() opens a
+// savepoint: abortCrank() undoes that crank's writes alone, endCrank() keeps
+// them for the block's commit.
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -70,7 +72,13 @@ export class Store {
     return new Store(dir, temporary, db);
   }
 
-  /** True while the current crank has uncommitted writes. */
+  /**
+   * How many committed keys the last getNextKey() stepped over (buffered
+   * deletes): the host work it did beyond O(log n), for the caller to charge.
+   */
+  lastScanSteps = 0;
+
+  /** True while there are uncommitted writes. */
   get dirty(): boolean {
     this.#open();
     return this.#buffer.size > 0;
@@ -119,13 +127,19 @@ export class Store {
     // Only deleted keys are skipped; the first committed key that survives, or
     // reaches the buffered candidate, ends the walk.
     const start = from === '' ? undefined : Buffer.from(from, 'utf8');
-    for (const raw of db.getKeys({ start, exclusiveStart: exclusive })) {
-      const key = decodeKey(raw);
-      if (!key.startsWith(prefix)) break;
-      if (buffered !== undefined && compareKeys(key, buffered) >= 0) break;
-      if (this.#buffer.lookup(key) !== null) return key;
+    let steps = 0;
+    try {
+      for (const raw of db.getKeys({ start, exclusiveStart: exclusive })) {
+        const key = decodeKey(raw);
+        if (!key.startsWith(prefix)) break;
+        if (buffered !== undefined && compareKeys(key, buffered) >= 0) break;
+        if (this.#buffer.lookup(key) !== null) return key;
+        steps++;
+      }
+      return buffered;
+    } finally {
+      this.lastScanSteps = steps;
     }
-    return buffered;
   }
 
   /**
@@ -148,6 +162,7 @@ export class Store {
   commit(): void {
     const db = this.#open();
     if (this.#buffer.size === 0) return;
+    if (this.#buffer.inSavepoint) throw new Error('cannot commit with a crank open: endCrank() or abortCrank() first');
     db.transactionSync(() => {
       for (const [key, write] of this.#buffer.writes()) {
         const raw = Buffer.from(key, 'utf8');
@@ -158,10 +173,50 @@ export class Store {
     this.#buffer.clear();
   }
 
-  /** Drops the crank's buffered writes. */
+  /** Drops every uncommitted write (the whole block). */
   abort(): void {
     this.#open();
     this.#buffer.clear();
+  }
+
+  /**
+   * Runs `fn` as one atomic unit: inside an open crank it simply joins that
+   * crank (whose owner commits or rolls back); otherwise it gets a crank of
+   * its own, committed when `fn` returns and undone if it throws.
+   */
+  atomically<T>(fn: () => T): T {
+    this.#open();
+    if (this.#buffer.inSavepoint) return fn();
+    this.beginCrank();
+    let out: T;
+    try {
+      out = fn();
+    } catch (err) {
+      this.abortCrank();
+      throw err;
+    }
+    this.endCrank();
+    this.commit();
+    return out;
+  }
+
+  /** Opens a crank inside the current block: its writes can be undone alone. */
+  beginCrank(): void {
+    this.#open();
+    if (this.#buffer.inSavepoint) throw new Error('a crank is already open in this store');
+    this.#buffer.savepoint();
+  }
+
+  /** Keeps the open crank's writes; they commit with the block. */
+  endCrank(): void {
+    this.#open();
+    this.#buffer.release();
+  }
+
+  /** Undoes the open crank's writes, leaving earlier cranks of the block intact. */
+  abortCrank(): void {
+    this.#open();
+    this.#buffer.rollback();
   }
 
   /**

@@ -27,10 +27,10 @@ export interface DeviceHost {
 export function provideDevice(host: DeviceHost, key: string, info: DeviceInfo): object {
   let ko = host.store.get(`h.deviceFor.${key}`) as Kref | undefined;
   if (ko === undefined) {
-    ko = host.kernel.allocateDeviceObject();
-    host.store.set(`h.device.${ko}`, info);
-    host.store.set(`h.deviceFor.${key}`, ko);
-    host.store.commit();
+    ko = host.kernel.allocateDeviceObject((k) => {
+      host.store.set(`h.device.${k}`, info);
+      host.store.set(`h.deviceFor.${key}`, k);
+    });
   }
   return host.marshal.presence(ko);
 }
@@ -38,7 +38,8 @@ export function provideDevice(host: DeviceHost, key: string, info: DeviceInfo): 
 /**
  * Answers one send to a device. Runs inside a crank: it only reads, or
  * returns an upgrade for the kernel to run as its own crank.
- *   admin:     upgrade(bundlecap, { exits }), setExits(exitsDelta), getInstanceId(), getIncarnation()
+ *   admin:     upgrade(bundlecap, { exits }), setExits(exitsDelta), getInstanceId(), getIncarnation(),
+ *              suspend(reason?), resume(), isSuspended()
  *   bundlecap: getBundleId()
  */
 export function answerDevice(host: DeviceHost, target: Kref, method: string, args: Capdata): DeviceAction {
@@ -85,6 +86,18 @@ export function answerDevice(host: DeviceHost, target: Kref, method: string, arg
       if (typeof decoded[0] !== 'object' || decoded[0] === null) return fail('setExits needs a record of named exits');
       return upgradeTo(current, decoded[0]);
     }
+    // Governance can stop a misbehaving instance and let it go again (issue #10).
+    case 'suspend': {
+      const why = decoded[0] === undefined ? 'suspended through its admin capability' : decoded[0];
+      if (typeof why !== 'string' || why.length > 1000) return fail('suspend takes an optional reason of at most 1000 characters');
+      host.kernel.suspendVat(vat, why);
+      return reply(true);
+    }
+    case 'resume':
+      host.kernel.resumeVat(vat);
+      return reply(true);
+    case 'isSuspended':
+      return reply(host.kernel.suspensionOf(vat) !== undefined);
     default:
       return fail(`an adminFacet has no method ${JSON.stringify(method)}`);
   }

@@ -1,5 +1,6 @@
 // Pre-flight checks (SPEC §5.7): what would go wrong if this upgrade were
 // enacted now, found in throwaway copies of the live vat. Nothing live changes.
+import { methodsUsed, trialOfCurrent, trialUpgrade } from './trials.js';
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
 
@@ -44,7 +45,7 @@ const KIND_NOT_REDEFINED = /kind "([^"]+)" \(defined by incarnation (\d+)\) was 
 export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] = []): PreflightResult {
   const { kernel, vat } = input;
   const problems = [...earlier];
-  const { trial, ok, error } = kernel.trialUpgrade(vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits });
+  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits });
   try {
     if (!ok) {
       const kinds = [...(error ?? '').matchAll(KIND_NOT_REDEFINED)];
@@ -63,7 +64,7 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
       if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
       return input.decode(out.result) as Inspection;
     };
-    const current = kernel.trialOfCurrent(vat);
+    const current = trialOfCurrent(kernel, vat);
     let before: Inspection;
     try {
       before = inspect(current);
@@ -71,7 +72,7 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
       current.dispose();
     }
     const after = inspect(trial);
-    const used = kernel.methodsUsed(vat);
+    const used = methodsUsed(kernel, vat);
     for (const [name, vref] of facetVrefs) {
       const now = new Set(after.methods[vref] ?? []);
       for (const method of before.methods[vref] ?? []) {

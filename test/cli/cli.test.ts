@@ -82,6 +82,65 @@ describe('quickvat CLI', function () {
     assert.match(run(dir, 'snapshot', 'verify').stdout, /\d+ images verified/);
   });
 
+  it('prints returned objects as refs usable by later commands, by ref, by --as name and by instance label', () => {
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-cli-refs-'));
+    assert.equal(run(fresh, 'bundle', contract('v1'), '-o', 'v1.json').code, 0);
+    assert.equal(run(fresh, 'install', 'v1.json', '--label', 'ledger').code, 0);
+    let r = run(fresh, 'start', 'ledger', '--label', 'gold', '--parameters', '{"symbol":"GOLD"}');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^started v\d+ \(label gold\) from ledger: facets gold\.creatorFacet, gold\.publicFacet$/m);
+
+    r = run(fresh, 'call', 'gold.publicFacet', 'openAccount', 'alice', '--as', 'alice');
+    assert.equal(r.code, 0, r.stderr);
+    const [, ref, iface] = /^(ko\d+) \((Alleged: [^)]+)\)$/m.exec(r.stdout) ?? [];
+    assert.ok(ref, `a ref in ${r.stdout}`);
+    assert.match(iface, /Account/);
+    assert.match(r.stdout, /saved as alice/);
+    assert.equal(run(fresh, 'call', 'gold.creatorFacet', 'mint', 'alice', '40n').stdout.trim(), '40n');
+    // Each command is its own process: the ref and the name outlive them.
+    assert.equal(run(fresh, 'call', ref, 'getBalance').stdout.trim(), '40n');
+    assert.equal(run(fresh, 'call', 'alice', 'getBalance').stdout.trim(), '40n');
+    r = run(fresh, '--json', 'call', 'gold.publicFacet', 'openAccount', 'bob');
+    assert.deepEqual(JSON.parse(r.stdout).result.$ref.startsWith('ko'), true);
+    r = run(fresh, 'call', 'gold.publicFacet', 'balanceOf', 'alice');
+    assert.equal(r.stdout.trim(), '40n');
+
+    r = run(fresh, 'list');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /installations:\n\s+v\d+\s+ledger/);
+    assert.match(r.stdout, /instances:\n\s+v\d+\s+gold\s+inc 1\s+bundle [0-9a-f]{12}…/);
+    assert.match(r.stdout, new RegExp(`names:\\n\\s+alice\\s+${ref} \\(Alleged: `));
+    const listed = JSON.parse(run(fresh, '--json', 'list').stdout);
+    assert.deepEqual(listed.instances.map((i: { label: string; suspended: boolean; incarnation: number }) => [i.label, i.incarnation, i.suspended]), [['gold', 1, false]]);
+    assert.equal(listed.names.alice.ref, ref);
+
+    // Internals never show: an unknown method lists only the API.
+    r = run(fresh, 'call', 'alice', 'nope');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^quickvat: alice\.nope: .*has no method "nope"; its methods: .*getBalance/);
+    assert.doesNotMatch(r.stderr, /__/);
+    fs.rmSync(fresh, { recursive: true, force: true });
+  });
+
+  it('prints its version, and errors as {"error"} on stderr with --json', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    for (const flag of ['--version', '-V']) {
+      const r = run(dir, flag);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout.trim(), pkg.version);
+    }
+    for (const args of [['call', 'v99.publicFacet', 'x'], ['frobnicate'], ['install'], ['call', 'ko99999', 'x'], ['call', 'x', 'y', '--as', 'v3']]) {
+      const r = run(dir, '--json', ...args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      const { error } = JSON.parse(lines[0]);
+      assert.equal(typeof error, 'string');
+      assert.doesNotMatch(error, /^(error|quickvat):/);
+    }
+  });
+
   it('answers bad input with one clear line and a non-zero exit, leaving the state unchanged', async () => {
     fs.writeFileSync(path.join(dir, 'garbage.json'), '{"format":"quickvat-bundle-file-1","manifest":{}}');
     const before = await stateHash(dir);

@@ -46,6 +46,8 @@ describe('liveslots: promises across upgrades (issue #11)', () => {
       const observer = host.createVat(OBSERVER, { name: 'observer' }).root;
       assert.equal(await host.E(observer).watch(h.root), 'watching');
       const waiting = host.E(h.root).neverResolves();
+      // Sends to one vat are delivered in order: once this answers, the one above was delivered.
+      assert.equal(await host.E(h.root).version(), 'v1');
       await host.upgrade(h.admin, HOLDER_V2, { upgradeMessage: 'moving to v2' });
       const reason = await waiting.then(
         () => assert.fail('should reject'),

@@ -88,8 +88,8 @@ describe('upgrade: success (SPEC §5.1, §5.3)', () => {
       const heap = await host.E(pub).heapObject();
       assert.equal(await host.E(heap).ping(), 'pong');
       await host.upgrade(kit.adminFacet, V2);
-      await assert.rejects(waiting, (r: any) => r.name === 'vatUpgraded' && r.incarnationNumber === 2 && /vat v\d+ was upgraded to incarnation 2; this promise from incarnation 1 was disconnected/.test(r.upgradeMessage));
-      await assert.rejects(host.E(heap).ping(), /non-durable object of vat v\d+; it was discarded when the vat upgraded to incarnation 2/);
+      await assert.rejects(waiting, (r: any) => r.name === 'vatUpgraded' && r.incarnationNumber === 2 && /its vat was upgraded to incarnation 2; this promise from incarnation 1 was disconnected/.test(r.upgradeMessage));
+      await assert.rejects(host.E(heap).ping(), /this object was a non-durable object of its vat; it was discarded when that vat was upgraded to incarnation 2/);
     } finally {
       await host.close();
     }
@@ -183,6 +183,8 @@ describe('vat-data', () => {
     try {
       await assert.rejects(host.E(pub).storeBad('promise'), /collection "counters" value for "bad"\.nested\[1\] is a promise/);
       await assert.rejects(host.E(pub).storeBad('far'), /Counter\.state\.count is a non-durable object \(an ordinary Far object\)/);
+      await assert.rejects(host.E(pub).storeBad('map'), /collection "counters" value for "bad"\.nested\[1\] is a Map; durable state can hold only data/);
+      await assert.rejects(host.E(pub).storeBad('function'), /Counter\.state\.count is a function; durable state can hold only data/);
     } finally {
       await host.close();
     }

@@ -1,0 +1,63 @@
+// Block mode (issue #10): deliveries through the kernel when a block of
+// cranks commits once, against one commit per crank and against a direct call
+// into one QuickJS instance, all in one run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Sandbox } from '../host/engine/index.js';
+import { Host } from '../host/index.js';
+import { fmtMs, measure, verdict } from './harness.js';
+
+const VAT = `
+  import { Far } from '@endo/far';
+  export function buildRootObject() { return Far('bench', { trivial() { return 'ok'; } }); }`;
+
+const PER_BLOCK = 100;
+
+export async function runBlocksBench(): Promise<void> {
+  console.log(`\n== blocks (durable store, fsync per commit; a block = up to ${PER_BLOCK} cranks, one commit)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-bench-blocks-'));
+  const host = await Host.open({ path: dir, autoRun: false });
+  const { root } = host.createVat(VAT, { name: 'bench' });
+  const direct = Sandbox.create();
+  direct.evaluate(`globalThis.trivial = () => 'ok';`);
+  const fail = (e: Error) => {
+    console.error(e);
+    process.exit(1);
+  };
+  // One round trip = send, run a block (one crank), commit, answer.
+  const sequential = (done: () => void) => {
+    const p = host.E(root).trivial();
+    host.run({ maxCranks: PER_BLOCK }).then(() => p.then(() => done(), fail), fail);
+  };
+  // Per-crank commits: 100 sends, each crank its own block.
+  const perCrank = async () => {
+    const ps = Array.from({ length: PER_BLOCK }, () => host.E(root).trivial());
+    for (let i = 0; i < PER_BLOCK; i++) await host.run({ maxCranks: 1 });
+    await Promise.all(ps);
+  };
+  // Block mode: 100 sends, one block of 100 cranks, one commit.
+  const blockMode = async () => {
+    const ps = Array.from({ length: PER_BLOCK }, () => host.E(root).trivial());
+    await host.run({ maxCranks: PER_BLOCK });
+    await Promise.all(ps);
+  };
+  const [directCall, seq, crank, block] = await measure([
+    { name: 'direct call (engine only)', fn: () => void direct.call('trivial', '') },
+    { name: 'sequential round trip (block of 1 crank)', fn: sequential, defer: true },
+    { name: `${PER_BLOCK} deliveries, one commit per crank`, fn: (done: () => void) => void perCrank().then(done, fail), defer: true },
+    { name: `${PER_BLOCK} deliveries, one block`, fn: (done: () => void) => void blockMode().then(done, fail), defer: true },
+  ]);
+  const perDelivery = (ms: number) => ms / PER_BLOCK;
+  console.log(`  direct call into one QuickJS instance          ${fmtMs(directCall.meanMs)}   ${directCall.hz.toFixed(0)}/s`);
+  console.log(`  sequential round trips from outside            ${fmtMs(seq.meanMs)}   ${seq.hz.toFixed(0)}/s`);
+  console.log(`  deliveries, one commit per crank               ${fmtMs(perDelivery(crank.meanMs))}   ${(crank.hz * PER_BLOCK).toFixed(0)}/s`);
+  console.log(`  deliveries in blocks of ${PER_BLOCK}                     ${fmtMs(perDelivery(block.meanMs))}   ${(block.hz * PER_BLOCK).toFixed(0)}/s`);
+  console.log(`  block mode vs per-crank commits: ${(crank.meanMs / block.meanMs).toFixed(2)}x faster`);
+  const overhead = perDelivery(block.meanMs) / directCall.meanMs;
+  verdict('>= 10,000 sequential round trips/s from outside', seq.hz >= 10_000, `${seq.hz.toFixed(0)}/s`);
+  verdict('kernel overhead <= 20x a direct call (per delivery, block mode)', overhead <= 20, `${overhead.toFixed(1)}x`);
+  await host.close();
+  direct.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,56 @@
+// Translation between a vat's references (vrefs) and the kernel's (krefs)
+// through the vat's c-list. A vat names only what it was given or exports;
+// anything else is forged or stale, and aborts its crank.
+import type { KernelState } from './kernel-state.js';
+import { isKpid, SyscallError, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
+
+export class Translator {
+  constructor(private readonly state: KernelState) {}
+
+  /** The kref a vat means by `vref`; with `mayAllocate`, its own new exports get one. */
+  krefFromVat(vat: VatId, vref: Vref, mayAllocate: boolean): Kref {
+    const known = this.state.krefFor(vat, vref);
+    if (known !== undefined) return known;
+    if (mayAllocate && vref.startsWith('o+')) {
+      const ko = this.state.allocateObject(vat);
+      this.state.addClist(vat, vref, ko);
+      return ko;
+    }
+    if (mayAllocate && vref.startsWith('p+')) {
+      const kp = this.state.allocatePromise(vat);
+      this.state.addClist(vat, vref, kp);
+      return kp;
+    }
+    // In the vat's own terms: it may read this message.
+    throw new SyscallError(`the vat used reference ${vref}, which it was never given (forged or stale)`);
+  }
+
+  fromVat(vat: VatId, data: Capdata): Capdata {
+    return { body: data.body, slots: data.slots.map((s) => this.krefFromVat(vat, s, true)) };
+  }
+
+  /** The vref `vat` knows `kref` by, importing it into the vat's c-list if new. */
+  vrefForVat(vat: VatId, kref: Kref): Vref {
+    const known = this.state.vrefFor(vat, kref);
+    if (known !== undefined) return known;
+    const vref = this.state.allocateImportVref(vat, isKpid(kref) ? 'p' : 'o');
+    this.state.addClist(vat, vref, kref);
+    return vref;
+  }
+
+  toVat(vat: VatId, data: Capdata): Capdata {
+    return { body: data.body, slots: data.slots.map((k) => this.vrefForVat(vat, k)) };
+  }
+
+  /** Like toVat, but refuses to import anything new (trials must leave no trace). */
+  existingToVat(vat: VatId, data: Capdata): Capdata {
+    return {
+      body: data.body,
+      slots: data.slots.map((k) => {
+        const vref = this.state.vrefFor(vat, k);
+        if (vref === undefined) throw new Error(`a trial can only pass references vat ${vat} already holds; ${k} is new to it`);
+        return vref;
+      }),
+    };
+  }
+}
