@@ -8,6 +8,7 @@ import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
 import { runVariantBench } from './variant.bench.js';
+import { runGcBench } from './gc.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
@@ -19,6 +20,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  gc: runGcBench,
 };
 
 const only = process.argv.slice(2);

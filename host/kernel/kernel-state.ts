@@ -14,7 +14,11 @@ export type RunItem =
   | { readonly type: 'send'; readonly target: Kref; readonly msg: Message }
   | { readonly type: 'notify'; readonly vat: VatId; readonly kpid: Kref }
   /** An upgrade a device (an admin capability held by a vat) asked for: a crank of its own. */
-  | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null };
+  | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null }
+  /** A GC point of one vat (gc.ts). */
+  | { readonly type: 'bringOutYourDead'; readonly vat: VatId }
+  /** A kernel sweep after vats retired imports (gc.ts). */
+  | { readonly type: 'gc' };
 
 export type KernelPromise =
   | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly queue: readonly Message[] }

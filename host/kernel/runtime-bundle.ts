@@ -22,6 +22,7 @@ export async function buildRuntimeBundle(log: (msg: string) => void = () => {}):
     legalComments: 'none',
     write: false,
     logLevel: 'silent',
+    plugins: [unpinPresences],
   });
   const code = result.outputFiles[0].text;
   fs.mkdirSync(BUILD_DIR, { recursive: true });
@@ -30,6 +31,26 @@ export async function buildRuntimeBundle(log: (msg: string) => void = () => {}):
   log(`wrote ${RUNTIME_BUNDLE_PATH} (${(code.length / 1024).toFixed(0)} KiB)`);
   return RUNTIME_BUNDLE_PATH;
 }
+
+/**
+ * Presences must be collectable for distributed GC (issue #11). Eventual-send
+ * maps each presence to the promise resolved with it (presenceToPromise), an
+ * optimisation only (HandledPromise.resolve(presence) then makes a fresh
+ * resolved promise). In QuickJS a WeakMap value that references its key keeps
+ * the key alive forever (no ephemerons), so that entry would pin every
+ * presence. The bundle leaves it out; the build fails if the line moved.
+ */
+const PRESENCE_PIN = 'presenceToPromise.set(resolvedTarget, handledP);';
+const unpinPresences = {
+  name: 'unpin-presences',
+  setup(build: { onLoad(o: { filter: RegExp }, cb: (args: { path: string }) => { contents: string; loader: 'js' }): void }) {
+    build.onLoad({ filter: /eventual-send[\\/]src[\\/]handled-promise\.js$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      if (!source.includes(PRESENCE_PIN)) throw new Error(`${args.path} no longer contains "${PRESENCE_PIN}": revisit unpinPresences`);
+      return { contents: source.replace(PRESENCE_PIN, '/* presence -> promise entry left out: see quickvat runtime-bundle.ts */'), loader: 'js' };
+    });
+  },
+};
 
 let cached: string | undefined;
 export function runtimeBundleSource(): string {
