@@ -7,7 +7,9 @@ import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
+import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
+import { runFastPathsBench } from './fast-paths.bench.js';
 import { runGcBench } from './gc.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
@@ -20,6 +22,8 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  'fast-paths': runFastPathsBench,
+  preflight: runPreflightBench,
   gc: runGcBench,
 };
 

@@ -7,6 +7,6 @@ import { buildRuntimeBundle } from './kernel/runtime-bundle.js';
 const log = (msg: string) => console.log(msg);
 buildMeteredWasm(log);
 await buildRuntimeBundle(log);
-// tsc writes the CLI without the execute bit; npm links `bin` at install time,
-// which on a fresh clone is before this build exists.
+// tsc writes files without the execute bit; the `quickvat` bin (run through
+// node_modules/.bin or npx from a clone) needs it.
 fs.chmodSync(fileURLToPath(new URL('./cli/main.js', import.meta.url)), 0o755);

@@ -171,8 +171,12 @@ async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Ca
   return data;
 }
 
-/** Read-only: method names of some exported objects, and the durable kinds (for pre-flight checks). */
-function inspect(vrefs: string[]): Capdata {
+/**
+ * For pre-flight checks: method names of some exported objects, and each
+ * durable kind this incarnation defines, with (when `samplePerKind` > 0) a
+ * sample of its stored records read through this incarnation. Writes (migrations) go to the trial's overlay.
+ */
+function inspect(vrefs: string[], samplePerKind = 0): Capdata {
   const methods: Record<string, string[]> = {};
   for (const vref of vrefs) {
     try {
@@ -182,7 +186,7 @@ function inspect(vrefs: string[]): Capdata {
       methods[vref] = [];
     }
   }
-  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.describeKinds() : [] }));
+  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] }));
 }
 
 type Delivery =
@@ -190,7 +194,7 @@ type Delivery =
   | ['startInstance', Capdata, Capdata]
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]]
-  | ['inspect', string[]]
+  | ['inspect', string[], number?]
   | ['bringOutYourDead']
   | ['dropExports', string[]];
 
@@ -216,7 +220,7 @@ const dispatch = async (request: string): Promise<string> => {
         liveSlots.notify(d[1]);
         break;
       case 'inspect':
-        result = inspect(d[1]);
+        result = inspect(d[1], d[2]);
         break;
       case 'bringOutYourDead':
         result = liveSlots.serialize(harden(liveSlots.bringOutYourDead()));

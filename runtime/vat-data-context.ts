@@ -124,7 +124,7 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
   // ------------------------------------------------------------ durability
   const slotOf = (value: object) => vrefOf.get(value) ?? marshal.knownSlot(value);
 
-  /** Where in value something non-durable sits, or undefined. */
+  /** Where in a value that cannot be passed at all the culprit sits (a Map, a function, a class instance). */
   const findUnpassable = (value: unknown, path: string): string => {
     if (typeof value === 'function') return `${path} is a function`;
     if (typeof value !== 'object' || value === null) return `${path} is a ${typeof value} that cannot be stored`;
@@ -144,6 +144,7 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
     return `${path} is ${typeof name === 'string' && name ? `a ${name}` : 'an object with a custom prototype'}`;
   };
 
+  /** Where in value something non-durable sits, or undefined. */
   const findNonDurable = (value: unknown, path: string): string | undefined => {
     let style;
     try {

@@ -38,7 +38,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
   const { store, recall, vrefOf, findNonDurable, reanimateOrImport } = ctx;
   const refs = makeRefcounts(ctx, (vref) => marshal.retainPromise(vref));
   const objects = makeVirtualObjects(ctx, refs);
-  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, describeKinds } = objects;
+  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords } = objects;
   const collections = makeCollections(ctx, refs);
   const { createCollection, makeCollection, collectionKinds } = collections;
   // Told which virtual objects were deleted (the vref-aware WeakMap/WeakSet drop their entries).
@@ -145,7 +145,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     isVirtualVref: (vref: string) => VREF.test(vref),
     provideBaggage,
     undefinedKinds,
-    describeKinds,
+    sampleRecords,
     findNonDurable: (value: unknown, path: string) => findNonDurable(harden(value), path),
     reanimateOrImport,
     exported: refs.exported,

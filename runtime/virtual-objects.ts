@@ -5,6 +5,7 @@
 // state, where <p> is "d." (durable) or "v<incarnation>." (virtual).
 import { Far } from '@endo/pass-style';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
+import type { KindSample, RecordSample } from './record-sample.js';
 import type { Refcounts } from './virtual-refcounts.js';
 
 export type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
@@ -18,6 +19,8 @@ interface KindRecord {
   facets: string[] | null;
   definedIn: number;
   nextId: number;
+  /** The highest stateVersion any incarnation declared (absent in records from before it was kept). */
+  stateVersion?: number;
 }
 interface KindDef {
   readonly id: number;
@@ -83,6 +86,9 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   // the same crank. A throwing migrate fails this delivery only.
   const migrateRecord = (def: KindDef, key: string, tag: string, r: StateRecord, version: number): StateRecord => {
     const { migrate } = def.options;
+    if (r.v > version) {
+      throw Error(`${tag} object ${key} has state version ${r.v}, above the version ${version} this kind declares (stateVersion was lowered)`);
+    }
     if (!migrate) {
       throw Error(`${tag} object ${key} has state version ${r.v} but the kind declares version ${version} and no migrate function`);
     }
@@ -249,7 +255,19 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     const tag = (handle as any).getTag() as string;
     const previous = readKind(id, true);
     if (previous && previous.definedIn === incarnation) throw Error(`kind "${tag}" is already defined in this incarnation`);
-    const record: KindRecord = { tag, durable: true, facets: evolveFacets(tag, previous?.facets, facets), definedIn: incarnation, nextId: previous?.nextId ?? 1 };
+    // Records already written at a higher version could never be read again (issue 13).
+    const stateVersion = options?.stateVersion ?? 0;
+    if (previous?.stateVersion !== undefined && stateVersion < previous.stateVersion) {
+      throw Error(`kind "${tag}" lowers stateVersion from ${previous.stateVersion} to ${stateVersion}; records written at version ${previous.stateVersion} could not be read (stateVersion may only stay or grow)`);
+    }
+    const record: KindRecord = {
+      tag,
+      durable: true,
+      facets: evolveFacets(tag, previous?.facets, facets),
+      definedIn: incarnation,
+      nextId: previous?.nextId ?? 1,
+      stateVersion: Math.max(stateVersion, previous?.stateVersion ?? 0),
+    };
     writeKind(id, record);
     return makeMaker(register(id, record, init, behavior, options));
   };
@@ -318,34 +336,67 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   };
 
   /**
-   * For pre-flight checks: each durable kind this incarnation defines, the
-   * shape of one stored record, and the shape its init makes (init is called
-   * with no arguments; kinds whose init needs them report no shape).
+   * For pre-flight checks and reviews (issue 13): each durable kind this
+   * incarnation defines, its facets and methods, the fields its init makes
+   * (init called with no arguments; kinds whose init needs them report none),
+   * and a bounded sample of its stored records (the oldest, the newest and
+   * evenly spaced ones between), each read through this incarnation's
+   * definition: migrated if its version differs, every field decoded.
+   * Nothing here depends on how many records there are beyond `perKind` reads.
    */
-  const describeKinds = () => {
-    const out: { tag: string; stateVersion: number; hasMigrate: boolean; recordFields?: string[]; recordVersion?: number; initFields?: string[] }[] = [];
+  const sampleRecords = (perKind: number): KindSample[] => {
+    const out: KindSample[] = [];
     for (const [id, def] of defs) {
       if (id < FIRST_USER_KIND || !def.record.durable) continue;
-      const entry: (typeof out)[number] = { tag: def.record.tag, stateVersion: def.options.stateVersion ?? 0, hasMigrate: typeof def.options.migrate === 'function' };
-      const prefix = `d.vo.${id}/`;
-      const first = store.getNextKey(prefix);
-      if (first !== undefined && first.startsWith(prefix)) {
-        const r = JSON.parse(store.get(first)!) as StateRecord;
-        entry.recordFields = Object.keys(r.s).sort();
-        entry.recordVersion = r.v;
-      }
+      const version = def.options.stateVersion ?? 0;
+      const count = def.record.nextId - 1;
+      const behaviors: [string, Behavior][] = def.record.facets ? def.record.facets.map((f) => [f, (def.behavior as Record<string, Behavior>)[f] ?? {}]) : [['', def.behavior as Behavior]];
+      const facets = Object.fromEntries(behaviors.map(([f, b]) => [f, Object.keys(b).sort()]));
+      const entry: KindSample = { tag: def.record.tag, stateVersion: version, facets, hasMigrate: typeof def.options.migrate === 'function', records: count, samples: [] };
       try {
         const made = def.init();
         if (made && typeof made === 'object') entry.initFields = Object.keys(made).sort();
       } catch {
         // init needs arguments: no shape to compare
       }
+      for (const n of sampleIds(count, perKind)) {
+        const key = stateKey(true, id, n);
+        const raw = store.get(key);
+        if (raw === undefined) continue;
+        const r = JSON.parse(raw) as StateRecord;
+        const sample: RecordSample = { vref: `o+d${id}/${n}`, version: r.v, fields: Object.keys(r.s).sort() };
+        try {
+          const now = r.v === version ? r : migrateRecord(def, key, def.record.tag, r, version);
+          sample.readFields = Object.keys(now.s).sort();
+          for (const [field, text] of Object.entries(now.s)) {
+            try {
+              decodeValue(text);
+            } catch (err) {
+              throw Error(`field ${field} cannot be decoded: ${(err as Error).message}`);
+            }
+          }
+        } catch (err) {
+          sample.failure = r.v > version ? 'version-lowered' : r.v !== version && !entry.hasMigrate ? 'no-migrate' : r.v !== version ? 'migrate-threw' : 'unreadable';
+          sample.error = (err as Error)?.message ?? String(err);
+        }
+        entry.samples.push(sample);
+      }
       out.push(entry);
     }
     return out;
   };
 
-  return { defs, deleteIfUnreachable, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, describeKinds };
+  return { defs, deleteIfUnreachable, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
+}
+
+/** Object numbers 1..count to read: all of them up to `k`, else the first, the last and k-2 evenly spaced between. */
+function sampleIds(count: number, k: number): number[] {
+  if (count <= 0 || k <= 0) return [];
+  if (count <= k) return Array.from({ length: count }, (_, i) => i + 1);
+  if (k === 1) return [1];
+  const ids = new Set<number>();
+  for (let i = 0; i < k; i++) ids.add(1 + Math.round((i * (count - 1)) / (k - 1)));
+  return [...ids];
 }
 
 export type VirtualObjects = ReturnType<typeof makeVirtualObjects>;

@@ -13,7 +13,7 @@ export interface VrefOf {
 export interface VrefAwareWeakCollections {
   readonly WeakMap: WeakMapConstructor;
   readonly WeakSet: WeakSetConstructor;
-  /** Drops every entry keyed by the virtual object `vref` (it was deleted). */
+  /** Drops every entry keyed by a virtual object that no longer exists. */
   forget(vref: string): void;
 }
 

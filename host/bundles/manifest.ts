@@ -1,10 +1,11 @@
 // The content-addressed form of a bundle: a small manifest naming each module's
-// piece (sha256 of its transformed source) and import map. The manifest is what
+// piece (sha256 of the module file as its author wrote it) and import map. The manifest is what
 // a proposer publishes and a voter reviews; pieces travel separately, once each.
 import crypto from 'node:crypto';
 import type { VatBundle } from '../kernel/kernel.js';
 import { canonicalJson } from './vat-bundle.js';
 import { SourceMissingError } from './errors.js';
+import { compilePiece } from './compile-piece.js';
 
 export const MANIFEST_FORMAT = 'quickvat-manifest-1';
 
@@ -29,7 +30,7 @@ export function isNamedExit(specifier: string): boolean {
 }
 
 export interface ManifestModule {
-  /** sha256 (lowercase hex) of the module's transformed source bytes */
+  /** sha256 (lowercase hex) of the module file's bytes, as written (= `sha256sum` of the file) */
   readonly piece: string;
   /** specifier as written in the source -> module name in this manifest */
   readonly imports: Readonly<Record<string, string>>;
@@ -49,7 +50,7 @@ export interface Manifest {
 
 export interface SourceBundle {
   readonly manifest: Manifest;
-  /** piece hash -> transformed module source (UTF-8) */
+  /** piece hash -> the module file's bytes (UTF-8 source as the author wrote it) */
   readonly pieces: Map<string, Uint8Array>;
   /** sha256 of canonicalJson(manifest) */
   readonly bundleId: string;
@@ -164,9 +165,11 @@ export function validateManifest(value: unknown): Manifest {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The VatBundle the guest runtime evaluates, with each module's source taken
- * from its piece. Pieces are re-hashed here: this is where stored or received
- * bytes become code, so a corrupted or substituted piece must stop here.
+ * The VatBundle the guest runtime evaluates: each module's piece, compiled to
+ * the loader's CommonJS shape (compile-piece.ts, cached by piece hash). Pieces
+ * are re-hashed here: this is where stored or received bytes become code, so
+ * a corrupted or substituted piece must stop here. Throws SourceMissingError
+ * for absent pieces and PieceCompileError for a module that does not compile.
  */
 export function manifestToVatBundle(manifest: Manifest, getPiece: (hash: string) => Uint8Array | undefined): VatBundle {
   validateManifest(manifest);
@@ -190,7 +193,7 @@ export function manifestToVatBundle(manifest: Manifest, getPiece: (hash: string)
     } catch {
       throw new Error(`piece ${record.piece} of module ${JSON.stringify(name)} is not valid UTF-8`);
     }
-    modules.push([name, { source, imports: Object.fromEntries(Object.entries(record.imports)) }]);
+    modules.push([name, { source: compilePiece(name, record.piece, source), imports: Object.fromEntries(Object.entries(record.imports)) }]);
   }
   if (missing.size > 0) throw new SourceMissingError([...missing].sort());
   return { entry: manifest.entry, modules: Object.fromEntries(modules) };

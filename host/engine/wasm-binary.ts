@@ -1,7 +1,7 @@
 // The QuickJS wasm binaries, each read, hashed and compiled once per process.
 import fs from 'node:fs';
 import { METERED_WASM_PATH, sha256 } from './build-paths.js';
-import { EXPORTS, IMPORTS, publishedWasmPath, VARIANT } from './quickjs-build.js';
+import { EXPORTS, IMPORTS, METER, publishedWasmPath, STACK_GUARD, VARIANT } from './quickjs-build.js';
 
 export interface WasmBinary {
   readonly variant: string;
@@ -37,7 +37,9 @@ function checkShape(module: WebAssembly.Module, path: string, metered: boolean):
     ...Object.entries(EXPORTS).filter(([, n]) => !exports.has(n)).map(([k]) => `export ${k}`),
     ...Object.entries(IMPORTS).filter(([, n]) => !imports.has(n)).map(([k]) => `import ${k}`),
   ];
-  if (metered && !exports.has('quickvat_meter_remaining')) missing.push('export quickvat_meter_remaining');
+  if (metered) {
+    for (const g of [METER.remainingGlobal, STACK_GUARD.exceededGlobal]) if (!exports.has(g)) missing.push(`export ${g}`);
+  }
   if (missing.length > 0) {
     throw new Error(`QuickJS wasm at ${path} does not match ${VARIANT}: missing ${missing.join(', ')}`);
   }

@@ -2,6 +2,7 @@
 // (or vanish) together with the vat's own. Keys are namespaced by table; all
 // iteration is in key order, never in insertion or hash order.
 import type { Store } from '../store/index.js';
+import { ImageStore } from './image-store.js';
 import type { Capdata, Kref, VatId, Vref } from './refs.js';
 
 export interface Message {
@@ -72,7 +73,12 @@ const pad = (n: number) => String(n).padStart(12, '0');
 export const HOST_VAT: VatId = 'host';
 
 export class KernelState {
-  constructor(private readonly store: Store) {}
+  /** Memory images, page-shared; the vat records' images are what keeps them. */
+  readonly images: ImageStore;
+
+  constructor(private readonly store: Store) {
+    this.images = new ImageStore(store, () => this.vatIds().map((id) => this.vat(id).imageId));
+  }
 
   private counter(name: string): number {
     const key = `k.next.${name}`;
@@ -148,19 +154,6 @@ export class KernelState {
     return e;
   }
 
-  // --- images (content-addressed, shared by every vat that starts from them)
-  putImage(id: string, compressed: Uint8Array): void {
-    if (!this.store.has(`img.${id}`)) this.store.set(`img.${id}`, compressed);
-  }
-  image(id: string): Uint8Array {
-    const bytes = this.store.get(`img.${id}`) as Uint8Array | undefined;
-    if (!bytes) throw new Error(`memory image ${id} is missing from the store`);
-    return bytes;
-  }
-  deleteImage(id: string): void {
-    this.store.delete(`img.${id}`);
-  }
-
   // --- bundles
   putBundle(id: string, bundle: unknown): void {
     if (!this.store.has(`k.bundle.${id}`)) this.store.set(`k.bundle.${id}`, bundle);
@@ -207,6 +200,9 @@ export class KernelState {
 
   // --- deferred deletion of old incarnations' data (resumable, in key order)
   queueCleanup(vat: VatId, prefix: string): void {
+    // Nothing to delete (e.g. a vat whose state is all durable): queueing it
+    // would only grow this list, rewritten whole, with every upgrade.
+    if (this.store.getNextKey(prefix) === undefined) return;
     this.store.set('k.cleanup', [...this.pendingCleanup(), [vat, prefix]]);
   }
   pendingCleanup(): [VatId, string][] {

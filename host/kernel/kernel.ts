@@ -22,7 +22,7 @@
 //   vrefs, the method) and never kernel numbers or other vats' counters.
 import { MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
-import { baseImage, decodeStoredImage, type StoredImage } from './base-image.js';
+import { baseImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord, type VatStats } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 import { BlockMeter, resolveRunPolicy, type BlockReport, type RunPolicy } from './run-policy.js';
@@ -702,8 +702,8 @@ export class Kernel {
     return [...this.store.entries(prefix)].map(([k, v]) => [k.slice(prefix.length), v as string]);
   }
 
-  /** Decodes a stored image (for trials). */
-  decodeImage(image: StoredImage) {
-    return decodeStoredImage(image.id, () => image.compressed);
+  /** The sandbox options every vat runs under (trials run under them too). */
+  get sandboxOptions(): SandboxOptions {
+    return this.options.sandbox ?? {};
   }
 }

@@ -27,7 +27,7 @@ export class Upgrader {
     const base = this.k.baseImage();
     const vat = state.allocateVatId();
     const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat };
-    state.putImage(base.id, base.compressed);
+    state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     state.addVat(vat, record);
     return vat;
@@ -89,19 +89,22 @@ export class Upgrader {
     const base = this.k.baseImage();
     const incarnation = record.incarnation + 1;
     const manager = this.k.manager(vat);
-    manager.load();
-    state.putImage(base.id, base.compressed);
+    // The old incarnation's heap is not needed: the new one starts from the
+    // base image. If its sandbox is loaded it keeps serving should this fail.
+    state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
     if (options.privateArgs) opts.privateArgs = translator.toVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = translator.toVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
-    const image = this.k.decodeImage(base);
-    manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
+    manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
     const message =
       options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
     this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
-    manager.snapshot();
+    // No snapshot here: the vat record names the base image and the start-up
+    // delivery is the first transcript entry, so the vat's snapshot policy
+    // takes the first image of this incarnation when one falls due.
+    manager.snapshotIfDue();
     return { incarnation };
   }
 

@@ -34,6 +34,7 @@ export async function assertUpgradeRefused(upgrade: Promise<unknown>, kind: stri
   }
   assert.ok(caught instanceof UpgradeError, `expected an UpgradeError, got ${String(caught)}`);
   assert.match(caught.message, new RegExp(`kind "${kind}" \\(defined by incarnation 1\\) was not redefined`));
-  assert.match(caught.message, /rolled back/);
+  // Pre-flight refuses it before anything starts (issue 13).
+  assert.match(caught.message, /refused: pre-flight found 1 problem: \[kind-not-redefined\]/);
   return caught;
 }

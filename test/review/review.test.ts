@@ -51,9 +51,10 @@ describe('review', function () {
     assert.equal(entry.previous?.name, `${V1}contract.js`);
     assert.equal(entry.previous?.hash, v1.manifest.modules[`${V1}contract.js`].piece);
     assert.match(entry.unifiedDiff!, new RegExp(`^--- a/${V1}contract\\.js\n\\+\\+\\+ b/${V2}contract\\.js\n@@ `));
-    assert.match(entry.unifiedDiff!, /^-var import_legacy = require\("\.\/legacy\.js"\);$/m);
-    assert.match(entry.unifiedDiff!, /^\+var import_audit = require\("\.\/audit\.js"\);$/m);
-    assert.match(entry.unifiedDiff!, /^ var import_math = require\("\.\/math\.js"\);$/m);
+    // The author's lines, as written.
+    assert.match(entry.unifiedDiff!, /^-import \{ old \} from '\.\/legacy\.js';$/m);
+    assert.match(entry.unifiedDiff!, /^\+import \{ audit \} from '\.\/audit\.js';$/m);
+    assert.match(entry.unifiedDiff!, /^ import \{ add \} from '\.\/math\.js';$/m);
 
     assert.deepEqual(review.removed.map((m) => m.name), [`${V1}legacy.js`]);
     assert.deepEqual(review.summary, { known: 2, changed: 1, novel: 1, removed: 1 });
@@ -104,9 +105,10 @@ describe('review', function () {
     assert.match(text, new RegExp(`^changed +\\d+ +\\w{12} +${V2}contract\\.js \\(entry\\) +was ${V1}contract\\.js$`, 'm'));
     assert.match(text, new RegExp(`^novel +\\d+ +\\w{12} +${V2}audit\\.js$`, 'm'));
     assert.match(text, /^removed modules:\n {2}\w{12} {2}contracts\/demo\/v1\/legacy\.js$/m);
-    assert.match(text, /^\+var import_audit/m);
+    assert.match(text, /^\+import \{ audit \} from '\.\/audit\.js';$/m);
+    assert.match(text, /^\+\/\/ Raise the cap to 1000 \(proposal 7\); every result is audited\.$/m, 'the author\'s comment line');
     assert.match(formatReviewText(review, { fullHashes: true }), new RegExp(mathPiece));
-    assert.doesNotMatch(formatReviewText(review, { diffs: false }), /^\+var/m);
+    assert.doesNotMatch(formatReviewText(review, { diffs: false }), /^\+import/m);
   });
 
   it('renders a self-contained HTML page that escapes source text', () => {
@@ -119,8 +121,9 @@ describe('review', function () {
     assert.equal(html.match(/<tr class="module /g)?.length, 4);
     assert.match(html, new RegExp(`data-status="known" data-module="${V2}math\\.js" data-hash="${mathPiece}"`));
     assert.match(html, /<td class="petname">mathStuff v4 \(audited\)<\/td>/);
-    assert.match(html, /<span class="del">-var import_legacy/);
-    assert.match(html, /<span class="add">\+var import_audit/);
+    assert.match(html, /<span class="del">-import \{ old \} from &#39;\.\/legacy\.js&#39;;/);
+    assert.match(html, /<span class="add">\+import \{ audit \} from &#39;\.\/audit\.js&#39;;/);
+    assert.match(html, /<span class="add">\+\/\/ Raise the cap to 1000 \(proposal 7\); every result is audited\.<\/span>/);
 
     const evil = renderReviewHtml({ ...review, entry: '"><img src=x onerror=alert(1)>', modules: review.modules.map((m) => ({ ...m, petname: '<b>& "me"</b>' })) });
     assert.doesNotMatch(evil, /<img|<b>/);
@@ -213,7 +216,7 @@ describe('review: the HTML page in a headless browser', function () {
       [`${V2}math.js`, 'known'],
     ]);
     assert.match(dom, /<section class="change" id="diff-0"/);
-    assert.match(dom, /<span class="add">\+var import_audit/);
+    assert.match(dom, /<span class="add">\+import \{ audit \} from '\.\/audit\.js';/);
     assert.doesNotMatch(dom, /<script/i, 'the browser parsed no script element out of the source text');
     assert.match(dom, /&lt;script&gt;alert\("pwned"\)/);
   });
