@@ -11,6 +11,7 @@ import { EXIT, jsonMode, program, ROOT } from './context.js';
 import './contract-commands.js';
 import './upgrade-commands.js';
 import './state-commands.js';
+import './replica-commands.js';
 
 program
   .name('quickvat')
