@@ -35,6 +35,13 @@ export interface CutterReplica {
   readonly stopped: boolean;
 }
 
+/** Waits for `p` at most `ms`, ignoring its failure. */
+export async function withTimeout(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p?.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class Cutter {
@@ -69,16 +76,21 @@ export class Cutter {
     w?.();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.leading = false;
-    this.poke();
-    try {
-      await this.campaign?.resign();
-    } catch {
-      // The lease dies with the connection anyway.
-    }
-    await (await this.watcher?.catch(() => null))?.cancel().catch(() => {});
+  private stopping: Promise<void> | null = null;
+
+  /** Steps down (resigns, so another replica need not wait for the lease) and stops watching. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopped = true;
+      this.leading = false;
+      this.poke();
+      const campaign = this.campaign;
+      this.campaign = null;
+      // The lease dies with the connection anyway: never wait long for etcd here.
+      await withTimeout(campaign?.resign(), 1000);
+      await withTimeout((async () => (await this.watcher)?.cancel())(), 1000);
+    })();
+    return this.stopping;
   }
 
   private runForElection(): void {

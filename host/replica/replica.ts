@@ -15,7 +15,7 @@ import { resolveRunPolicy, type RunPolicy } from '../kernel/run-policy.js';
 import { harden } from '../marshal/endo.js';
 import { codec } from '../store/codec.js';
 import { applyBlock, appliedHeight } from './apply-block.js';
-import { Cutter } from './cutter.js';
+import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
 import { judgeHashes } from './divergence.js';
 import { checkBlock, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
@@ -362,9 +362,10 @@ export class Replica extends EventEmitter {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
     await this.cutter?.stop();
-    for (const w of this.watchers) await (await w.catch(() => null))?.cancel().catch(() => {});
-    // Wait for a block being fetched to finish applying (apply itself is synchronous).
-    while (this.pumping || this.checking) await new Promise((r) => setTimeout(r, 10));
+    for (const w of this.watchers) await withTimeout((async () => (await w)?.cancel())(), 1000);
+    // A block is applied synchronously, so none is half-applied here; what is
+    // left is etcd calls in flight, which must not hold up closing the store.
+    for (let i = 0; i < 100 && (this.pumping || this.checking); i++) await new Promise((r) => setTimeout(r, 10));
     for (const p of this.pending.values()) p.reject(new Error(`replica ${this.name} was closed before the input's block committed`));
     this.pending.clear();
     this.host.store.setWriteGuard(null);
