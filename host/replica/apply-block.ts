@@ -13,6 +13,14 @@ import type { BlockRecord, CodeRef, Input, Outcome } from './inputs.js';
 /** The store key holding the height of the last block applied. */
 export const HEIGHT_KEY = 'replica.height';
 
+// Input ids applied in the last SEEN_WINDOW blocks. A client whose write to
+// etcd timed out cannot know whether it committed, so it writes the input
+// again under the same id; a replica applies an id once (issue #15: no input
+// applied twice). Retries come within seconds, far inside the window.
+const SEEN = 'replica.seen.';
+const SEEN_AT = 'replica.seenAt.';
+export const SEEN_WINDOW = 1000;
+
 export function appliedHeight(host: Host): number {
   return (host.store.get(HEIGHT_KEY) as number | undefined) ?? 0;
 }
@@ -37,9 +45,19 @@ export function applyBlock(host: Host, block: BlockRecord, onSettled: (id: strin
   store.hold();
   let done = false;
   try {
+    const ids: string[] = [];
     for (const { id, input } of block.inputs) {
+      if (store.has(SEEN + id)) continue;
+      store.set(SEEN + id, block.height);
+      ids.push(id);
       const outcome = applyInput(host, input, (o) => onSettled(id, o));
       if (outcome) outcomes.push([id, outcome]);
+    }
+    store.set(SEEN_AT + block.height, ids);
+    const old = store.get(SEEN_AT + (block.height - SEEN_WINDOW)) as string[] | undefined;
+    if (old) {
+      for (const id of old) store.delete(SEEN + id);
+      store.delete(SEEN_AT + (block.height - SEEN_WINDOW));
     }
     const { maxCranks, computeBudget, suspendAfterMeterFaults } = block.policy;
     const meter = new BlockMeter(resolveRunPolicy({ maxCranks, computeBudget: BigInt(computeBudget), suspendAfterMeterFaults }));

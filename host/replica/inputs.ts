@@ -53,7 +53,7 @@ export function checkBlock(block: unknown, height: number): BlockRecord {
   if (b.height !== height) throw bad(`it says it is block ${String(b.height)}`);
   if (!Array.isArray(b.inputs)) throw bad('no inputs list');
   for (const i of b.inputs) {
-    if (typeof i?.id !== 'string' || typeof i.input !== 'object' || !INPUT_TYPES.includes(i.input?.type)) throw bad(`input ${JSON.stringify(i?.id)} has no known type`);
+    if (typeof i?.id !== 'string' || i.id.length === 0 || i.id.length > 100 || typeof i.input !== 'object' || !INPUT_TYPES.includes(i.input?.type)) throw bad(`input ${JSON.stringify(i?.id)} has no known type`);
   }
   if (typeof b.policy?.maxCranks !== 'number' || typeof b.policy.computeBudget !== 'string') throw bad('no run policy');
   return b;

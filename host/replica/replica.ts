@@ -46,6 +46,8 @@ export interface HaltReport {
   readonly reason: string;
 }
 
+const SUBMIT_ATTEMPTS = 8;
+
 type Pending = { resolve: (o: Outcome) => void; reject: (e: Error) => void };
 
 export class Replica extends EventEmitter {
@@ -291,11 +293,20 @@ export class Replica extends EventEmitter {
     const bytes = codec.encode(logged).length;
     if (bytes > MAX_INPUT_BYTES) throw new RangeError(`a ${input.type} input of ${bytes} bytes is over the log's limit of ${MAX_INPUT_BYTES} bytes; split it (e.g. upload pieces one at a time)`);
     const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(logged.id, { resolve, reject }));
-    try {
-      await this.log.submit(logged);
-    } catch (err) {
-      this.pending.delete(logged.id);
-      throw new Error(`the input could not be written to etcd: ${(err as Error).message}`, { cause: err });
+    // A write that timed out (e.g. while etcd elects a new leader) may still
+    // have committed: write it again under the same id, which replicas apply
+    // at most once (apply-block.ts).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.log.submit(logged);
+        break;
+      } catch (err) {
+        if (attempt >= SUBMIT_ATTEMPTS || this.stopped) {
+          this.pending.delete(logged.id);
+          throw new Error(`the input could not be written to etcd (${attempt} attempts): ${(err as Error).message}`, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
     }
     this.cutter?.poke();
     return outcome;

@@ -138,10 +138,10 @@ describe('replicas on etcd: divergence, joining, etcd failover', function () {
 async function etcdLeader(cluster: Pick<EtcdCluster, 'nodes'>) {
   for (const node of cluster.nodes) {
     try {
-      const res = await fetch(`${node.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' });
+      const res = await fetch(`${node.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
       const status = (await res.json()) as { header: { member_id: string }; leader: string };
       for (const candidate of cluster.nodes) {
-        const r = await fetch(`${candidate.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' });
+        const r = await fetch(`${candidate.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
         if (((await r.json()) as { header: { member_id: string } }).header.member_id === status.leader) return candidate;
       }
     } catch {

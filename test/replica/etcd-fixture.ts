@@ -45,7 +45,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
       '--name', m.name, '--data-dir', m.dir,
       '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
       '--listen-peer-urls', `http://127.0.0.1:${m.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
-      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `qv-${m.peer}`,
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `qv-${members[0].peer}`,
       '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-outputs', path.join(m.dir, 'etcd.log'),
     ];
     const proc = spawn(ETCD, args, { stdio: 'ignore' });
@@ -74,7 +74,7 @@ async function waitHealthy(url: string, ms: number): Promise<void> {
   let last = '';
   while (Date.now() < until) {
     try {
-      const res = await fetch(`${url}/health`);
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
       last = await res.text();
       if (res.ok && /"health":\s*"true"/.test(last)) return;
     } catch (err) {

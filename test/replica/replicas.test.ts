@@ -3,7 +3,7 @@
 // with the same value everywhere, batched into blocks.
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
-import { etcdInstalled, startEtcd, type EtcdCluster } from './etcd-fixture.js';
+import { etcdInstalled, startEtcd, until, type EtcdCluster } from './etcd-fixture.js';
 import { assertHashesAgree, counterSource, openReplica, prng, settleCluster, type TestReplica } from './helpers.js';
 
 const SENDS = Number(process.env.QUICKVAT_REPLICA_SENDS ?? 2000);
@@ -69,6 +69,29 @@ describe('replicas on etcd', function () {
       assert.deepEqual(read, { total: expectedTotal, count: SENDS, version: 4 }, 'no send lost or applied twice');
     } finally {
       for (const r of replicas) await r.host.close();
+    }
+  });
+
+  it('applies an input written twice under one id (a client retrying a timed-out write) once', async () => {
+    const r = await openReplica(etcd.endpoints, 'retry', 'solo');
+    try {
+      const installation = await r.host.replica!.install(counterSource(1));
+      const { root } = await r.host.replica!.startInstance(installation);
+      const input = { type: 'send' as const, target: r.host.refOf(root), method: 'add', args: r.host.toCapdata([5]) };
+      const log = r.host.replica!.etcd;
+      const outcomes: string[] = [];
+      r.host.replica!.on('outcome', (o: { id: string }) => o.id === 'retried-1' && outcomes.push(o.id));
+      await log.submit({ id: 'retried-1', origin: 'test', input });
+      await until('the first write to be applied', () => outcomes.length === 1);
+      await log.submit({ id: 'retried-1', origin: 'test', input });
+      const height = (await log.head()).head.height;
+      await r.host.E(root).add(0); // a later block: the retry was cut by then
+      assert.ok((await log.blocks(1, 100)).filter(({ block }) => block.inputs.some((i) => i.id === 'retried-1')).length === 2, 'both writes were cut');
+      assert.ok(r.host.replica!.height() > height);
+      assert.deepEqual(outcomes, ['retried-1']);
+      assert.deepEqual(await r.host.E(root).read(), { total: 5, count: 2, version: 1 });
+    } finally {
+      await r.host.close();
     }
   });
 
