@@ -2,8 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { compressImage, encodeImage, Sandbox, unmeteredBinary } from '../host/engine/index.js';
-import { compare, fmtBytes, verdict } from './harness.js';
+import { benchBinary, compressImage, encodeImage, Sandbox, unmeteredBinary } from '../host/engine/index.js';
+import { instrument } from '../host/engine/build-wasm.js';
+import { publishedWasmPath } from '../host/engine/quickjs-build.js';
+import { compare, fmtBytes, fmtMs, measure, verdict } from './harness.js';
 
 const require = createRequire(import.meta.url);
 // Real init code of the size a vat's base image carries: SES (~507 KiB).
@@ -16,6 +18,11 @@ const CPU_WORKLOAD = `(() => {
   const a = []; for (let i = 0; i < 5000; i++) a.push({ x: (i * 7919) % 5000, y: String(i) });
   a.sort((p, q) => p.x - q.x);
   return s + JSON.stringify(a).length + 'abc'.repeat(2000).split('').reverse().join('').length;
+})()`;
+// Where the stack guard costs most: a wasm call per JS call, little else.
+const CALL_WORKLOAD = `(() => {
+  const fib = (n) => (n < 2 ? n : fib(n - 1) + fib(n - 2));
+  return fib(20);
 })()`;
 
 export async function runEngineBench(): Promise<void> {
@@ -42,13 +49,31 @@ export async function runEngineBench(): Promise<void> {
   console.log(`  sparse (non-zero 4 KiB pages + header)  ${fmtBytes(sparse)}  (${image.pageIndices.length} pages)`);
   console.log(`  compressed (deflate level 1)            ${fmtBytes(compressed)}  (${((compressed / sparse) * 100).toFixed(0)}% of sparse)`);
 
-  const metered = Sandbox.create();
+  // One run, three builds of the same QuickJS: published, metered only,
+  // metered + native stack guard (what vats run).
   const plain = Sandbox.create({ binary: unmeteredBinary() });
-  const ratio = 1 / await compare(
-    'CPU-bound workload: metered vs unmetered wasm',
-    { name: 'unmetered (published wasm)', fn: () => void plain.evaluate(CPU_WORKLOAD) },
-    { name: 'metered (instrumented wasm)', fn: () => void metered.evaluate(CPU_WORKLOAD) },
-  );
-  console.log(`  gas for one run: ${metered.lastUsed} units`);
-  verdict('metering overhead <= 1.6x', ratio <= 1.6, `${ratio.toFixed(2)}x`);
+  const meterOnly = Sandbox.create({
+    binary: benchBinary('metered, no stack guard', instrument(fs.readFileSync(publishedWasmPath()), { stackGuard: false })),
+  });
+  const guarded = Sandbox.create();
+  for (const [title, workload] of [
+    ['CPU-bound workload', CPU_WORKLOAD],
+    ['call-heavy workload (fib(20), ~22k JS calls)', CALL_WORKLOAD],
+  ] as const) {
+    const [p, m, g] = await measure([
+      { name: 'unmetered (published wasm)', fn: () => void plain.evaluate(workload) },
+      { name: 'metered only', fn: () => void meterOnly.evaluate(workload) },
+      { name: 'metered + stack guard (production)', fn: () => void guarded.evaluate(workload) },
+    ]);
+    console.log(`${title}: unmetered vs metered vs metered + stack guard`);
+    for (const r of [p, m, g]) console.log(`  ${r.name.padEnd(44)} ${fmtMs(r.meanMs)}  (±${r.rme.toFixed(1)}%, ${r.samples} runs)`);
+    console.log(`  gas for one run: ${guarded.lastUsed} units`);
+    const metering = g.meanMs / p.meanMs;
+    const guard = g.meanMs / m.meanMs;
+    console.log(`  metering + guard vs unmetered ${metering.toFixed(2)}x; guard vs metering only ${guard.toFixed(2)}x`);
+    if (workload === CPU_WORKLOAD) {
+      verdict('metering overhead <= 1.6x', metering <= 1.6, `${metering.toFixed(2)}x`);
+      verdict('stack guard overhead <= 1.15x over metering only', guard <= 1.15, `${guard.toFixed(2)}x`);
+    }
+  }
 }

@@ -55,6 +55,30 @@ export async function compare(title: string, baseline: Case, candidate: Case): P
   return speedup;
 }
 
+/**
+ * Like compare, for synchronous work on a shared, noisy machine: the two
+ * cases alternate in ABBA order for `rounds` rounds and their medians are
+ * compared, so a change of load during the run hits both alike.
+ * Returns baseline/candidate (speed-up).
+ */
+export function compareInterleaved(title: string, baseline: Case, candidate: Case, rounds = 40): number {
+  const times: [number[], number[]] = [[], []];
+  const time = (i: 0 | 1) => {
+    const t = performance.now();
+    ((i === 0 ? baseline : candidate).fn as () => void)();
+    times[i].push(performance.now() - t);
+  };
+  for (let r = 0; r < rounds; r++) for (const i of [0, 1, 1, 0] as const) time(i);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const [base, cand] = times.map(median);
+  const speedup = base / cand;
+  console.log(`${title}`);
+  console.log(`  ${baseline.name.padEnd(44)} ${fmtMs(base)}  (median of ${times[0].length}, interleaved)`);
+  console.log(`  ${candidate.name.padEnd(44)} ${fmtMs(cand)}  (median of ${times[1].length}, interleaved)`);
+  console.log(`  ratio: ${speedup >= 1 ? `${speedup.toFixed(2)}x faster` : `${(1 / speedup).toFixed(2)}x slower`} (${candidate.name} vs ${baseline.name})`);
+  return speedup;
+}
+
 export function fmtMs(ms: number): string {
   return ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(1)} us`;
 }

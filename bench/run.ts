@@ -7,7 +7,10 @@ import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
+import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
+import { runExoBench } from './exo.bench.js';
+import { runFastPathsBench } from './fast-paths.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
@@ -19,6 +22,9 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  exo: runExoBench,
+  'fast-paths': runFastPathsBench,
+  preflight: runPreflightBench,
 };
 
 const only = process.argv.slice(2);

@@ -3,11 +3,13 @@
 import crypto from 'node:crypto';
 import { bundleFromSource, bundleId, sourceBundleFromText } from './bundles/vat-bundle.js';
 import { ModuleStore, bundlecapInfo, isBundlecap, type Bundlecap } from './bundles/module-store.js';
-import { ExitNotGranted, grantExits, type ExitPolicy } from './bundles/exit-policy.js';
-import { manifestToVatBundle, type Manifest } from './bundles/manifest.js';
-import { runPreflight, type PreflightProblem, type PreflightResult } from './upgrade/preflight.js';
+import { ExitNotGranted, grantExits, validateExitPolicy, type ExitPolicy } from './bundles/exit-policy.js';
+import { manifestBundleId, manifestToVatBundle, validateManifest, type Manifest, type SourceBundle } from './bundles/manifest.js';
+import { runPreflight, type PreflightProblem, type PreflightReport, type PreflightResult } from './upgrade/preflight.js';
+import type { ReviewContext } from './review/review.js';
 import { trialUpgrade } from './upgrade/trials.js';
 import { Shadow, type ShadowDifference, type ShadowReport } from './upgrade/shadow.js';
+import { runDryRun, type DryRunReport } from './upgrade/dry-run.js';
 import { Far, makeMarshal } from './marshal/endo.js';
 import { Kernel, type KernelOptions, type VatBundle } from './kernel/kernel.js';
 import { answerDevice, provideDevice, type DeviceHost } from './upgrade/devices.js';
@@ -18,9 +20,7 @@ import { Store } from './store/index.js';
 import { BlockRunner } from './kernel/block-runner.js';
 import type { BlockReport, RunPolicy } from './kernel/run-policy.js';
 import { assertSendable } from './marshal/sendable.js';
-import { UpgradeError } from './upgrade/upgrade-error.js';
-import { failureCause } from './kernel/vat-manager.js';
-import { GuestError, MeterExhausted } from './engine/index.js';
+import { PreflightRefused, UpgradeError, upgradeReason } from './upgrade/upgrade-error.js';
 import { readStateExport, writeStateExport, type ExportMeta } from './store/state-export.js';
 import type { Replica, ReplicateOptions } from './replica/replica.js';
 
@@ -179,8 +179,18 @@ export class Host {
         this.replica.send(target, method, data).then(({ rejected, data: result }) => this.settle(resolve, reject, rejected, result), reject);
         return;
       }
-      this.kernel.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
-      this.runner.schedule();
+      this.runner.atBoundary(
+        () => {
+          try {
+            this.kernel.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          this.runner.schedule();
+        },
+        () => reject(new Error(`the host was closed before ${method.slice(0, 80)} was sent`)),
+      );
     });
   }
 
@@ -196,8 +206,23 @@ export class Host {
     else resolve(value);
   }
 
+  // One JS promise per kernel promise while anything holds it, settled
+  // asynchronously: promises whose values name each other then decode without
+  // recursion, and to the same objects.
+  private readonly promises = new Map<Kref, WeakRef<Promise<unknown>>>();
+  private readonly forgetPromise = new FinalizationRegistry<Kref>((kp) => {
+    if (this.promises.get(kp)?.deref() === undefined) this.promises.delete(kp);
+  });
+
   private promiseFor(kp: Kref): Promise<unknown> {
-    return new Promise((resolve, reject) => this.kernel.waitFor(kp, (rejected, data) => this.settle(resolve, reject, rejected, data)));
+    const known = this.promises.get(kp)?.deref();
+    if (known) return known;
+    const p = new Promise((resolve, reject) =>
+      this.kernel.waitFor(kp, (rejected, data) => queueMicrotask(() => this.settle(resolve, reject, rejected, data))),
+    );
+    this.promises.set(kp, new WeakRef(p));
+    this.forgetPromise.register(p, kp);
+    return p;
   }
 
   /**
@@ -237,7 +262,7 @@ export class Host {
     return this.kernel.operation(() => {
       const cap = this.capFor(code, label);
       const { bundleId: id, manifest } = bundlecapInfo(cap);
-      const policy = options.exits ?? {};
+      const policy = validateExitPolicy(options.exits, this.serialize, `installation ${label}`);
       const exits = grantExits(manifest.exits, policy, this.serialize, `installation ${label}`);
       const bundle = this.bundles.loadVatBundle(cap);
       const { vat, result } = this.kernel.createVat(id, bundle, { name: `installation:${label}`, role: 'zygote', budget: options.budget, exits });
@@ -302,6 +327,11 @@ export class Host {
     return this.store.get(`h.instanceBundle.${instanceId}`) as string | undefined;
   }
 
+  private runningManifestOf(instanceId: string): Manifest | undefined {
+    const id = this.runningBundleOf(instanceId);
+    return id === undefined ? undefined : this.bundles.manifest(id);
+  }
+
   /** An instance's kit again (e.g. in a later process): its facets and adminFacet. */
   instanceKit(instanceId: string): InstanceKit {
     this.assertOpen();
@@ -323,13 +353,18 @@ export class Host {
   }
 
   /**
-   * Upgrades an instance to a new bundle, atomically (SPEC §5). Throws
-   * UpgradeError naming the cause; the old incarnation then keeps serving.
+   * Upgrades an instance to a new bundle, atomically (SPEC §5). Pre-flight
+   * runs first (issue 13): on any problem the upgrade is refused with
+   * PreflightRefused (an UpgradeError listing the problems) and nothing
+   * changes, unless `force: true`. Upgrading to the bundle the instance
+   * already runs is refused unless `restart: true` (or new `exits` are
+   * given). Throws UpgradeError naming the cause; the old incarnation then
+   * keeps serving.
    */
   async upgrade(
     adminFacet: object,
     code: Bundlecap | string,
-    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy } = {},
+    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy; upgradeMessage?: string; force?: boolean; restart?: boolean } = {},
   ): Promise<{ incarnation: number }> {
     this.assertOpen();
     const vat = this.admins.get(adminFacet);
@@ -337,6 +372,19 @@ export class Host {
     if (this.replica && !this.replica.applying) return this.replica.upgrade(vat, code, options);
     const next = this.kernel.vatRecord(vat).incarnation + 1;
     try {
+      // Checked before the upgrade's crank, on code not yet stored: a refused
+      // upgrade leaves nothing behind.
+      const source = this.codeOf(code, `${vat}-incarnation-${next}`);
+      const id = isBundlecap(code) ? bundlecapInfo(code).bundleId : manifestBundleId(source.manifest);
+      const newExits = options.exits !== undefined && Object.keys(options.exits).length > 0;
+      if (id === this.runningBundleOf(vat) && !options.restart && !newExits) {
+        throw new UpgradeError(vat, next, `instance ${vat} already runs bundle ${id}; nothing to upgrade (pass restart: true to start a new incarnation of the same bundle)`);
+      }
+      this.upgradeGrants(vat, source.manifest, options.exits);
+      if (!options.force) {
+        const checked = this.preflightOf(vat, source, options);
+        if (!checked.ok) throw new PreflightRefused(vat, next, checked.problems);
+      }
       // One crank: pieces of source text, the new incarnation and the host's
       // records (running bundle, bundle hold) commit together or not at all.
       return this.kernel.operation(() => {
@@ -347,10 +395,12 @@ export class Host {
           privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
           vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
           exits,
+          upgradeMessage: options.upgradeMessage,
           record: () => this.recordUpgrade(vat, id, policy),
         });
       });
     } catch (err) {
+      if (err instanceof UpgradeError) throw err;
       throw new UpgradeError(vat, next, upgradeReason(err as Error), { cause: err });
     } finally {
       // Promises the upgrade settled (disconnections) are delivered in blocks.
@@ -378,8 +428,8 @@ export class Host {
   }
 
   // The exits a new bundle for `vat` gets: its current policy plus `extra`.
-  private upgradeGrants(vat: string, manifest: Manifest, extra: ExitPolicy = {}): { policy: ExitPolicy; exits: Record<string, unknown> } {
-    const policy = { ...this.installationPolicyOf(vat), ...extra };
+  private upgradeGrants(vat: string, manifest: Manifest, extra?: ExitPolicy): { policy: ExitPolicy; exits: Record<string, unknown> } {
+    const policy = { ...this.installationPolicyOf(vat), ...validateExitPolicy(extra, this.serialize, `exits for ${vat}`) };
     return { policy, exits: grantExits(manifest.exits, policy, this.serialize, `the new bundle for ${vat}`) };
   }
 
@@ -393,8 +443,13 @@ export class Host {
   }
 
   /** The code, manifest and bundle id for `code`, without storing anything. */
-  private codeOf(code: Bundlecap | string, name: string): { manifest: Manifest; bundle: VatBundle } {
+  private codeOf(code: Bundlecap | string | SourceBundle, name: string): { manifest: Manifest; bundle: VatBundle } {
     if (isBundlecap(code)) return { manifest: bundlecapInfo(code).manifest, bundle: this.bundles.loadVatBundle(code) };
+    if (typeof code === 'object' && code !== null && 'manifest' in code && 'pieces' in code) {
+      const source = code as SourceBundle;
+      const manifest = validateManifest(source.manifest);
+      return { manifest, bundle: manifestToVatBundle(manifest, (h) => source.pieces.get(h)) };
+    }
     if (typeof code !== 'string') throw new TypeError('expected a bundlecap or contract source text');
     const sb = sourceBundleFromText(code, `${name}.js`);
     return { manifest: sb.manifest, bundle: manifestToVatBundle(sb.manifest, (h) => sb.pieces.get(h)) };
@@ -446,13 +501,40 @@ export class Host {
     // It changes nothing, so anyone may run it: an instance id is enough.
     const vat = typeof instance === 'string' ? instance : this.adminVat(instance);
     this.kernel.vatRecord(vat);
-    const problems: PreflightProblem[] = [];
     let source;
     try {
       source = this.codeOf(code, `${vat}-preflight`);
+      validateExitPolicy(options.exits, this.serialize, `exits for ${vat}`);
     } catch (err) {
       return { ok: false, problems: [{ code: 'bundle-invalid', message: (err as Error).message }] };
     }
+    const { summary: _summary, ...result } = this.preflightOf(vat, source, options);
+    return result;
+  }
+
+  /**
+   * What a voter's review shows next to the code when it is against a
+   * running instance (issue 13): the instance, its incarnation and bundle;
+   * the upgrade summary (durable kinds, facets and methods, stateVersions,
+   * named exits, old -> new) from both versions loaded in trial vats; and the
+   * pre-flight results. Changes nothing.
+   */
+  async reviewContext(instanceId: string, code: Bundlecap | string | SourceBundle, options: { privateArgs?: unknown; exits?: ExitPolicy } = {}): Promise<ReviewContext> {
+    this.assertOpen();
+    const record = this.kernel.vatRecord(instanceId);
+    const bundleId = this.runningBundleOf(instanceId);
+    if (bundleId === undefined) throw new TypeError(`${instanceId} is not an instance of this host`);
+    const report = this.preflightOf(instanceId, this.codeOf(code, `${instanceId}-review`), options);
+    return {
+      instance: { id: instanceId, incarnation: record.incarnation, bundleId },
+      summary: report.summary,
+      preflight: { ok: report.ok, problems: report.problems },
+    };
+  }
+
+  // Pre-flight of code already loaded; upgrade runs this too.
+  private preflightOf(vat: string, source: { manifest: Manifest; bundle: VatBundle }, options: { privateArgs?: unknown; exits?: ExitPolicy }): PreflightReport {
+    const problems: PreflightProblem[] = [];
     let exits: Record<string, unknown> = {};
     const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
     for (const exit of source.manifest.exits) {
@@ -473,6 +555,7 @@ export class Host {
         privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
         facets: this.facetsOf(vat),
         decode: this.vatDecoder(vat),
+        exitNames: { from: this.runningManifestOf(vat)?.exits ?? [], to: source.manifest.exits },
       },
       problems,
     );
@@ -487,7 +570,7 @@ export class Host {
     adminFacet: object,
     code: Bundlecap | string,
     options: { privateArgs?: unknown; exits?: ExitPolicy; onDifference?: (d: ShadowDifference) => void } = {},
-  ): Promise<{ report(): ShadowReport; promote(): Promise<{ incarnation: number }>; drop(): Promise<void> }> {
+  ): Promise<{ report(): ShadowReport; promote(promoteOptions?: { force?: boolean }): Promise<{ incarnation: number }>; drop(): Promise<void> }> {
     this.assertOpen();
     const vat = this.adminVat(adminFacet);
     if (this.kernel.shadows.has(vat)) throw new Error(`instance ${vat} already has a shadow; drop or promote it first`);
@@ -508,11 +591,47 @@ export class Host {
     };
     return harden({
       report: () => shadow.report(),
-      promote: async () => {
+      promote: async (promoteOptions: { force?: boolean } = {}) => {
         detach();
-        return this.upgrade(adminFacet, code, { privateArgs: options.privateArgs, exits: options.exits });
+        return this.upgrade(adminFacet, code, { privateArgs: options.privateArgs, exits: options.exits, force: promoteOptions.force });
       },
       drop: async () => detach(),
+    });
+  }
+
+  /**
+   * A dry-run shadow (issue 13): `calls` are replayed, in order, against a
+   * fork of the live vat running its current incarnation and a fork running
+   * `code`, and their answers compared. Nothing live changes: the forks read
+   * the committed vatstore through private overlays and their sends go
+   * nowhere. Takes the adminFacet or just the instance id; throws if `code`
+   * does not start or a call targets something that is not the instance's.
+   */
+  async shadowDryRun(
+    instance: object | string,
+    code: Bundlecap | string,
+    calls: readonly { readonly target: object; readonly method: string; readonly args?: readonly unknown[] }[],
+    options: { privateArgs?: unknown; exits?: ExitPolicy } = {},
+  ): Promise<DryRunReport> {
+    this.assertOpen();
+    const vat = typeof instance === 'string' ? instance : this.adminVat(instance);
+    this.kernel.vatRecord(vat);
+    const { manifest, bundle } = this.codeOf(code, `${vat}-dry-run`);
+    const { exits } = this.upgradeGrants(vat, manifest, options.exits);
+    const hostCalls = calls.map((c, i) => {
+      const target = this.marshal.krefOf(c.target);
+      if (target === undefined) throw new TypeError(`call ${i + 1} (${c.method}): the target must be a presence of the instance`);
+      return { target, method: c.method, args: this.serialize(c.args ?? []) };
+    });
+    return runDryRun({
+      kernel: this.kernel,
+      vat,
+      bundle,
+      exits,
+      privateArgs: options.privateArgs === undefined ? undefined : this.serialize(options.privateArgs),
+      calls: hostCalls,
+      decode: this.vatDecoder(vat),
+      toVat: (data) => this.kernel.translator.existingToVat(vat, data),
     });
   }
 
@@ -546,6 +665,8 @@ export class Host {
   /** sha256 over the committed store and every vat's memory image. */
   stateHash(): string {
     this.assertOpen();
+    // Between cranks of a running block: its finished cranks are committed first.
+    if (this.store.dirty) this.kernel.commit();
     const h = crypto.createHash('sha256').update(this.store.stateHash());
     for (const vat of this.kernel.vatIds()) h.update(`${vat}:${this.kernel.vatMemoryHash(vat)}`);
     return h.digest('hex');
@@ -629,6 +750,8 @@ export class Host {
     await this.replica?.stop();
     await this.runner.stop();
     this.kernel.commit();
+    // Their messages stay queued (and run after the next open); this process will not hear the answers.
+    this.kernel.abandonWaiters('the host was closed before this message was answered; it stays queued and runs when the store is opened again');
     this.kernel.dropAllSandboxes();
     await this.store.close();
   }
@@ -638,8 +761,3 @@ export class Host {
   }
 }
 
-function upgradeReason(err: Error): string {
-  if (err instanceof MeterExhausted) return `the new incarnation exhausted its compute budget (${err.used} of ${err.budget} units)`;
-  if (err instanceof GuestError && /did not settle/.test(err.message)) return 'its start-up promise never settled';
-  return failureCause(err);
-}

@@ -9,23 +9,26 @@ import { Far, passStyleOf } from '@endo/pass-style';
 import { DurabilityError, K, type VatDataContext } from './vat-data-context.js';
 
 export function makeCollections(ctx: VatDataContext) {
-  const { store, prefixOf, slotOf, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
+  const { store, prefixOf, slotOf, serialize, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
 
   // ------------------------------------------------------------ collections
   const { encodePassable, decodePassable } = makePassableKit({
     encodeRemotable: (r: unknown) => {
-      const vref = slotOf(r as object);
-      if (vref === undefined) throw Error('a remotable used as a key must already be known to the vat (exported, imported or virtual)');
+      // An ordinary Far object gets a vref (as if exported), as in Agoric:
+      // the vat keeps it while the key names it.
+      const vref = slotOf(r as object) ?? serialize(r).slots[0];
       return `r${vref}`;
     },
     decodeRemotable: ((encoded: string) => reanimateOrImport(encoded.slice(1))) as any,
   });
 
-  type CollectionKind = 'map' | 'set' | 'weakMap';
+  type CollectionKind = 'map' | 'set' | 'weakMap' | 'weakSet';
   const collectionKinds: Record<number, [CollectionKind, boolean]> = {
     [K.durableMap]: ['map', true],
     [K.durableSet]: ['set', true],
     [K.durableWeakMap]: ['weakMap', true],
+    [K.durableWeakSet]: ['weakSet', true],
+    [K.virtualWeakSet]: ['weakSet', false],
     [K.virtualMap]: ['map', false],
     [K.virtualSet]: ['set', false],
     [K.virtualWeakMap]: ['weakMap', false],
@@ -54,17 +57,19 @@ export function makeCollections(ctx: VatDataContext) {
       const m = meta();
       store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
     };
+    const weak = type === 'weakMap' || type === 'weakSet';
     const keyOf = (key: unknown) => {
       const t = typeof key;
-      if (type !== 'weakMap' && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
+      if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
         return entryPrefix + encodePassable(key as any);
       }
       harden(key);
       const style = passStyleOf(key as any);
+      const got = `got ${/^[aeiou]/.test(style) ? 'an' : 'a'} ${style}`;
+      if (weak && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables, ${got}`);
       if (!['string', 'number', 'bigint', 'boolean', 'symbol', 'undefined', 'null', 'remotable'].includes(style)) {
-        throw Error(`collection "${label}" keys must be scalars or remotables, got a ${style}`);
+        throw Error(`collection "${label}" keys must be scalars or remotables, ${got}`);
       }
-      if (type === 'weakMap' && style !== 'remotable') throw Error(`weak collection "${label}" keys must be remotables`);
       if (durable && style === 'remotable') {
         const bad = findNonDurable(key, 'key');
         if (bad) throw new DurabilityError(`durable collection "${label}": ${bad}`);
@@ -76,12 +81,12 @@ export function makeCollections(ctx: VatDataContext) {
     const get = (key: unknown) => {
       const raw = store.get(keyOf(key));
       if (raw === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
-      return type === 'set' ? key : decodeValue(raw);
+      return type === 'set' || type === 'weakSet' ? key : decodeValue(raw);
     };
     const init = (key: unknown, value: unknown) => {
       const k = keyOf(key);
       if (store.get(k) !== undefined) throw Error(`key ${describeKey(key)} already registered in collection "${label}"`);
-      store.set(k, type === 'set' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
+      store.set(k, type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
       bump(1);
     };
     const set = (key: unknown, value: unknown) => {
@@ -115,6 +120,10 @@ export function makeCollections(ctx: VatDataContext) {
     const entries = function* (range?: Range) {
       for (const [k, raw] of iterate(range)) yield [decodePassable(k.slice(entryPrefix.length)), decodeValue(raw)];
     };
+    // As in Agoric, adding a member already present is not an error.
+    const add = (key: unknown) => {
+      if (!has(key)) init(key, undefined);
+    };
     const clear = () => {
       for (const [k] of [...iterate()]) store.delete(k);
       store.set(metaKey, JSON.stringify({ ...meta(), size: 0 }));
@@ -129,11 +138,13 @@ export function makeCollections(ctx: VatDataContext) {
       };
     } else if (type === 'set') {
       methods = {
-        has, add: (key: unknown) => init(key, undefined), delete: del, keys, values: keys, clear,
+        has, add, delete: del, keys, values: keys, clear,
         getSize: () => meta().size,
-        addAll: (items: Iterable<unknown>) => { for (const k of items) init(k, undefined); },
+        addAll: (items: Iterable<unknown>) => { for (const k of items) add(k); },
         getLabel: () => label,
       };
+    } else if (type === 'weakSet') {
+      methods = { has, add, delete: del, addAll: (items: Iterable<unknown>) => { for (const k of items) add(k); }, getLabel: () => label };
     } else {
       methods = { has, get, init, set, delete: del, getLabel: () => label };
     }
@@ -145,8 +156,8 @@ export function makeCollections(ctx: VatDataContext) {
   const createCollection = (type: CollectionKind, label: string, durable: boolean) => {
     if (typeof label !== 'string') throw Error('a collection needs a string label');
     const kindId = durable
-      ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap } as const)[type]
-      : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap } as const)[type];
+      ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap, weakSet: K.durableWeakSet } as const)[type]
+      : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap, weakSet: K.virtualWeakSet } as const)[type];
     const n = counter(`nextCollection.${kindId}`, 1);
     store.set(`${prefixOf(durable)}cm.${kindId}/${n}`, JSON.stringify({ label, size: 0 }));
     return makeCollection(kindId, n);

@@ -28,7 +28,20 @@ export interface LiveSlots {
   notify(resolutions: Resolution[]): void;
   serialize(value: unknown): Capdata;
   unserialize(data: Capdata): unknown;
-  /** Rejects every promise this incarnation decides (used when it is replaced). */
+  /**
+   * Called when an incarnation starts: continues the vat's promise and object
+   * ID counters from the vatstore, so no ID the kernel still maps is reused
+   * (issue #11: an upgraded vat's first send used to collide with a pending p+1).
+   */
+  startIncarnation(): void;
+  /**
+   * Keeps the promise for a vpid readable after it settles: the vpid is stored
+   * in virtual data, which reads it back later (issue #11, promises in
+   * virtual data). The kernel forgets the vpid as usual.
+   */
+  retainPromise(vpid: string): void;
+  /** The vpid of a promise, known to the kernel afterwards: a new local one is subscribed to, so an upgrade's disconnection reaches the next incarnation. */
+  exportPromise(p: Promise<unknown>): string;
   stats(): { exports: number; imports: number; promises: number };
 }
 
@@ -39,11 +52,46 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const slotToVal = new Map<string, any>();
   // Imported promises we still wait on: vpid -> resolvers.
   const importedPromises = new Map<string, PromiseRecord>();
-  let nextExport = 1;
   let virtual: VirtualHooks | null = null;
-  let nextPromise = 1;
+  // vpids the kernel knows (they crossed a syscall); only those are resolved
+  // through the kernel. A promise only ever stored in virtual data is not.
+  const kernelKnows = new Set<string>();
+  // vpids whose promise virtual data refers to: their value stays in slotToVal.
+  const retained = new Set<string>();
+  // The promise E() hands the program for a send is eventual-send's own
+  // (returnedP), forwarded to ours; it names the same vpid, so passing it on
+  // passes the kernel promise itself, not a new one this vat would decide.
+  const aliases = new Map<string, object>();
 
-  const allocatePromiseId = () => `p+${nextPromise++}`;
+  // ID counters survive upgrades through the vatstore. Writing on every
+  // allocation would cost a syscall each, so a block of IDs is reserved at a
+  // time and the next incarnation starts after the last reserved block.
+  const RESERVE = 64;
+  const makeCounter = (key: string) => {
+    let next = 1;
+    let ceiling = 0;
+    return {
+      start() {
+        const stored = syscall.vatstoreGet(key);
+        next = stored === undefined ? 1 : Number(stored);
+        ceiling = next - 1;
+      },
+      allocate() {
+        if (next > ceiling) {
+          ceiling = next + RESERVE - 1;
+          syscall.vatstoreSet(key, String(ceiling + 1));
+        }
+        return next++;
+      },
+      get value() {
+        return next;
+      },
+    };
+  };
+  const promiseIds = makeCounter('ls.nextPromise');
+  const exportIds = makeCounter('ls.nextExport');
+
+  const allocatePromiseId = () => `p+${promiseIds.allocate()}`;
 
   const register = (slot: string, val: any) => {
     valToSlot.set(val, slot);
@@ -54,7 +102,19 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const retire = (vpid: string) => {
     const val = slotToVal.get(vpid);
     if (val !== undefined) valToSlot.delete(val);
-    slotToVal.delete(vpid);
+    const alias = aliases.get(vpid);
+    if (alias !== undefined) {
+      valToSlot.delete(alias);
+      aliases.delete(vpid);
+    }
+    kernelKnows.delete(vpid);
+    if (!retained.has(vpid)) slotToVal.delete(vpid);
+  };
+  // Capdata for the kernel: every promise in it becomes known to the kernel.
+  const toKernel = (value: unknown): Capdata => {
+    const data = m.toCapData(harden(value) as any);
+    for (const slot of data.slots) if (slot[0] === 'p') kernelKnows.add(slot);
+    return data;
   };
 
   // When this vat exports a promise, it is the decider: report the settlement.
@@ -66,12 +126,17 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   };
 
   const resolveOut = (vpid: string, rejected: boolean, value: unknown) => {
+    if (!kernelKnows.has(vpid)) {
+      // Never exported: nobody outside the vat waits on it.
+      retire(vpid);
+      return;
+    }
     let data: Capdata;
     try {
-      data = m.toCapData(harden(value) as any);
+      data = toKernel(value);
     } catch (err) {
       rejected = true;
-      data = m.toCapData(harden(Error(`result for ${vpid} could not be serialized: ${(err as Error).message}`)));
+      data = toKernel(Error(`result for ${vpid} could not be serialized: ${(err as Error).message}`));
     }
     retire(vpid);
     syscall.resolve([[vpid, rejected, data]]);
@@ -82,7 +147,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     if (known !== undefined) return known;
     const style = passStyleOf(val);
     if (style === 'remotable') {
-      const slot = `o+${nextExport++}`;
+      const slot = `o+${exportIds.allocate()}`;
       register(slot, val);
       return slot;
     }
@@ -95,19 +160,24 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     throw Error(`cannot pass a ${style} as a reference`);
   };
 
-  const queueMessage = (targetSlot: string, method: string, args: unknown[]) => {
+  const queueMessage = (targetSlot: string, method: string, args: unknown[], returnedP?: unknown) => {
     const resultVpid = allocatePromiseId();
+    if (typeof returnedP === 'object' && returnedP !== null && !valToSlot.has(returnedP)) {
+      valToSlot.set(returnedP, resultVpid);
+      aliases.set(resultVpid, returnedP);
+    }
     // The kernel subscribes a sender to its own result; no separate subscribe.
     const p = makeImportedPromise(resultVpid, false);
-    syscall.send(targetSlot, method, m.toCapData(harden(args) as any), resultVpid);
+    kernelKnows.add(resultVpid);
+    syscall.send(targetSlot, method, toKernel(args), resultVpid);
     return p;
   };
 
   const makeImportedPresence = (slot: string) => {
     const handler = {
-      applyMethod(_o: unknown, method: unknown, args: unknown[]) {
+      applyMethod(_o: unknown, method: unknown, args: unknown[], returnedP?: unknown) {
         if (typeof method !== 'string') throw Error(`method name must be a string, got ${typeof method}`);
-        return queueMessage(slot, method, args);
+        return queueMessage(slot, method, args, returnedP);
       },
       applyFunction() {
         throw Error(`cannot call presence ${slot} as a function`);
@@ -129,9 +199,9 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const makeImportedPromise = (vpid: string, subscribe = true) => {
     let record!: PromiseRecord;
     const handler = {
-      applyMethod(_o: unknown, method: unknown, args: unknown[]) {
+      applyMethod(_o: unknown, method: unknown, args: unknown[], returnedP?: unknown) {
         if (typeof method !== 'string') throw Error(`method name must be a string, got ${typeof method}`);
-        return queueMessage(vpid, method, args);
+        return queueMessage(vpid, method, args, returnedP);
       },
     };
     const p = new HandledPromise((resolve: any, reject: any) => {
@@ -141,6 +211,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     p.catch(() => {});
     importedPromises.set(vpid, record);
     register(vpid, p);
+    kernelKnows.add(vpid);
     if (subscribe) syscall.subscribe(vpid);
     return p;
   };
@@ -172,7 +243,30 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     knownSlot: (value: unknown) => (typeof value === 'object' && value !== null ? valToSlot.get(value) ?? virtual?.vrefOf(value) : undefined),
     setRoot(root: unknown) {
       if (passStyleOf(root) !== 'remotable') throw Error('buildRootObject must return a Far object');
+      // The root is o+0 in every incarnation: a virtual or durable object
+      // already has a vref of its own, and after an upgrade o+0 would name a
+      // different record (issue #11; Agoric's liveslots requires the same).
+      const vref = virtual?.vrefOf(root);
+      if (vref !== undefined) {
+        const which = vref.startsWith('o+d') ? 'durable' : 'virtual';
+        throw Error(`buildRootObject must return an ephemeral Far object, not a ${which} object (${vref})`);
+      }
       register('o+0', root);
+    },
+    startIncarnation() {
+      promiseIds.start();
+      exportIds.start();
+    },
+    retainPromise(vpid: string) {
+      retained.add(vpid);
+    },
+    exportPromise(p: Promise<unknown>) {
+      const vpid = convertValToSlot(p);
+      if (!kernelKnows.has(vpid)) {
+        kernelKnows.add(vpid);
+        syscall.subscribe(vpid);
+      }
+      return vpid;
     },
     deliver(target, method, args, result) {
       let res: Promise<unknown>;
@@ -187,6 +281,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
         res = Promise.reject(err);
       }
       if (result !== null) {
+        kernelKnows.add(result);
         register(result, res);
         followLocalPromise(result, res);
       } else {
@@ -194,25 +289,30 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
     },
     notify(resolutions) {
-      for (const [vpid, rejected, data] of resolutions) {
+      // The kernel sends the settlement of every settled promise the data
+      // names in the same notify (Agoric's rule), so promises that name each
+      // other settle together: make each one first (no subscription: it is
+      // settled), decode every value, then retire and settle them all.
+      for (const [vpid] of resolutions) if (!importedPromises.has(vpid) && !slotToVal.has(vpid)) makeImportedPromise(vpid, false);
+      const decoded = resolutions.map(([vpid, rejected, data]) => {
+        try {
+          return { vpid, rejected, value: m.fromCapData(data) };
+        } catch (err) {
+          return { vpid, rejected: true, value: err as unknown };
+        }
+      });
+      for (const { vpid, rejected, value } of decoded) {
         const record = importedPromises.get(vpid);
         if (!record) continue;
         importedPromises.delete(vpid);
         retire(vpid);
-        let value: unknown;
-        try {
-          value = m.fromCapData(data);
-        } catch (err) {
-          record.reject(err);
-          continue;
-        }
         if (rejected) record.reject(value);
         else record.resolve(value);
       }
     },
     serialize: (value: unknown) => m.toCapData(harden(value) as any),
     unserialize: (data: Capdata) => m.fromCapData(data),
-    stats: () => ({ exports: nextExport, imports: slotToVal.size, promises: importedPromises.size }),
+    stats: () => ({ exports: exportIds.value, imports: slotToVal.size, promises: importedPromises.size }),
   } satisfies LiveSlots);
 }
 

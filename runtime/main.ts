@@ -3,13 +3,13 @@
 // delivery naming its bundle.
 import './lockdown.js';
 import '@endo/eventual-send/shim.js';
-import { E, Far, passStyleOf } from '@endo/far';
 import { getRemotableMethodNames } from '@endo/pass-style';
-import { makePromiseKit } from '@endo/promise-kit';
+import { builtinExportNames, builtinModules } from './builtin-modules.js';
 import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 import { makeVatData, type VatData } from './vat-data.js';
+import { makeVrefAwareWeakCollections } from './vref-weak-collections.js';
 
 const syscall = takeSyscall();
 const liveSlots = makeLiveSlots(syscall);
@@ -33,9 +33,6 @@ const rawStore = harden({
   delete: (key: string) => syscall.vatstoreDelete(key),
   getNextKey: (priorKey: string) => syscall.vatstoreGetNextKey(priorKey),
 });
-
-const farModule = harden({ E, Far, passStyleOf });
-const promiseKitModule = harden({ makePromiseKit });
 
 /** How the host fills one named exit (`host:*` import) for this vat. */
 type ExitGrant =
@@ -91,20 +88,16 @@ function exitNamespace(specifier: string, grant: ExitGrant, builtins: Record<str
 function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Record<string, ExitGrant>> = {}) {
   vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
-  const vatDataModule = vatData.api;
-  const base: Record<string, unknown> = {
-    '@quickvat/far': farModule,
-    '@endo/far': farModule,
-    '@endo/promise-kit': promiseKitModule,
-    '@quickvat/vat-data': vatDataModule,
-    '@agoric/vat-data': vatDataModule,
-  };
+  const base = builtinModules(vatData);
   const builtins: Record<string, unknown> = { ...base };
   for (const [specifier, grant] of Object.entries(exits)) {
     if (!specifier.startsWith('host:')) throw Error(`named exits start with "host:", got ${JSON.stringify(specifier)}`);
     builtins[specifier] = exitNamespace(specifier, grant, base);
   }
-  return loadBundle(bundle, harden(builtins), { HandledPromise });
+  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11);
+  // `assert` is SES's, the global Agoric vats have (issue 12).
+  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
+  return loadBundle(bundle, harden(builtins), { HandledPromise, assert, WeakMap: weak.WeakMap, WeakSet: weak.WeakSet });
 }
 
 function assertKindsRedefined(vd: VatData) {
@@ -116,6 +109,7 @@ function assertKindsRedefined(vd: VatData) {
 }
 
 async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capdata | undefined> {
+  liveSlots.startIncarnation();
   const ns = loadContract(bundle, options.incarnation, options.exits);
   const vd = vatData!;
   if (typeof ns.buildRootObject === 'function') {
@@ -126,6 +120,7 @@ async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capda
     const root = await ns.buildRootObject(harden({ vatstore }), params, vd.provideBaggage('baggage'));
     liveSlots.setRoot(root);
     assertKindsRedefined(vd);
+    vd.reviveWatchedPromises();
     return undefined;
   }
   if (typeof ns.defineInstallationKinds !== 'function') throw Error('vat bundle exports neither buildRootObject nor defineInstallationKinds');
@@ -141,6 +136,7 @@ async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capda
   const privateArgs = options.privateArgs ? liveSlots.unserialize(options.privateArgs) : undefined;
   await instanceFn(vd.provideBaggage('instanceBaggage'), harden(instanceContext()), privateArgs);
   assertKindsRedefined(vd);
+  vd.reviveWatchedPromises();
   return undefined;
 }
 
@@ -164,8 +160,12 @@ async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Ca
   return data;
 }
 
-/** Read-only: method names of some exported objects, and the durable kinds (for pre-flight checks). */
-function inspect(vrefs: string[]): Capdata {
+/**
+ * For pre-flight checks: method names of some exported objects, and each
+ * durable kind this incarnation defines, with (when `samplePerKind` > 0) a
+ * sample of its stored records read through this incarnation. Writes (migrations) go to the trial's overlay.
+ */
+function inspect(vrefs: string[], samplePerKind = 0): Capdata {
   const methods: Record<string, string[]> = {};
   for (const vref of vrefs) {
     try {
@@ -175,7 +175,7 @@ function inspect(vrefs: string[]): Capdata {
       methods[vref] = [];
     }
   }
-  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.describeKinds() : [] }));
+  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] }));
 }
 
 type Delivery =
@@ -183,7 +183,7 @@ type Delivery =
   | ['startInstance', Capdata, Capdata]
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]]
-  | ['inspect', string[]];
+  | ['inspect', string[], number?];
 
 // The host calls this with one JSON delivery and reads the reply after every
 // promise job has run: {"ok":true} (with "result" for a started instance), or
@@ -207,7 +207,7 @@ const dispatch = async (request: string): Promise<string> => {
         liveSlots.notify(d[1]);
         break;
       case 'inspect':
-        result = inspect(d[1]);
+        result = inspect(d[1], d[2]);
         break;
       default:
         throw Error(`unknown delivery type ${JSON.stringify((d as unknown[])[0])}`);
@@ -218,4 +218,11 @@ const dispatch = async (request: string): Promise<string> => {
   }
 };
 
+// Read by the host's build (never by a vat): what each built-in module exports.
+Object.defineProperty(globalThis, '__quickvat_builtin_exports', {
+  value: () => JSON.stringify(builtinExportNames()),
+  enumerable: false,
+  configurable: false,
+  writable: false,
+});
 Object.defineProperty(globalThis, '__quickvat_dispatch', { value: dispatch, enumerable: false, configurable: false, writable: false });

@@ -1,7 +1,8 @@
 // Evaluates a vat's module graph inside one Compartment, one module per
-// piece. Each piece is CommonJS-shaped text (the bundler transforms ES
-// modules per module); specifiers resolve through the piece's own import map,
-// or to a built-in module the runtime provides.
+// piece. A piece is the author's ES module; the host hands the guest its
+// CommonJS-shaped compilation (host/bundles/compile-piece.ts, cached by piece
+// hash). Specifiers resolve through the piece's own import map, or to a
+// built-in module the runtime provides.
 export interface ModuleRecord {
   readonly source: string;
   /** specifier as written in the source -> module name in this bundle */

@@ -1,6 +1,8 @@
 // The guest side of the one door to the host. The raw host function is taken
 // off the global object before any contract code exists, so only this module
 // can reach it; every request and reply is a JSON string.
+import { escapeKey, unescapeKey } from './key-order.js';
+
 export type Capdata = { body: string; slots: string[] };
 export type Resolution = [vpid: string, rejected: boolean, data: Capdata];
 
@@ -29,10 +31,14 @@ export function takeSyscall(): Syscall {
     send: (target: string, method: string, args: Capdata, result: string) => void call('send', target, method, args, result),
     subscribe: (vpid: string) => void call('subscribe', vpid),
     resolve: (resolutions: Resolution[]) => void call('resolve', resolutions),
-    vatstoreGet: (key: string) => call('vatstoreGet', key) ?? undefined,
-    vatstoreSet: (key: string, value: string) => void call('vatstoreSet', key, value),
-    vatstoreDelete: (key: string) => void call('vatstoreDelete', key),
-    vatstoreGetNextKey: (priorKey: string) => call('vatstoreGetNextKey', priorKey) ?? undefined,
+    // Keys are escaped so the store's order is JavaScript's (key-order.ts).
+    vatstoreGet: (key: string) => call('vatstoreGet', escapeKey(key)) ?? undefined,
+    vatstoreSet: (key: string, value: string) => void call('vatstoreSet', escapeKey(key), value),
+    vatstoreDelete: (key: string) => void call('vatstoreDelete', escapeKey(key)),
+    vatstoreGetNextKey: (priorKey: string) => {
+      const next = call('vatstoreGetNextKey', escapeKey(priorKey));
+      return next === undefined ? undefined : unescapeKey(next);
+    },
     log: (level: 'log' | 'warn' | 'error', text: string) => void call('log', level, text),
   });
 }

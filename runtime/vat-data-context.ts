@@ -20,10 +20,24 @@ export interface Marshaller {
   knownSlot(value: unknown): string | undefined;
   /** The value for one slot, as unserialize would give it. */
   slotToVal(vref: string): unknown;
+  /** Keeps a promise readable by its vpid after it settles (virtual data refers to it). */
+  retainPromise(vpid: string): void;
+  /** The vpid of a promise, made known to the kernel (for watches that outlive the incarnation). */
+  exportPromise(p: Promise<unknown>): string;
 }
 
 // Built-in kinds. User kinds are numbered from FIRST_USER_KIND.
-export const K = { durableMap: 1, durableSet: 2, durableWeakMap: 3, kindHandle: 4, virtualMap: 5, virtualSet: 6, virtualWeakMap: 7 } as const;
+export const K = {
+  durableMap: 1,
+  durableSet: 2,
+  durableWeakMap: 3,
+  kindHandle: 4,
+  virtualMap: 5,
+  virtualSet: 6,
+  virtualWeakMap: 7,
+  durableWeakSet: 8,
+  virtualWeakSet: 9,
+} as const;
 export const FIRST_USER_KIND = 10;
 /** o+d<kindId>/<n> durable, o+v<kindId>/<n> virtual, ":<i>" suffix for a facet of a multi-facet object. */
 export const VREF = /^o\+([dv])(\d+)\/(\d+)(?::(\d+))?$/;
@@ -100,7 +114,7 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
   // ------------------------------------------------------------ durability
   const slotOf = (value: object) => vrefOf.get(value) ?? marshal.knownSlot(value);
 
-  /** Where in value something non-durable sits, or undefined. */
+  /** Where in a value that cannot be passed at all the culprit sits (a Map, a function, a class instance). */
   const findUnpassable = (value: unknown, path: string): string => {
     if (typeof value === 'function') return `${path} is a function`;
     if (typeof value !== 'object' || value === null) return `${path} is a ${typeof value} that cannot be stored`;
@@ -120,6 +134,7 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
     return `${path} is ${typeof name === 'string' && name ? `a ${name}` : 'an object with a custom prototype'}`;
   };
 
+  /** Where in value something non-durable sits, or undefined. */
   const findNonDurable = (value: unknown, path: string): string | undefined => {
     let style;
     try {
@@ -166,7 +181,11 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
         throw new DurabilityError(`cannot store a non-durable value in durable state: ${bad}; durable state can hold only data, durable objects and presences`);
       }
     }
-    return JSON.stringify(marshal.serialize(value));
+    const data = marshal.serialize(value);
+    // Virtual data may keep promises (as Agoric's does): reading one back
+    // later gives the same promise, settled or not.
+    for (const slot of data.slots) if (slot[0] === 'p') marshal.retainPromise(slot);
+    return JSON.stringify(data);
   };
   const decodeValue = (text: string): unknown => {
     const data = JSON.parse(text) as Capdata;
@@ -206,6 +225,7 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
     encodeValue,
     decodeValue,
     reanimateOrImport,
+    serialize: (value: unknown) => marshal.serialize(harden(value)),
   };
 }
 

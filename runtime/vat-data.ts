@@ -17,13 +17,25 @@
 import { makeCollections } from './collections.js';
 import { makeVatDataContext, VREF, type Marshaller, type VatStore } from './vat-data-context.js';
 import { makeVirtualObjects, type Behavior, type KindOptions } from './virtual-objects.js';
+import { makeWatchedPromises } from './watched-promises.js';
 
 export { DurabilityError, type Marshaller, type VatStore } from './vat-data-context.js';
+
+/**
+ * True for the reason a promise was rejected with because the vat deciding it
+ * was upgraded: the record { name: 'vatUpgraded', upgradeMessage,
+ * incarnationNumber } (Agoric's upgrade disconnection; issue #11).
+ */
+export function isUpgradeDisconnection(reason: unknown): boolean {
+  if (typeof reason !== 'object' || reason === null) return false;
+  const r = reason as Record<string, unknown>;
+  return r.name === 'vatUpgraded' && typeof r.upgradeMessage === 'string' && typeof r.incarnationNumber === 'number';
+}
 
 export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const ctx = makeVatDataContext(rawStore, marshal, incarnation);
   const { store, recall, vrefOf, findNonDurable, reanimateOrImport } = ctx;
-  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, describeKinds } = makeVirtualObjects(ctx);
+  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords } = makeVirtualObjects(ctx);
   const { createCollection, makeCollection, collectionKinds } = makeCollections(ctx);
 
   // ------------------------------------------------------------ reanimation
@@ -55,6 +67,18 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     return value;
   };
 
+  // Agoric's baggage key, so durable state written by Agoric-style code has Agoric's shape (issue 12).
+  const provideKindHandle = (baggage: any, name: string) => provide(baggage, `${name}_kindHandle`, () => makeKindHandle(name));
+  const watched = makeWatchedPromises({
+    exportPromise: (p) => marshal.exportPromise(p),
+    slotToVal: (vpid) => marshal.slotToVal(vpid),
+    findNonDurable: (value, path) => findNonDurable(value, path),
+    watchTable: (create) => (create || store.get('d.meta.watchedPromises') !== undefined ? provideBaggage('watchedPromises') : undefined),
+    provideKindHandle,
+    defineDurableKind: (handle, init, behavior) => defineDurable(handle, init, behavior, undefined, null) as () => object,
+    provide: (baggage, key, make) => provide(baggage, key, make),
+  });
+
   const canBeDurable = (value: unknown) => {
     try {
       return findNonDurable(harden(value), 'value') === undefined;
@@ -65,7 +89,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
 
   const api = harden({
     makeKindHandle,
-    provideKindHandle: (baggage: any, name: string) => provide(baggage, `kindHandle:${name}`, () => makeKindHandle(name)),
+    provideKindHandle,
     defineKind: (tag: string, init: any, behavior: Behavior, options?: KindOptions) => defineVirtual(tag, init, behavior, options, null),
     defineKindMulti: (tag: string, init: any, facets: Record<string, Behavior>, options?: KindOptions) =>
       defineVirtual(tag, init, facets, options, Object.keys(facets).sort()),
@@ -76,10 +100,15 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     makeScalarBigMapStore: (label = 'map', opts: { durable?: boolean } = {}) => createCollection('map', label, !!opts.durable),
     makeScalarBigSetStore: (label = 'set', opts: { durable?: boolean } = {}) => createCollection('set', label, !!opts.durable),
     makeScalarBigWeakMapStore: (label = 'weakMap', opts: { durable?: boolean } = {}) => createCollection('weakMap', label, !!opts.durable),
+    makeScalarBigWeakSetStore: (label = 'weakSet', opts: { durable?: boolean } = {}) => createCollection('weakSet', label, !!opts.durable),
     provideDurableMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('map', name, true)),
     provideDurableSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('set', name, true)),
     provideDurableWeakMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakMap', name, true)),
+    provideDurableWeakSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakSet', name, true)),
     canBeDurable,
+    isUpgradeDisconnection,
+    watchPromise: watched.watchPromise,
+    providePromiseWatcher: watched.providePromiseWatcher,
   });
 
   return {
@@ -89,9 +118,11 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     isVirtualVref: (vref: string) => VREF.test(vref),
     provideBaggage,
     undefinedKinds,
-    describeKinds,
+    sampleRecords,
     findNonDurable: (value: unknown, path: string) => findNonDurable(harden(value), path),
     reanimateOrImport,
+    /** Follows promises watched by earlier incarnations (once kinds are redefined). */
+    reviveWatchedPromises: watched.revive,
   };
 }
 

@@ -4,10 +4,12 @@
 // vatstore layout: <p>kind.<kindId> kind record, <p>vo.<kindId>/<n> object
 // state, where <p> is "d." (durable) or "v<incarnation>." (virtual).
 import { Far } from '@endo/pass-style';
+import { checkGuardKitFacets, checkInitialState, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
+import type { KindSample, RecordSample } from './record-sample.js';
 
 export type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
-export interface KindOptions {
+export interface KindOptions extends ExoKindOptions {
   stateVersion?: number;
   migrate?: (oldState: Record<string, unknown>, oldVersion: number) => Record<string, unknown>;
 }
@@ -17,6 +19,8 @@ interface KindRecord {
   facets: string[] | null;
   definedIn: number;
   nextId: number;
+  /** The highest stateVersion any incarnation declared (absent in records from before it was kept). */
+  stateVersion?: number;
 }
 interface KindDef {
   readonly id: number;
@@ -65,6 +69,7 @@ export function makeVirtualObjects(ctx: VatDataContext) {
       Object.defineProperty(state, field, {
         get: () => decodeValue(load().s[field]),
         set: (value: unknown) => {
+          checkStateField(def.options, tag, field, value);
           const r = load();
           const s = { ...r.s, [field]: encodeValue(value, durable, `${tag}.state.${field}`) };
           rec = { v: r.v, s };
@@ -81,6 +86,9 @@ export function makeVirtualObjects(ctx: VatDataContext) {
   // the same crank. A throwing migrate fails this delivery only.
   const migrateRecord = (def: KindDef, key: string, tag: string, r: StateRecord, version: number): StateRecord => {
     const { migrate } = def.options;
+    if (r.v > version) {
+      throw Error(`${tag} object ${key} has state version ${r.v}, above the version ${version} this kind declares (stateVersion was lowered)`);
+    }
     if (!migrate) {
       throw Error(`${tag} object ${key} has state version ${r.v} but the kind declares version ${version} and no migrate function`);
     }
@@ -109,6 +117,11 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     if (!proto) {
       const behavior = (facet === null ? def.behavior : (def.behavior as Record<string, Behavior>)[facet]) as Behavior;
       if (!behavior) throw Error(`kind ${def.record.tag} has no behavior for facet ${facet}`);
+      const defended = defendKindPrototype(def.record.tag, facet, (rep: object) => contexts.get(rep)?.(rep), behavior, def.options);
+      if (defended) {
+        protos.set(key, defended);
+        return defended;
+      }
       const methods: Record<string, unknown> = {};
       for (const [name, fn] of Object.entries(behavior)) {
         if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
@@ -174,6 +187,7 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     const maker = (...args: unknown[]) => {
       const init = def.init(...args);
       if (typeof init !== 'object' || init === null) throw Error(`init for ${def.record.tag} must return a state record`);
+      checkInitialState(def.options, def.record.tag, init);
       // def.record is kept current by every maker call and redefinition.
       const record = def.record;
       const n = record.nextId;
@@ -183,7 +197,13 @@ export function makeVirtualObjects(ctx: VatDataContext) {
       const s: Record<string, string> = {};
       for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
       store.set(stateKey(def.record.durable, def.id, n), JSON.stringify({ v: def.options.stateVersion ?? 0, s }));
-      return makeRepresentative(def, n);
+      const made = makeRepresentative(def, n);
+      if (def.options.finish) {
+        // finish sees the same context a method would (Agoric's DefineKindOptions.finish).
+        const rep = def.record.facets ? (made as Record<string, object>)[def.record.facets[0]] : made;
+        def.options.finish(contexts.get(rep)!(rep));
+      }
+      return made;
     };
     return harden(maker);
   };
@@ -193,6 +213,11 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     if (options.migrate !== undefined && typeof options.migrate !== 'function') throw Error(`kind ${record.tag}: migrate must be a function`);
     const def: KindDef = { id, record, init, behavior, options };
     defs.set(id, def);
+    // Guards are checked against the methods now, not at the first object.
+    if (options.thisfulMethods || options.interfaceGuard || options.interfaceGuardKit) {
+      if (record.facets) checkGuardKitFacets(record.tag, record.facets, options);
+      for (const facet of record.facets ?? [null]) protoFor(def, facet);
+    }
     return def;
   };
 
@@ -215,15 +240,48 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     return makeMaker(handleDef)(tag);
   };
 
+  /**
+   * The facet list of a durable kind redefined in a new incarnation (Agoric's
+   * rule, liveslots facetiousness): a single-facet kind stays single-facet and
+   * a multi-facet kind multi-facet; every facet it had must still be defined;
+   * new facets are appended in alphabetical order, so the facet numbers in
+   * existing vrefs (":<i>") keep naming the same facets. `previous` is
+   * undefined the first time a handle is used.
+   */
+  const evolveFacets = (tag: string, previous: string[] | null | undefined, proposed: string[] | null): string[] | null => {
+    if (previous === undefined) return proposed;
+    if (previous === null && proposed !== null) {
+      throw Error(`kind "${tag}" was defined with defineDurableKind (a single facet); it cannot be redefined with facets (${proposed.join(', ')})`);
+    }
+    if (previous !== null && proposed === null) {
+      throw Error(`kind "${tag}" was defined with facets (${previous.join(', ')}); it cannot be redefined with defineDurableKind (a single facet)`);
+    }
+    if (previous === null || proposed === null) return null;
+    const missing = previous.filter((f) => !proposed.includes(f));
+    if (missing.length > 0) {
+      throw Error(`kind "${tag}" redefined with facets (${proposed.join(', ')}) is missing ${missing.join(', ')} from its definition (${previous.join(', ')}); facets can be added, never removed`);
+    }
+    return [...previous, ...proposed.filter((f) => !previous.includes(f)).sort()];
+  };
+
   const defineDurable = (handle: unknown, init: any, behavior: any, options: KindOptions | undefined, facets: string[] | null) => {
     const id = kindIdOfHandle(handle);
     const tag = (handle as any).getTag() as string;
     const previous = readKind(id, true);
     if (previous && previous.definedIn === incarnation) throw Error(`kind "${tag}" is already defined in this incarnation`);
-    if (previous && JSON.stringify(previous.facets) !== JSON.stringify(facets)) {
-      throw Error(`kind "${tag}" was defined with facets ${JSON.stringify(previous.facets)}; redefined with ${JSON.stringify(facets)}`);
+    // Records already written at a higher version could never be read again (issue 13).
+    const stateVersion = options?.stateVersion ?? 0;
+    if (previous?.stateVersion !== undefined && stateVersion < previous.stateVersion) {
+      throw Error(`kind "${tag}" lowers stateVersion from ${previous.stateVersion} to ${stateVersion}; records written at version ${previous.stateVersion} could not be read (stateVersion may only stay or grow)`);
     }
-    const record: KindRecord = { tag, durable: true, facets, definedIn: incarnation, nextId: previous?.nextId ?? 1 };
+    const record: KindRecord = {
+      tag,
+      durable: true,
+      facets: evolveFacets(tag, previous?.facets, facets),
+      definedIn: incarnation,
+      nextId: previous?.nextId ?? 1,
+      stateVersion: Math.max(stateVersion, previous?.stateVersion ?? 0),
+    };
     writeKind(id, record);
     return makeMaker(register(id, record, init, behavior, options));
   };
@@ -268,34 +326,76 @@ export function makeVirtualObjects(ctx: VatDataContext) {
   };
 
   /**
-   * For pre-flight checks: each durable kind this incarnation defines, the
-   * shape of one stored record, and the shape its init makes (init is called
-   * with no arguments; kinds whose init needs them report no shape).
+   * For pre-flight checks and reviews (issue 13): each durable kind this
+   * incarnation defines, its facets and methods, the fields its init makes
+   * (init called with no arguments; kinds whose init needs them report none),
+   * and a bounded sample of its stored records (the oldest, the newest and
+   * evenly spaced ones between), each read through this incarnation's
+   * definition: migrated if its version differs, every field decoded.
+   * Nothing here depends on how many records there are beyond `perKind` reads.
    */
-  const describeKinds = () => {
-    const out: { tag: string; stateVersion: number; hasMigrate: boolean; recordFields?: string[]; recordVersion?: number; initFields?: string[] }[] = [];
+  const sampleRecords = (perKind: number): KindSample[] => {
+    const out: KindSample[] = [];
     for (const [id, def] of defs) {
       if (id < FIRST_USER_KIND || !def.record.durable) continue;
-      const entry: (typeof out)[number] = { tag: def.record.tag, stateVersion: def.options.stateVersion ?? 0, hasMigrate: typeof def.options.migrate === 'function' };
-      const prefix = `d.vo.${id}/`;
-      const first = store.getNextKey(prefix);
-      if (first !== undefined && first.startsWith(prefix)) {
-        const r = JSON.parse(store.get(first)!) as StateRecord;
-        entry.recordFields = Object.keys(r.s).sort();
-        entry.recordVersion = r.v;
-      }
+      const version = def.options.stateVersion ?? 0;
+      const count = def.record.nextId - 1;
+      const behaviors: [string, Behavior][] = def.record.facets ? def.record.facets.map((f) => [f, (def.behavior as Record<string, Behavior>)[f] ?? {}]) : [['', def.behavior as Behavior]];
+      const facets = Object.fromEntries(behaviors.map(([f, b]) => [f, Object.keys(b).sort()]));
+      const entry: KindSample = { tag: def.record.tag, stateVersion: version, facets, hasMigrate: typeof def.options.migrate === 'function', records: count, samples: [] };
       try {
         const made = def.init();
         if (made && typeof made === 'object') entry.initFields = Object.keys(made).sort();
       } catch {
         // init needs arguments: no shape to compare
       }
+      for (const n of sampleIds(count, perKind)) {
+        const key = stateKey(true, id, n);
+        const raw = store.get(key);
+        if (raw === undefined) continue;
+        const r = JSON.parse(raw) as StateRecord;
+        const sample: RecordSample = { vref: `o+d${id}/${n}`, version: r.v, fields: Object.keys(r.s).sort() };
+        try {
+          const now = r.v === version ? r : migrateRecord(def, key, def.record.tag, r, version);
+          sample.readFields = Object.keys(now.s).sort();
+          const state: Record<string, unknown> = {};
+          for (const [field, text] of Object.entries(now.s)) {
+            try {
+              state[field] = decodeValue(text);
+            } catch (err) {
+              throw Error(`field ${field} cannot be decoded: ${(err as Error).message}`);
+            }
+          }
+          // A stored value the new kind's stateShape refuses would fail the
+          // first write of that field (and every guarded read of it).
+          try {
+            checkInitialState(def.options as ExoKindOptions, def.record.tag, state);
+          } catch (err) {
+            sample.failure = 'shape-mismatch';
+            sample.error = (err as Error)?.message ?? String(err);
+          }
+        } catch (err) {
+          sample.failure = r.v > version ? 'version-lowered' : r.v !== version && !entry.hasMigrate ? 'no-migrate' : r.v !== version ? 'migrate-threw' : 'unreadable';
+          sample.error = (err as Error)?.message ?? String(err);
+        }
+        entry.samples.push(sample);
+      }
       out.push(entry);
     }
     return out;
   };
 
-  return { defs, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, describeKinds };
+  return { defs, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
+}
+
+/** Object numbers 1..count to read: all of them up to `k`, else the first, the last and k-2 evenly spaced between. */
+function sampleIds(count: number, k: number): number[] {
+  if (count <= 0 || k <= 0) return [];
+  if (count <= k) return Array.from({ length: count }, (_, i) => i + 1);
+  if (k === 1) return [1];
+  const ids = new Set<number>();
+  for (let i = 0; i < k; i++) ids.add(1 + Math.round((i * (count - 1)) / (k - 1)));
+  return [...ids];
 }
 
 export type VirtualObjects = ReturnType<typeof makeVirtualObjects>;

@@ -1,17 +1,24 @@
 // Turns an ES module graph on disk into a content-addressed SourceBundle: one
-// piece per module (its source transformed to the CommonJS shape the guest
-// runtime evaluates) plus a manifest of names, hashes and import maps.
+// piece per module (the module file as the author wrote it, byte for byte)
+// plus a manifest of names, hashes and import maps.
 //
 // esbuild does the resolution, so packages resolve as they would for a
 // bundler (exports maps, main fields, .js -> .ts), but its output is thrown
-// away: each module is transformed on its own, and the graph is read off the
-// resolve calls. The transformed text is what esbuild parses for imports, so a
-// module's import map lists exactly the require() calls its piece makes.
+// away: the graph is read off the resolve calls. What the guest evaluates is
+// made from each piece later (compile-piece.ts); it is compiled here once so
+// that a module that cannot be compiled fails the bundle, naming it.
+//
+// Only files inside the package root (or inside an installed package) may
+// become pieces: an absolute path, a file: URL or a ../ that climbs out of
+// the root is refused, so a bundle cannot carry arbitrary files of the
+// proposer's machine.
 import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import esbuild from 'esbuild';
+import { builtinImportProblems } from './builtin-modules.js';
 import { BundleError, type BundleProblem } from './errors.js';
+import { LOADER_BY_EXTENSION, PieceCompileError, compilePiece } from './compile-piece.js';
 import {
   MANIFEST_FORMAT,
   isNamedExit,
@@ -25,9 +32,9 @@ import {
 
 export {
   MANIFEST_FORMAT,
-  VAT_BUILTIN_MODULES,
   isNamedExit,
   isVatBuiltin,
+  vatBuiltinModules,
   manifestBundleId,
   manifestToVatBundle,
   validateManifest,
@@ -39,22 +46,14 @@ export { BundleError, type BundleProblem } from './errors.js';
 
 export interface BundleSourceOptions {
   /**
-   * Directory that local module names are relative to (files outside it get
-   * `../` names). Default: the entry's package root, i.e. the nearest
-   * directory with a package.json, else the entry's directory.
+   * The package root: local module names are relative to it, and no local
+   * module may live outside it. Default: the nearest directory above the
+   * entry with a package.json, else the entry's directory.
    */
   readonly root?: string;
 }
 
-const LOADERS: Readonly<Record<string, esbuild.Loader>> = {
-  '.js': 'js',
-  '.mjs': 'js',
-  '.cjs': 'js',
-  '.ts': 'ts',
-  '.mts': 'ts',
-  '.cts': 'ts',
-  '.json': 'json',
-};
+const LOADERS: Readonly<Record<string, esbuild.Loader>> = LOADER_BY_EXTENSION;
 const ENTRY_EXTENSIONS = ['.js', '.mjs', '.ts', '.mts'];
 
 type Edge = { kind: 'file'; file: string } | { kind: 'builtin' } | { kind: 'exit' } | { kind: 'bad'; reason: string };
@@ -90,9 +89,15 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
     throw new BundleError(entryPath, [problem(entryPath, [], 'no such file', 'no such file')]);
   }
 
+  const root = packageRoot(entry, options.root);
+  if (!isInside(root, entry)) {
+    throw new BundleError(entryPath, [problem(entryPath, [], `outside the package root ${root}`, `the entry is outside the package root ${root}`)]);
+  }
   const edges = new Map<string, Map<string, Edge>>();
-  const transformed = new Map<string, Uint8Array>();
+  const original = new Map<string, Uint8Array>();
   const loadErrors = new Map<string, string>();
+  // Source of each JS/TS module, for the built-in import check (issue 12).
+  const authored = new Map<string, string>();
   const packages = new Map<string, PackageInfo | undefined>();
   const edgesOf = (file: string) => {
     let map = edges.get(file);
@@ -121,10 +126,10 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
         }
         if (specifier.startsWith('host:')) return refuse('a named exit without a name');
         if (specifier.startsWith('node:') || isBuiltin(specifier)) return refuse('a Node built-in that does not exist inside a vat');
-        // esbuild sees the transformed text, where every import is a require()
-        // call, so it would pick packages' "require" conditions. Resolving as
-        // an import first keeps ES semantics for what authors wrote as imports,
-        // and gives a CommonJS require of the same package the same file.
+        if (/^file:/i.test(specifier)) return refuse('a file: URL; modules must be named relative to the package root');
+        if (path.isAbsolute(specifier) || /^[A-Za-z]:[\\/]/.test(specifier)) return refuse('an absolute path; modules must be named relative to the package root');
+        // Resolving as an import first gives a CommonJS require of a package
+        // the same file an import of it gets.
         const resolve = (kind: esbuild.ImportKind) =>
           build.resolve(specifier, { kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: INNER, with: args.with });
         let resolved = await resolve('import-statement');
@@ -140,6 +145,7 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
         if (!Object.prototype.hasOwnProperty.call(LOADERS, fileExt)) {
           return refuse(`a ${fileExt || 'extensionless'} file, which cannot be a module inside a vat`);
         }
+        if (!pkg && !isInside(root, file)) return refuse(`outside the package root ${root}`);
         record({ kind: 'file', file });
         return { path: file };
       });
@@ -149,21 +155,16 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
         const loader = LOADERS[path.extname(file)] ?? 'js';
         edgesOf(file);
         try {
-          const source = await fs.promises.readFile(file, 'utf8');
-          // The basename only: sourcefile can surface in esbuild's output and
-          // messages, and the directory is machine-specific.
-          const out = await esbuild.transform(source, {
-            loader,
-            format: 'cjs',
-            target: 'es2022',
-            sourcefile: path.basename(file),
-            tsconfigRaw: {},
-            logLevel: 'silent',
-          });
-          transformed.set(file, new TextEncoder().encode(out.code));
-          return { contents: out.code, loader: 'js', resolveDir: path.dirname(file) };
+          const bytes = new Uint8Array(await fs.promises.readFile(file));
+          const source = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+          // What the guest will evaluate must exist: a module that cannot be
+          // compiled fails here, named, rather than at install.
+          compilePiece(path.basename(file), sha256Hex(bytes), source);
+          original.set(file, bytes);
+          if (loader !== 'json') authored.set(file, source);
+          return { contents: source, loader, resolveDir: path.dirname(file) };
         } catch (err) {
-          loadErrors.set(file, transformFailure(err));
+          loadErrors.set(file, err instanceof PieceCompileError ? err.reason : err instanceof TypeError ? 'it is not valid UTF-8 text' : (err as Error).message);
           return { contents: '', loader: 'js', resolveDir: path.dirname(file) };
         }
       });
@@ -193,8 +194,8 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
     }
   }
 
-  const files = [...new Set([entry, ...edges.keys(), ...transformed.keys(), ...loadErrors.keys()])];
-  const names = nameModules(entry, files, options.root, packages);
+  const files = [...new Set([entry, ...edges.keys(), ...original.keys(), ...loadErrors.keys()])];
+  const names = nameModules(files, root, packages);
   const order = walkOrder(entry, edges);
   const chainTo = (file: string) => {
     const chain: string[] = [];
@@ -210,6 +211,8 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
       const name = names.get(file)!;
       problems.push(problem(name, chain, failure, `module ${name} (${chain.join(' -> ')}) cannot be transformed: ${failure}`));
     }
+    const source = authored.get(file);
+    if (source !== undefined) problems.push(...builtinImportProblems(names.get(file)!, source, chain));
     for (const [specifier, edge] of sortedEntries(edges.get(file))) {
       if (edge.kind !== 'bad') continue;
       const reason = edge.reason === 'which cannot be resolved' ? `which cannot be resolved from ${names.get(file)}` : edge.reason;
@@ -222,7 +225,7 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
   const moduleEntries: [string, ManifestModule][] = [];
   const pieces = new Map<string, Uint8Array>();
   for (const file of [...order.files].sort((a, b) => compare(names.get(a)!, names.get(b)!))) {
-    const bytes = transformed.get(file);
+    const bytes = original.get(file);
     if (!bytes) throw new Error(`internal: module ${names.get(file)} was resolved but never loaded`);
     const hash = sha256Hex(bytes);
     pieces.set(hash, bytes);
@@ -245,11 +248,13 @@ function problem(specifier: string, chain: string[], reason: string, message: st
   return Object.freeze({ specifier, chain: Object.freeze(chain), reason, message });
 }
 
-function transformFailure(err: unknown): string {
-  const first = (err as esbuild.TransformFailure).errors?.[0];
-  if (!first) return (err as Error).message ?? String(err);
-  const at = first.location ? ` at line ${first.location.line}:${first.location.column + 1}` : '';
-  return `${first.text}${at}`;
+function isInside(root: string, file: string): boolean {
+  const rel = path.relative(root, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+function packageRoot(entry: string, rootOption: string | undefined): string {
+  return rootOption !== undefined ? fs.realpathSync(path.resolve(rootOption)) : (nearestPackageDir(path.dirname(entry)) ?? path.dirname(entry));
 }
 
 function compare(a: string, b: string): number {
@@ -342,10 +347,7 @@ function findAddon(pkgDir: string, dir: string): string | undefined {
  * depend on where a package manager put the package. Two distinct copies that
  * would share such a name (nested installs) are named by their path instead.
  */
-function nameModules(entry: string, files: string[], rootOption: string | undefined, packages: Map<string, PackageInfo | undefined>): Map<string, string> {
-  // Files outside the root get `../` names rather than a wider root: widening
-  // would put the names of directories above the project into the manifest.
-  const root = rootOption !== undefined ? fs.realpathSync(path.resolve(rootOption)) : (nearestPackageDir(path.dirname(entry)) ?? path.dirname(entry));
+function nameModules(files: string[], root: string, packages: Map<string, PackageInfo | undefined>): Map<string, string> {
   const names = new Map<string, string>();
   const byName = new Map<string, string[]>();
   for (const file of files) {

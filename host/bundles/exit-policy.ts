@@ -5,6 +5,7 @@
 //   { power: 'console' }   a powerful built-in, only in attenuated form
 // A bundle importing an exit its policy does not grant is refused.
 import { bundleFromSource } from './vat-bundle.js';
+import { isNamedExit } from './manifest.js';
 import type { Capdata } from '../kernel/refs.js';
 
 export type ExitSpec = { readonly data: unknown } | { readonly module: string } | { readonly power: 'console' };
@@ -28,6 +29,30 @@ export class ExitNotGranted extends Error {
   }
 }
 
+/**
+ * Checks every entry of a policy, whatever path it arrives by (install
+ * options, upgrade options, an admin capability's setExits or upgrade): each
+ * key must be a `host:*` specifier and each spec exactly one of the three
+ * kinds, with plain data, a module that compiles and imports nothing, or the
+ * console power. Throws TypeError naming the exit; nothing is stored before
+ * this passes (issue 13).
+ */
+export function validateExitPolicy(policy: unknown, serialize: (value: unknown) => Capdata, who: string): ExitPolicy {
+  if (policy === undefined) return {};
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+    throw new TypeError(`${who}: exits must be a record of named exit -> spec, got ${policy === null ? 'null' : Array.isArray(policy) ? 'an array' : typeof policy}`);
+  }
+  for (const [exit, spec] of Object.entries(policy)) {
+    if (!isNamedExit(exit)) throw new TypeError(`${who}: exit ${JSON.stringify(exit)} is not a named exit (host:<name>)`);
+    try {
+      toGrant(exit, spec as ExitSpec, serialize);
+    } catch (err) {
+      throw new TypeError(`${who}: ${(err as Error).message}`);
+    }
+  }
+  return policy as ExitPolicy;
+}
+
 /** The grants for the exits a manifest needs; throws ExitNotGranted for the first missing one. */
 export function grantExits(
   needed: readonly string[],
@@ -44,7 +69,16 @@ export function grantExits(
   return grants;
 }
 
+const SPEC_KEYS = ['data', 'module', 'power'];
+
 function toGrant(exit: string, spec: ExitSpec, serialize: (value: unknown) => Capdata): ExitGrant {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new TypeError(`named exit ${exit}: expected { data }, { module } or { power: 'console' }, got ${spec === null ? 'null' : Array.isArray(spec) ? 'an array' : typeof spec}`);
+  }
+  const keys = Object.keys(spec);
+  if (keys.length !== 1 || !SPEC_KEYS.includes(keys[0])) {
+    throw new TypeError(`named exit ${exit}: expected exactly one of { data }, { module } or { power: 'console' }, got keys ${JSON.stringify(keys)}`);
+  }
   if ('data' in spec) {
     const value = serialize(spec.data);
     if (value.slots.length > 0) throw new TypeError(`named exit ${exit}: data must be plain data, without object references`);
@@ -62,5 +96,6 @@ function toGrant(exit: string, spec: ExitSpec, serialize: (value: unknown) => Ca
     return { kind: 'module', source };
   }
   if ('power' in spec && spec.power === 'console') return { kind: 'power', name: 'console' };
-  throw new TypeError(`named exit ${exit}: expected { data }, { module } or { power: 'console' }`);
+  const power = (spec as { power?: unknown }).power;
+  throw new TypeError(`named exit ${exit}: unknown power ${JSON.stringify(power) ?? String(power)} (the only power a policy may grant is 'console')`);
 }

@@ -2,10 +2,10 @@
 export {
   BundleError,
   MANIFEST_FORMAT,
-  VAT_BUILTIN_MODULES,
   bundleSource,
   isNamedExit,
   isVatBuiltin,
+  vatBuiltinModules,
   manifestBundleId,
   manifestToVatBundle,
   validateManifest,
@@ -18,3 +18,4 @@ export {
 export { ModuleStore, PieceHashMismatchError, SourceMissingError, bundlecapInfo, isBundlecap, type Bundlecap } from './module-store.js';
 export { bundleFromSource, bundleId, canonicalJson, sourceBundleFromText } from './vat-bundle.js';
 export { BUNDLE_FILE_FORMAT, readBundleFile, writeBundleFile } from './bundle-file.js';
+export { builtinImportsOf, builtinModuleExports, missingBuiltinImports, type BuiltinImport, type MissingBuiltinImport } from './builtin-modules.js';

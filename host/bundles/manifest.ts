@@ -1,27 +1,16 @@
 // The content-addressed form of a bundle: a small manifest naming each module's
-// piece (sha256 of its transformed source) and import map. The manifest is what
+// piece (sha256 of the module file as its author wrote it) and import map. The manifest is what
 // a proposer publishes and a voter reviews; pieces travel separately, once each.
 import crypto from 'node:crypto';
 import type { VatBundle } from '../kernel/kernel.js';
 import { canonicalJson } from './vat-bundle.js';
 import { SourceMissingError } from './errors.js';
+import { assertBuiltinImports, isVatBuiltin } from './builtin-modules.js';
+import { compilePiece } from './compile-piece.js';
 
 export const MANIFEST_FORMAT = 'quickvat-manifest-1';
 
-/** Specifiers the guest runtime provides itself; a bundle never packs them. */
-export const VAT_BUILTIN_MODULES: readonly string[] = Object.freeze([
-  '@agoric/vat-data',
-  '@endo/far',
-  '@endo/promise-kit',
-  '@quickvat/far',
-  '@quickvat/vat-data',
-]);
-
-const builtinSet = new Set(VAT_BUILTIN_MODULES);
-
-export function isVatBuiltin(specifier: string): boolean {
-  return builtinSet.has(specifier);
-}
+export { isVatBuiltin, vatBuiltinModules } from './builtin-modules.js';
 
 /** `host:*` specifiers are named exits: the hosting environment supplies them at load time. */
 export function isNamedExit(specifier: string): boolean {
@@ -29,7 +18,7 @@ export function isNamedExit(specifier: string): boolean {
 }
 
 export interface ManifestModule {
-  /** sha256 (lowercase hex) of the module's transformed source bytes */
+  /** sha256 (lowercase hex) of the module file's bytes, as written (= `sha256sum` of the file) */
   readonly piece: string;
   /** specifier as written in the source -> module name in this manifest */
   readonly imports: Readonly<Record<string, string>>;
@@ -49,7 +38,7 @@ export interface Manifest {
 
 export interface SourceBundle {
   readonly manifest: Manifest;
-  /** piece hash -> transformed module source (UTF-8) */
+  /** piece hash -> the module file's bytes (UTF-8 source as the author wrote it) */
   readonly pieces: Map<string, Uint8Array>;
   /** sha256 of canonicalJson(manifest) */
   readonly bundleId: string;
@@ -164,9 +153,12 @@ export function validateManifest(value: unknown): Manifest {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The VatBundle the guest runtime evaluates, with each module's source taken
- * from its piece. Pieces are re-hashed here: this is where stored or received
- * bytes become code, so a corrupted or substituted piece must stop here.
+ * The VatBundle the guest runtime evaluates: each module's piece, compiled to
+ * the loader's CommonJS shape (compile-piece.ts, cached by piece hash). Pieces
+ * are re-hashed here: this is where stored or received bytes become code, so
+ * a corrupted or substituted piece must stop here. Throws SourceMissingError
+ * for absent pieces, PieceCompileError for a module that does not compile, and
+ * BundleError for a module importing a name a built-in module does not export.
  */
 export function manifestToVatBundle(manifest: Manifest, getPiece: (hash: string) => Uint8Array | undefined): VatBundle {
   validateManifest(manifest);
@@ -174,6 +166,7 @@ export function manifestToVatBundle(manifest: Manifest, getPiece: (hash: string)
   const missing = new Set<string>();
   // Collected as entries: a module named "__proto__" must stay an own property.
   const modules: [string, { source: string; imports: Record<string, string> }][] = [];
+  const authored: { name: string; source: string; piece: string }[] = [];
   for (const name of names) {
     const record = manifest.modules[name];
     const bytes = getPiece(record.piece);
@@ -190,8 +183,11 @@ export function manifestToVatBundle(manifest: Manifest, getPiece: (hash: string)
     } catch {
       throw new Error(`piece ${record.piece} of module ${JSON.stringify(name)} is not valid UTF-8`);
     }
-    modules.push([name, { source, imports: Object.fromEntries(Object.entries(record.imports)) }]);
+    authored.push({ name, source, piece: record.piece });
+    modules.push([name, { source: compilePiece(name, record.piece, source), imports: Object.fromEntries(Object.entries(record.imports)) }]);
   }
   if (missing.size > 0) throw new SourceMissingError([...missing].sort());
+  // A name a built-in module does not export would otherwise be `undefined` at run time (issue 12).
+  assertBuiltinImports(manifest.entry, authored);
   return { entry: manifest.entry, modules: Object.fromEntries(modules) };
 }

@@ -144,6 +144,9 @@ export class ModuleStore {
         throw new TypeError(`invalid manifest: modules[${JSON.stringify(name)}].size is ${record.size}, but piece ${record.piece} has ${bytes.byteLength} bytes`);
       }
     }
+    // Compiled now (and cached by piece hash): a module the guest could not
+    // load is refused at install, naming it, not at the first start.
+    manifestToVatBundle(valid, (hash) => this.getPiece(hash));
     const bundleId = manifestBundleId(valid);
     if (!this.#store.has(MANIFEST + bundleId)) this.#store.atomically(() => this.#store.set(MANIFEST + bundleId, valid));
     return this.#cap(bundleId, valid);

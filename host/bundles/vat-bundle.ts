@@ -1,8 +1,9 @@
 // A vat bundle in its simplest form: modules as CommonJS-shaped text with
 // their import maps, named by the hash of a canonical encoding.
 import crypto from 'node:crypto';
-import esbuild from 'esbuild';
 import type { VatBundle } from '../kernel/kernel.js';
+import { assertBuiltinImports } from './builtin-modules.js';
+import { compileText } from './compile-piece.js';
 import { MANIFEST_FORMAT, manifestBundleId, sha256Hex, type Manifest, type SourceBundle } from './manifest.js';
 
 /** Canonical JSON: object keys sorted, so equal bundles hash equally. */
@@ -16,26 +17,24 @@ export function bundleId(bundle: VatBundle): string {
   return crypto.createHash('sha256').update(canonicalJson(bundle)).digest('hex');
 }
 
-/** One ES module (imports limited to built-ins) as a single-module bundle. */
+/**
+ * One ES module (imports limited to built-ins) as a single-module bundle.
+ * Throws a BundleError if it imports a name a built-in module does not export.
+ */
 export function bundleFromSource(source: string, name = 'main.js'): VatBundle {
-  let code: string;
-  try {
-    code = esbuild.transformSync(source, { format: 'cjs', loader: 'js', target: 'es2022', sourcefile: name }).code;
-  } catch (err) {
-    throw new Error(`cannot bundle ${name}: ${(err as Error).message}`);
-  }
+  const code = compileText(name, source);
+  assertBuiltinImports(name, [{ name, source }]);
   return { entry: name, modules: { [name]: { source: code, imports: {} } } };
 }
 
 /**
  * The content-addressed form of one ES module given as text (a convenience
- * for tests and tools; files go through bundleSource). Its `host:*` imports
- * are recorded as named exits.
+ * for tests and tools; files go through bundleSource): the text itself is the
+ * piece. Its `host:*` imports are recorded as named exits.
  */
 export function sourceBundleFromText(source: string, name = 'main.js'): SourceBundle {
-  const vat = bundleFromSource(source, name);
-  const code = vat.modules[name].source;
-  const bytes = new TextEncoder().encode(code);
+  const code = compileText(name, source);
+  const bytes = new TextEncoder().encode(source);
   const piece = sha256Hex(bytes);
   const exits = [...new Set([...code.matchAll(/require\("(host:[^"]+)"\)/g)].map((m) => m[1]))].sort();
   const manifest: Manifest = {

@@ -1,7 +1,7 @@
 // Commands for code and instances: bundle, review, install, start, call, list.
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleSource, formatReviewText, loadPetnames, renderReviewHtml, reviewBundle, writeBundleFile, type SourceBundle } from '../index.js';
+import { bundleSource, formatReviewText, loadPetnames, renderReviewHtml, reviewBundle, writeBundleFile, type ReviewContext, type SourceBundle } from '../index.js';
 import { loadBundleArg, out, parseJsonOption, program, readExits, upload, UsageError, withHost } from './context.js';
 import { assertPetname, describeRefs, instances, loadNames, resolveInstance, resolveTarget, reviveRefs, saveName } from './names.js';
 import { parseValue, showValue, toJson } from './values.js';
@@ -35,13 +35,13 @@ program
     const proposed = await loadBundleArg(file);
     const petnames = opts.petnames ? loadPetnames(opts.petnames) : undefined;
     type Against = SourceBundle | { manifest: SourceBundle['manifest']; pieces: (h: string) => Uint8Array | undefined } | undefined;
-    const render = (against: Against) => {
-      const review = reviewBundle(proposed, { against, petnames });
+    const render = (against: Against, upgrade?: ReviewContext) => {
+      const review = reviewBundle(proposed, { against, petnames, upgrade });
       if (opts.html) fs.writeFileSync(opts.html, renderReviewHtml(review));
       out(formatReviewText(review) + (opts.html ? `\nwrote ${opts.html}` : ''), review);
     };
     if (opts.against && !fs.existsSync(opts.against)) {
-      await withHost((host) => {
+      await withHost(async (host) => {
         let instance;
         try {
           instance = resolveInstance(host, opts.against!);
@@ -51,7 +51,8 @@ program
         const id = host.runningBundleOf(instance);
         const manifest = id ? host.bundles.manifest(id) : undefined;
         if (!manifest) throw new UsageError(`--against ${opts.against}: the instance's running bundle is not in the module store`);
-        render({ manifest, pieces: (h: string) => host.bundles.getPiece(h) });
+        // Against a running instance: which one, what the upgrade changes, and pre-flight (issue 13).
+        render({ manifest, pieces: (h: string) => host.bundles.getPiece(h) }, await host.reviewContext(instance, proposed));
       });
       return;
     }
@@ -116,7 +117,14 @@ program
     await withHost(async (host) => {
       const revive = reviveRefs(host);
       const values = args.map((a, i) => parseJsonArg(`argument ${i + 1}`, a, revive));
-      const result = await host.E(resolveTarget(host, target))[method](...values).catch((err: Error) => {
+      const presence = resolveTarget(host, target);
+      const owner = host.kernel.state.objectOwner(host.refOf(presence));
+      const suspension = owner && host.kernel.state.hasVat(owner) ? host.vatStats(owner) : undefined;
+      if (suspension?.suspended) {
+        throw new UsageError(`${target}: its vat ${owner} is suspended (${suspension.suspendedBecause ?? 'no reason given'}); nothing was sent`);
+      }
+      const result = await untilSettled(`${target}.${method}`, host.E(presence)[method](...values)).catch((err: Error) => {
+        if (err instanceof UsageError) throw err;
         throw new UsageError(`${target}.${method}: ${err?.message ?? String(err)}`);
       });
       const describe = describeRefs(host);
@@ -138,8 +146,9 @@ program
     await withHost((host) => {
       const installations = host.installations();
       const rows = instances(host).map(({ instanceId, label }) => {
-        const record = host.kernel.vatRecord(instanceId) as { incarnation: number; suspended?: unknown };
-        return { instanceId, label, incarnation: record.incarnation, bundleId: host.runningBundleOf(instanceId)!, suspended: record.suspended === true };
+        const { suspended, suspendedBecause } = host.vatStats(instanceId);
+        const { incarnation } = host.kernel.vatRecord(instanceId);
+        return { instanceId, label, incarnation, bundleId: host.runningBundleOf(instanceId)!, suspended, ...(suspendedBecause ? { suspendedBecause } : {}) };
       });
       const names = loadNames();
       const lines = [
@@ -147,7 +156,7 @@ program
         ...(installations.length ? installations.map((i) => `  ${i.installationId.padEnd(6)} ${i.label}`) : ['  (none)']),
         'instances:',
         ...(rows.length
-          ? rows.map((r) => `  ${r.instanceId.padEnd(6)} ${r.label.padEnd(20)} inc ${r.incarnation}  bundle ${r.bundleId.slice(0, 12)}…${r.suspended ? '  SUSPENDED' : ''}`)
+          ? rows.map((r) => `  ${r.instanceId.padEnd(6)} ${r.label.padEnd(20)} inc ${r.incarnation}  bundle ${r.bundleId.slice(0, 12)}…${r.suspended ? `  SUSPENDED (${r.suspendedBecause ?? 'suspended'})` : ''}`)
           : ['  (none)']),
         'names:',
         ...(Object.keys(names).length ? Object.entries(names).map(([n, e]) => `  ${n.padEnd(20)} ${e.ref}${e.iface ? ` (${e.iface})` : ''}`) : ['  (none)']),
@@ -165,4 +174,15 @@ function parseJsonArg(what: string, text: string, revive: (key: string, value: u
     if (/^[\w:@.-]+$/.test(text)) return parseValue(text);
     throw new UsageError(`${what} is not JSON: ${text}`);
   }
+}
+
+// An answer that can never come (the vat returned a promise nobody will
+// settle): when the event loop has nothing left to do, say so and fail
+// instead of exiting with Node's bare "unsettled top-level await" code.
+function untilSettled<T>(what: string, answer: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stuck = () => reject(new UsageError(`${what}: the answer never settled (the vats have nothing left to run)`));
+    process.once('beforeExit', stuck);
+    answer.then(resolve, reject).finally(() => process.off('beforeExit', stuck));
+  });
 }

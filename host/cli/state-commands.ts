@@ -3,7 +3,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { decompressImage, imageHash } from '../engine/index.js';
 import { out, program, ROOT, UsageError, withHost } from './context.js';
 import { progress } from './progress.js';
 
@@ -22,39 +21,35 @@ snapshot
   });
 snapshot
   .command('size')
-  .description('stored image sizes')
+  .description('stored images (pages each lists) and what the page store holds (each distinct page once)')
   .action(async () => {
     await withHost((host) => {
-      const rows = [...host.store.entries('img.')].map(([k, v]) => ({ image: k.slice(4), compressedBytes: (v as Uint8Array).length }));
-      out(rows.map((r) => `${r.image.slice(0, 12)}…  ${(r.compressedBytes / 1024).toFixed(0)} KiB compressed`).join('\n') || 'no images', rows);
+      const images = host.kernel.state.images;
+      const rows = images.ids().map((image) => ({ image, pages: images.manifest(image)?.pageIndices.length ?? null }));
+      const usage = images.usage();
+      const lines = rows.map((r) => `${r.image.slice(0, 12)}…  ${r.pages === null ? 'whole image (stored before page sharing)' : `${r.pages} pages (${((r.pages * 4) / 1024).toFixed(1)} MiB)`}`);
+      lines.push(`${usage.images} images share ${usage.pages} distinct pages: ${(usage.pageBytes / 1048576).toFixed(1)} MiB of pages, ${(usage.manifestBytes / 1024).toFixed(0)} KiB of manifests`);
+      out(lines.join('\n'), { images: rows, usage });
     });
   });
 snapshot
   .command('verify')
-  .description('decompress every stored image and check its content hash')
+  .description('check every stored image: its id matches its content, and every page it lists is present and matches its hash')
   .action(async () => {
     await withHost((host) => {
-      const entries = [...host.store.entries('img.')];
-      const bar = progress('verifying images', entries.length);
-      const bad: string[] = [];
-      for (const [k, v] of entries) {
-        const id = k.slice(4);
-        try {
-          if (imageHash(decompressImage(v as Uint8Array)) !== id) bad.push(`${id}: content does not match its id`);
-        } catch (err) {
-          bad.push(`${id}: ${(err as Error).message}`);
-        }
-        bar.tick();
-      }
+      const images = host.kernel.state.images;
+      const count = images.ids().length;
+      const bar = progress('verifying images', count);
+      const bad = images.verify(() => bar.tick());
       bar.done();
-      if (bad.length) throw new UsageError(`${bad.length} damaged image(s): ${bad.join('; ')}`);
-      out(`${entries.length} images verified`, { verified: entries.length });
+      if (bad.length) throw new UsageError(`${bad.length} problem(s) with stored images: ${bad.join('; ')}`);
+      out(`${count} images verified`, { verified: count });
     });
   });
 
 program
   .command('bench [suites...]')
-  .description('run the benchmark suites (engine, kernel, zygote, vat-data, upgrade); from a clone of the repository')
+  .description('run the benchmark suites (engine, kernel, zygote, vat-data, upgrade, fast-paths, ...); from a clone of the repository')
   .action((suites: string[]) => runScript(path.join(ROOT, 'dist', 'bench', 'run.js'), suites, 'the benchmarks ship with the repository, not the package: run `npm run bench` in a clone'));
 
 program

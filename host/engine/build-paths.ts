@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export const BUILD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build');
 export const METERED_WASM_PATH = path.join(BUILD_DIR, 'quickjs-metered.wasm');
 export const RUNTIME_BUNDLE_PATH = path.join(BUILD_DIR, 'vat-runtime.js');
+/** specifier -> export names of each built-in vat module, read from the runtime at build time */
+export const BUILTIN_EXPORTS_PATH = path.join(BUILD_DIR, 'builtin-modules.json');
 
 export function sha256(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');

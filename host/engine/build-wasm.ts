@@ -10,11 +10,16 @@
 import binaryen from 'binaryen';
 import fs from 'node:fs';
 import { BUILD_DIR, METERED_WASM_PATH, sha256 } from './build-paths.js';
-import { METER, PUBLISHED_WASM_SHA256, publishedWasmPath, VARIANT } from './quickjs-build.js';
+import { EXPORTS, METER, PUBLISHED_WASM_SHA256, publishedWasmPath, STACK_GUARD, VARIANT } from './quickjs-build.js';
+import { addStackGuard, stackGuardTarget } from './stack-guard.js';
 /** Bump when instrument() changes, so stale builds are redone. */
-const INSTRUMENTATION_VERSION = 2;
+const INSTRUMENTATION_VERSION = 5;
 
-export function instrument(published: Uint8Array): Uint8Array {
+/**
+ * The metered (and, unless options.stackGuard is false, stack-guarded) wasm.
+ * Only benchmarks turn the guard off, to measure what it costs.
+ */
+export function instrument(published: Uint8Array, options: { stackGuard?: boolean } = {}): Uint8Array {
   const mod = binaryen.readBinary(published);
   try {
     // readBinary does not infer features; these are what emscripten emitted
@@ -24,6 +29,11 @@ export function instrument(published: Uint8Array): Uint8Array {
     mod.setFeatures(F.MVP | F.SignExt | F.BulkMemory | F.BulkMemoryOpt | F.NontrappingFPToInt | F.MutableGlobals);
     // binaryen >= 120 takes one bigint here; its .d.ts still says (low, high).
     const i64 = (v: bigint) => (mod.i64.const as unknown as (v: bigint) => number)(v);
+    const stack = stackGuardTarget(
+      mod,
+      exportedFunction(mod, EXPORTS.stackSave),
+      [EXPORTS.stackRestore, EXPORTS.stackAlloc].map((e) => exportedFunction(mod, e)),
+    );
     mod.runPasses(['log-execution']);
     const hook = 'log_execution';
     const info = binaryen.getFunctionInfo(mod.getFunction(hook));
@@ -55,11 +65,18 @@ export function instrument(published: Uint8Array): Uint8Array {
     binaryen.setOptimizeLevel(2);
     binaryen.setShrinkLevel(0);
     mod.runPasses(['inlining', 'remove-unused-module-elements']);
+    if (options.stackGuard !== false) addStackGuard(mod, stack);
     if (!mod.validate()) throw new Error('instrumented wasm failed validation');
     return mod.emitBinary();
   } finally {
     mod.dispose();
   }
+}
+
+function exportedFunction(mod: binaryen.Module, exportName: string): string {
+  const info = binaryen.getExportInfo(mod.getExport(exportName));
+  if (info.kind !== binaryen.ExternalFunction) throw new Error(`export ${exportName} is not a function`);
+  return info.value;
 }
 
 /** Writes build/quickjs-metered.wasm unless an up-to-date one is already there. */
@@ -73,7 +90,7 @@ export function buildMeteredWasm(log: (msg: string) => void = () => {}): string 
     );
   }
   const stampPath = `${METERED_WASM_PATH}.stamp`;
-  const stamp = `${hash} v${INSTRUMENTATION_VERSION}`;
+  const stamp = `${hash} v${INSTRUMENTATION_VERSION} ${JSON.stringify(STACK_GUARD)}`;
   if (fs.existsSync(METERED_WASM_PATH) && fs.existsSync(stampPath) && fs.readFileSync(stampPath, 'utf8') === stamp) {
     log(`metered wasm up to date: ${METERED_WASM_PATH}`);
     return METERED_WASM_PATH;

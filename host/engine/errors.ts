@@ -32,6 +32,38 @@ export class InstanceTrapped extends EngineError {
   }
 }
 
+/**
+ * The guest nested deeper than the native stack budget every guest entry gets
+ * (STACK_GUARD.hardBytes of charged frames; see docs/operators-guide.md,
+ * "Native stack budget"). Deterministic: the same input trips it at the same
+ * point on every host. Nesting that QuickJS checks (the parser, JSON.parse,
+ * regular expressions, JS calls) gets the guest's catchable
+ * `InternalError: stack overflow` well before this; this is the backstop for
+ * native recursion QuickJS does not check. The instance was discarded: a
+ * deterministic outcome, like MeterExhausted.
+ */
+export class StackLimitExceeded extends InstanceTrapped {
+  override name = 'StackLimitExceeded';
+  constructor(readonly budgetBytes: number) {
+    super(`the guest exceeded its native stack budget (${budgetBytes} bytes of charged frames): nesting too deep for QuickJS`);
+  }
+}
+
+/**
+ * The host's own (V8) stack ran out during a guest call: in the host's
+ * frames, or in wasm frames when the entry began with less free stack than
+ * the native budget (docs/operators-guide.md, "Native stack budget"). This
+ * depends on the host, not on the guest's input, so it is a host fault, not a
+ * delivery outcome: never commit it; retry from a shallower call. The
+ * instance was discarded.
+ */
+export class HostStackOverflow extends InstanceTrapped {
+  override name = 'HostStackOverflow';
+  constructor(options?: { cause?: unknown }) {
+    super('host stack overflow (a host fault, not a guest outcome: do not commit; retry from a shallower call)', options);
+  }
+}
+
 /** Any use of an instance after it trapped or was disposed. */
 export class InstanceDiscarded extends EngineError {
   override name = 'InstanceDiscarded';

@@ -100,3 +100,27 @@ export const METER = {
   /** Exported i64 global: units left in the current budget; a trap fires below zero. */
   remainingGlobal: 'quickvat_meter_remaining',
 } as const;
+
+/**
+ * The native stack guard the build adds (see stack-guard.ts). Sizes in bytes.
+ * Build constants: every replica must run the same ones (they are part of the
+ * wasm, so of its hash, which snapshots record).
+ */
+export const STACK_GUARD = {
+  /** Exported i32 global, set to 1 just before the guard traps. */
+  exceededGlobal: 'quickvat_stack_exceeded',
+  /**
+   * Charged per wasm frame, plus bytesPerLocal per param or local: bounds
+   * V8's frame for that function in both tiers (Liftoff, TurboFan). Measured
+   * on Node 20 / x64: at the floor, V8 had used at most ~85% of what was
+   * charged (docs/operators-guide.md, "Native stack budget").
+   */
+  frameFixedBytes: 64,
+  bytesPerLocal: 8,
+  /**
+   * Below the stack pointer's initial value (shadow stack plus charged
+   * frames): an entry that would go further traps with StackLimitExceeded.
+   * So a guest entry needs at most this much V8 stack for wasm frames.
+   */
+  hardBytes: 320 * 1024,
+} as const;

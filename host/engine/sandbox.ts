@@ -2,7 +2,8 @@
 // instance, entered only through evaluate() and call(), reaching the host only
 // through one syscall function with a fixed id.
 import crypto from 'node:crypto';
-import { GuestError, InstanceDiscarded, NotQuiescent, SnapshotError } from './errors.js';
+import { GuestError, HostStackOverflow, InstanceDiscarded, NotQuiescent, SnapshotError } from './errors.js';
+import { STACK_GUARD } from './quickjs-build.js';
 import { Ffi, type Ptr } from './ffi.js';
 import {
   captureImage,
@@ -10,10 +11,12 @@ import {
   nonZeroPages,
   PAGE_SIZE,
   writePages,
+  zeroPagesExcept,
   type SnapshotImage,
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
-import { WASM_PAGE, WasmInstance } from './wasm-instance.js';
+import { isHostStackOverflow, WASM_PAGE, WasmInstance } from './wasm-instance.js';
+import { recycleInstance, takeInstance } from './instance-pool.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
 export type SyscallHandler = (request: string) => string;
@@ -21,7 +24,11 @@ export type SyscallHandler = (request: string) => string;
 export interface SandboxOptions {
   /** Hard memory cap in bytes (multiple of 64 KiB). Default 256 MiB. */
   readonly maxMemoryBytes?: number;
-  /** QuickJS stack limit. Above ~256 KiB the host's own stack can overflow first. */
+  /**
+   * QuickJS's own (catchable) stack limit, counting shadow stack and charged
+   * native frames; at most STACK_GUARD.hardBytes - 64 KiB so that it trips
+   * before the build's native guard. Default 256 KiB.
+   */
   readonly stackLimitBytes?: number;
   /** Compute units per evaluate()/call() unless the call says otherwise. */
   readonly defaultBudget?: bigint;
@@ -41,6 +48,9 @@ const SYSCALL_ID = 1;
 const RESEED_GLOBAL = '__quickvat_reseed';
 const HOST_FUNCTIONS = Object.freeze({ [SYSCALL_GLOBAL]: SYSCALL_ID });
 const MIN_MEMORY = 16 * 1024 * 1024;
+// Room between QuickJS's limit and the native guard's floor, for the frames
+// between two of QuickJS's checks (the parser's deepest step is ~2 KiB).
+const MAX_STACK_LIMIT = STACK_GUARD.hardBytes - 64 * 1024;
 const DEFAULTS = {
   maxMemoryBytes: 256 * 1024 * 1024,
   stackLimitBytes: 256 * 1024,
@@ -82,8 +92,8 @@ function resolve(options: SandboxOptions): Resolved {
     throw new RangeError(`maxMemoryBytes must be a multiple of 64 KiB and at least 16 MiB, got ${maxMemoryBytes}`);
   }
   const stackLimitBytes = options.stackLimitBytes ?? DEFAULTS.stackLimitBytes;
-  if (!(stackLimitBytes > 0 && stackLimitBytes <= 256 * 1024)) {
-    throw new RangeError(`stackLimitBytes must be in (0, 262144], got ${stackLimitBytes}`);
+  if (!(stackLimitBytes > 0 && stackLimitBytes <= MAX_STACK_LIMIT)) {
+    throw new RangeError(`stackLimitBytes must be in (0, ${MAX_STACK_LIMIT}], got ${stackLimitBytes}`);
   }
   return {
     maxMemoryBytes,
@@ -118,6 +128,8 @@ export class Sandbox {
   /** Compute units the last evaluate()/call() used. */
   lastUsed = 0n;
   private readonly ffi: Ffi;
+  /** The image memory was last restored from or captured as: a snapshot compares against it. */
+  private origin: SnapshotImage | null = null;
 
   private constructor(
     private readonly inst: WasmInstance,
@@ -171,11 +183,16 @@ export class Sandbox {
     for (const [name, id] of Object.entries(HOST_FUNCTIONS)) {
       if (h.hostFunctions[name] !== id) throw new SnapshotError(`memory image has no host function ${name} with id ${id}`);
     }
-    const inst = new WasmInstance(opts.binary, { initialBytes: h.memoryBytes, maxBytes: opts.maxMemoryBytes });
+    const { inst, dirty } = takeInstance(opts.binary, h.memoryBytes, opts.maxMemoryBytes, image.pageIndices);
     const mem = inst.bytes();
-    const covered = new Set(image.pageIndices);
-    for (const p of dirtyPagesOfFresh(opts.binary)) {
-      if (!covered.has(p)) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    // Every page the image does not cover must end up zero: a fresh memory
+    // has non-zero bytes only where instantiation wrote, a recycled one
+    // anywhere.
+    const covered = new Uint8Array(mem.length / PAGE_SIZE);
+    for (const p of image.pageIndices) covered[p] = 1;
+    if (dirty) zeroPagesExcept(mem, covered);
+    else {
+      for (const p of dirtyPagesOfFresh(opts.binary)) if (!covered[p]) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     }
     writePages(image, mem);
     const stackBase = inst.exports.stackSave();
@@ -184,6 +201,7 @@ export class Sandbox {
     }
     inst.clockMs = h.clockMs;
     const sandbox = new Sandbox(inst, h.runtimePtr, h.contextPtr, stackBase, opts);
+    sandbox.origin = image;
     if (options.identity !== undefined) sandbox.reseed(options.identity);
     return sandbox;
   }
@@ -281,7 +299,7 @@ export class Sandbox {
     if (this.inst.exports.QTS_IsJobPending(this.rt)) throw new NotQuiescent('cannot snapshot with promise jobs pending');
     const sp = this.inst.exports.stackSave();
     if (sp !== this.stackBase) throw new NotQuiescent(`cannot snapshot mid-call (stack pointer ${sp}, base ${this.stackBase})`);
-    return captureImage(this.inst.bytes(), {
+    const header = {
       variant: this.opts.binary.variant,
       wasmSha256: this.opts.binary.sha256,
       memoryBytes: this.memoryBytes,
@@ -290,7 +308,9 @@ export class Sandbox {
       stackPointer: this.stackBase,
       hostFunctions: HOST_FUNCTIONS,
       clockMs: this.inst.clockMs,
-    });
+    };
+    this.origin = captureImage(this.inst.bytes(), header, this.origin);
+    return this.origin;
   }
 
   /** sha256 of the canonical memory image: equal across replicas in the same state. */
@@ -302,6 +322,8 @@ export class Sandbox {
   dispose(): void {
     this.inst.discard('disposed');
     this.inst.callbacks = null;
+    this.origin = null;
+    recycleInstance(this.inst);
   }
 
   // A call, not an evaluate: no script to compile on every fork.
@@ -356,6 +378,12 @@ export class Sandbox {
       if (typeof reply !== 'string') return ffi.throwError(ctx, 'syscall handler returned a non-string');
       return ffi.newString(ctx, reply);
     } catch (err) {
+      // Running out of host stack depends on the host, not the guest: the
+      // guest must not see it (it could catch it and commit a different state).
+      if (isHostStackOverflow(err)) {
+        this.inst.discard('host stack overflow in a syscall');
+        throw new HostStackOverflow({ cause: err });
+      }
       return ffi.throwError(ctx, `syscall failed: ${(err as Error)?.message ?? String(err)}`);
     }
   }

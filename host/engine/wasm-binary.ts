@@ -1,7 +1,7 @@
 // The QuickJS wasm binaries, each read, hashed and compiled once per process.
 import fs from 'node:fs';
 import { METERED_WASM_PATH, sha256 } from './build-paths.js';
-import { EXPORTS, IMPORTS, publishedWasmPath, VARIANT } from './quickjs-build.js';
+import { EXPORTS, IMPORTS, METER, publishedWasmPath, STACK_GUARD, VARIANT } from './quickjs-build.js';
 
 export interface WasmBinary {
   readonly variant: string;
@@ -22,22 +22,26 @@ function load(path: string, metered: boolean, missingHint: string): WasmBinary {
   } catch (err) {
     throw new Error(`cannot read QuickJS wasm at ${path}: ${(err as Error).message}. ${missingHint}`);
   }
-  const module = new WebAssembly.Module(new Uint8Array(bytes));
-  checkShape(module, path, metered);
-  const binary: WasmBinary = Object.freeze({ variant: VARIANT, metered, sha256: sha256(bytes), module });
+  const binary = compile(bytes, path, metered ? [METER.remainingGlobal, STACK_GUARD.exceededGlobal] : []);
   cache.set(path, binary);
   return binary;
 }
 
+function compile(bytes: Uint8Array, where: string, requiredGlobals: readonly string[]): WasmBinary {
+  const module = new WebAssembly.Module(new Uint8Array(bytes));
+  checkShape(module, where, requiredGlobals);
+  return Object.freeze({ variant: VARIANT, metered: requiredGlobals.length > 0, sha256: sha256(bytes), module });
+}
+
 // Fail at load, with a message, rather than deep inside a call later.
-function checkShape(module: WebAssembly.Module, path: string, metered: boolean): void {
+function checkShape(module: WebAssembly.Module, path: string, requiredGlobals: readonly string[]): void {
   const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
   const imports = new Set(WebAssembly.Module.imports(module).map((i) => i.name));
   const missing = [
     ...Object.entries(EXPORTS).filter(([, n]) => !exports.has(n)).map(([k]) => `export ${k}`),
     ...Object.entries(IMPORTS).filter(([, n]) => !imports.has(n)).map(([k]) => `import ${k}`),
   ];
-  if (metered && !exports.has('quickvat_meter_remaining')) missing.push('export quickvat_meter_remaining');
+  for (const g of requiredGlobals) if (!exports.has(g)) missing.push(`export ${g}`);
   if (missing.length > 0) {
     throw new Error(`QuickJS wasm at ${path} does not match ${VARIANT}: missing ${missing.join(', ')}`);
   }
@@ -51,4 +55,12 @@ export function meteredBinary(): WasmBinary {
 /** The published binary without metering; only benchmarks compare against it. */
 export function unmeteredBinary(): WasmBinary {
   return load(publishedWasmPath(), false, 'Run `npm install`.');
+}
+
+/**
+ * A variant built in memory (build-wasm.ts `instrument` with other options);
+ * only benchmarks use it, to price one instrumentation against another.
+ */
+export function benchBinary(label: string, bytes: Uint8Array): WasmBinary {
+  return compile(bytes, label, [METER.remainingGlobal]);
 }

@@ -5,8 +5,15 @@
 // wired below. The clock is a logical one the owner sets; the timezone is UTC;
 // the environment is empty; stdout/stderr go to a bounded host-side log that is
 // never fed back. Heap growth depends only on the requested size.
-import { EXPORTS, IMPORTS, METER } from './quickjs-build.js';
-import { EngineError, InstanceDiscarded, InstanceTrapped, MeterExhausted } from './errors.js';
+import { EXPORTS, IMPORTS, METER, STACK_GUARD } from './quickjs-build.js';
+import {
+  EngineError,
+  HostStackOverflow,
+  InstanceDiscarded,
+  InstanceTrapped,
+  MeterExhausted,
+  StackLimitExceeded,
+} from './errors.js';
 import type { WasmBinary } from './wasm-binary.js';
 
 export const WASM_PAGE = 65536;
@@ -26,6 +33,17 @@ export interface InstanceOptions {
   initialBytes: number;
   /** Hard cap; the guest sees a catchable out-of-memory beyond it. */
   maxBytes: number;
+  /**
+   * A memory to run in instead of a new one (exactly initialBytes long,
+   * created with maxBytes as its maximum). Its old contents stay wherever
+   * instantiation does not write: the caller overwrites them.
+   */
+  memory?: WebAssembly.Memory;
+}
+
+/** V8's "Maximum call stack size exceeded", from JS or wasm frames. */
+export function isHostStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack size/i.test(err.message);
 }
 
 /** Thrown by our own trapping imports; caught by guard() and turned into InstanceTrapped. */
@@ -44,6 +62,7 @@ export class WasmInstance {
   /** Last lines the guest's C code printed (diagnostics only; never read back into the guest). */
   readonly log: string[] = [];
   private readonly meterGlobal: WebAssembly.Global | null;
+  private readonly stackExceeded: WebAssembly.Global | null;
   private dead: string | null = null;
   private depth = 0;
   private budget = 0n;
@@ -52,16 +71,22 @@ export class WasmInstance {
   constructor(binary: WasmBinary, options: InstanceOptions) {
     this.binary = binary;
     this.maxBytes = options.maxBytes;
-    this.memory = new WebAssembly.Memory({
-      initial: options.initialBytes / WASM_PAGE,
-      maximum: options.maxBytes / WASM_PAGE,
-    });
+    if (options.memory && options.memory.buffer.byteLength !== options.initialBytes) {
+      throw new EngineError(`a reused memory must be ${options.initialBytes} bytes, got ${options.memory.buffer.byteLength}`);
+    }
+    this.memory =
+      options.memory ??
+      new WebAssembly.Memory({
+        initial: options.initialBytes / WASM_PAGE,
+        maximum: options.maxBytes / WASM_PAGE,
+      });
     const instance = new WebAssembly.Instance(binary.module, { a: this.imports() });
     this.exports = {} as Exports;
     for (const [symbol, name] of Object.entries(EXPORTS)) {
       (this.exports as Record<string, ExportFn>)[symbol] = instance.exports[name] as ExportFn;
     }
     this.meterGlobal = binary.metered ? (instance.exports[METER.remainingGlobal] as WebAssembly.Global) : null;
+    this.stackExceeded = (instance.exports[STACK_GUARD.exceededGlobal] as WebAssembly.Global | undefined) ?? null;
     this.setMeter(1n << 40n);
     this.exports.wasmCallCtors();
   }
@@ -130,12 +155,18 @@ export class WasmInstance {
       this.discard('compute budget exhausted');
       return new MeterExhausted(this.budget, this.budget - remaining);
     }
+    if (this.stackExceeded && this.stackExceeded.value !== 0) {
+      this.discard('native stack budget exceeded');
+      return new StackLimitExceeded(STACK_GUARD.hardBytes);
+    }
+    if (isHostStackOverflow(err)) {
+      this.discard('host stack overflow');
+      return new HostStackOverflow({ cause: err });
+    }
     const reason =
       err instanceof HostTrap
         ? err.message
-        : err instanceof RangeError
-          ? `host stack overflow (${err.message})`
-          : err instanceof WebAssembly.RuntimeError
+        : err instanceof WebAssembly.RuntimeError
             ? `wasm trap: ${err.message}`
             : `host exception inside a guest call: ${(err as Error)?.message ?? String(err)}`;
     this.discard(reason);

@@ -7,15 +7,21 @@
 //
 // Where the yields fall never changes state: cranks are deterministic, and a
 // block only decides when they are committed.
+import { HostStackOverflow } from '../engine/index.js';
 import type { Kernel } from './kernel.js';
 import { BlockMeter, resolveRunPolicy, type BlockReport, type RunPolicy } from './run-policy.js';
 
+const MAX_STACK_RETRIES = 3;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class BlockRunner {
   private chain: Promise<unknown> = Promise.resolve();
   private scheduled = false;
   private stopping = false;
+  private inBlock = false;
+  private stackRetries = 0;
+  /** Inputs that arrived during a block; they enter the queue when it ends. */
+  private deferred: { run(): void; cancel(): void }[] = [];
   /** The last unexpected kernel failure; the background runner stops after one. */
   failure: Error | null = null;
 
@@ -51,10 +57,23 @@ export class BlockRunner {
     return this.enqueue(() => this.block(resolved));
   }
 
-  /** Lets the current crank finish, commits, and runs nothing more. */
+  /**
+   * Runs an input (a host send) now, or, while a block is running, right
+   * after it commits: a block's content never depends on when inputs arrive
+   * during it (issue #10: inputs enter at block boundaries).
+   */
+  atBoundary(run: () => void, cancel: () => void): void {
+    if (this.inBlock) this.deferred.push({ run, cancel });
+    else run();
+  }
+
+  /** Lets the current crank finish, commits, and runs nothing more; inputs still waiting are cancelled. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.chain;
+    const waiting = this.deferred;
+    this.deferred = [];
+    for (const d of waiting) d.cancel();
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -66,6 +85,7 @@ export class BlockRunner {
   private async block(policy: RunPolicy | undefined): Promise<BlockReport> {
     const meter = new BlockMeter(resolveRunPolicy(policy));
     let stoppedBy: BlockReport['stoppedBy'] = 'idle';
+    this.inBlock = true;
     try {
       for (;;) {
         const limit = meter.limitReached();
@@ -73,11 +93,28 @@ export class BlockRunner {
           stoppedBy = limit;
           break;
         }
-        if (this.stopping || !this.kernel.crank(meter)) break;
+        let more: boolean;
+        try {
+          more = !this.stopping && this.kernel.crank(meter);
+        } catch (err) {
+          // Not an outcome (issue #10, item 6): end the block; the item is
+          // still queued and the next block starts from the event loop's
+          // shallow stack. A fault that repeats there is a real failure.
+          if (!(err instanceof HostStackOverflow) || ++this.stackRetries > MAX_STACK_RETRIES) throw err;
+          break;
+        }
+        if (!more) break;
+        this.stackRetries = 0;
         await yieldToEventLoop();
       }
     } finally {
       this.kernel.commit();
+      this.inBlock = false;
+      if (!this.stopping) {
+        const arrived = this.deferred;
+        this.deferred = [];
+        for (const d of arrived) d.run();
+      }
     }
     return { cranks: meter.cranks, computeUsed: meter.computeUsed, queueLength: this.kernel.queue.length(), stoppedBy, suspended: meter.suspended };
   }

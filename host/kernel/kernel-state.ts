@@ -2,6 +2,7 @@
 // (or vanish) together with the vat's own. Keys are namespaced by table; all
 // iteration is in key order, never in insertion or hash order.
 import type { Store } from '../store/index.js';
+import { ImageStore } from './image-store.js';
 import type { Capdata, Kref, VatId, Vref } from './refs.js';
 
 export interface Message {
@@ -13,11 +14,20 @@ export interface Message {
 export type RunItem =
   | { readonly type: 'send'; readonly target: Kref; readonly msg: Message }
   | { readonly type: 'notify'; readonly vat: VatId; readonly kpid: Kref }
+  /** Moves messages parked on a settled promise back to the run queue, a bounded number per crank. */
+  | { readonly type: 'release'; readonly kpid: Kref; readonly from: number; readonly to: number }
   /** An upgrade a device (an admin capability held by a vat) asked for: a crank of its own. */
   | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null };
 
+/** A message waiting on an unresolved promise, and whose share it counts against. */
+export interface ParkedMessage {
+  readonly msg: Message;
+  readonly sender: { readonly vat: VatId; readonly dest: string } | null;
+}
+
 export type KernelPromise =
-  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly queue: readonly Message[] }
+  /** `parked`: how many messages were sent to it while unresolved (kept under k.pq.<kp>.<n>). */
+  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly parked: number }
   | { readonly state: 'fulfilled' | 'rejected'; readonly data: Capdata };
 
 export interface VatRecord {
@@ -55,6 +65,8 @@ export interface VatStats {
   readonly aborted: number;
   /** Of those, how many exhausted their meter. */
   readonly meterFaults: number;
+  /** Meter faults since its last delivery that did not exhaust the meter (any number of blocks). */
+  readonly faultsInARow?: number;
 }
 
 export interface TranscriptEntry {
@@ -68,7 +80,12 @@ const pad = (n: number) => String(n).padStart(12, '0');
 export const HOST_VAT: VatId = 'host';
 
 export class KernelState {
-  constructor(private readonly store: Store) {}
+  /** Memory images, page-shared; the vat records' images are what keeps them. */
+  readonly images: ImageStore;
+
+  constructor(private readonly store: Store) {
+    this.images = new ImageStore(store, () => this.vatIds().map((id) => this.vat(id).imageId));
+  }
 
   private counter(name: string): number {
     const key = `k.next.${name}`;
@@ -108,6 +125,33 @@ export class KernelState {
     this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1, unitsSinceSnapshot: String(units) });
   }
 
+  // --- methods clients used, per exported object (pre-flight's method-removed
+  // check, issue 13): kept as deliveries happen so that asking costs the same
+  // however long the transcript. `k.muFrom.<vat>` is the transcript position
+  // the index starts at; deliveries before it (stores older than the index)
+  // are found in the transcript.
+  noteMethodUsed(id: VatId, vref: string, method: string): void {
+    const key = `k.mu.${id}.${vref}`;
+    const known = (this.store.get(key) as string[] | undefined) ?? [];
+    if (known.includes(method)) return;
+    if (!this.store.has(`k.muFrom.${id}`)) this.store.set(`k.muFrom.${id}`, this.vat(id).transcriptLength);
+    this.store.set(key, [...known, method].sort());
+  }
+  /** vref -> methods delivered to it, from the index and the transcript before it. */
+  methodsUsed(id: VatId): Map<string, Set<string>> {
+    const used = new Map<string, Set<string>>();
+    const add = (vref: string, method: string) => used.set(vref, (used.get(vref) ?? new Set<string>()).add(method));
+    const from = this.store.get(`k.muFrom.${id}`) as number | undefined;
+    const before = from ?? this.vat(id).transcriptLength;
+    for (let pos = 0; pos < before; pos++) {
+      const d = (this.store.get(`k.t.${id}.${pad(pos)}`) as TranscriptEntry | undefined)?.d as unknown[] | undefined;
+      if (d?.[0] === 'deliver') add(d[1] as string, d[2] as string);
+    }
+    const prefix = `k.mu.${id}.`;
+    for (const [key, methods] of this.store.entries(prefix)) for (const m of methods as string[]) add(key.slice(prefix.length), m);
+    return used;
+  }
+
   // --- suspension (issue #10): a suspended vat's deliveries wait in its lane
   suspendedVats(): VatId[] {
     return (this.store.get('k.suspended') as VatId[] | undefined) ?? [];
@@ -129,32 +173,28 @@ export class KernelState {
   vatStats(id: VatId): VatStats {
     return (this.store.get(`k.vstat.${id}`) as VatStats | undefined) ?? { deliveries: 0, computeUsed: '0', aborted: 0, meterFaults: 0 };
   }
-  recordDelivery(id: VatId, used: bigint, failure: 'none' | 'aborted' | 'meter'): void {
+  resetFaultsInARow(id: VatId): void {
     const s = this.vatStats(id);
+    if (s.faultsInARow) this.store.set(`k.vstat.${id}`, { ...s, faultsInARow: 0 } satisfies VatStats);
+  }
+
+  /** Counts a delivery; returns how many meter faults in a row the vat has now. */
+  recordDelivery(id: VatId, used: bigint, failure: 'none' | 'aborted' | 'meter'): number {
+    const s = this.vatStats(id);
+    const faultsInARow = failure === 'meter' ? (s.faultsInARow ?? 0) + 1 : failure === 'none' ? 0 : (s.faultsInARow ?? 0);
     this.store.set(`k.vstat.${id}`, {
       deliveries: s.deliveries + 1,
       computeUsed: String(BigInt(s.computeUsed) + used),
       aborted: s.aborted + (failure === 'none' ? 0 : 1),
       meterFaults: s.meterFaults + (failure === 'meter' ? 1 : 0),
+      faultsInARow,
     } satisfies VatStats);
+    return faultsInARow;
   }
   transcriptEntry(id: VatId, pos: number): TranscriptEntry {
     const e = this.store.get(`k.t.${id}.${pad(pos)}`) as TranscriptEntry | undefined;
     if (!e) throw new Error(`vat ${id} transcript has no entry ${pos}`);
     return e;
-  }
-
-  // --- images (content-addressed, shared by every vat that starts from them)
-  putImage(id: string, compressed: Uint8Array): void {
-    if (!this.store.has(`img.${id}`)) this.store.set(`img.${id}`, compressed);
-  }
-  image(id: string): Uint8Array {
-    const bytes = this.store.get(`img.${id}`) as Uint8Array | undefined;
-    if (!bytes) throw new Error(`memory image ${id} is missing from the store`);
-    return bytes;
-  }
-  deleteImage(id: string): void {
-    this.store.delete(`img.${id}`);
   }
 
   // --- bundles
@@ -178,7 +218,7 @@ export class KernelState {
   }
   allocatePromise(decider: VatId | null, subscribers: VatId[] = []): Kref {
     const kp = `kp${this.counter('kp')}`;
-    this.setPromise(kp, { state: 'unresolved', decider, subscribers, queue: [] });
+    this.setPromise(kp, { state: 'unresolved', decider, subscribers, parked: 0 });
     return kp;
   }
   promise(kp: Kref): KernelPromise {
@@ -193,6 +233,22 @@ export class KernelState {
     this.store.set(`k.kp.${kp}`, p);
   }
 
+  /** Parks a message sent to an unresolved promise (O(1): one key per message). */
+  parkMessage(kp: Kref, parked: ParkedMessage): void {
+    const p = this.promise(kp);
+    if (p.state !== 'unresolved') throw new Error(`cannot park a message on settled ${kp}`);
+    this.store.set(`k.pq.${kp}.${pad(p.parked)}`, parked);
+    this.setPromise(kp, { ...p, parked: p.parked + 1 });
+  }
+  /** Takes parked message `n` of a settled promise out of the store. */
+  takeParked(kp: Kref, n: number): ParkedMessage {
+    const key = `k.pq.${kp}.${pad(n)}`;
+    const m = this.store.get(key) as ParkedMessage | undefined;
+    if (!m) throw new Error(`${kp} has no parked message ${n}`);
+    this.store.delete(key);
+    return m;
+  }
+
   /** A kernel object whose vat discarded it (non-durable, lost in an upgrade). */
   orphanObject(ko: Kref, reason: string): void {
     this.store.set(`k.orphan.${ko}`, reason);
@@ -202,7 +258,18 @@ export class KernelState {
   }
 
   // --- deferred deletion of old incarnations' data (resumable, in key order)
+  /** The last key the head cleanup deleted: the next step starts after it, not over its deletes again. */
+  cleanupCursor(): string | undefined {
+    return this.store.get('k.cleanup.after') as string | undefined;
+  }
+  setCleanupCursor(after: string | undefined): void {
+    if (after === undefined) this.store.delete('k.cleanup.after');
+    else this.store.set('k.cleanup.after', after);
+  }
   queueCleanup(vat: VatId, prefix: string): void {
+    // Nothing to delete (e.g. a vat whose state is all durable): queueing it
+    // would only grow this list, rewritten whole, with every upgrade.
+    if (this.store.getNextKey(prefix) === undefined) return;
     this.store.set('k.cleanup', [...this.pendingCleanup(), [vat, prefix]]);
   }
   pendingCleanup(): [VatId, string][] {

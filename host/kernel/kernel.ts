@@ -20,16 +20,16 @@
 //   and commit at once; host sends are queued with the next block.
 // - Error text a vat can read names things in that vat's own terms (its
 //   vrefs, the method) and never kernel numbers or other vats' counters.
-import { MeterExhausted, type SandboxOptions } from '../engine/index.js';
+import { HostStackOverflow, MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
-import { baseImage, decodeStoredImage, type StoredImage } from './base-image.js';
+import { baseImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord, type VatStats } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 import { BlockMeter, resolveRunPolicy, type BlockReport, type RunPolicy } from './run-policy.js';
-import { KERNEL_LANE, RunQueue, type Lane } from './run-queue.js';
+import { KERNEL_LANE, PROMISES, promiseLane, RunQueue, type Lane, type Sender } from './run-queue.js';
 import { errorData, handleSyscall, type SyscallHost } from './syscalls.js';
 import { Translator } from './translate.js';
-import { VatManager, type LiveSyscall, type RecordedSyscall } from './vat-manager.js';
+import { ReplayDiverged, VatManager, type LiveSyscall, type RecordedSyscall } from './vat-manager.js';
 import { describeFailure, presenceSlot } from './failures.js';
 import { Upgrader, type UpgradeOptions } from './upgrader.js';
 
@@ -57,9 +57,13 @@ export interface KernelOptions {
   readonly sandbox?: SandboxOptions;
   /** How many vats keep a live sandbox; the least recently used beyond this are unloaded. Default 32. */
   readonly maxLoadedVats?: number;
-  /** Items the run queue may hold; host sends beyond it are refused. Default 100,000. */
+  /** Host sends that may wait at once (queued or parked on promises); more are refused. Default 100,000. */
   readonly maxQueueLength?: number;
-  /** Items one vat's sends may hold in the run queue; its sends beyond it are rejected. Default 1,000. */
+  /**
+   * Messages one vat may have waiting for one destination (a vat, or promises:
+   * queued or parked on an unresolved one); its sends beyond it are rejected.
+   * Default 1,000.
+   */
   readonly maxQueuedPerVat?: number;
   /** The image new vats start from; tests substitute a hostile guest runtime here. */
   readonly baseImage?: () => StoredImage;
@@ -73,6 +77,11 @@ export interface VatBundle {
 /** Resolution of a kernel promise the host waits on. */
 export type HostWaiter = (rejected: boolean, data: Capdata) => void;
 
+const RELEASE_PER_CRANK = 100;
+/** Block-budget units one deleted key of an upgrade's clean-up counts for. */
+const CLEANUP_UNITS_PER_KEY = 10_000n;
+/** Most settled promises one notify carries; the rest are imported and notified later. */
+const NOTIFY_BATCH = 1000;
 const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
 
 export class Kernel {
@@ -112,6 +121,10 @@ export class Kernel {
     };
     for (const [name, v] of Object.entries(this.limits)) {
       if (typeof v === 'number' && !(Number.isSafeInteger(v) && v > 0)) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+      if (typeof v === 'bigint' && v <= 0n) throw new RangeError(`${name} must be a positive number of meter units, got ${v}`);
+    }
+    if (options.snapshotEveryUnits !== undefined && !(typeof options.snapshotEveryUnits === 'bigint' && options.snapshotEveryUnits > 0n)) {
+      throw new RangeError(`snapshotEveryUnits must be a positive bigint (meter units), got ${String(options.snapshotEveryUnits)}`);
     }
     this.syscallHost = this.makeSyscallHost();
     this.upgrader = new Upgrader(this);
@@ -274,14 +287,17 @@ export class Kernel {
   suspendVat(vat: VatId, reason = 'suspended by the host'): void {
     this.operation(() => {
       this.state.vat(vat);
-      if (!this.state.suspensionReason(vat)) this.state.setSuspended(vat, reason);
+      if (typeof reason !== 'string' || reason.length > 1000) throw new TypeError('a suspension reason must be a string of at most 1000 characters');
+      if (this.state.suspensionReason(vat) !== reason) this.state.setSuspended(vat, reason);
     });
   }
 
+  /** Resumes a suspended vat; its count of meter faults in a row starts again from zero. */
   resumeVat(vat: VatId): void {
     this.operation(() => {
       this.state.vat(vat);
       this.state.setSuspended(vat, null);
+      this.state.resetFaultsInARow(vat);
     });
   }
 
@@ -291,7 +307,7 @@ export class Kernel {
 
   vatStats(vat: VatId): VatStats & { queued: number; queueShare: number; suspended: boolean } {
     this.state.vat(vat);
-    return { ...this.state.vatStats(vat), queued: this.queue.laneLength(vat), queueShare: this.queue.share(vat), suspended: !!this.state.suspensionReason(vat) };
+    return { ...this.state.vatStats(vat), queued: this.queue.laneLength(vat), queueShare: this.queue.totalShare(vat), suspended: !!this.state.suspensionReason(vat) };
   }
 
   // ---------------------------------------------------------------- devices
@@ -331,12 +347,13 @@ export class Kernel {
     const known = (k: Kref) => !!this.state.objectOwner(k) || (isKpid(k) && this.state.hasPromise(k));
     if (!known(target)) throw new Error(`no kernel object or promise ${target}`);
     for (const slot of args.slots) if (!known(slot)) throw new Error(`argument references unknown kernel object ${slot}`);
-    if (this.queue.length() >= this.limits.maxQueueLength) {
-      throw new RangeError(`the run queue is full (${this.limits.maxQueueLength} items); the send of ${method.slice(0, 80)} was refused, try again later`);
+    // Vats' traffic never fills the host's room: its sends have a share of their own.
+    if (this.queue.totalShare(HOST_VAT) >= this.limits.maxQueueLength) {
+      throw new RangeError(`the run queue is full (${this.limits.maxQueueLength} host messages waiting); the send of ${method.slice(0, 80)} was refused, try again later`);
     }
     this.beginCrank();
     const result = this.state.allocatePromise(null, [HOST_VAT]);
-    this.queue.enqueue({ type: 'send', target, msg: { method, args, result } }, this.laneOf(target));
+    this.enqueueSend({ type: 'send', target, msg: { method, args, result } }, HOST_VAT);
     this.state.bump('inputs');
     this.endCrank();
     if (waiter) this.addWaiter(result, waiter);
@@ -415,18 +432,35 @@ export class Kernel {
     this.state.bump('cranks');
     const delivered = { vat: null as VatId | null, used: 0n };
     try {
-      this.process(next.item, delivered);
-      this.upgrader.cleanupStep();
+      this.process(next.item, next.sender, delivered);
+      meter.recordWork(BigInt(this.upgrader.cleanupStep()) * CLEANUP_UNITS_PER_KEY);
       if (delivered.vat) {
         this.state.recordDelivery(delivered.vat, delivered.used, 'none');
-        meter.recordDelivery(delivered.vat, delivered.used, false);
+        meter.recordWork(delivered.used);
       }
       this.endCrank();
     } catch (err) {
       this.abortCrank();
+      // A vat that cannot be rebuilt from its transcript must not be run on:
+      // the host stops instead of diverging quietly.
+      if (err instanceof ReplayDiverged || (err as Error)?.cause instanceof ReplayDiverged) throw err;
+      // The host's stack, not the input, ended this crank: never commit that as
+      // its outcome. The item stays queued; the caller retries from a fresh stack.
+      if (err instanceof HostStackOverflow || (err as Error)?.cause instanceof HostStackOverflow) throw new HostStackOverflow({ cause: err });
       this.failItem(mayRun, err as Error, delivered.vat, meter);
     }
     return true;
+  }
+
+  /** Queues a send, counting it against `from`'s share for its destination. */
+  private enqueueSend(item: RunItem & { type: 'send' }, from: VatId | null): void {
+    const sender = from === null ? null : { vat: from, dest: this.destOf(item.target) };
+    this.queue.enqueue(item, isKpid(item.target) ? promiseLane(from) : this.laneOf(item.target), sender);
+  }
+
+  /** Which of a sender's shares a send to `target` counts against: the receiving vat, or promises. */
+  private destOf(target: Kref): string {
+    return isKpid(target) ? PROMISES : this.laneOf(target);
   }
 
   private laneOf(target: Kref): Lane {
@@ -435,8 +469,9 @@ export class Kernel {
     return owner === undefined || owner === HOST_VAT ? KERNEL_LANE : owner;
   }
 
-  private process(item: RunItem, delivered: { vat: VatId | null; used: bigint }): void {
+  private process(item: RunItem, sender: Sender | null, delivered: { vat: VatId | null; used: bigint }): void {
     if (item.type === 'notify') return this.deliverNotify(item.vat, item.kpid, delivered);
+    if (item.type === 'release') return this.releaseParked(item);
     if (item.type === 'upgrade') {
       delivered.vat = item.vat;
       const { incarnation } = this.upgrader.upgrade(item.vat, item.bundleId, this.state.bundle(item.bundleId) as VatBundle, { exits: item.exits });
@@ -447,11 +482,16 @@ export class Kernel {
     const { target, msg } = item;
     if (isKpid(target)) {
       const p = this.state.promise(target);
-      if (p.state === 'unresolved') return this.state.setPromise(target, { ...p, queue: [...p.queue, msg] });
+      if (p.state === 'unresolved') {
+        // Parked, it still counts against its sender's share for promises.
+        this.state.parkMessage(target, { msg, sender });
+        if (sender) this.queue.charge(sender, 1);
+        return;
+      }
       if (p.state === 'rejected') return this.resolveResult(msg, true, p.data);
       const ko = presenceSlot(p.data);
       if (!ko) return this.resolveResult(msg, true, errorData(`cannot send ${msg.method} to a promise fulfilled with data`));
-      return this.queue.enqueue({ type: 'send', target: ko, msg }, this.laneOf(ko));
+      return this.enqueueSend({ type: 'send', target: ko, msg }, sender?.vat ?? null);
     }
     const owner = this.state.objectOwner(target);
     if (owner === undefined) return this.resolveResult(msg, true, errorData(`${msg.method} was sent to an object that no longer exists`));
@@ -468,6 +508,7 @@ export class Kernel {
       const rp = this.state.promise(msg.result);
       if (rp.state === 'unresolved') this.state.setPromise(msg.result, { ...rp, decider: owner });
     }
+    this.state.noteMethodUsed(owner, vref, msg.method);
     this.deliverTo(owner, ['deliver', vref, msg.method, args, result], delivered);
   }
 
@@ -480,18 +521,33 @@ export class Kernel {
     if (shadow) this.afterCommit.push(() => shadow.observe(delivery, syscalls));
   }
 
+  // One notify carries the settlement of every settled promise its data
+  // names, transitively (Agoric's rule): promises that name each other (or
+  // themselves) settle in one delivery instead of importing each other anew
+  // forever. The vat retires them all, and so do their c-list entries.
   private deliverNotify(vat: VatId, kp: Kref, delivered: { vat: VatId | null; used: bigint }): void {
     const p = this.state.promise(kp);
     if (p.state === 'unresolved') throw new Error(`notify for unresolved ${kp}`);
-    const vpid = this.state.vrefFor(vat, kp);
-    if (vpid === undefined) return; // the vat no longer tracks it
+    if (this.state.vrefFor(vat, kp) === undefined) return; // the vat no longer tracks it
     if (this.state.suspensionReason(vat)) throw new Error('unreachable: a suspended vat was notified');
     delivered.vat = vat;
-    const data = this.translator.toVat(vat, p.data);
-    // A resolution that refers to the promise itself keeps the vat's c-list
-    // entry: the vat still needs to name it (issue #10, self-referencing promise).
-    if (!data.slots.includes(vpid)) this.state.removeClist(vat, vpid, kp);
-    this.deliverTo(vat, ['notify', [[vpid, p.state === 'rejected', data]]], delivered);
+    const batch: [Kref, Vref, boolean, Capdata][] = [];
+    const todo = [kp];
+    const seen = new Set(todo);
+    while (todo.length > 0 && batch.length < NOTIFY_BATCH) {
+      const k = todo.shift()!;
+      const pk = this.state.promise(k);
+      if (pk.state === 'unresolved') continue;
+      for (const slot of pk.data.slots) {
+        if (isKpid(slot) && !seen.has(slot) && this.state.promise(slot).state !== 'unresolved') {
+          seen.add(slot);
+          todo.push(slot);
+        }
+      }
+      batch.push([k, this.translator.vrefForVat(vat, k), pk.state === 'rejected', this.translator.toVat(vat, pk.data)]);
+    }
+    for (const [k, vpid] of batch) this.state.removeClist(vat, vpid, k);
+    this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
   }
 
   // An aborted item is consumed in a crank of its own that reports the failure.
@@ -503,9 +559,11 @@ export class Kernel {
     const meterFault = err instanceof MeterExhausted;
     const used = meterFault ? err.used : 0n;
     if (vat) {
-      this.state.recordDelivery(vat, used, meterFault ? 'meter' : 'aborted');
-      if (meter.recordDelivery(vat, used, meterFault) && !this.state.suspensionReason(vat)) {
-        this.state.setSuspended(vat, `exhausted its meter ${meter.policy.suspendAfterMeterFaults} times in a row`);
+      const inARow = this.state.recordDelivery(vat, used, meterFault ? 'meter' : 'aborted');
+      meter.recordWork(used);
+      const limit = meter.policy.suspendAfterMeterFaults;
+      if (meterFault && limit > 0 && inARow >= limit && !this.state.suspensionReason(vat)) {
+        this.state.setSuspended(vat, `exhausted its meter ${inARow} times in a row`);
         meter.suspended.push(vat);
       }
     }
@@ -528,7 +586,20 @@ export class Kernel {
       if (sub === HOST_VAT) this.pendingHost.push([kp, rejected, data]);
       else this.queue.enqueue({ type: 'notify', vat: sub, kpid: kp }, sub);
     }
-    for (const msg of p.queue) this.queue.enqueue({ type: 'send', target: kp, msg }, KERNEL_LANE);
+    if (p.parked > 0) this.queue.enqueue({ type: 'release', kpid: kp, from: 0, to: p.parked }, KERNEL_LANE);
+  }
+
+  // A settled promise's parked messages go back to the queue (each to its
+  // sender's lane for promises) at most RELEASE_PER_CRANK per crank, so one
+  // resolution cannot flood the queue or hold the host.
+  private releaseParked(item: RunItem & { type: 'release' }): void {
+    const end = Math.min(item.to, item.from + RELEASE_PER_CRANK);
+    for (let n = item.from; n < end; n++) {
+      const { msg, sender } = this.state.takeParked(item.kpid, n);
+      if (sender) this.queue.charge(sender, -1);
+      this.enqueueSend({ type: 'send', target: item.kpid, msg }, sender?.vat ?? null);
+    }
+    if (end < item.to) this.queue.enqueue({ ...item, from: end }, KERNEL_LANE);
   }
 
   private makeSyscallHost(): SyscallHost {
@@ -537,12 +608,13 @@ export class Kernel {
       state: this.state,
       translator: this.translator,
       enqueueFromVat: (vat, item) => {
-        const share = this.queue.share(vat);
+        const dest = this.destOf(item.target);
+        const share = this.queue.share(vat, dest);
         if (share >= this.limits.maxQueuedPerVat) {
-          return `${item.msg.method.slice(0, 80)} was not sent: this vat already has ${share} messages waiting in the run queue, its share`;
+          const where = dest === PROMISES ? 'for promises' : 'for that vat';
+          return `${item.msg.method.slice(0, 80)} was not sent: this vat already has ${share} messages waiting ${where}, its share`;
         }
-        if (this.queue.length() >= this.limits.maxQueueLength) return `${item.msg.method.slice(0, 80)} was not sent: the run queue is full`;
-        this.queue.enqueue(item, this.laneOf(item.target), vat);
+        this.enqueueSend(item, vat);
         return null;
       },
       enqueueNotify: (vat, kp) => this.queue.enqueue({ type: 'notify', vat, kpid: kp }, vat),
@@ -592,14 +664,32 @@ export class Kernel {
     if (this.store.holding) return;
     const after = this.afterCommit;
     this.afterCommit = [];
-    for (const fn of after) fn();
+    // Observers and waiters are the host's code: one that throws must not stop
+    // the others, nor the kernel (its failure is logged for the operator).
+    for (const fn of after) this.guarded('a delivery observer', fn);
     const done = this.pendingHost;
     this.pendingHost = [];
     for (const [kp, rejected, data] of done) {
       const waiters = this.hostWaiters.get(kp);
       this.hostWaiters.delete(kp);
-      for (const w of waiters ?? []) w(rejected, data);
+      for (const w of waiters ?? []) this.guarded('a host waiter', () => w(rejected, data));
     }
+  }
+
+  private guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.vatLog.push(`host: ${what} threw: ${(err as Error)?.message ?? String(err)}`);
+      if (this.vatLog.length > 1000) this.vatLog.shift();
+    }
+  }
+
+  /** Rejects every host waiter still pending (the host is closing). */
+  abandonWaiters(reason: string): void {
+    const waiting = [...this.hostWaiters.values()];
+    this.hostWaiters.clear();
+    for (const list of waiting) for (const w of list) this.guarded('a host waiter', () => w(true, errorData(reason)));
   }
 
   assertIdle(): void {
@@ -651,8 +741,8 @@ export class Kernel {
     return [...this.store.entries(prefix)].map(([k, v]) => [k.slice(prefix.length), v as string]);
   }
 
-  /** Decodes a stored image (for trials). */
-  decodeImage(image: StoredImage) {
-    return decodeStoredImage(image.id, () => image.compressed);
+  /** The sandbox options every vat runs under (trials run under them too). */
+  get sandboxOptions(): SandboxOptions {
+    return this.options.sandbox ?? {};
   }
 }

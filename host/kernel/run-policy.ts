@@ -18,7 +18,8 @@ export interface RunPolicy {
   readonly computeBudget?: bigint;
   /**
    * Suspend a vat whose deliveries exhaust their meter this many times in a
-   * row within one block (0 = never). Default 0.
+   * row (counted across blocks, reset by a delivery that does not; 0 = never).
+   * Default 0.
    */
   readonly suspendAfterMeterFaults?: number;
 }
@@ -32,7 +33,10 @@ export const DEFAULT_RUN_POLICY: ResolvedRunPolicy = Object.freeze({
 });
 
 export function resolveRunPolicy(policy: RunPolicy = {}): ResolvedRunPolicy {
-  const p = { ...DEFAULT_RUN_POLICY, ...policy };
+  if (typeof policy !== 'object' || policy === null) throw new TypeError(`a run policy must be an object, got ${policy === null ? 'null' : typeof policy}`);
+  // An option given as undefined means its default.
+  const given = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined));
+  const p = { ...DEFAULT_RUN_POLICY, ...given } as ResolvedRunPolicy;
   if (!(Number.isSafeInteger(p.maxCranks) && p.maxCranks > 0)) {
     throw new RangeError(`run policy maxCranks must be a positive integer, got ${String(p.maxCranks)}`);
   }
@@ -64,7 +68,6 @@ export class BlockMeter {
   cranks = 0;
   computeUsed = 0n;
   readonly suspended: string[] = [];
-  private readonly faultsInARow = new Map<string, number>();
 
   constructor(readonly policy: ResolvedRunPolicy) {}
 
@@ -75,15 +78,8 @@ export class BlockMeter {
     return null;
   }
 
-  /** Records a delivery to `vat`; true when the vat must now be suspended. */
-  recordDelivery(vat: string, used: bigint, meterFault: boolean): boolean {
-    this.computeUsed += used;
-    if (!meterFault) {
-      this.faultsInARow.delete(vat);
-      return false;
-    }
-    const n = (this.faultsInARow.get(vat) ?? 0) + 1;
-    this.faultsInARow.set(vat, n);
-    return this.policy.suspendAfterMeterFaults > 0 && n >= this.policy.suspendAfterMeterFaults;
+  /** Counts host work done for the block's cranks (deliveries' meter units, clean-up). */
+  recordWork(units: bigint): void {
+    this.computeUsed += units;
   }
 }

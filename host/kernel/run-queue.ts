@@ -8,9 +8,12 @@
 // between messages to the same vat is still FIFO, so E-order per target holds.
 // Erlang's scheduler and Agoric's run policy are the models.
 //
-// Every vat also has a *share*: how many of the items waiting in the queue it
-// sent. A vat over its share has its sends refused (their result promises are
-// rejected), so no vat can grow the queue without bound.
+// Every sender also has a *share* per destination: how many of the messages
+// it sent to one vat (or to promises) are waiting, in the queue or parked on
+// an unresolved promise. A vat over its share for a destination has its sends
+// there refused (their result promises are rejected), so no vat can grow the
+// queue or the parked messages without bound, and a suspended vat's backlog
+// stops its clients from sending to it, not to everyone else.
 import type { Store } from '../store/index.js';
 import type { RunItem } from './kernel-state.js';
 import type { VatId } from './refs.js';
@@ -18,6 +21,15 @@ import type { VatId } from './refs.js';
 /** Where an item waits: the vat it will be delivered to, or the kernel's own lane. */
 export type Lane = string;
 export const KERNEL_LANE: Lane = 'kernel';
+/** Sends to promises wait in a lane per sender, so one sender's flood delays only itself. */
+export const promiseLane = (sender: VatId | null): Lane => `p.${sender ?? KERNEL_LANE}`;
+/** The destination a share counts for sends to promises (queued, or parked on one). */
+export const PROMISES: string = '*promises';
+/** Who sent an item, and which of the sender's shares it counts against. */
+export interface Sender {
+  readonly vat: VatId;
+  readonly dest: string;
+}
 
 interface LaneBounds {
   readonly head: number;
@@ -26,7 +38,7 @@ interface LaneBounds {
 
 interface QueuedItem {
   readonly item: RunItem;
-  readonly sender: VatId | null;
+  readonly sender: Sender | null;
 }
 
 const pad = (n: number) => String(n).padStart(12, '0');
@@ -44,9 +56,25 @@ export class RunQueue {
     return b.tail - b.head;
   }
 
-  /** Items waiting that `vat` sent. */
-  share(vat: VatId): number {
+  /** Messages `vat` sent to `dest` that still wait (queued or parked). */
+  share(vat: VatId, dest: string): number {
+    return (this.store.get(`k.rq.share.${vat}.${dest}`) as number | undefined) ?? 0;
+  }
+
+  /** All messages `vat` sent that still wait, whatever their destination. */
+  totalShare(vat: VatId): number {
     return (this.store.get(`k.rq.share.${vat}`) as number | undefined) ?? 0;
+  }
+
+  /** Counts a waiting message against its sender's share (+1), or releases it (-1). */
+  charge(sender: Sender, delta: 1 | -1): void {
+    const bump = (key: string) => {
+      const n = ((this.store.get(key) as number | undefined) ?? 0) + delta;
+      if (n > 0) this.store.set(key, n);
+      else this.store.delete(key);
+    };
+    bump(`k.rq.share.${sender.vat}.${sender.dest}`);
+    bump(`k.rq.share.${sender.vat}`);
   }
 
   /** Lanes with work, in the order they will be served. */
@@ -54,20 +82,20 @@ export class RunQueue {
     return (this.store.get('k.rq.ring') as Lane[] | undefined) ?? [];
   }
 
-  enqueue(item: RunItem, lane: Lane, sender: VatId | null = null): void {
+  enqueue(item: RunItem, lane: Lane, sender: Sender | null = null): void {
     const b = this.bounds(lane);
     this.store.set(`k.rq.i.${lane}.${pad(b.tail)}`, { item, sender } satisfies QueuedItem);
     this.store.set(`k.rq.l.${lane}`, { head: b.head, tail: b.tail + 1 });
     if (b.tail === b.head) this.store.set('k.rq.ring', [...this.lanes(), lane]);
     this.store.set('k.rq.n', this.length() + 1);
-    if (sender !== null) this.store.set(`k.rq.share.${sender}`, this.share(sender) + 1);
+    if (sender !== null) this.charge(sender, 1);
   }
 
   /**
    * Takes the head of the first lane that may run (skipping, e.g., suspended
    * vats' lanes); that lane moves to the back of the ring if it still has work.
    */
-  dequeue(mayRun: (lane: Lane) => boolean): { item: RunItem; lane: Lane } | undefined {
+  dequeue(mayRun: (lane: Lane) => boolean): { item: RunItem; lane: Lane; sender: Sender | null } | undefined {
     const ring = this.lanes();
     const at = ring.findIndex(mayRun);
     if (at < 0) return undefined;
@@ -85,12 +113,8 @@ export class RunQueue {
       this.store.set('k.rq.ring', [...rest, lane]);
     }
     this.store.set('k.rq.n', this.length() - 1);
-    if (sender !== null) {
-      const n = this.share(sender) - 1;
-      if (n > 0) this.store.set(`k.rq.share.${sender}`, n);
-      else this.store.delete(`k.rq.share.${sender}`);
-    }
-    return { item, lane };
+    if (sender !== null) this.charge(sender, -1);
+    return { item, lane, sender };
   }
 
   private bounds(lane: Lane): LaneBounds {

@@ -2,13 +2,26 @@
 // eventual-send) bundled by esbuild into one script for the base image.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_DIR, RUNTIME_BUNDLE_PATH } from '../engine/build-paths.js';
+import { BUILD_DIR, BUILTIN_EXPORTS_PATH, RUNTIME_BUNDLE_PATH } from '../engine/build-paths.js';
+import { Sandbox } from '../engine/index.js';
 
 export { RUNTIME_BUNDLE_PATH };
 const ROOT = path.dirname(BUILD_DIR);
 
-// esbuild is loaded only when building, never by a running host.
-export async function buildRuntimeBundle(log: (msg: string) => void = () => {}): Promise<string> {
+/**
+ * The guest runtime as one script. `substitutes` maps a module the runtime
+ * imports by a relative path (e.g. './exo.js') to another file to bundle in
+ * its place, and `minify: false` keeps the text as written: benchmarks use
+ * both to build the runtime as it was before a change.
+ *
+ * Minified by default because QuickJS keeps every function's source text in
+ * the heap: with the Endo libraries bundled, minifying (names kept, so
+ * function and class names read as written) takes the base image from 1073
+ * to 791 pages of 4 KiB, which every fork restores (issue 12; bench/exo.bench.ts).
+ */
+export async function bundleRuntime(substitutes: Readonly<Record<string, string>> = {}, options: { minify?: boolean } = {}): Promise<string> {
+  const minify = options.minify ?? true;
+  // esbuild is loaded only when building, never by a running host.
   const { default: esbuild } = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [path.join(ROOT, 'runtime', 'main.ts')],
@@ -18,17 +31,52 @@ export async function buildRuntimeBundle(log: (msg: string) => void = () => {}):
     mainFields: ['module', 'main'],
     conditions: ['import', 'default'],
     target: 'es2022',
-    minify: false,
+    minify,
+    keepNames: minify,
     legalComments: 'none',
     write: false,
     logLevel: 'silent',
+    plugins: [
+      {
+        name: 'quickvat-runtime-substitutes',
+        setup(build) {
+          build.onResolve({ filter: /^\.\// }, (args) =>
+            Object.prototype.hasOwnProperty.call(substitutes, args.path) ? { path: substitutes[args.path] } : undefined,
+          );
+        },
+      },
+    ],
   });
-  const code = result.outputFiles[0].text;
+  return result.outputFiles[0].text;
+}
+
+export async function buildRuntimeBundle(log: (msg: string) => void = () => {}): Promise<string> {
+  const code = await bundleRuntime();
   fs.mkdirSync(BUILD_DIR, { recursive: true });
   fs.writeFileSync(`${RUNTIME_BUNDLE_PATH}.tmp`, code);
   fs.renameSync(`${RUNTIME_BUNDLE_PATH}.tmp`, RUNTIME_BUNDLE_PATH);
   log(`wrote ${RUNTIME_BUNDLE_PATH} (${(code.length / 1024).toFixed(0)} KiB)`);
   return RUNTIME_BUNDLE_PATH;
+}
+
+/**
+ * Asks the runtime just built which names each built-in module exports and
+ * writes them to build/builtin-modules.json, for the host's import check.
+ */
+export function writeBuiltinExports(log: (msg: string) => void = () => {}): string {
+  const sandbox = Sandbox.create({ identity: 'quickvat-build' });
+  try {
+    sandbox.evaluate(fs.readFileSync(RUNTIME_BUNDLE_PATH, 'utf8'), { budget: 100_000_000_000n, filename: 'vat-runtime.js' });
+    const json = sandbox.evaluate('__quickvat_builtin_exports()');
+    if (typeof json !== 'string') throw new Error('the runtime did not list its built-in modules');
+    const names = JSON.parse(json) as Record<string, string[]>;
+    fs.writeFileSync(`${BUILTIN_EXPORTS_PATH}.tmp`, `${JSON.stringify(names, null, 1)}\n`);
+    fs.renameSync(`${BUILTIN_EXPORTS_PATH}.tmp`, BUILTIN_EXPORTS_PATH);
+    log(`wrote ${BUILTIN_EXPORTS_PATH} (${Object.keys(names).length} built-in modules)`);
+    return BUILTIN_EXPORTS_PATH;
+  } finally {
+    sandbox.dispose();
+  }
 }
 
 let cached: string | undefined;

@@ -10,6 +10,16 @@ import type { Translator } from './translate.js';
 
 export const MAX_VATSTORE_KEY = 1024;
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** A vatstore key, checked in the vat's own terms (never the kernel's store key). */
+function checkVatstoreKey(value: unknown): string {
+  const key = assertString(value, 'vatstore key', MAX_VATSTORE_KEY);
+  if (LONE_SURROGATE.test(key)) throw new SyscallError('a vatstore key must not contain lone surrogates');
+  if (Buffer.byteLength(key, 'utf8') > MAX_VATSTORE_KEY) throw new SyscallError(`a vatstore key must be at most ${MAX_VATSTORE_KEY} bytes of UTF-8`);
+  return key;
+}
+
 /** Meter units charged per syscall, per byte of request and reply, and per key a getNextKey steps over. */
 export const SYSCALL_COST = Object.freeze({ perCall: 2_000n, perByte: 20n, perScanStep: 2_000n });
 
@@ -54,7 +64,10 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       return ['', 0n];
     }
     case 'subscribe': {
-      const kp = k.translator.krefFromVat(vat, assertVref(a[0], 'subscribe target'), false);
+      // A vat may subscribe to a new promise of its own (a durable watch):
+      // the kernel then knows it, with the vat as decider.
+      const target = assertVref(a[0], 'subscribe target');
+      const kp = k.translator.krefFromVat(vat, target, target.startsWith('p+'));
       if (!isKpid(kp)) throw new SyscallError(`the vat subscribed to ${String(a[0])}, which is not a promise`);
       const p = state.promise(kp);
       if (p.state !== 'unresolved') k.enqueueNotify(vat, kp);
@@ -81,21 +94,21 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       return ['', 0n];
     }
     case 'vatstoreGet': {
-      const v = store.get(state.vatstoreKey(vat, assertString(a[0], 'vatstore key', MAX_VATSTORE_KEY)));
+      const v = store.get(state.vatstoreKey(vat, checkVatstoreKey(a[0])));
       return [v === undefined ? '' : JSON.stringify(v), 0n];
     }
     case 'vatstoreSet': {
-      const key = assertString(a[0], 'vatstore key', MAX_VATSTORE_KEY);
-      store.set(state.vatstoreKey(vat, key), assertString(a[1], `vatstore value for ${key.slice(0, 80)}`));
+      const key = checkVatstoreKey(a[0]);
+      store.set(state.vatstoreKey(vat, key), assertString(a[1], `vatstore value for ${JSON.stringify(key.slice(0, 80))}`));
       return ['', 0n];
     }
     case 'vatstoreDelete': {
-      store.delete(state.vatstoreKey(vat, assertString(a[0], 'vatstore key', MAX_VATSTORE_KEY)));
+      store.delete(state.vatstoreKey(vat, checkVatstoreKey(a[0])));
       return ['', 0n];
     }
     case 'vatstoreGetNextKey': {
       const prefix = state.vatstoreKey(vat, '');
-      const prior = assertString(a[0], 'vatstore key', MAX_VATSTORE_KEY);
+      const prior = a[0] === '' ? '' : checkVatstoreKey(a[0]);
       const next = store.getNextKey(prefix, prefix + prior);
       const extra = SYSCALL_COST.perScanStep * BigInt(store.lastScanSteps);
       return [next === undefined ? '' : JSON.stringify(next.slice(prefix.length)), extra];

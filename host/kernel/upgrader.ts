@@ -5,13 +5,15 @@
 import type { Kernel, VatBundle } from './kernel.js';
 import type { VatRecord } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId } from './refs.js';
-import { errorData } from './syscalls.js';
+import { upgradeDisconnectionData } from './upgrade-disconnection.js';
 import { DeliveryFailed } from './vat-manager.js';
 
 export interface UpgradeOptions {
   readonly privateArgs?: Capdata;
   readonly vatParameters?: Capdata;
   readonly exits?: Record<string, unknown>;
+  /** Told to everyone whose promise the upgrade disconnects (the record's upgradeMessage). */
+  readonly upgradeMessage?: string;
 }
 
 const CLEANUP_PER_CRANK = 200;
@@ -25,7 +27,7 @@ export class Upgrader {
     const base = this.k.baseImage();
     const vat = state.allocateVatId();
     const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat };
-    state.putImage(base.id, base.compressed);
+    state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     state.addVat(vat, record);
     return vat;
@@ -87,24 +89,32 @@ export class Upgrader {
     const base = this.k.baseImage();
     const incarnation = record.incarnation + 1;
     const manager = this.k.manager(vat);
-    manager.load();
-    state.putImage(base.id, base.compressed);
+    // The old incarnation's heap is not needed: the new one starts from the
+    // base image. If its sandbox is loaded it keeps serving should this fail.
+    state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
     if (options.privateArgs) opts.privateArgs = translator.toVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = translator.toVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
-    const image = this.k.decodeImage(base);
-    manager.startIncarnation(base.id, image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
-    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root');
-    manager.snapshot();
+    manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
+    const message =
+      options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
+    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
+    // No snapshot here: the vat record names the base image and the start-up
+    // delivery is the first transcript entry, so the vat's snapshot policy
+    // takes the first image of this incarnation when one falls due.
+    manager.snapshotIfDue();
     return { incarnation };
   }
 
   // Promises the old incarnation decided can never be resolved by it now;
   // its heap and virtual objects are gone. Durable objects (o+d…) and
-  // imports keep their c-list entries and so their identities.
-  private disconnectOldIncarnation(vat: VatId, oldIncarnation: number, incarnation: number, keepRoot: boolean): void {
+  // imports keep their c-list entries and so their identities. The rejection
+  // is Agoric's upgrade disconnection record (issue #11). A decided promise
+  // the new incarnation subscribed to (a durable watch) keeps its c-list
+  // entry, so the rejection reaches the new incarnation.
+  private disconnectOldIncarnation(vat: VatId, oldIncarnation: number, incarnation: number, keepRoot: boolean, upgradeMessage: string): void {
     const { state, store } = this.k;
     const prefix = `k.c.${vat}.v.`;
     const entries = [...store.entries(prefix)];
@@ -119,32 +129,40 @@ export class Upgrader {
       } else if (isKpid(k)) {
         const p = state.promise(k);
         if (p.state === 'unresolved' && p.decider === vat) {
-          state.removeClist(vat, vref, k);
-          this.k.resolveKernelPromise(
-            k,
-            true,
-            errorData(`its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${oldIncarnation} was disconnected`, 'UpgradeDisconnection'),
-          );
+          if (!p.subscribers.includes(vat)) state.removeClist(vat, vref, k);
+          this.k.resolveKernelPromise(k, true, upgradeDisconnectionData(upgradeMessage, incarnation));
         }
       }
     }
     state.queueCleanup(vat, state.vatstoreKey(vat, `v${oldIncarnation}.`));
   }
 
-  /** Deletes up to `limit` keys of data an upgrade left behind; part of the current crank. */
-  cleanupStep(limit = CLEANUP_PER_CRANK): void {
+  /**
+   * Deletes up to `limit` keys of data an upgrade left behind, starting after
+   * the last key it deleted (so a block of cranks never walks the same deleted
+   * keys again); part of the current crank. Returns how many it deleted.
+   */
+  cleanupStep(limit = CLEANUP_PER_CRANK): number {
     const { state, store } = this.k;
     const pending = state.pendingCleanup();
-    if (pending.length === 0) return;
+    if (pending.length === 0) return 0;
     const [vat, prefix] = pending[0];
     let deleted = 0;
-    let key = store.getNextKey(prefix);
+    let key = store.getNextKey(prefix, state.cleanupCursor());
+    let last: string | undefined;
     while (key !== undefined && deleted < limit) {
       store.delete(key);
       deleted++;
+      last = key;
       key = store.getNextKey(prefix, key);
     }
-    if (key === undefined) state.finishCleanup(vat, prefix);
+    if (key === undefined) {
+      state.finishCleanup(vat, prefix);
+      state.setCleanupCursor(undefined);
+    } else {
+      state.setCleanupCursor(last);
+    }
+    return deleted;
   }
 
   /** Keys still waiting for deletion after upgrades. */

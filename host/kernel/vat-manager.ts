@@ -1,7 +1,6 @@
 // One vat's live sandbox: loading it (image + transcript replay), delivering
 // to it while recording the transcript, and snapshotting it.
 import { InstanceDiscarded, Sandbox, type SandboxOptions } from '../engine/index.js';
-import { decodeStoredImage, storedImage } from './base-image.js';
 import type { KernelState, TranscriptEntry, VatRecord } from './kernel-state.js';
 import { assertCapdata, type Capdata, type VatId } from './refs.js';
 import type { SnapshotImage } from '../engine/index.js';
@@ -77,7 +76,7 @@ export class VatManager {
   load(): Sandbox {
     if (this.sandbox && this.sandbox.alive) return this.sandbox;
     const record = this.state.vat(this.id);
-    const image = decodeStoredImage(record.imageId, () => this.state.image(record.imageId));
+    const image = this.state.images.get(record.imageId);
     const sandbox = Sandbox.restore(image, { ...this.sandboxOptions, identity: record.identity ?? undefined });
     for (let pos = record.snapshotPos; pos < record.transcriptLength; pos++) {
       this.replay(sandbox, pos, this.state.transcriptEntry(this.id, pos), record);
@@ -148,6 +147,7 @@ export class VatManager {
     const record = this.state.vat(this.id);
     this.state.setVat(this.id, { ...record, imageId, identity, incarnation, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
     this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls }, result.used);
+    if (record.imageId !== imageId) this.state.images.release();
     this.sandbox?.dispose();
     this.sandbox = fresh;
     return result;
@@ -210,11 +210,11 @@ export class VatManager {
   snapshot(): void {
     if (!this.sandbox) this.load();
     const record = this.state.vat(this.id);
-    const stored = storedImage(this.sandbox!.snapshot());
-    this.state.putImage(stored.id, stored.compressed);
-    // An image of the vat's own (not a shared base or zygote) is replaced.
-    if (record.identity === null && record.imageId !== stored.id) this.state.deleteImage(record.imageId);
-    this.state.setVat(this.id, { ...record, imageId: stored.id, identity: null, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    // Only pages the store lacks are written; the image it replaces is
+    // collected once no vat names it.
+    const imageId = this.state.images.put(this.sandbox!.snapshot());
+    this.state.setVat(this.id, { ...record, imageId, identity: null, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    if (record.imageId !== imageId) this.state.images.release();
   }
 
   stateHash(): string {

@@ -15,26 +15,41 @@ const MAX_STRING_UNITS = 1 << 20;
 export function assertSendable<T>(args: T): T {
   let nodes = 0;
   let stringUnits = 0;
-  const seen = new Set<object>();
+  // Counted per reference, as marshal encodes them: an object shared 400 times
+  // is 400 copies in the message. Only the current path guards against cycles.
+  const onPath = new Set<object>();
+  const countString = (text: string, path: string) => {
+    stringUnits += text.length;
+    if (stringUnits > MAX_STRING_UNITS) throw new RangeError(`the arguments' strings exceed ${MAX_STRING_UNITS} characters in total (at ${short(path)})`);
+  };
   const visit = (value: unknown, path: string): void => {
     if (++nodes > MAX_NODES) throw new RangeError(`the arguments have more than ${MAX_NODES} values; send less per message`);
-    if (typeof value === 'string') {
-      stringUnits += value.length;
-      if (stringUnits > MAX_STRING_UNITS) throw new RangeError(`the arguments' strings exceed ${MAX_STRING_UNITS} characters in total (at ${short(path)})`);
-      return;
-    }
-    if (typeof value !== 'object' || value === null || seen.has(value)) return;
-    seen.add(value);
-    if (Array.isArray(value)) {
-      if (value.length > MAX_ARRAY_LENGTH) {
-        throw new RangeError(`${short(path)} is an array of length ${value.length}, above the limit of ${MAX_ARRAY_LENGTH} elements`);
+    if (typeof value === 'string') return countString(value, path);
+    if (typeof value !== 'object' || value === null || onPath.has(value)) return;
+    onPath.add(value);
+    try {
+      if (Array.isArray(value)) {
+        if (value.length > MAX_ARRAY_LENGTH) {
+          throw new RangeError(`${short(path)} is an array of length ${value.length}, above the limit of ${MAX_ARRAY_LENGTH} elements`);
+        }
+        for (let i = 0; i < value.length; i++) visit(value[i], `${path}[${i}]`);
+        return;
       }
-      for (let i = 0; i < value.length; i++) visit(value[i], `${path}[${i}]`);
-      return;
+      if (value instanceof Error) {
+        // Errors cross as name and message.
+        countString(String(value.message), `${path}.message`);
+        countString(String(value.name), `${path}.name`);
+        return;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return; // presences, promises: marshal decides
+      for (const key of Object.keys(value)) {
+        countString(key, path);
+        visit((value as Record<string, unknown>)[key], `${path}.${key}`);
+      }
+    } finally {
+      onPath.delete(value);
     }
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return; // presences, errors, promises: marshal decides
-    for (const key of Object.keys(value)) visit((value as Record<string, unknown>)[key], `${path}.${key}`);
   };
   if (Array.isArray(args)) args.forEach((a, i) => visit(a, `argument ${i}`));
   else visit(args, 'the argument');

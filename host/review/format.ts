@@ -1,6 +1,48 @@
 // A review as a terminal listing and as a self-contained HTML page.
 import { diffHunks, hunkHeader } from './diff.js';
 import type { Review, ReviewModule } from './review.js';
+import type { KindChange, UpgradeSummary } from './upgrade-summary.js';
+
+/** What each status means, in the words the page and the listing use. */
+export const STATUS_LEGEND: readonly (readonly [string, string])[] = [
+  ['novel', 'code the running version does not have: read it in full'],
+  ['changed', 'replaces a module of the running version: read the diff'],
+  ['known', 'the very bytes (same sha256) the running version already runs'],
+  ['removed', 'in the running version, gone from this one'],
+];
+
+function againstLine(review: Review): string {
+  const u = review.upgrade;
+  if (u) return `instance ${u.instance.id}, incarnation ${u.instance.incarnation}, running bundle ${u.instance.bundleId}`;
+  if (review.against) return `${review.against.bundleId} (entry ${review.against.entry})`;
+  return 'nothing: every module is novel';
+}
+
+function versionChange(k: KindChange): string {
+  const { from, to } = k.stateVersion;
+  if (from === undefined) return `stateVersion ${to}`;
+  if (to === undefined) return `stateVersion ${from}`;
+  return from === to ? `stateVersion ${from}` : `stateVersion ${from} -> ${to}${to < from ? ' (LOWERED)' : ''}`;
+}
+
+function kindLine(k: KindChange): string {
+  const parts = [versionChange(k)];
+  if (k.facetsAdded.length) parts.push(`facets +${k.facetsAdded.join(', +')}`);
+  if (k.facetsRemoved.length) parts.push(`facets -${k.facetsRemoved.join(', -')}`);
+  if (k.methodsAdded.length) parts.push(`methods +${k.methodsAdded.join(', +')}`);
+  if (k.methodsRemoved.length) parts.push(`methods -${k.methodsRemoved.join(', -')}`);
+  return parts.join('; ');
+}
+
+const exitList = (exits: readonly string[]) => (exits.length ? exits.join(', ') : 'none');
+
+function summaryText(s: UpgradeSummary): string[] {
+  const out = ['upgrade summary (both versions loaded in trial vats):'];
+  if (s.kinds.length === 0) out.push('  no durable kinds');
+  for (const k of s.kinds) out.push(`  kind ${k.tag}  ${k.status}  ${kindLine(k)}`);
+  out.push(`  named exits: ${exitList(s.exits.from)} -> ${exitList(s.exits.to)}`);
+  return out;
+}
 
 export interface TextFormatOptions {
   /** print whole hashes instead of their first 12 digits */
@@ -29,9 +71,15 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
   const out: string[] = [];
   out.push(`bundle  ${review.bundleId}`);
   out.push(`entry   ${review.entry}`);
-  if (review.against) out.push(`against ${review.against.bundleId} (entry ${review.against.entry})`);
-  else out.push('against nothing: every module is novel');
+  out.push(`against ${againstLine(review)}`);
   out.push(summaryLine(review), '');
+  if (review.upgrade?.summary) out.push(...summaryText(review.upgrade.summary), '');
+  if (review.upgrade?.preflight) {
+    const p = review.upgrade.preflight;
+    out.push(p.ok ? 'pre-flight: no problems' : `pre-flight: ${p.problems.length} problem${p.problems.length === 1 ? '' : 's'}`);
+    for (const problem of p.problems) out.push(`  ${problem.code}: ${problem.message}`);
+    out.push('');
+  }
 
   const rows = review.modules.map((m) => [
     m.status,
@@ -91,7 +139,9 @@ th { color: var(--muted); font-weight: 600; } td.size { text-align: right; font-
 .status-novel .badge, .badge.novel { color: var(--novel); } .status-changed .badge, .badge.changed { color: var(--changed); } .status-known .badge, .badge.known { color: var(--known); }
 .entry { color: var(--muted); font-size: .85rem; } .was { color: var(--muted); font-size: .85rem; display: block; }
 pre { overflow-x: auto; border: 1px solid var(--line); border-radius: 4px; padding: .5rem 0; margin: .5rem 0 1.5rem; }
-pre span { display: block; padding: 0 .75rem; white-space: pre; min-height: 1.2em; }
+pre span { display: block; padding: 0 .75rem; white-space: pre-wrap; overflow-wrap: anywhere; min-height: 1.2em; }
+#legend { color: var(--muted); } #legend .badge { margin-left: .8rem; }
+.problem { color: var(--novel); } .ok { color: var(--known); } .lowered { color: var(--novel); font-weight: 700; }
 .add { background: var(--add); } .del { background: var(--del); } .hunk { background: var(--hunk); color: var(--muted); }
 details { margin: .3rem 0; } summary { cursor: pointer; }
 `;
@@ -143,11 +193,15 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     '<dl>',
     `<dt>bundle</dt><dd class="hash" id="bundle-id">${review.bundleId}</dd>`,
     `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code></dd>`,
-    review.against
-      ? `<dt>against</dt><dd class="hash" id="against-id">${review.against.bundleId} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
-      : '<dt>against</dt><dd>nothing: every module is novel</dd>',
+    review.upgrade
+      ? `<dt>against</dt><dd id="against-instance">instance <code>${escapeHtml(review.upgrade.instance.id)}</code>, incarnation ${review.upgrade.instance.incarnation}, running bundle <span class="hash" id="against-id">${review.upgrade.instance.bundleId}</span></dd>`
+      : review.against
+        ? `<dt>against</dt><dd class="hash" id="against-id">${review.against.bundleId} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
+        : '<dt>against</dt><dd>nothing: every module is novel</dd>',
     '</dl>',
+    `<p id="legend">${STATUS_LEGEND.map(([status, meaning]) => `<span class="badge ${status}">${status}</span> ${escapeHtml(meaning)}`).join(' ')}</p>`,
     `<p id="summary">${escapeHtml(summaryLine(review))}</p>`,
+    ...upgradeSections(review),
     '<h2>Modules</h2>',
     '<table id="modules"><thead><tr><th>status</th><th>module</th><th>size</th><th>hash (sha256)</th><th>petname</th></tr></thead><tbody>',
     ...review.modules.map(moduleRow),
@@ -187,12 +241,47 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
   }
   const novel = review.modules.map((m, i) => [m, i] as const).filter(([m]) => m.status === 'novel' && m.source !== undefined);
   if (novel.length > 0) {
+    // Shown in full, not behind a click: novel code is what a voter must read.
     parts.push('<h2>Novel sources</h2>');
     for (const [m, i] of novel) {
-      parts.push(`<details class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><summary><code>${escapeHtml(m.name)}</code> (${m.size} bytes)</summary>`);
-      parts.push(`<pre>${m.source!.split('\n').map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></details>`);
+      parts.push(`<section class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><h3><code>${escapeHtml(m.name)}</code> (${m.size} bytes)</h3>`);
+      parts.push(`<pre>${m.source!.split('\n').map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></section>`);
     }
   }
   parts.push('</body>', '</html>', '');
   return parts.join('\n');
+}
+
+function upgradeSections(review: Review): string[] {
+  const u = review.upgrade;
+  if (!u) return [];
+  const parts: string[] = [];
+  if (u.summary) {
+    parts.push('<h2>Upgrade summary</h2>', '<p>Both versions loaded in trial vats against the running instance.</p>');
+    parts.push('<table id="upgrade-summary"><thead><tr><th>durable kind</th><th>change</th><th>stateVersion</th><th>facets</th><th>methods</th></tr></thead><tbody>');
+    for (const k of u.summary.kinds) {
+      const { from, to } = k.stateVersion;
+      const version = from === undefined ? String(to) : to === undefined ? String(from) : from === to ? String(from) : `${from} → ${to}`;
+      const lowered = from !== undefined && to !== undefined && to < from;
+      const list = (added: readonly string[], removed: readonly string[]) =>
+        [...added.map((x) => `+${x}`), ...removed.map((x) => `−${x}`)].map((x) => `<code>${escapeHtml(x)}</code>`).join(' ');
+      parts.push(
+        `<tr class="kind" data-kind="${escapeHtml(k.tag)}" data-change="${k.status}"><td><code>${escapeHtml(k.tag)}</code></td><td>${k.status}</td>` +
+          `<td${lowered ? ' class="lowered"' : ''}>${version}${lowered ? ' (lowered)' : ''}</td><td>${list(k.facetsAdded, k.facetsRemoved)}</td><td>${list(k.methodsAdded, k.methodsRemoved)}</td></tr>`,
+      );
+    }
+    parts.push('</tbody></table>');
+    const exits = (e: readonly string[]) => (e.length ? e.map((x) => `<code>${escapeHtml(x)}</code>`).join(', ') : 'none');
+    parts.push(`<p id="exit-change">named exits: ${exits(u.summary.exits.from)} → ${exits(u.summary.exits.to)}</p>`);
+  }
+  if (u.preflight) {
+    parts.push('<h2>Pre-flight</h2>');
+    if (u.preflight.ok) parts.push('<p id="preflight" class="ok">no problems: the upgrade would be enacted</p>');
+    else {
+      parts.push(`<p id="preflight" class="problem">${u.preflight.problems.length} problem${u.preflight.problems.length === 1 ? '' : 's'}: the upgrade would be refused unless forced</p><ul id="preflight-problems">`);
+      for (const p of u.preflight.problems) parts.push(`<li class="problem" data-code="${escapeHtml(p.code)}"><code>${escapeHtml(p.code)}</code> ${escapeHtml(p.message)}</li>`);
+      parts.push('</ul>');
+    }
+  }
+  return parts;
 }

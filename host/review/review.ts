@@ -4,6 +4,14 @@
 import path from 'node:path';
 import { manifestBundleId, sha256Hex, validateManifest, type Manifest } from '../bundles/manifest.js';
 import { diffLines, formatUnifiedDiff, type DiffLine } from './diff.js';
+import type { ReviewInstance, ReviewPreflight, UpgradeSummary } from './upgrade-summary.js';
+
+/** What a review against a running instance adds (made by host.reviewContext). */
+export interface ReviewContext {
+  readonly instance: ReviewInstance;
+  readonly summary?: UpgradeSummary;
+  readonly preflight?: ReviewPreflight;
+}
 
 /** Piece bytes by hash: a Map (a SourceBundle's pieces) or a lookup (a module store). */
 export type PieceSource = ReadonlyMap<string, Uint8Array> | ((hash: string) => Uint8Array | undefined);
@@ -20,6 +28,8 @@ export interface ReviewOptions {
   readonly petnames?: Readonly<Record<string, string>>;
   /** unchanged lines around each change in diffs (default 3) */
   readonly context?: number;
+  /** when `against` is a running instance: which, the upgrade summary and pre-flight results */
+  readonly upgrade?: ReviewContext;
 }
 
 /**
@@ -41,7 +51,7 @@ export interface ReviewModule extends ReviewedPiece {
   readonly status: ModuleStatus;
   readonly entry: boolean;
   readonly exits: readonly string[];
-  /** the module's transformed source, if its piece was available */
+  /** the module's source as its author wrote it, if its piece was available */
   readonly source?: string;
   /** for `changed`: the module it replaces */
   readonly previous?: ReviewedPiece;
@@ -70,6 +80,7 @@ export interface Review {
   /** exits the compared bundle used that this one does not */
   readonly removedExits: readonly string[];
   readonly summary: { readonly known: number; readonly changed: number; readonly novel: number; readonly removed: number };
+  readonly upgrade?: ReviewContext;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -184,5 +195,6 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
     exits,
     removedExits: [...oldExits].filter((e) => !manifest.exits.includes(e)),
     summary: { known: count('known'), changed: count('changed'), novel: count('novel'), removed: removed.length },
+    ...(options.upgrade ? { upgrade: options.upgrade } : {}),
   };
 }

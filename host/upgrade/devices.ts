@@ -3,7 +3,7 @@
 // bundlecaps around. Sends to them are answered inside the crank that
 // delivers them; an upgrade they ask for becomes a crank of its own.
 import { bundlecapInfo, type ModuleStore } from '../bundles/module-store.js';
-import { grantExits, type ExitPolicy } from '../bundles/exit-policy.js';
+import { grantExits, validateExitPolicy, type ExitPolicy } from '../bundles/exit-policy.js';
 import { errorData, type DeviceAction, type Kernel } from '../kernel/kernel.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
 import type { HostMarshal } from '../marshal/host-marshal.js';
@@ -61,9 +61,11 @@ export function answerDevice(host: DeviceHost, target: Kref, method: string, arg
   const upgradeTo = (bundle: string, exitsDelta: unknown): DeviceAction => {
     const cap = host.bundles.bundlecap(bundle);
     if (!cap) return fail(`bundle ${bundle} is not installed in this host's module store`);
-    const policy = { ...host.policyOf(vat), ...((exitsDelta ?? {}) as ExitPolicy) };
     try {
-      const exits = grantExits(bundlecapInfo(cap).manifest.exits, policy, (v) => host.marshal.serialize(harden(v)), `the new bundle for ${vat}`);
+      // Checked exactly as an install-time policy is, before anything is kept.
+      const serialize = (v: unknown) => host.marshal.serialize(harden(v));
+      const policy = { ...host.policyOf(vat), ...validateExitPolicy(exitsDelta, serialize, `exits for ${vat}`) };
+      const exits = grantExits(bundlecapInfo(cap).manifest.exits, policy, serialize, `the new bundle for ${vat}`);
       return { upgrade: { vat, bundleId: bundle, bundle: host.bundles.loadVatBundle(cap), exits, note: policy } };
     } catch (err) {
       return fail(`upgrade of ${vat} refused: ${(err as Error).message}`);

@@ -1,32 +1,58 @@
-// Pre-flight checks (SPEC §5.7): what would go wrong if this upgrade were
-// enacted now, found in throwaway copies of the live vat. Nothing live changes.
-import { methodsUsed, trialOfCurrent, trialUpgrade } from './trials.js';
+// Pre-flight checks (SPEC §5.7, issue 13): what would go wrong if this
+// upgrade were enacted now, found in throwaway copies of the live vat under
+// the live vat's limits. Nothing live changes. The new incarnation is started
+// in a trial vat; then a sample of every durable kind's stored records (the
+// oldest, the newest and evenly spaced ones between) is read through it.
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
+import type { TrialVat } from './trial-vat.js';
+import { methodsUsed, trialOfCurrent, trialUpgrade } from './trials.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
+import type { KindSample, RecordSample } from '../../runtime/record-sample.js';
+import { summarizeUpgrade, type UpgradeSummary } from '../review/upgrade-summary.js';
+
+/** What pre-flight can find; the catalog with messages is in docs/contract-authors-guide.md. */
+export type PreflightCode =
+  | 'kind-not-redefined'
+  | 'state-version-lowered'
+  | 'migrate-missing'
+  | 'migrate-threw'
+  | 'record-unreadable'
+  | 'state-shape-mismatch'
+  | 'record-shape-changed'
+  | 'method-removed'
+  | 'exit-not-granted'
+  | 'upgrade-failed'
+  | 'bundle-invalid';
 
 export interface PreflightProblem {
-  /** kind-not-redefined | method-removed | record-shape-changed | exit-not-granted | upgrade-failed | bundle-invalid */
-  readonly code: string;
+  readonly code: PreflightCode;
   readonly message: string;
+  /** the durable kind's tag, where the problem is about one */
+  readonly kind?: string;
+  /** a stored record it was found on (vref), where it was found on one */
+  readonly record?: string;
+  /** the fields concerned, for record-shape-changed */
+  readonly fields?: readonly string[];
 }
 
 export interface PreflightResult {
   readonly ok: boolean;
   readonly problems: readonly PreflightProblem[];
+  /** per durable kind with stored records: how many it has and how many were read */
+  readonly sampled?: Readonly<Record<string, { readonly records: number; readonly read: number }>>;
 }
 
-interface KindShape {
-  tag: string;
-  stateVersion: number;
-  hasMigrate: boolean;
-  recordFields?: string[];
-  recordVersion?: number;
-  initFields?: string[];
+/** A pre-flight run with what the upgrade would change, for reviews. */
+export interface PreflightReport extends PreflightResult {
+  readonly summary: UpgradeSummary;
 }
+
+/** Records read per durable kind: enough to include both ends and a spread between, flat in the kind's size. */
+export const SAMPLE_PER_KIND = 32;
 
 interface Inspection {
   methods: Record<string, string[]>;
-  kinds: KindShape[];
+  kinds: KindSample[];
 }
 
 export interface PreflightInput {
@@ -38,67 +64,124 @@ export interface PreflightInput {
   /** The instance's facets: name -> kref (empty for a buildRootObject vat, whose root is o+0). */
   readonly facets: Readonly<Record<string, Kref>>;
   readonly decode: (data: Capdata) => unknown;
+  /** named exits the running bundle and the new one import (for the summary) */
+  readonly exitNames?: { readonly from: readonly string[]; readonly to: readonly string[] };
 }
 
 const KIND_NOT_REDEFINED = /kind "([^"]+)" \(defined by incarnation (\d+)\) was not redefined/g;
+const VERSION_LOWERED = /kind "([^"]+)" lowers stateVersion from (\d+) to (\d+)/;
 
-export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] = []): PreflightResult {
+export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] = []): PreflightReport {
   const { kernel, vat } = input;
   const problems = [...earlier];
-  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits });
+  const facetVrefs = Object.entries(input.facets)
+    .map(([name, kref]) => [name, kernel.vrefOf(vat, kref)] as const)
+    .filter((e): e is readonly [string, string] => e[1] !== undefined);
+  const vrefs = facetVrefs.map(([, v]) => v);
+  const inspect = (t: TrialVat, sample: number): Inspection => {
+    const out = t.deliver(['inspect', vrefs, sample]);
+    if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
+    return input.decode(out.result) as Inspection;
+  };
+  const current = trialOfCurrent(kernel, vat, { readThrough: true });
+  let before: Inspection;
+  try {
+    before = inspect(current, 0);
+  } finally {
+    current.dispose();
+  }
+  const exits = input.exitNames ?? { from: [], to: [] };
+  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits, readThrough: true });
   try {
     if (!ok) {
-      const kinds = [...(error ?? '').matchAll(KIND_NOT_REDEFINED)];
-      for (const [, tag, inc] of kinds) {
-        problems.push({ code: 'kind-not-redefined', message: `durable kind "${tag}" (defined by incarnation ${inc}) is not redefined by the new version` });
-      }
-      if (kinds.length === 0) problems.push({ code: 'upgrade-failed', message: `the dry-run upgrade failed: ${error}` });
-      return { ok: false, problems };
+      problems.push(...startFailure(error ?? 'failed'));
+      const gone = problems.filter((p) => p.code === 'kind-not-redefined').map((p) => p.kind!);
+      return { ok: false, problems, summary: summarizeUpgrade(before.kinds, undefined, exits, gone) };
     }
-    const facetVrefs = Object.entries(input.facets)
-      .map(([name, kref]) => [name, kernel.vrefOf(vat, kref)] as const)
-      .filter((e): e is readonly [string, string] => e[1] !== undefined);
-    const vrefs = facetVrefs.map(([, v]) => v);
-    const inspect = (t: typeof trial): Inspection => {
-      const out = t.deliver(['inspect', vrefs]);
-      if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
-      return input.decode(out.result) as Inspection;
-    };
-    const current = trialOfCurrent(kernel, vat);
-    let before: Inspection;
+    let after: Inspection;
     try {
-      before = inspect(current);
-    } finally {
-      current.dispose();
+      after = inspect(trial, SAMPLE_PER_KIND);
+    } catch (err) {
+      // Reading the stored records through the new version blew a limit (meter, memory).
+      problems.push({ code: 'record-unreadable', message: `reading stored records through the new version failed: ${(err as Error).message}` });
+      return { ok: false, problems, summary: summarizeUpgrade(before.kinds, undefined, exits) };
     }
-    const after = inspect(trial);
     const used = methodsUsed(kernel, vat);
     for (const [name, vref] of facetVrefs) {
       const now = new Set(after.methods[vref] ?? []);
       for (const method of before.methods[vref] ?? []) {
         if (!now.has(method) && used.get(vref)?.has(method)) {
-          problems.push({
-            code: 'method-removed',
-            message: `${name} loses method "${method}", which existing clients have called`,
-          });
+          problems.push({ code: 'method-removed', message: `${name} loses method "${method}", which existing clients have called` });
         }
       }
     }
+    const sampled: Record<string, { records: number; read: number }> = {};
     for (const k of after.kinds) {
-      if (!k.recordFields || !k.initFields) continue;
-      const same = k.recordFields.join() === k.initFields.join();
-      const migrates = k.hasMigrate && k.recordVersion !== k.stateVersion;
-      if (!same && !migrates) {
-        problems.push({
-          code: 'record-shape-changed',
-          message:
-            `durable kind "${k.tag}": existing records have fields {${k.recordFields.join(', ')}} but the new version makes ` +
-            `{${k.initFields.join(', ')}} and declares no migrate for them (add stateVersion and migrate)`,
-        });
-      }
+      if (k.samples.length === 0) continue;
+      sampled[k.tag] = { records: k.records, read: k.samples.length };
+      problems.push(...recordProblems(k));
     }
-    return { ok: problems.length === 0, problems };
+    return { ok: problems.length === 0, problems, sampled, summary: summarizeUpgrade(before.kinds, after.kinds, exits) };
   } finally {
     trial.dispose();
   }
+}
+
+// The new incarnation did not start: name the kinds or the cause.
+function startFailure(error: string): PreflightProblem[] {
+  const lowered = VERSION_LOWERED.exec(error);
+  if (lowered) {
+    const [, tag, from, to] = lowered;
+    return [{ code: 'state-version-lowered', kind: tag, message: `durable kind "${tag}" lowers stateVersion from ${from} to ${to}: records stored at version ${from} could not be read (the upgrade refuses this)` }];
+  }
+  const kinds = [...error.matchAll(KIND_NOT_REDEFINED)];
+  if (kinds.length > 0) {
+    return kinds.map(([, tag, inc]) => ({ code: 'kind-not-redefined', kind: tag, message: `durable kind "${tag}" (defined by incarnation ${inc}) was not redefined by the new version` }));
+  }
+  return [{ code: 'upgrade-failed', message: `the dry-run upgrade failed: ${error}` }];
+}
+
+const list = (fields: readonly string[]) => `{${fields.join(', ')}}`;
+
+/** What the sampled records of one kind say: one problem per kind and kind of fault, naming the first record it was seen on. */
+function recordProblems(k: KindSample): PreflightProblem[] {
+  const out: PreflightProblem[] = [];
+  // One problem per kind of fault, named on the first sampled record it was seen on.
+  const faults: [NonNullable<RecordSample['failure']>, PreflightCode, (s: RecordSample) => string][] = [
+    ['version-lowered', 'state-version-lowered', (s) => `stored record ${s.vref} has state version ${s.version}, above the new version's stateVersion ${k.stateVersion} (stateVersion was lowered; the record could not be read)`],
+    ['no-migrate', 'migrate-missing', (s) => `stored record ${s.vref} has state version ${s.version} but the new version declares stateVersion ${k.stateVersion} and no migrate`],
+    ['migrate-threw', 'migrate-threw', (s) => `migrate throws on stored record ${s.vref} (state version ${s.version}): ${s.error}`],
+    ['unreadable', 'record-unreadable', (s) => `stored record ${s.vref} cannot be read: ${s.error}`],
+    ['shape-mismatch', 'state-shape-mismatch', (s) => `stored record ${s.vref} does not match the new version's stateShape: ${s.error}`],
+  ];
+  for (const [failure, code, say] of faults) {
+    const s = k.samples.find((x) => x.failure === failure);
+    if (s) out.push({ code, kind: k.tag, record: s.vref, message: `durable kind "${k.tag}": ${say(s)}` });
+  }
+  if (k.initFields) {
+    const made = new Set(k.initFields);
+    for (const s of k.samples) {
+      if (!s.readFields) continue;
+      const has = new Set(s.readFields);
+      const lacking = k.initFields.filter((f) => !has.has(f));
+      const extra = s.readFields.filter((f) => !made.has(f));
+      if (lacking.length === 0 && extra.length === 0) continue;
+      const how = s.version === k.stateVersion ? 'and declares no migrate for them (add stateVersion and migrate)' : 'and its migrate does not produce that shape';
+      const details = [
+        lacking.length > 0 ? `field${lacking.length > 1 ? 's' : ''} ${lacking.join(', ')} would be missing from old records` : '',
+        extra.length > 0 ? `field${extra.length > 1 ? 's' : ''} ${extra.join(', ')} of old records the new version never makes` : '',
+      ].filter(Boolean);
+      out.push({
+        code: 'record-shape-changed',
+        kind: k.tag,
+        record: s.vref,
+        fields: [...lacking, ...extra],
+        message:
+          `durable kind "${k.tag}": existing records have fields ${list(s.readFields)} but the new version makes ${list(k.initFields)} ${how}: ` +
+          `${details.join('; ')} (first seen on stored record ${s.vref})`,
+      });
+      break;
+    }
+  }
+  return out;
 }

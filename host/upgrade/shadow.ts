@@ -24,7 +24,18 @@ export interface ShadowReport {
 // A long shadow of a version that diverges early would otherwise grow without bound.
 const MAX_KEPT = 10_000;
 
-type Answer = { rejected: boolean; data: Capdata };
+export type Answer = { rejected: boolean; data: Capdata };
+
+/** Equal answers: same settlement, same body, same references. */
+export function sameAnswer(a: Answer, b: Answer): boolean {
+  return a.rejected === b.rejected && a.data.body === b.data.body && a.data.slots.length === b.data.slots.length && a.data.slots.every((s, i) => s === b.data.slots[i]);
+}
+
+/** An answer as people read it: the value, or { rejected: "Name: message" }. */
+export function showAnswer(decode: (data: Capdata) => unknown, a: Answer): unknown {
+  const value = decode(a.data);
+  return a.rejected ? { rejected: value instanceof Error ? `${value.name}: ${value.message}` : value } : value;
+}
 type Pending = { target: string; method: string; args: Capdata; live?: Answer; shadow?: Answer };
 
 export class Shadow {
@@ -68,23 +79,17 @@ export class Shadow {
     p[side] = a;
     if (!p.live || !p.shadow) return;
     this.pending.delete(vpid);
-    const same = p.live.rejected === p.shadow.rejected && p.live.data.body === p.shadow.data.body && sameSlots(p.live.data, p.shadow.data);
-    if (same) return;
+    if (sameAnswer(p.live, p.shadow)) return;
     const difference = {
       target: p.target,
       method: p.method,
       args: this.decode(p.args),
-      live: this.show(p.live),
-      shadow: this.show(p.shadow),
+      live: showAnswer(this.decode, p.live),
+      shadow: showAnswer(this.decode, p.shadow),
     };
     if (this.differences.length < MAX_KEPT) this.differences.push(difference);
     else this.notKept++;
     this.onDifference?.(difference);
-  }
-
-  private show(a: Answer): unknown {
-    const value = this.decode(a.data);
-    return a.rejected ? { rejected: value instanceof Error ? `${value.name}: ${value.message}` : value } : value;
   }
 
   report(): ShadowReport {
@@ -95,8 +100,4 @@ export class Shadow {
   dispose(): void {
     this.trial.dispose();
   }
-}
-
-function sameSlots(a: Capdata, b: Capdata): boolean {
-  return a.slots.length === b.slots.length && a.slots.every((s, i) => s === b.slots[i]);
 }

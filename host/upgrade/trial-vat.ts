@@ -1,11 +1,21 @@
 // A throwaway copy of a vat for pre-flight checks and shadows: its own
-// sandbox and an in-memory copy of the vatstore, so nothing it does reaches
-// the live vat, the kernel or the store. Its sends go nowhere; its
+// sandbox and a private overlay on the vat's vatstore, so nothing it does
+// reaches the live vat, the kernel or the store. Its sends go nowhere; its
 // resolutions are captured for comparison.
-import { Sandbox, type SnapshotImage } from '../engine/index.js';
-import type { Capdata } from '../kernel/refs.js';
+//
+// A trial runs under the live vat's limits (issue 13): the same sandbox
+// options (memory), the same compute budget per delivery, the same checks on
+// every syscall argument (key and value sizes, reference and capdata shapes)
+// and the same meter charge per syscall (per call, per byte, per deleted key
+// a getNextKey steps over). A syscall the kernel would refuse fails the trial's
+// delivery exactly as it would abort the live crank, so a pre-flight verdict
+// is the verdict the real upgrade gets.
+import { Sandbox, type SandboxOptions, type SnapshotImage } from '../engine/index.js';
+import { assertCapdata, assertString, assertVref, type Capdata } from '../kernel/refs.js';
+import { MAX_VATSTORE_KEY, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
 import { DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
+import { upgradeReason } from './upgrade-error.js';
 
 export interface TrialOutcome {
   readonly ok: boolean;
@@ -15,32 +25,75 @@ export interface TrialOutcome {
   readonly resolutions: Map<string, [boolean, Capdata]>;
 }
 
+/**
+ * The vatstore a trial starts from, read-only: keys are the vat's own (no
+ * kernel prefix), `nextKey` returns the first key after `prior` in store order.
+ */
+export interface VatstoreView {
+  get(key: string): string | undefined;
+  nextKey(prior: string): string | undefined;
+}
+
+/** A frozen copy of a vatstore, for trials that outlive the moment (shadows see later live writes otherwise). */
+export function copiedVatstore(entries: Iterable<[string, string]>): VatstoreView {
+  const map = new Map(entries);
+  const keys = [...map.keys()].sort(compareKeys);
+  return { get: (key) => map.get(key), nextKey: (prior) => keys[firstAfter(keys, prior)] };
+}
+
+function firstAfter(sorted: readonly string[], prior: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareKeys(sorted[mid], prior) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class TrialVat {
-  private readonly vatstore: Map<string, string>;
-  private sortedKeys: string[] | null = null;
+  /** The trial's own writes: a value, or null for a delete. */
+  private readonly overlay = new Map<string, string | null>();
+  private sortedOverlay: string[] | null = null;
+  /** Deleted keys the last nextKey stepped over (charged as the kernel charges its store's). */
+  private scanSteps = 0;
   private sandbox: Sandbox;
 
   constructor(
     image: SnapshotImage,
     identity: string | undefined,
-    vatstore: Iterable<[string, string]>,
+    private readonly base: VatstoreView,
     private readonly budget: bigint,
+    sandboxOptions: SandboxOptions = {},
   ) {
-    this.vatstore = new Map(vatstore);
-    this.sandbox = Sandbox.restore(image, { identity });
+    this.sandbox = Sandbox.restore(image, { ...sandboxOptions, identity });
   }
 
   /** Delivers one vat-space delivery; never throws for a guest failure. */
   deliver(delivery: unknown): TrialOutcome {
     const resolutions = new Map<string, [boolean, Capdata]>();
     if (!this.sandbox.alive) return { ok: false, error: 'the trial vat was discarded after an earlier trap', resolutions };
-    this.sandbox.onSyscall = (request) => this.syscall(request, resolutions);
+    // As in the live kernel, a refused syscall fails the whole delivery even if the guest catches it.
+    let illegal: Error | null = null;
+    this.sandbox.onSyscall = (request) => {
+      try {
+        this.scanSteps = 0;
+        const reply = this.syscall(request, resolutions);
+        this.sandbox.charge(syscallCost(request.length + reply.length, SYSCALL_COST.perScanStep * BigInt(this.scanSteps)));
+        return reply;
+      } catch (err) {
+        illegal ??= err as Error;
+        throw err;
+      }
+    };
     try {
       const reply = parseReply('(trial)', this.sandbox.call(DISPATCH, JSON.stringify(delivery), { budget: this.budget }));
+      if (illegal) return { ok: false, error: (illegal as Error).message, resolutions };
       if (!reply.ok) return { ok: false, error: reply.error, resolutions };
       return { ok: true, result: reply.result, resolutions };
     } catch (err) {
-      return { ok: false, error: (err as Error).message, resolutions };
+      return { ok: false, error: illegal ? (illegal as Error).message : upgradeReason(err as Error), resolutions };
     } finally {
       this.sandbox.onSyscall = null;
     }
@@ -50,48 +103,85 @@ export class TrialVat {
     this.sandbox.dispose();
   }
 
-  private keys(): string[] {
-    this.sortedKeys ??= [...this.vatstore.keys()].sort(compareKeys);
-    return this.sortedKeys;
+  private get(key: string): string | undefined {
+    const own = this.overlay.get(key);
+    if (own !== undefined) return own ?? undefined;
+    return this.base.get(key);
+  }
+
+  private write(key: string, value: string | null): void {
+    if (!this.overlay.has(key)) this.sortedOverlay = null;
+    this.overlay.set(key, value);
+  }
+
+  private nextKey(prior: string): string | undefined {
+    let fromBase = this.base.nextKey(prior);
+    while (fromBase !== undefined && this.overlay.get(fromBase) === null) {
+      this.scanSteps++;
+      fromBase = this.base.nextKey(fromBase);
+    }
+    this.sortedOverlay ??= [...this.overlay.keys()].sort(compareKeys);
+    const own = this.sortedOverlay;
+    let i = firstAfter(own, prior);
+    while (i < own.length && this.overlay.get(own[i]) === null) i++;
+    const fromOverlay = own[i];
+    if (fromOverlay === undefined) return fromBase;
+    if (fromBase === undefined) return fromOverlay;
+    return compareKeys(fromOverlay, fromBase) <= 0 ? fromOverlay : fromBase;
   }
 
   private syscall(request: string, resolutions: Map<string, [boolean, Capdata]>): string {
-    const [op, ...a] = JSON.parse(request) as [string, ...unknown[]];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(request);
+    } catch {
+      throw new Error('the vat made a syscall that is not JSON');
+    }
+    if (!Array.isArray(parsed) || typeof parsed[0] !== 'string') throw new Error('the vat made a malformed syscall');
+    const [op, ...a] = parsed as [string, ...unknown[]];
+    const key = () => assertString(a[0], 'vatstore key', MAX_VATSTORE_KEY);
     switch (op) {
       case 'vatstoreGet': {
-        const v = this.vatstore.get(a[0] as string);
+        const v = this.get(key());
         return v === undefined ? '' : JSON.stringify(v);
       }
-      case 'vatstoreSet':
-        if (!this.vatstore.has(a[0] as string)) this.sortedKeys = null;
-        this.vatstore.set(a[0] as string, a[1] as string);
+      case 'vatstoreSet': {
+        const k = key();
+        this.write(k, assertString(a[1], `vatstore value for ${k}`));
         return '';
+      }
       case 'vatstoreDelete':
-        if (this.vatstore.delete(a[0] as string)) this.sortedKeys = null;
+        this.write(key(), null);
         return '';
       case 'vatstoreGetNextKey': {
-        // Binary search for the first key after the prior one, in store order.
-        const keys = this.keys();
-        const prior = a[0] as string;
-        let lo = 0;
-        let hi = keys.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (compareKeys(keys[mid], prior) <= 0) lo = mid + 1;
-          else hi = mid;
-        }
-        return lo < keys.length ? JSON.stringify(keys[lo]) : '';
+        const next = this.nextKey(key());
+        return next === undefined ? '' : JSON.stringify(next);
       }
-      case 'resolve':
-        for (const [vpid, rejected, data] of a[0] as [string, boolean, Capdata][]) resolutions.set(vpid, [rejected, data]);
+      case 'resolve': {
+        if (!Array.isArray(a[0]) || a[0].length === 0) throw new Error('resolve needs a non-empty list');
+        for (const [i, r] of (a[0] as unknown[]).entries()) {
+          if (!Array.isArray(r) || r.length !== 3 || typeof r[1] !== 'boolean') throw new Error(`resolution ${i} must be [vpid, rejected, capdata]`);
+          resolutions.set(assertVref(r[0], `resolution ${i} promise`), [r[1], assertCapdata(r[2], `resolution ${i} data`)]);
+        }
         return '';
-      // Sends and subscriptions go nowhere: a trial has no effects.
+      }
+      // Sends and subscriptions go nowhere: a trial has no effects. Their
+      // arguments are still checked as the kernel checks them.
       case 'send':
+        assertVref(a[0], 'send target');
+        assertString(a[1], 'method name', 1000);
+        assertCapdata(a[2], 'send arguments');
+        assertVref(a[3], 'send result');
+        return '';
       case 'subscribe':
+        assertVref(a[0], 'subscribe target');
+        return '';
       case 'log':
+        assertString(a[0], 'log level', 10);
+        assertString(a[1], 'log text', 10_000);
         return '';
       default:
-        throw new Error(`trial vat made an unknown syscall ${JSON.stringify(op)}`);
+        throw new Error(`the vat made an unknown syscall ${JSON.stringify(op)}`);
     }
   }
 }

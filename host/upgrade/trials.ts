@@ -1,50 +1,62 @@
-// Throwaway copies of a vat for pre-flight checks and shadows, built from
-// what the kernel exposes; nothing here changes the kernel or the store.
+// Throwaway copies of a vat for pre-flight checks, dry runs and shadows,
+// built from what the kernel exposes; nothing here changes the kernel or the
+// store. Trials run under the vat's own limits: its budget, the kernel's
+// sandbox options, and (in trial-vat.ts) the kernel's syscall checks and charges.
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
 import type { Capdata, VatId, Vref } from '../kernel/refs.js';
-import { TrialVat } from './trial-vat.js';
+import { copiedVatstore, TrialVat, type VatstoreView } from './trial-vat.js';
+
+export interface TrialOptions {
+  /**
+   * Read the committed vatstore directly instead of copying it: starting
+   * costs nothing however large the vatstore, but the trial must be disposed
+   * before the next crank commits (pre-flight, dry runs). Default: a copy,
+   * for trials that outlive later cranks (shadows).
+   */
+  readonly readThrough?: boolean;
+}
+
+function vatstoreFor(kernel: Kernel, vat: VatId, options: TrialOptions): VatstoreView {
+  if (!options.readThrough) return copiedVatstore(kernel.vatstoreCopy(vat));
+  const prefix = kernel.state.vatstoreKey(vat, '');
+  return {
+    get: (key) => kernel.store.get(prefix + key) as string | undefined,
+    nextKey: (prior) => kernel.store.getNextKey(prefix, prefix + prior)?.slice(prefix.length),
+  };
+}
 
 /**
  * Starts the next incarnation of `vat` in a throwaway copy (fresh sandbox
- * from the base image, in-memory copy of the vatstore). Nothing live changes.
+ * from the base image, private overlay on the vatstore). Nothing live changes.
  */
 export function trialUpgrade(
   kernel: Kernel,
   vat: VatId,
   bundle: VatBundle,
-  options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown> } = {},
+  options: { privateArgs?: Capdata; vatParameters?: Capdata; exits?: Record<string, unknown> } & TrialOptions = {},
 ): { trial: TrialVat; ok: boolean; error?: string } {
   kernel.assertIdle();
   const record = kernel.vatRecord(vat);
-  const image = kernel.decodeImage(kernel.baseImage());
+  const image = kernel.baseImage().image;
   const incarnation = record.incarnation + 1;
   const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
   if (options.privateArgs) opts.privateArgs = kernel.translator.existingToVat(vat, options.privateArgs);
   if (options.vatParameters) opts.vatParameters = kernel.translator.existingToVat(vat, options.vatParameters);
   if (options.exits) opts.exits = options.exits;
-  const trial = new TrialVat(image, `${vat}#${incarnation}`, kernel.vatstoreCopy(vat), BigInt(record.budget));
+  const trial = new TrialVat(image, `${vat}#${incarnation}`, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
   const outcome = trial.deliver(['startVat', bundle, opts]);
   return { trial, ok: outcome.ok, error: outcome.error };
 }
 
 /** A throwaway copy of the vat as it is now (its current memory and vatstore). */
-export function trialOfCurrent(kernel: Kernel, vat: VatId): TrialVat {
+export function trialOfCurrent(kernel: Kernel, vat: VatId, options: TrialOptions = {}): TrialVat {
   kernel.assertIdle();
   const sandbox = kernel.manager(vat).load();
   const record = kernel.vatRecord(vat);
-  return new TrialVat(sandbox.snapshot(), undefined, kernel.vatstoreCopy(vat), BigInt(record.budget));
+  return new TrialVat(sandbox.snapshot(), undefined, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
 }
 
-/** Which methods clients have sent to which of the vat's objects, per its transcript. */
+/** Which methods clients have sent to which of the vat's objects (an index the kernel keeps as it delivers). */
 export function methodsUsed(kernel: Kernel, vat: VatId): Map<Vref, Set<string>> {
-  const used = new Map<Vref, Set<string>>();
-  const prefix = `k.t.${vat}.`;
-  for (const [, entry] of kernel.store.entries(prefix)) {
-    const d = (entry as { d: unknown[] }).d;
-    if (d[0] !== 'deliver') continue;
-    const set = used.get(d[1] as string) ?? new Set<string>();
-    set.add(d[2] as string);
-    used.set(d[1] as string, set);
-  }
-  return used;
+  return kernel.state.methodsUsed(vat);
 }

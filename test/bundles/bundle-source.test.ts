@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   BundleError,
@@ -62,9 +63,9 @@ describe('bundles: bundleSource', function () {
     assert.equal(b.pieces.size, 5);
     assert.equal(b.bundleId, sha256(canonicalJson(manifest)));
     assert.doesNotMatch(canonicalJson(manifest), new RegExp(dir.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')), 'no absolute paths');
-    // Built-ins stay bare requires the runtime answers; the piece is CommonJS-shaped.
-    assert.match(text(b, 'contracts/beta/contract.js'), /require\("@endo\/far"\)/);
-    assert.doesNotMatch(text(b, 'contracts/beta/contract.js'), /^import /m);
+    // A piece is the author's file, byte for byte: its hash is sha256sum of the file.
+    assert.equal(text(b, 'contracts/beta/contract.js'), TWO_CONTRACTS['contracts/beta/contract.js']);
+    assert.equal(manifest.modules['lib/shared.js'].piece, sha256(fs.readFileSync(path.join(dir, 'lib/shared.js'))));
     assert.equal(validateManifest(JSON.parse(JSON.stringify(manifest))).entry, manifest.entry);
   });
 
@@ -81,10 +82,9 @@ describe('bundles: bundleSource', function () {
     // A relative entry path (from another working directory) names the same bundle.
     const relative = path.relative(process.cwd(), path.join(two, 'contracts/beta/contract.js'));
     assert.equal((await bundleSource(relative)).bundleId, a.bundleId);
-    // Files outside an explicit root keep relative names rather than widening it.
-    const rooted = await bundleSource(path.join(two, 'contracts/beta/contract.js'), { root: path.join(two, 'contracts') });
-    assert.equal(rooted.manifest.entry, 'beta/contract.js');
-    assert.deepEqual(rooted.manifest.modules['beta/contract.js'].imports['../../lib/shared.js'], '../lib/shared.js');
+    // An explicit root names modules relative to it.
+    const rooted = await bundleSource(path.join(two, 'contracts/beta/label.js'), { root: path.join(two, 'contracts') });
+    assert.equal(rooted.manifest.entry, 'beta/label.js');
   });
 
   it('refuses a Node built-in, naming the whole import chain', async () => {
@@ -104,6 +104,20 @@ describe('bundles: bundleSource', function () {
       ['a.js -> node:crypto', 'a.js -> process', 'a.js -> b.js -> path'],
     );
     assert.match(many.message, /"node:crypto" \(a\.js -> node:crypto\), a Node built-in/);
+  });
+
+  it('refuses a name a built-in module does not export, in any module of the graph, listing the names it does export (issue 12)', async () => {
+    const dir = writeTree({
+      'package.json': '{}',
+      'a.js': `import { M } from '@endo/patterns';\nimport { helper } from './lib/b.ts';\nexport const x = [M, helper];\n`,
+      'lib/b.ts': `import type { Passable } from '@endo/pass-style';\nimport { Far, makeFar } from '@endo/far';\nexport const helper = (p: Passable) => [Far, makeFar, p];\n`,
+    });
+    const err = await bundleError(path.join(dir, 'a.js'));
+    assert.deepEqual(err.problems.map((p) => [p.specifier, p.chain]), [['@endo/far', ['a.js', 'lib/b.ts', '@endo/far']]]);
+    assert.match(
+      err.message,
+      /module lib\/b\.ts imports "makeFar" from built-in module "@endo\/far", which does not export it; "@endo\/far" exports: E, Far, getInterfaceOf, passStyleOf$/,
+    );
   });
 
   it('refuses packages with native code, unresolvable imports and non-module files', async () => {
@@ -157,7 +171,7 @@ describe('bundles: bundleSource', function () {
     assert.deepEqual(b.manifest.modules['fee.js'].exits, ['host:price-oracle']);
     assert.deepEqual(Object.keys(b.manifest.modules).sort(), ['contract.js', 'fee.js']);
     assert.equal(b.pieces.size, 2);
-    assert.match(text(b, 'contract.js'), /require\("host:parameters"\)/);
+    assert.match(text(b, 'contract.js'), /^import params from 'host:parameters';$/m);
   });
 
   it('transforms a TypeScript entry and its .ts imports, dropping type-only imports', async () => {
@@ -166,7 +180,10 @@ describe('bundles: bundleSource', function () {
     assert.equal(b.manifest.entry, 'contract.ts');
     assert.deepEqual(Object.keys(b.manifest.modules).sort(), ['contract.ts', 'scale.ts']);
     assert.deepEqual(b.manifest.modules['contract.ts'].imports, { './scale.js': 'scale.ts' });
-    assert.doesNotMatch(text(b, 'contract.ts'), /: number|types\.js/);
+    // The piece is the TypeScript as written; what the vat runs is compiled from it.
+    assert.equal(text(b, 'contract.ts'), TYPESCRIPT['contract.ts']);
+    const vat = manifestToVatBundle(b.manifest, (h) => b.pieces.get(h));
+    assert.doesNotMatch(vat.modules['contract.ts'].source, /: number|types\.js/);
   });
 
   it('validateManifest names the field at fault', () => {
@@ -203,7 +220,9 @@ describe('bundles: bundleSource', function () {
     const vat = manifestToVatBundle(b.manifest, (h) => b.pieces.get(h));
     assert.equal(vat.entry, 'contracts/alpha/contract.js');
     assert.deepEqual(Object.keys(vat.modules).sort(), Object.keys(b.manifest.modules).sort());
-    assert.equal(vat.modules['lib/shared.js'].source, text(b, 'lib/shared.js'));
+    // The guest gets CommonJS-shaped text compiled from the piece, the same every time.
+    assert.match(vat.modules['lib/shared.js'].source, /require\("mathlib"\)/);
+    assert.equal(manifestToVatBundle(b.manifest, (h) => b.pieces.get(h)).modules['lib/shared.js'].source, vat.modules['lib/shared.js'].source);
     assert.deepEqual(vat.modules['lib/shared.js'].imports, { mathlib: 'mathlib@4.1.0/src/index.js' });
 
     const shared = b.manifest.modules['lib/shared.js'].piece;
@@ -213,6 +232,50 @@ describe('bundles: bundleSource', function () {
     );
     const forged = new TextEncoder().encode(text(b, 'lib/shared.js').replace('reduce', 'steal'));
     assert.throws(() => manifestToVatBundle(b.manifest, (h) => (h === shared ? forged : b.pieces.get(h))), new RegExp(`piece ${shared} of module "lib/shared.js" does not match`));
+  });
+
+  it('keeps each piece byte-identical to its file (sha256sum), comments included, for a multi-module contract', async () => {
+    const tree = {
+      'package.json': JSON.stringify({ name: 'commented', version: '1.0.0', type: 'module' }),
+      'contract.js': `// The entry: fees in basis points.\nimport { Far } from '@endo/far';\n/* helpers */\nimport { bps } from './lib/fees.js';\nexport function buildRootObject() {\n  return Far('root', { fee: (n) => bps(n, 30) }); // 0.3%\n}\n`,
+      'lib/fees.js': `/**\n * Basis points of an amount, rounded down.\n */\nexport const bps = (n, b) => Math.floor((n * b) / 10000);\n`,
+    };
+    const dir = writeTree(tree);
+    const b = await bundleSource(path.join(dir, 'contract.js'));
+    for (const name of ['contract.js', 'lib/fees.js']) {
+      const file = fs.readFileSync(path.join(dir, name));
+      assert.equal(b.manifest.modules[name].piece, sha256(file), `${name}: piece hash = sha256sum of the file`);
+      assert.deepEqual(Buffer.from(b.pieces.get(b.manifest.modules[name].piece)!), file);
+    }
+    assert.match(text(b, 'lib/fees.js'), /Basis points of an amount, rounded down\./);
+    const host = await Host.open();
+    try {
+      host.bundles.put(b.pieces);
+      const kit = host.startInstance(host.install(host.bundles.install(b.manifest)));
+      assert.equal(await host.E(kit.root).fee(10_000), 30);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('refuses modules outside the package root (../ past it, absolute paths, file: URLs), naming the specifier and the chain', async () => {
+    const outside = writeTree({ 'secret.js': `export const key = 'hunter2';\n` }, 'quickvat-outside-');
+    const secret = path.join(outside, 'secret.js');
+    const dir = writeTree({
+      'package.json': '{}',
+      'contract.js': `import './lib/a.js';\n`,
+      'lib/a.js': `import { key } from '../${'../'.repeat(12)}${secret.slice(1)}';\nimport abs from ${JSON.stringify(secret)};\nimport url from ${JSON.stringify(`file://${secret}`)};\nexport const all = [key, abs, url];\n`,
+    });
+    const err = await bundleError(path.join(dir, 'contract.js'));
+    const bySpecifier = new Map(err.problems.map((p) => [p.specifier, p]));
+    const dotdot = `../${'../'.repeat(12)}${secret.slice(1)}`;
+    assert.match(bySpecifier.get(dotdot)!.reason, /^outside the package root /);
+    assert.deepEqual(bySpecifier.get(dotdot)!.chain, ['contract.js', 'lib/a.js', dotdot]);
+    assert.match(bySpecifier.get(secret)!.reason, /an absolute path/);
+    assert.match(bySpecifier.get(`file://${secret}`)!.reason, /a file: URL/);
+    assert.match(err.message, new RegExp(`it imports "${dotdot.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" \\(contract\\.js -> lib/a\\.js -> `));
+    // An entry outside an explicit root is refused too.
+    await assert.rejects(bundleSource(secret, { root: dir }), /the entry is outside the package root/);
   });
 
   it('produces bundles that run in a vat: an entry importing a helper by relative path', async () => {

@@ -92,7 +92,7 @@ export const V1_V2: Tree = {
   'contracts/demo/v1/contract.js': `import { clamp } from '../lib/shared.js';\nimport { add } from './math.js';\nimport { old } from './legacy.js';\nexport const run = (a, b) => clamp(add(a, b), 0, 100) + old();\n`,
   'contracts/demo/v1/math.js': `export const add = (a, b) => a + b;\n`,
   'contracts/demo/v1/legacy.js': `export const old = () => 0;\n`,
-  'contracts/demo/v2/contract.js': `import { clamp } from '../lib/shared.js';\nimport { add } from './math.js';\nimport { audit } from './audit.js';\nexport const run = (a, b) => audit(clamp(add(a, b), 0, 1000));\nexport const banner = '</script><script>alert("pwned")</script>';\n`,
+  'contracts/demo/v2/contract.js': `import { clamp } from '../lib/shared.js';\nimport { add } from './math.js';\nimport { audit } from './audit.js';\n// Raise the cap to 1000 (proposal 7); every result is audited.\nexport const run = (a, b) => audit(clamp(add(a, b), 0, 1000));\nexport const banner = '</script><script>alert("pwned")</script>';\n`,
   'contracts/demo/v2/math.js': `export const add = (a, b) => a + b;\n`,
   'contracts/demo/v2/audit.js': `export const audit = (n) => n;\n`,
 };

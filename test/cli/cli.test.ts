@@ -78,11 +78,11 @@ describe('quickvat CLI', function () {
     assert.match(r.stdout, /3 deliveries, 0 differed; promoted: v\d+ is at incarnation 2/);
     r = run(dir, 'preflight', second, 'v1.json');
     assert.equal(r.code, 3);
-    assert.match(r.stdout, /kind-not-redefined: durable kind "Allowance"/);
+    assert.match(r.stdout, /state-version-lowered: durable kind "Account" lowers stateVersion from 1 to 0/);
     assert.match(run(dir, 'snapshot', 'verify').stdout, /\d+ images verified/);
   });
 
-  it('prints returned objects as refs usable by later commands, by ref, by --as name and by instance label', () => {
+  it('prints returned objects as refs usable by later commands, by ref, by --as name and by instance label', async () => {
     const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-cli-refs-'));
     assert.equal(run(fresh, 'bundle', contract('v1'), '-o', 'v1.json').code, 0);
     assert.equal(run(fresh, 'install', 'v1.json', '--label', 'ledger').code, 0);
@@ -113,6 +113,17 @@ describe('quickvat CLI', function () {
     const listed = JSON.parse(run(fresh, '--json', 'list').stdout);
     assert.deepEqual(listed.instances.map((i: { label: string; suspended: boolean; incarnation: number }) => [i.label, i.incarnation, i.suspended]), [['gold', 1, false]]);
     assert.equal(listed.names.alice.ref, ref);
+    const host = await Host.open({ path: path.join(fresh, '.quickvat') });
+    host.suspend(listed.instances[0].instanceId, 'paused for the test');
+    await host.close();
+    assert.match(run(fresh, 'list').stdout, /\s+gold\s+inc 1\s+bundle [0-9a-f]{12}…\s+SUSPENDED \(paused for the test\)/);
+    assert.equal(JSON.parse(run(fresh, '--json', 'list').stdout).instances[0].suspended, true);
+    r = run(fresh, 'call', 'alice', 'getBalance');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^quickvat: alice: its vat v\d+ is suspended \(paused for the test\); nothing was sent\n$/);
+    const again = await Host.open({ path: path.join(fresh, '.quickvat') });
+    again.resume(listed.instances[0].instanceId);
+    await again.close();
 
     // Internals never show: an unknown method lists only the API.
     r = run(fresh, 'call', 'alice', 'nope');

@@ -25,7 +25,7 @@ function sh(what: string, command: string, args: string[], options: SpawnSyncOpt
 }
 
 function main(): void {
-  for (const built of ['dist/host/index.js', 'dist/host/index.d.ts', 'build/quickjs-metered.wasm', 'build/vat-runtime.js']) {
+  for (const built of ['dist/host/index.js', 'dist/host/index.d.ts', 'build/quickjs-metered.wasm', 'build/vat-runtime.js', 'build/builtin-modules.json']) {
     if (!fs.existsSync(path.join(ROOT, built))) throw new Error(`consumer check: ${built} is missing; run \`npm run build\` first`);
   }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-consumer-'));

@@ -8,7 +8,7 @@ import { UpgradeError } from '../../host/index.js';
 // Tests compile to dist/test/contracts/; the contracts stay in contracts/.
 const contractsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'contracts');
 
-export function contractSource(name: 'ledger' | 'escrow' | 'auction', version: 'v1' | 'v2'): string {
+export function contractSource(name: 'ledger' | 'escrow' | 'escrow-exo' | 'auction', version: 'v1' | 'v2'): string {
   return fs.readFileSync(path.join(contractsDir, name, version, 'contract.js'), 'utf8');
 }
 
@@ -34,6 +34,7 @@ export async function assertUpgradeRefused(upgrade: Promise<unknown>, kind: stri
   }
   assert.ok(caught instanceof UpgradeError, `expected an UpgradeError, got ${String(caught)}`);
   assert.match(caught.message, new RegExp(`kind "${kind}" \\(defined by incarnation 1\\) was not redefined`));
-  assert.match(caught.message, /rolled back/);
+  // Pre-flight refuses it before anything starts (issue 13).
+  assert.match(caught.message, /refused: pre-flight found 1 problem: \[kind-not-redefined\]/);
   return caught;
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exampleContractPath } from '../../host/example-contracts.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -65,6 +66,53 @@ describe('README', function () {
       assert.match(r.stdout, /^0n$/m);
       assert.match(r.stdout, /\d+ images verified/);
       assert.ok(fs.existsSync(path.join(dir, 'tour', '.quickvat', 'names.json')));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CLI reference (docs/cli.md)', function () {
+  this.timeout(120_000);
+
+  it('documents files the CLI accepts: its --exits, --calls and --petnames examples work as given', () => {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'cli.md'), 'utf8');
+    const example = (option: string) => {
+      const m = new RegExp(`\\*\\*\`${option} FILE\`\\*\\*[\\s\\S]*?\`\`\`json\\n([\\s\\S]*?)\`\`\``).exec(doc);
+      assert.ok(m, `docs/cli.md has an example for ${option}`);
+      return m[1];
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-cli-doc-'));
+    const cli = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'host', 'cli', 'main.js'), ...args], { cwd: dir, encoding: 'utf8' });
+      assert.equal(r.status, 0, `quickvat ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    try {
+      fs.writeFileSync(path.join(dir, 'exits.json'), example('--exits'));
+      fs.writeFileSync(path.join(dir, 'calls.json'), example('--calls'));
+      fs.writeFileSync(path.join(dir, 'petnames.json'), example('--petnames'));
+      // A contract importing every exit the example grants.
+      fs.writeFileSync(
+        path.join(dir, 'exits.js'),
+        `import { feeBasisPoints } from 'host:parameters';
+         import { gcd } from 'host:math';
+         import console from 'host:console';
+         export const defineInstallationKinds = () => () => () => ({});
+         export const check = () => { console.log(String(gcd(12n, 8n) + feeBasisPoints)); };`,
+      );
+      assert.match(cli('install', 'exits.js', '--exits', 'exits.json'), /^installed exits as v\d+/);
+      cli('bundle', exampleContractPath('ledger', 'v1'), '-o', 'ledger.json');
+      cli('install', 'ledger.json', '--label', 'ledger');
+      cli('start', 'ledger');
+      assert.match(cli('shadow', 'ledger', 'ledger.json', '--calls', 'calls.json'), /3 publicFacet\.balanceOf\("bob"\) -> 10n\n3 deliveries, 0 differed; shadow dropped/);
+      // The example's hash is a placeholder: the same file, keyed by a real piece's hash.
+      fs.writeFileSync(path.join(dir, 'named.js'), 'export const x = 1;\n');
+      cli('bundle', 'named.js', '-o', 'named.json');
+      const [hash] = Object.keys((JSON.parse(fs.readFileSync(path.join(dir, 'named.json'), 'utf8')) as { pieces: Record<string, string> }).pieces);
+      const [[placeholder, name]] = Object.entries(JSON.parse(example('--petnames')) as Record<string, string>);
+      fs.writeFileSync(path.join(dir, 'petnames.json'), example('--petnames').replace(placeholder, hash));
+      assert.match(cli('review', 'named.json', '--petnames', 'petnames.json'), new RegExp(`named\\.js \\(entry\\)\\s+${name.replace(/[()]/g, '\\$&')}`));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

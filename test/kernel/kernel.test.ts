@@ -98,6 +98,7 @@ describe('kernel: hostile guests', () => {
         case 'resolveOthers': sys('resolve', [['p-77', false, { body: '#1', slots: [] }]]); break;
         case 'badShape': sys('send', 'o+0', 'x', { body: 'not smallcaps', slots: [] }, 'p+3'); break;
         case 'catchAndHide': try { sys('send', 'o-99', 'x', { body: '#[]', slots: [] }, 'p+4'); } catch (e) {} ok('hidden'); break;
+        case 'badKey': sys('vatstoreSet', 'a\\ud800', 'x'); break;
         case 'fine': ok('fine'); break;
       }
       return '{"ok":true}';
@@ -130,6 +131,9 @@ describe('kernel: hostile guests', () => {
       // Catching the syscall's error inside the guest does not save the crank.
       await assert.rejects(host.E(root).catchAndHide(), illegal('catchAndHide'));
       diagnosed(/forged or stale/);
+      // A bad vatstore key is named in the vat's terms, never as the kernel's store key.
+      await assert.rejects(host.E(root).badKey(), illegal('badKey'));
+      diagnosed(/^v1 crank aborted: a vatstore key must not contain lone surrogates$/);
       // Each failed crank left the c-lists and the vat's vatstore exactly as they were.
       assert.equal(host.store.stateHash(`k.c.`), before);
       assert.equal(vatId, 'v1');

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { bundleSource, type SourceBundle } from '../../host/bundles/bundle-source.js';
 import { ModuleStore } from '../../host/bundles/module-store.js';
 import { Store } from '../../host/store/index.js';
 import { diffLines, formatReviewText, loadPetnames, renderReviewHtml, reviewBundle, unifiedDiff, type Review } from '../../host/review/index.js';
 import { removeTrees, USES_EXIT, V1_V2, writeTree } from '../bundles/fixtures.js';
+import { findChromium, renderedDom } from './chromium.js';
 
 const V1 = 'contracts/demo/v1/';
 const V2 = 'contracts/demo/v2/';
@@ -51,9 +50,10 @@ describe('review', function () {
     assert.equal(entry.previous?.name, `${V1}contract.js`);
     assert.equal(entry.previous?.hash, v1.manifest.modules[`${V1}contract.js`].piece);
     assert.match(entry.unifiedDiff!, new RegExp(`^--- a/${V1}contract\\.js\n\\+\\+\\+ b/${V2}contract\\.js\n@@ `));
-    assert.match(entry.unifiedDiff!, /^-var import_legacy = require\("\.\/legacy\.js"\);$/m);
-    assert.match(entry.unifiedDiff!, /^\+var import_audit = require\("\.\/audit\.js"\);$/m);
-    assert.match(entry.unifiedDiff!, /^ var import_math = require\("\.\/math\.js"\);$/m);
+    // The author's lines, as written.
+    assert.match(entry.unifiedDiff!, /^-import \{ old \} from '\.\/legacy\.js';$/m);
+    assert.match(entry.unifiedDiff!, /^\+import \{ audit \} from '\.\/audit\.js';$/m);
+    assert.match(entry.unifiedDiff!, /^ import \{ add \} from '\.\/math\.js';$/m);
 
     assert.deepEqual(review.removed.map((m) => m.name), [`${V1}legacy.js`]);
     assert.deepEqual(review.summary, { known: 2, changed: 1, novel: 1, removed: 1 });
@@ -104,9 +104,10 @@ describe('review', function () {
     assert.match(text, new RegExp(`^changed +\\d+ +\\w{12} +${V2}contract\\.js \\(entry\\) +was ${V1}contract\\.js$`, 'm'));
     assert.match(text, new RegExp(`^novel +\\d+ +\\w{12} +${V2}audit\\.js$`, 'm'));
     assert.match(text, /^removed modules:\n {2}\w{12} {2}contracts\/demo\/v1\/legacy\.js$/m);
-    assert.match(text, /^\+var import_audit/m);
+    assert.match(text, /^\+import \{ audit \} from '\.\/audit\.js';$/m);
+    assert.match(text, /^\+\/\/ Raise the cap to 1000 \(proposal 7\); every result is audited\.$/m, 'the author\'s comment line');
     assert.match(formatReviewText(review, { fullHashes: true }), new RegExp(mathPiece));
-    assert.doesNotMatch(formatReviewText(review, { diffs: false }), /^\+var/m);
+    assert.doesNotMatch(formatReviewText(review, { diffs: false }), /^\+import/m);
   });
 
   it('renders a self-contained HTML page that escapes source text', () => {
@@ -119,8 +120,9 @@ describe('review', function () {
     assert.equal(html.match(/<tr class="module /g)?.length, 4);
     assert.match(html, new RegExp(`data-status="known" data-module="${V2}math\\.js" data-hash="${mathPiece}"`));
     assert.match(html, /<td class="petname">mathStuff v4 \(audited\)<\/td>/);
-    assert.match(html, /<span class="del">-var import_legacy/);
-    assert.match(html, /<span class="add">\+var import_audit/);
+    assert.match(html, /<span class="del">-import \{ old \} from &#39;\.\/legacy\.js&#39;;/);
+    assert.match(html, /<span class="add">\+import \{ audit \} from &#39;\.\/audit\.js&#39;;/);
+    assert.match(html, /<span class="add">\+\/\/ Raise the cap to 1000 \(proposal 7\); every result is audited\.<\/span>/);
 
     const evil = renderReviewHtml({ ...review, entry: '"><img src=x onerror=alert(1)>', modules: review.modules.map((m) => ({ ...m, petname: '<b>& "me"</b>' })) });
     assert.doesNotMatch(evil, /<img|<b>/);
@@ -183,28 +185,7 @@ describe('review: the HTML page in a headless browser', function () {
     const v2 = await bundleSource(path.join(dir, V2, 'contract.js'));
     const page = path.join(dir, 'review.html');
     fs.writeFileSync(page, renderReviewHtml(reviewBundle(v2, { against: v1 })));
-    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'quickvat-chromium-'));
-    let dom: string;
-    try {
-      dom = execFileSync(
-        chromium,
-        [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-          `--user-data-dir=${profile}`,
-          '--dump-dom',
-          pathToFileURL(page).href,
-        ],
-        { encoding: 'utf8', timeout: 25_000, stdio: ['ignore', 'pipe', 'ignore'] },
-      );
-    } finally {
-      fs.rmSync(profile, { recursive: true, force: true });
-    }
+    const dom = renderedDom(chromium!, page);
     const rows = [...dom.matchAll(/<tr class="module status-(\w+)" data-status="\w+" data-module="([^"]+)"/g)].map((m) => [m[2], m[1]]);
     assert.deepEqual(rows, [
       [`${V2}contract.js`, 'changed'],
@@ -213,20 +194,8 @@ describe('review: the HTML page in a headless browser', function () {
       [`${V2}math.js`, 'known'],
     ]);
     assert.match(dom, /<section class="change" id="diff-0"/);
-    assert.match(dom, /<span class="add">\+var import_audit/);
+    assert.match(dom, /<span class="add">\+import \{ audit \} from '\.\/audit\.js';/);
     assert.doesNotMatch(dom, /<script/i, 'the browser parsed no script element out of the source text');
     assert.match(dom, /&lt;script&gt;alert\("pwned"\)/);
   });
 });
-
-function findChromium(): string | undefined {
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    try {
-      const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      if (found) return found;
-    } catch {
-      // not this one
-    }
-  }
-  return undefined;
-}

@@ -43,8 +43,9 @@ describe('pre-flight checks (SPEC §5.7)', () => {
   };
 
   it('passes the real v2, whether asked with the adminFacet or by anyone with the instance id', async () => {
-    assert.deepEqual(await check(ledger('v2')), { ok: true, problems: [] });
-    assert.deepEqual(await host.preflight(kit.instanceId, ledger('v2')), { ok: true, problems: [] });
+    const sampled = { Account: { records: 1, read: 1 }, LedgerCreator: { records: 1, read: 1 }, LedgerPublic: { records: 1, read: 1 } };
+    assert.deepEqual(await check(ledger('v2')), { ok: true, problems: [], sampled });
+    assert.deepEqual(await host.preflight(kit.instanceId, ledger('v2')), { ok: true, problems: [], sampled });
     await assert.rejects(host.preflight('v999', ledger('v2')), /no vat v999/);
   });
 
@@ -138,6 +139,37 @@ describe('shadow validation (SPEC §5.6)', () => {
       await host.E(kit.publicFacet).quote(5000n);
       assert.equal(shadow.report().deliveries, 1);
       await assert.rejects(host.shadow(kit.adminFacet, "export const defineInstallationKinds = () => { throw Error('nope'); };"), /the shadow could not start: nope/);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+describe('dry-run shadows (issue 13)', () => {
+  it('replays calls on a fork running the current version and a fork running the proposed one; the live state hash is unchanged', async () => {
+    const host = await Host.open();
+    try {
+      const kit = host.startInstance(host.install(FEE_V1, { label: 'fees' })) as Kit;
+      await host.E(kit.publicFacet).quote(7n);
+      const before = host.stateHash();
+      const amounts = [5n, 999n, 1000n, 5000n];
+      const calls = [...amounts.map((a) => ({ target: kit.publicFacet, method: 'quote', args: [a] })), { target: kit.publicFacet, method: 'calls' }, { target: kit.publicFacet, method: 'nope' }];
+      const report = await host.shadowDryRun(kit.instanceId, FEE_CHANGED, calls);
+      assert.equal(host.stateHash(), before, 'nothing live changed');
+      assert.equal(report.deliveries, 6);
+      assert.deepEqual(
+        report.answers.slice(0, 5).map((a) => [a.method, a.args, a.current, a.proposed, a.same]),
+        [
+          ...amounts.map((a) => ['quote', [a], a / 100n, a >= 1000n ? a / 50n : a / 100n, a < 1000n]),
+          // Each fork kept its own state across the calls, starting from the live one.
+          ['calls', [], 5, 5, true],
+        ],
+      );
+      assert.equal(report.answers[5].same, true, 'both versions reject an unknown method alike');
+      assert.match(JSON.stringify(report.answers[5].current), /rejected/);
+      assert.equal(report.differed, 2);
+      assert.equal(await host.E(kit.publicFacet).calls(), 1, 'the live instance saw none of the calls');
+      await assert.rejects(host.shadowDryRun(kit.instanceId, "export const defineInstallationKinds = () => { throw Error('nope'); };", calls), /the proposed version does not start: nope/);
     } finally {
       await host.close();
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Host, sourceBundleFromText, UpgradeError, type InstanceKit } from '../../host/index.js';
+import { Host, PreflightRefused, sourceBundleFromText, UpgradeError, type InstanceKit } from '../../host/index.js';
 import {
   ROOT_V1,
   ROOT_V2,
@@ -40,9 +40,16 @@ describe('upgrade: failures roll back (SPEC §5.2)', () => {
         const vs = `k.vs.${kit.instanceId}.`;
         const vatstoreBefore = host.store.stateHash(vs);
         const storeBefore = host.store.stateHash();
+        // Pre-flight runs first and refuses with the same cause the real upgrade meets.
         await assert.rejects(
           host.upgrade(kit.adminFacet, cap),
-          (e: Error) => e instanceof UpgradeError && cause.test(e.message) && /to incarnation 2 failed and was rolled back/.test(e.message),
+          (e: Error) => e instanceof PreflightRefused && cause.test(e.message) && /to incarnation 2 refused: pre-flight found/.test(e.message),
+        );
+        assert.equal(host.store.stateHash(), storeBefore);
+        // Forced, the real upgrade fails for that cause and rolls back.
+        await assert.rejects(
+          host.upgrade(kit.adminFacet, cap, { force: true }),
+          (e: Error) => e instanceof UpgradeError && !(e instanceof PreflightRefused) && cause.test(e.message) && /to incarnation 2 failed and was rolled back/.test(e.message),
         );
         assert.equal(host.store.stateHash(vs), vatstoreBefore);
         assert.equal(host.store.stateHash(), storeBefore);
@@ -88,7 +95,7 @@ describe('upgrade: success (SPEC §5.1, §5.3)', () => {
       const heap = await host.E(pub).heapObject();
       assert.equal(await host.E(heap).ping(), 'pong');
       await host.upgrade(kit.adminFacet, V2);
-      await assert.rejects(waiting, /its vat was upgraded to incarnation 2; this promise from incarnation 1 was disconnected/);
+      await assert.rejects(waiting, (r: any) => r.name === 'vatUpgraded' && r.incarnationNumber === 2 && /its vat was upgraded to incarnation 2; this promise from incarnation 1 was disconnected/.test(r.upgradeMessage));
       await assert.rejects(host.E(heap).ping(), /this object was a non-durable object of its vat; it was discarded when that vat was upgraded to incarnation 2/);
     } finally {
       await host.close();
@@ -127,7 +134,9 @@ describe('upgrade: success (SPEC §5.1, §5.3)', () => {
       const cursed = await host.E(pub).makeCounter('cursed', 666n);
       const recordOf = (n: number) => JSON.parse(host.store.get(`k.vs.${kit.instanceId}.d.vo.10/${n}`) as string);
       assert.equal(recordOf(2).v, 0);
-      await host.upgrade(kit.adminFacet, V2_MIGRATES);
+      // Pre-flight reads the stored records through v2 and names the one migrate throws on.
+      await assert.rejects(host.upgrade(kit.adminFacet, V2_MIGRATES), /\[migrate-threw\] durable kind "Counter": migrate throws on stored record o\+d10\/3 \(state version 0\): cursed record/);
+      await host.upgrade(kit.adminFacet, V2_MIGRATES, { force: true });
       // Upgrade touched no records: b is still at version 0 until first read.
       assert.equal(recordOf(2).v, 0);
       assert.equal(await host.E(a).increment(3n), 31n);

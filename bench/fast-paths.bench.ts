@@ -1,0 +1,161 @@
+// Issue 16's figures, in one run: upgrade latency of an Agoric-style vat as
+// its durable record count grows, zygote fork vs cold start (back to back,
+// and one at a time after idle time, when a spare instance is ready), what a
+// forked instance's snapshot adds to the page store, and resident memory per
+// 100 live instances, cold and forked.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { HASH_BYTES, PAGE_SIZE } from '../host/engine/index.js';
+import { Host } from '../host/index.js';
+import { buildBaseImage } from '../host/kernel/base-image.js';
+import { exampleContractSource } from '../host/example-contracts.js';
+import { agoricStyleVat, seedRecords } from './agoric-vat.js';
+import { sourceBundleFromText } from '../host/bundles/vat-bundle.js';
+import { compare, fmtBytes, fmtMs, measure, verdict } from './harness.js';
+
+const LEDGER_V1 = exampleContractSource('ledger', 'v1');
+const pageKey = (hashes: Uint8Array, i: number) => Buffer.from(hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES)).toString('hex');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const idle = () => new Promise((r) => setTimeout(r, 20));
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+function rss(): number {
+  gc();
+  return process.memoryUsage().rss;
+}
+
+async function upgradeLatency(records: number): Promise<number> {
+  const host = await Host.open({ deliveryBudget: 50_000_000_000n });
+  try {
+    const kit = host.startInstance(host.install(agoricStyleVat('v1'), { label: 'agoric-style' })) as { root: object; adminFacet: object };
+    await seedRecords(host, kit.root, records);
+    // Upgrades alternate between two v2 sources, so each one really replaces code.
+    let i = 0;
+    const fromSource = async () => void (await host.upgrade(kit.adminFacet, `${agoricStyleVat('v2')}\n// ${i++ % 2}`));
+    const [m] = await measure([{ name: `upgrade, ${records} records`, fn: (done) => void fromSource().then(done), defer: true }]);
+    // One at a time with idle time between, as upgrades arrive in practice.
+    const single: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      await idle();
+      const t = performance.now();
+      await fromSource();
+      single.push(performance.now() - t);
+    }
+    // The same with the v2 bundles uploaded beforehand (bundlecaps): the
+    // upgrade without the host bundling source text.
+    const caps = [0, 1].map((k) => {
+      const sb = sourceBundleFromText(`${agoricStyleVat('v2')}\n// cap ${k}`, 'v2.js');
+      host.bundles.put(sb.pieces);
+      return host.bundles.install(sb.manifest);
+    });
+    const fromCap: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      await idle();
+      const t = performance.now();
+      await host.upgrade(kit.adminFacet, caps[k % 2]);
+      fromCap.push(performance.now() - t);
+    }
+    const size = await (host.E(kit.root) as unknown as { size(): Promise<number> }).size();
+    console.log(
+      `  ${String(records).padStart(7)} records (${size} in the vat): back to back ${fmtMs(m.meanMs)} (±${m.rme.toFixed(1)}%, ${m.samples} runs); ` +
+        `one at a time after idle time: median ${fmtMs(median(single))} of ${single.length}; from an uploaded bundlecap: median ${fmtMs(median(fromCap))}`,
+    );
+    return median(single);
+  } finally {
+    await host.close();
+  }
+}
+
+export async function runFastPathsBench(): Promise<void> {
+  console.log('\n== upgrade latency: Agoric-style buildRootObject vat, N durable records of one kind in baggage; v2 redefines the kind (source text, bundled by the host)');
+  const small = await upgradeLatency(100);
+  const mid = await upgradeLatency(10_000);
+  const large = await upgradeLatency(100_000);
+  verdict('upgrade <= 15 ms at every N', Math.max(small, mid, large) <= 15, `${fmtMs(small)} / ${fmtMs(mid)} / ${fmtMs(large)}`);
+  verdict('flat in N (100,000 within 1.5x of 100)', large / small <= 1.5, `${(large / small).toFixed(2)}x`);
+
+  console.log('\n== zygote fork vs cold start (ledger contract)');
+  // Default maxLoadedVats (32): idle sandboxes beyond it are unloaded, and
+  // their memories serve later restores.
+  const host = await Host.open();
+  const installation = host.install(LEDGER_V1, { label: 'ledger' });
+  const cold = await Host.open({ baseImage: () => buildBaseImage('cold') });
+  const speedup = await compare(
+    'starting an instance, back to back',
+    { name: 'cold start (runtime + bundle + install + start)', fn: () => void cold.startInstance(cold.install(LEDGER_V1, { label: 'ledger' })) },
+    { name: 'fork of the installation zygote', fn: () => void host.startInstance(installation) },
+  );
+  verdict('zygote fork >= 30x faster than cold start', speedup >= 30, `${speedup.toFixed(2)}x`);
+  const single: number[] = [];
+  for (let k = 0; k < 30; k++) {
+    await idle();
+    const t = performance.now();
+    host.startInstance(installation);
+    single.push(performance.now() - t);
+  }
+  const [backToBack] = await measure([{ name: 'fork', fn: () => void host.startInstance(installation) }]);
+  console.log(`  fork one at a time after idle time (a spare instance ready): median ${fmtMs(median(single))} of ${single.length}`);
+  verdict('fork <= 5 ms, one at a time', median(single) <= 5, fmtMs(median(single)));
+  verdict('fork <= 5 ms, back to back', backToBack.meanMs <= 5, fmtMs(backToBack.meanMs));
+  await Promise.all([host.close(), cold.close()]);
+
+  console.log('\n== page store: what a forked instance adds (ledger; each fork snapshotted right after it starts)');
+  const snap = await Host.open({ snapshotEvery: 1, maxLoadedVats: 1000 });
+  const zygoteInst = snap.install(LEDGER_V1, { label: 'ledger' });
+  const images = snap.kernel.state.images;
+  const zygote = images.manifest(snap.kernel.vatRecord(zygoteInst.installationId).imageId)!;
+  const zygoteBytes = zygote.pageIndices.length * PAGE_SIZE;
+  images.collect();
+  snap.store.commit();
+  const stored = () => {
+    const u = images.usage();
+    return u.pageBytes + u.manifestBytes;
+  };
+  const before = stored();
+  const FORKS = 50;
+  const zygoteHashes = new Set(Array.from({ length: zygote.pageIndices.length }, (_, i) => pageKey(zygote.pageHashes, i)));
+  let differing = 0;
+  for (let k = 0; k < FORKS; k++) {
+    // Each fork gets its own parameters, as real instances do.
+    const kit = snap.startInstance(zygoteInst, { name: `fork-${k}`, parameters: { symbol: `T${k}` } });
+    const m = images.manifest(snap.kernel.vatRecord(kit.instanceId).imageId)!;
+    for (let i = 0; i < m.pageIndices.length; i++) if (!zygoteHashes.has(pageKey(m.pageHashes, i))) differing++;
+  }
+  images.collect();
+  snap.store.commit();
+  const perFork = (stored() - before) / FORKS;
+  console.log(`  zygote image: ${zygote.pageIndices.length} non-zero pages, ${fmtBytes(zygoteBytes)}`);
+  console.log(
+    `  a fork's image differs from the zygote's in ${(differing / FORKS).toFixed(0)} pages (${fmtBytes((differing / FORKS) * PAGE_SIZE)}, ` +
+      `${((differing / FORKS / zygote.pageIndices.length) * 100).toFixed(1)}% of the zygote image); forks share many of those pages with each other`,
+  );
+  console.log(`  store growth per fork: ${fmtBytes(perFork)} (${((perFork / zygoteBytes) * 100).toFixed(1)}% of the zygote image), over ${FORKS} forks`);
+  console.log(`  (with the default policy a fork stores no image at start: it is the zygote image plus one transcript entry until its first periodic snapshot)`);
+  verdict('snapshot bytes per forked instance <= 5% of the zygote image', perFork <= 0.05 * zygoteBytes, `${((perFork / zygoteBytes) * 100).toFixed(1)}%`);
+  await snap.close();
+
+  console.log('\n== resident memory per 100 live instances');
+  const resident = async (label: string, make: (host: Host) => () => void, hostOptions: Parameters<typeof Host.open>[0]) => {
+    const h = await Host.open({ ...hostOptions, maxLoadedVats: 1000 });
+    const start = make(h);
+    start(); // warm: the first instance pays for shared state (installation, zygote, base image)
+    await idle();
+    const r0 = rss();
+    for (let k = 0; k < 100; k++) start();
+    await idle();
+    const per = (rss() - r0) / 100;
+    console.log(`  ${label.padEnd(24)} ${fmtBytes(per)} resident per instance (RSS growth over 100 live instances)`);
+    await h.close();
+    return per;
+  };
+  // Cold: an Agoric-style vat built from scratch (fresh instance, runtime with
+  // SES lockdown evaluated, its code run), as a vat without zygotes starts.
+  await resident('cold', (h) => () => void h.createVat(agoricStyleVat('v1')), { baseImage: () => buildBaseImage('cold') });
+  const forked = await resident('forked (ledger zygote)', (h) => {
+    const inst = h.install(LEDGER_V1, { label: 'ledger' });
+    return () => void h.startInstance(inst);
+  }, {});
+  verdict('a forked instance <= 1 MiB resident beyond its zygote', forked <= 1 << 20, fmtBytes(forked));
+  console.log('  (each instance owns a private wasm linear memory; the pages restored from the zygote are copies, not shared mappings)');
+}

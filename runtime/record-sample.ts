@@ -1,0 +1,29 @@
+// The shape of what a vat reports about its stored records for pre-flight
+// checks (issue 13): the guest's side makes it (vat-data.ts), the host's
+// side judges it (host/upgrade/preflight.ts). Types only.
+
+export interface RecordSample {
+  /** the record's object reference, o+d<kind>/<n> */
+  vref: string;
+  /** the state version the record is stored at */
+  version: number;
+  /** its fields as stored */
+  fields: string[];
+  /** its fields once read through the new definition (after migrate) */
+  readFields?: string[];
+  failure?: 'version-lowered' | 'no-migrate' | 'migrate-threw' | 'unreadable' | 'shape-mismatch';
+  error?: string;
+}
+
+export interface KindSample {
+  tag: string;
+  stateVersion: number;
+  /** facet name -> method names, sorted ('' for a single-facet kind) */
+  facets: Record<string, string[]>;
+  hasMigrate: boolean;
+  /** how many records the kind has made (deleted ones included) */
+  records: number;
+  /** the fields init makes when called with no arguments, if it can be */
+  initFields?: string[];
+  samples: RecordSample[];
+}
