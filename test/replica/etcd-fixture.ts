@@ -10,11 +10,17 @@ import { fileURLToPath } from 'node:url';
 const ETCD = '/usr/bin/etcd';
 export const etcdInstalled = fs.existsSync(ETCD) && spawnSync(ETCD, ['--version']).status === 0;
 
-let nextPort = Number(process.env.QUICKVAT_TEST_PORT_BASE ?? 24600);
-const portLimit = nextPort + 80;
+let nextPort = 24600;
+let portLimit = 24680;
 function port(): number {
   if (nextPort >= portLimit) nextPort -= 80;
   return nextPort++;
+}
+
+/** Moves later etcds to ports from `first` up to `first + count` (the benchmark's own range). */
+export function usePorts(first: number, count: number): void {
+  nextPort = first;
+  portLimit = first + count;
 }
 
 export interface EtcdNode {
