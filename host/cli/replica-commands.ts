@@ -1,10 +1,13 @@
 // Replicas on etcd (issue #15): `replica` runs one (until SIGINT/SIGTERM),
 // `replica status` shows the cluster, `replica export FILE` writes the state a
-// new replica joins from. docs/operators-guide.md ("Replicas on etcd").
+// new replica joins from, `replica call` sends as a client outside the cluster. docs/operators-guide.md ("Replicas on etcd").
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Host } from '../index.js';
 import { EtcdLog } from '../replica/etcd-log.js';
+import { Far, harden, makeMarshal } from '../marshal/endo.js';
+import { parseValue, showValue, toJson } from './values.js';
 import { EXIT, out, program, stateDir, UsageError } from './context.js';
 
 interface ReplicaOptions {
@@ -99,6 +102,52 @@ replica
       out(`exported height ${meta.height} (${meta.entries} entries, ${meta.bytes} bytes, state hash ${meta.stateHash.slice(0, 16)}…) to ${file}`, meta);
     } finally {
       await host.close();
+    }
+  });
+
+replica
+  .command('call <target> <method> [args...]')
+  .description('send a message through the log, as a client outside the cluster, and print the answer once a replica has committed it (needs --etcd, --cluster)')
+  .action(async (targetRef: string, method: string, args: string[]) => {
+    const { endpoints, cluster } = target(replica.opts() as ReplicaOptions);
+    if (!/^ko\d+$/.test(targetRef)) throw new UsageError(`${targetRef}: a target is an object reference like ko12 (from refOf, or a replica's call --json output)`);
+    const refs = new Map<object, string>();
+    const ifaces = new Map<object, string>();
+    const byRef = new Map<string, object>();
+    const standIn = (ref: string, iface?: string): object => {
+      let o = byRef.get(ref);
+      if (!o) {
+        o = Far('reference', {});
+        refs.set(o, ref);
+        byRef.set(ref, o);
+      }
+      if (iface) ifaces.set(o, iface);
+      return o;
+    };
+    const marshal = makeMarshal((v: unknown) => refs.get(v as object) as string, (slot: string, iface?: string) => standIn(slot, iface), {
+      serializeBodyFormat: 'smallcaps',
+      errorTagging: 'off',
+      marshalSaveError: () => {},
+    });
+    const values = args.map((a, i) => {
+      try {
+        return JSON.parse(a, (_k, v) => (v && typeof v === 'object' && typeof v.$ref === 'string' ? standIn(v.$ref) : parseValue(v)));
+      } catch {
+        throw new UsageError(`argument ${i + 1} is not JSON: ${a}`);
+      }
+    });
+    const log = new EtcdLog(endpoints, cluster);
+    try {
+      const id = crypto.randomUUID();
+      const argsData = marshal.toCapData(harden(values)) as { body: string; slots: string[] };
+      await log.submit({ id, origin: 'cli', reply: true, input: { type: 'send', target: targetRef, method, args: argsData } });
+      const outcome = await log.awaitReply(id, 60_000);
+      const value = marshal.fromCapData(outcome.data as never);
+      const describe = (v: object) => (refs.has(v) ? { ref: refs.get(v)!, iface: ifaces.get(v) } : undefined);
+      if (outcome.rejected) throw new UsageError(`${targetRef}.${method}: ${(value as Error)?.message ?? showValue(value, describe)}`);
+      out(showValue(value, describe), { result: toJson(value, describe) });
+    } finally {
+      log.close();
     }
   });
 

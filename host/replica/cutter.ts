@@ -157,7 +157,7 @@ export class Cutter {
       from: head.to,
       to: taken.length > 0 ? taken[taken.length - 1].rev : head.to,
       policy: { maxCranks: policy.maxCranks, computeBudget: String(policy.computeBudget), suspendAfterMeterFaults: policy.suspendAfterMeterFaults },
-      inputs: taken.map(({ id, origin, input, rev }) => ({ id, origin, input, rev })),
+      inputs: taken.map(({ id, origin, input, rev, reply }) => ({ id, origin, input, rev, ...(reply === true ? { reply } : {}) })),
     };
     if (!this.leading) return false;
     if (await this.log.cutBlock(block, modRevision)) {

@@ -15,7 +15,7 @@
 // own protocol; over the gateway we would re-implement them on HTTP streams.
 import { Etcd3, type Namespace } from 'etcd3';
 import { codec } from '../store/codec.js';
-import type { BlockRecord, LoggedInput } from './inputs.js';
+import type { BlockRecord, LoggedInput, Outcome } from './inputs.js';
 
 const heightKey = (h: number) => String(h).padStart(12, '0');
 
@@ -84,6 +84,26 @@ export class EtcdLog {
   /** A watch on new inputs (the cutter wakes up on them). */
   watchInputs(onInput: () => void) {
     return this.ns.watch().prefix('in/').only('put').create().then((w) => w.on('put', onInput));
+  }
+
+  /** Publishes an input's outcome for a client outside the cluster; the first replica to get there writes it. */
+  async reply(id: string, outcome: Outcome): Promise<void> {
+    const key = `out/${id}`;
+    await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(Buffer.from(codec.encode(outcome)))).commit();
+  }
+
+  /** Waits for the outcome of input `id` (published by reply), then deletes it. */
+  async awaitReply(id: string, ms: number): Promise<Outcome> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const value = await this.ns.get(`out/${id}`).buffer();
+      if (value) {
+        await this.ns.delete().key(`out/${id}`);
+        return codec.decode(value) as Outcome;
+      }
+      if (Date.now() > until) throw new Error(`no replica reported the outcome of input ${id} within ${ms} ms (is a replica of cluster ${this.cluster} running?)`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   // ---------------------------------------------------------------- blocks

@@ -25,6 +25,8 @@ export interface LoggedInput {
   readonly id: string;
   readonly origin: string;
   readonly input: Input;
+  /** Publish the outcome in etcd (out/<id>) for a client that is not a replica (`quickvat replica call`). */
+  readonly reply?: boolean;
 }
 
 /** The most bytes one input may take in the log (etcd refuses requests over 1.5 MiB). */

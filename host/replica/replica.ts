@@ -59,6 +59,8 @@ export class Replica extends EventEmitter {
   private readonly log: EtcdLog;
   private cutter: Cutter | null = null;
   private readonly pending = new Map<string, Pending>();
+  /** Inputs whose outcome a client outside the cluster waits for in etcd. */
+  private readonly replyTo = new Set<string>();
   /** Own hashes of heights not yet agreed by a majority. */
   private readonly unconfirmed = new Map<number, string>();
   private lastHash: string | null = null;
@@ -207,6 +209,7 @@ export class Replica extends EventEmitter {
   }
 
   private async apply(block: BlockRecord): Promise<void> {
+    for (const i of block.inputs) if (i.reply === true) this.replyTo.add(i.id);
     let applied;
     this.applying = true;
     try {
@@ -230,6 +233,7 @@ export class Replica extends EventEmitter {
 
   private deliver(id: string, outcome: Outcome): void {
     this.emit('outcome', { id, ...outcome });
+    if (this.replyTo.delete(id)) void this.log.reply(id, outcome).catch(() => {});
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { EtcdLog } from '../../host/replica/etcd-log.js';
-import { etcdInstalled, runCli, spawnReplica, startEtcd, stopProcess, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdInstalled, runCli, runCliAsync, spawnReplica, startEtcd, stopProcess, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
 import { assertHashesAgree, counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
 
 describe('replicas on etcd: SIGKILL', function () {
@@ -92,6 +92,14 @@ describe('replicas on etcd: SIGKILL', function () {
       assert.equal(new Set(ids).size, ids.length, 'no input is in two blocks');
       assert.equal(ids.length, 300 + 2);
       assert.deepEqual(await client.host.E(root).read(), { total: 300, count: 300, version: 1 });
+
+      // A client outside the cluster: the CLI writes to the log and a replica reports the outcome.
+      const call = await runCliAsync(['replica', 'call', '--etcd', etcd.endpoints.join(','), '--cluster', cluster, client.host.refOf(root), 'add', '2']);
+      assert.equal(call.status, 0, call.stderr);
+      assert.equal(call.stdout.trim(), '"v1:302"');
+      const refused = await runCliAsync(['replica', 'call', '--etcd', etcd.endpoints.join(','), '--cluster', cluster, client.host.refOf(root), 'fail', '7']);
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /add|refused 7/);
 
       const status = runCli(['replica', 'status', '--etcd', etcd.endpoints.join(','), '--cluster', cluster]);
       assert.equal(status.status, 0, status.stderr);
