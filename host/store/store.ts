@@ -11,6 +11,7 @@ import { asBinary, open, type RootDatabase } from 'lmdb';
 import { codec, decodeValue, encodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { compareKeys, decodeKey, describe, encodeKey } from './keys.js';
+import { lockStateDir } from './dir-lock.js';
 
 export interface StoreOptions {
   /** Directory of the lmdb environment, created if missing. Without it the store lives in a fresh temporary directory that close() deletes. */
@@ -30,6 +31,7 @@ export class Store {
   #closed: Promise<void> | undefined;
   #held = 0;
   #writeGuard: ((key: string) => void) | null = null;
+  #unlock: () => void = () => {};
 
   private constructor(path: string, temporary: boolean, db: RootDatabase<unknown, Buffer>) {
     this.path = path;
@@ -45,6 +47,7 @@ export class Store {
     const temporary = path === undefined;
     const dir = temporary ? fs.mkdtempSync(nodePath.join(os.tmpdir(), 'quickvat-store-')) : nodePath.resolve(path);
     if (openPaths.has(dir)) throw new Error(`store at ${dir} is already open in this process`);
+    const unlock = temporary ? () => {} : lockStateDir(dir);
     let db: RootDatabase<unknown, Buffer>;
     try {
       db = open<unknown, Buffer>({
@@ -67,11 +70,14 @@ export class Store {
         noSync: temporary,
       });
     } catch (error) {
+      unlock();
       if (temporary) fs.rmSync(dir, { recursive: true, force: true });
-      throw error;
+      throw new Error(`cannot open the store in ${dir}: ${(error as Error).message}`, { cause: error });
     }
     openPaths.add(dir);
-    return new Store(dir, temporary, db);
+    const store = new Store(dir, temporary, db);
+    store.#unlock = unlock;
+    return store;
   }
 
   /**
@@ -310,6 +316,7 @@ export class Store {
           await db.close();
         } finally {
           openPaths.delete(this.path);
+          this.#unlock();
           if (this.temporary) fs.rmSync(this.path, { recursive: true, force: true });
         }
       })();
