@@ -130,6 +130,13 @@ export class Sandbox {
   private readonly ffi: Ffi;
   /** The image memory was last restored from or captured as: a snapshot compares against it. */
   private origin: SnapshotImage | null = null;
+  /**
+   * Whether its memory may serve a later restore once disposed: only a
+   * restored sandbox's. A created one has usually run big initialisation
+   * code (a base image, a cold start) and touched far more pages than a
+   * restore needs; reusing its memory would keep them all resident.
+   */
+  private recyclable = false;
 
   private constructor(
     private readonly inst: WasmInstance,
@@ -202,6 +209,7 @@ export class Sandbox {
     inst.clockMs = h.clockMs;
     const sandbox = new Sandbox(inst, h.runtimePtr, h.contextPtr, stackBase, opts);
     sandbox.origin = image;
+    sandbox.recyclable = true;
     if (options.identity !== undefined) sandbox.reseed(options.identity);
     return sandbox;
   }
@@ -323,7 +331,7 @@ export class Sandbox {
     this.inst.discard('disposed');
     this.inst.callbacks = null;
     this.origin = null;
-    recycleInstance(this.inst);
+    if (this.recyclable) recycleInstance(this.inst);
   }
 
   // A call, not an evaluate: no script to compile on every fork.

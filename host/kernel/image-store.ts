@@ -49,6 +49,21 @@ export const COLLECT_AFTER = 16;
 const assembled = new Map<string, SnapshotImage>();
 const ASSEMBLED_LIMIT = 16;
 
+// Pages in memory by hash, weakly: an image assembled from the store reuses
+// the buffers of pages some live image (a zygote, the base image, another
+// vat's) already holds, so a loaded vat's image (which its sandbox keeps to
+// compare its next snapshot against) costs only its own pages.
+const livePages = new Map<string, WeakRef<Uint8Array>>();
+const forget = new FinalizationRegistry<string>((hex) => {
+  if (livePages.get(hex)?.deref() === undefined) livePages.delete(hex);
+});
+
+function sharePage(hex: string, page: Uint8Array): void {
+  if (livePages.get(hex)?.deref() !== undefined) return;
+  livePages.set(hex, new WeakRef(page));
+  forget.register(page, hex);
+}
+
 function remember(id: string, image: SnapshotImage): SnapshotImage {
   assembled.delete(id);
   assembled.set(id, image);
@@ -84,6 +99,7 @@ export class ImageStore {
     const id = imageHash(image);
     if (this.has(id)) return id;
     const { pages, pageHashes } = image;
+    for (let i = 0; i < pages.length; i++) sharePage(hashHex(pageHashes, i), pages[i]);
     // A stored manifest's pages are all stored, so when the image this one
     // was captured against is here, only the pages that differ need a look.
     const from = provenance(image);
@@ -116,10 +132,15 @@ export class ImageStore {
     return bytes;
   }
 
-  private page(manifest: ImageManifest, i: number, id: string): Uint8Array {
+  private page(manifest: ImageManifest, i: number, id: string, shared = true): Uint8Array {
     const hex = hashHex(manifest.pageHashes, i);
-    const page = this.store.get(PAGE + hex) as Uint8Array | undefined;
-    if (!page) throw new Error(`memory image ${id} lists page ${manifest.pageIndices[i]} (${hex.slice(0, 12)}…), which is missing from the store`);
+    const live = shared ? livePages.get(hex)?.deref() : undefined;
+    if (live) return live;
+    const stored = this.store.get(PAGE + hex) as Uint8Array | undefined;
+    if (!stored) throw new Error(`memory image ${id} lists page ${manifest.pageIndices[i]} (${hex.slice(0, 12)}…), which is missing from the store`);
+    // The image keeps exactly this object (a Buffer), so the weak reference lives as long as it does.
+    const page = Buffer.isBuffer(stored) ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+    if (shared) sharePage(hex, page);
     return page;
   }
 
@@ -186,7 +207,7 @@ export class ImageStore {
         for (let i = 0; i < manifest.pageIndices.length; i++) {
           const hex = hashHex(manifest.pageHashes, i);
           if (sound.has(hex)) continue;
-          const page = this.page(manifest, i, id);
+          const page = this.page(manifest, i, id, false);
           if (page.length === PAGE_SIZE && pageHash(page).toString('hex') === hex) sound.add(hex);
           else bad.push(`${id}: page ${manifest.pageIndices[i]} does not match its hash`);
         }

@@ -75,10 +75,11 @@ describe('image store: page-shared snapshots', function () {
       const pooled = Sandbox.restore(image, { identity: 'v' });
       assert.equal(pooled.stateHash(), plain);
       assert.deepEqual(pooled.evaluate('x'), ['1', '2', '3']);
-      // A recycled memory holds the old sandbox's bytes everywhere.
+      // A recycled memory (only a restored sandbox's is reused) holds the old
+      // sandbox's bytes everywhere.
       setInstancePool(false);
       setInstancePool(true);
-      const garbage = Sandbox.create();
+      const garbage = Sandbox.restore(Sandbox.create().snapshot());
       garbage.evaluate('globalThis.junk = "z".repeat(3000000) + [1, 2].join(); 1');
       assert.equal(garbage.memoryBytes, image.header.memoryBytes);
       garbage.dispose();
@@ -87,7 +88,7 @@ describe('image store: page-shared snapshots', function () {
       assert.deepEqual(recycled.evaluate('[typeof junk, x]'), ['undefined', ['1', '2', '3']]);
       assert.throws(() => garbage.evaluate('1'), /disposed/);
       // ... unless an idle turn zeroed it first.
-      const more = Sandbox.create();
+      const more = Sandbox.restore(Sandbox.create().snapshot());
       more.evaluate('globalThis.junk = "y".repeat(2000000); 1');
       more.dispose();
       await new Promise((r) => setTimeout(r, 50));
@@ -139,6 +140,12 @@ describe('image store: page-shared snapshots', function () {
       stored <= 1.1 * zygoteBytes + ownDirty * PAGE_SIZE,
       `store holds ${stored} bytes; zygote ${zygoteBytes}, forks' own pages ${ownDirty * PAGE_SIZE}`,
     );
+    // A fork's image read back from the store holds the zygote's page
+    // buffers, not copies: in memory too it costs only its own pages.
+    const zygotePages = new Set(images.get(zygoteId).pages);
+    const last = images.get(host.kernel.vatRecord(forks[99].instanceId).imageId);
+    const own = hashesOf(last).filter((h) => !zygoteHashes.has(h)).length;
+    assert.equal(last.pages.filter((p) => zygotePages.has(p)).length, last.pages.length - own);
     // Each fork comes back from the store alone.
     host.kernel.dropAllSandboxes();
     const pub = host.E(forks[99].publicFacet);
