@@ -220,13 +220,19 @@ export class EtcdLog {
   }
 
   /**
-   * Deletes blocks up to `height` (and their hashes), then compacts etcd's
+   * Deletes blocks up to `height` (their hashes, and inputs already cut), then compacts etcd's
    * history: a replica behind `height` must join from an export.
    */
   async prune(height: number): Promise<void> {
     await this.ns.put('pruned').value(JSON.stringify({ height })).exec();
     await this.ns.delete().inRange({ start: 'block/', end: `block/${heightKey(height + 1)}` }).exec();
     await this.ns.delete().inRange({ start: 'hash/', end: `hash/${heightKey(height + 1)}` }).exec();
+    // Inputs a block holds that its cutter died before deleting (cutter.ts).
+    const { head } = await this.head();
+    if (head.to !== '0') {
+      const stale = await this.ns.getAll().prefix('in/').maxCreateRevision(head.to).keys();
+      await this.forgetInputs(stale.map((k) => k.slice('in/'.length)));
+    }
     const { header } = await this.ns.get('head').exec();
     await this.client.kv.compact({ revision: header.revision, physical: true });
   }

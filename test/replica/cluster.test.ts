@@ -56,8 +56,9 @@ describe('replicas on etcd: divergence, joining, etcd failover', function () {
       assert.equal(replicas[2].host.replica!.height(), height + 1, 'it keeps its store');
       assert.equal(replicas[0].host.replica!.halted, null);
       assert.equal(replicas[1].host.replica!.halted, null);
-      const status = (await replicas[0].host.replica!.etcd.statuses()).find((s) => s.name === 'r2');
-      assert.equal(status?.halted?.height, height + 1);
+      // The halt is published to etcd for `replica status` (asynchronously).
+      const status = await until('r2 to publish its halt', async () => (await replicas[0].host.replica!.etcd.statuses()).find((s) => s.name === 'r2' && s.halted));
+      assert.equal(status.halted?.height, height + 1);
       await assert.rejects(replicas[2].host.E(replicas[2].host.presence(ref)).add(1), /replica r2 halted at height/);
       await replicas[0].host.E(roots[0]).add(1);
     } finally {
@@ -80,6 +81,7 @@ describe('replicas on etcd: divergence, joining, etcd failover', function () {
       assert.equal(meta.stateHash, replicas[0].host.stateHash());
       await replicas[0].host.replica!.pruneLog(height);
       await assert.rejects(replicas[0].host.replica!.etcd.ns.get('head').revision(2).exec(), /compacted/);
+      assert.deepEqual(await replicas[0].host.replica!.etcd.ns.getAll().prefix('in/').keys(), [], 'no input that is in a block is left');
       await sendsThrough(replicas, roots, 40);
 
       // Without the export it cannot start: block 1 is gone.
