@@ -11,6 +11,7 @@ import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
 import { runExoBench } from './exo.bench.js';
 import { runFastPathsBench } from './fast-paths.bench.js';
+import { runGcBench } from './gc.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
@@ -25,6 +26,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   exo: runExoBench,
   'fast-paths': runFastPathsBench,
   preflight: runPreflightBench,
+  gc: runGcBench,
 };
 
 const only = process.argv.slice(2);

@@ -9,3 +9,4 @@ export * from './engine/errors.js';
 export { PreflightRefused, UpgradeError } from './upgrade/upgrade-error.js';
 export type { Installation, InstanceKit } from './host.js';
 export { isUpgradeDisconnection, type UpgradeDisconnection } from './kernel/upgrade-disconnection.js';
+export { StateDirInUse } from './store/index.js';

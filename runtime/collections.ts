@@ -6,9 +6,10 @@
 // metadata (label, size), <p> as for virtual objects.
 import { makePassableKit } from '@endo/marshal';
 import { Far, passStyleOf } from '@endo/pass-style';
-import { DurabilityError, K, type VatDataContext } from './vat-data-context.js';
+import { DurabilityError, K, VREF, type VatDataContext } from './vat-data-context.js';
+import type { Refcounts } from './virtual-refcounts.js';
 
-export function makeCollections(ctx: VatDataContext) {
+export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
   const { store, prefixOf, slotOf, serialize, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
 
   // ------------------------------------------------------------ collections
@@ -39,6 +40,41 @@ export function makeCollections(ctx: VatDataContext) {
     end?: unknown;
   }
 
+  // A strong collection's remotable key is a reference to its object.
+  const keyReference = (entryPrefix: string, weak: boolean, k: string, delta: 1 | -1) => {
+    if (weak || k[entryPrefix.length] !== 'r') return;
+    const ref = k.slice(entryPrefix.length + 1);
+    if (refs.isVirtual(ref)) {
+      if (delta > 0) refs.addRef(ref);
+      else refs.dropRef(ref);
+    } else if (delta > 0) refs.adjust(undefined, `{"slots":[${JSON.stringify(ref)}]}`);
+  };
+  const removeStoredEntry = (entryPrefix: string, weak: boolean, k: string, raw: string) => {
+    store.delete(k);
+    if (raw !== '1') refs.adjust(raw, undefined);
+    keyReference(entryPrefix, weak, k, -1);
+  };
+
+  /** Deletes collection `vref` with its entries if nothing holds it. True when deleted. */
+  const deleteIfUnreachable = (vref: string): boolean => {
+    const m = VREF.exec(vref);
+    const kind = m && collectionKinds[Number(m[2])];
+    if (!kind || refs.count(vref) > 0 || recall(vref)) return false;
+    const p = prefixOf(m[1] === 'd');
+    const metaKey = `${p}cm.${m[2]}/${m[3]}`;
+    if (store.get(metaKey) === undefined) return false;
+    const entryPrefix = `${p}c.${m[2]}/${m[3]}.`;
+    const weak = kind[0] === 'weakMap' || kind[0] === 'weakSet';
+    let k = store.getNextKey(entryPrefix);
+    while (k !== undefined && k.startsWith(entryPrefix)) {
+      const next = store.getNextKey(k);
+      removeStoredEntry(entryPrefix, weak, k, store.get(k)!);
+      k = next;
+    }
+    store.delete(metaKey);
+    return true;
+  };
+
   const makeCollection = (kindId: number, n: number): object => {
     const [type, durable] = collectionKinds[kindId];
     const vref = `o+${durable ? 'd' : 'v'}${kindId}/${n}`;
@@ -58,6 +94,7 @@ export function makeCollections(ctx: VatDataContext) {
       store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
     };
     const weak = type === 'weakMap' || type === 'weakSet';
+    const refKey = (k: string, delta: 1 | -1) => keyReference(entryPrefix, weak, k, delta);
     const keyOf = (key: unknown) => {
       const t = typeof key;
       if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
@@ -86,18 +123,25 @@ export function makeCollections(ctx: VatDataContext) {
     const init = (key: unknown, value: unknown) => {
       const k = keyOf(key);
       if (store.get(k) !== undefined) throw Error(`key ${describeKey(key)} already registered in collection "${label}"`);
-      store.set(k, type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
+      const text = type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
+      refs.adjust(undefined, text === '1' ? undefined : text);
+      refKey(k, 1);
+      store.set(k, text);
       bump(1);
     };
     const set = (key: unknown, value: unknown) => {
       const k = keyOf(key);
-      if (store.get(k) === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
-      store.set(k, encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`));
+      const before = store.get(k);
+      if (before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      const text = encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
+      refs.adjust(before, text);
+      store.set(k, text);
     };
     const del = (key: unknown) => {
       const k = keyOf(key);
-      if (store.get(k) === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
-      store.delete(k);
+      const before = store.get(k);
+      if (before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      removeEntry(k, before);
       bump(-1);
     };
     // Ordered iteration straight off the vatstore: nothing is loaded up front.
@@ -120,12 +164,13 @@ export function makeCollections(ctx: VatDataContext) {
     const entries = function* (range?: Range) {
       for (const [k, raw] of iterate(range)) yield [decodePassable(k.slice(entryPrefix.length)), decodeValue(raw)];
     };
+    const removeEntry = (k: string, raw: string) => removeStoredEntry(entryPrefix, weak, k, raw);
     // As in Agoric, adding a member already present is not an error.
     const add = (key: unknown) => {
       if (!has(key)) init(key, undefined);
     };
     const clear = () => {
-      for (const [k] of [...iterate()]) store.delete(k);
+      for (const [k, raw] of [...iterate()]) removeEntry(k, raw);
       store.set(metaKey, JSON.stringify({ ...meta(), size: 0 }));
     };
     let methods: Record<string, unknown>;
@@ -163,5 +208,5 @@ export function makeCollections(ctx: VatDataContext) {
     return makeCollection(kindId, n);
   };
 
-  return { createCollection, makeCollection, collectionKinds };
+  return { createCollection, makeCollection, collectionKinds, deleteIfUnreachable };
 }

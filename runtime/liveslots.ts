@@ -13,6 +13,12 @@ export interface VirtualHooks {
   vrefOf(value: unknown): string | undefined;
   isVirtualVref(vref: string): boolean;
   reanimate(vref: string): object;
+  /** A virtual or durable object crossed to the kernel: it is exported until the kernel drops it. */
+  exported(vref: string): void;
+  /** The kernel dropped an exported virtual or durable object. */
+  unexported(vref: string): void;
+  /** Deletes virtual and durable objects nothing refers to any more (a GC point). */
+  collect(): number;
 }
 
 export interface LiveSlots {
@@ -27,6 +33,8 @@ export interface LiveSlots {
   deliver(target: string, method: string, args: Capdata, result: string | null): void;
   notify(resolutions: Resolution[]): void;
   serialize(value: unknown): Capdata;
+  /** serialize, for capdata that goes to the kernel (its references become known there). */
+  toKernel(value: unknown): Capdata;
   unserialize(data: Capdata): unknown;
   /**
    * Called when an incarnation starts: continues the vat's promise and object
@@ -42,6 +50,16 @@ export interface LiveSlots {
   retainPromise(vpid: string): void;
   /** The vpid of a promise, known to the kernel afterwards: a new local one is subscribed to, so an upgrade's disconnection reaches the next incarnation. */
   exportPromise(p: Promise<unknown>): string;
+  /**
+   * A GC point (Agoric's bring-out-your-dead): imports the program no longer
+   * holds are reported to the kernel (dropImports, retireImports), then
+   * unreachable virtual and durable objects are deleted. The kernel chooses
+   * when; the engine's collection is deterministic, so every replica drops
+   * the same references at the same point.
+   */
+  bringOutYourDead(): { droppedImports: number; deletedVirtual: number };
+  /** The kernel says nobody imports these exports any more (dropExports + retireExports). */
+  dropExports(vrefs: string[]): void;
   stats(): { exports: number; imports: number; promises: number };
 }
 
@@ -49,7 +67,13 @@ type PromiseRecord = { resolve: (v: unknown) => void; reject: (e: unknown) => vo
 
 export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const valToSlot = new WeakMap<object, string>();
+  // Exports and promises are held strongly; imports (o-N) weakly, so the
+  // program's dropping a presence can be noticed at a GC point.
   const slotToVal = new Map<string, any>();
+  const imports = new Map<string, WeakRef<object>>();
+  // Imports stored in virtual or durable data stay imported for good (their
+  // vref is in the vatstore, where no GC point can see it).
+  const isPinned = (vref: string) => syscall.vatstoreGet(`ls.pin.${vref}`) !== undefined;
   // Imported promises we still wait on: vpid -> resolvers.
   const importedPromises = new Map<string, PromiseRecord>();
   let virtual: VirtualHooks | null = null;
@@ -113,7 +137,10 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   // Capdata for the kernel: every promise in it becomes known to the kernel.
   const toKernel = (value: unknown): Capdata => {
     const data = m.toCapData(harden(value) as any);
-    for (const slot of data.slots) if (slot[0] === 'p') kernelKnows.add(slot);
+    for (const slot of data.slots) {
+      if (slot[0] === 'p') kernelKnows.add(slot);
+      else if (virtual?.isVirtualVref(slot)) virtual.exported(slot);
+    }
     return data;
   };
 
@@ -221,8 +248,11 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     if (known !== undefined) return known;
     if (virtual?.isVirtualVref(slot)) return virtual.reanimate(slot);
     if (/^o-\d+$/.test(slot)) {
+      const held = imports.get(slot)?.deref();
+      if (held !== undefined) return held;
       const presence = makeImportedPresence(slot);
-      register(slot, presence);
+      valToSlot.set(presence, slot);
+      imports.set(slot, new WeakRef(presence));
       return presence;
     }
     if (/^p[+-]\d+$/.test(slot)) return makeImportedPromise(slot);
@@ -258,7 +288,33 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       exportIds.start();
     },
     retainPromise(vpid: string) {
-      retained.add(vpid);
+      if (vpid[0] === 'p') retained.add(vpid);
+      else if (vpid.startsWith('o-') && !isPinned(vpid)) syscall.vatstoreSet(`ls.pin.${vpid}`, '1');
+    },
+    bringOutYourDead() {
+      const dead: string[] = [];
+      for (const [vref, ref] of imports) {
+        if (ref.deref() !== undefined) continue;
+        imports.delete(vref);
+        if (!isPinned(vref)) dead.push(vref);
+      }
+      if (dead.length > 0) {
+        syscall.dropImports(dead);
+        syscall.retireImports(dead);
+      }
+      return { droppedImports: dead.length, deletedVirtual: virtual ? virtual.collect() : 0 };
+    },
+    dropExports(vrefs: string[]) {
+      for (const vref of vrefs) {
+        if (vref === 'o+0') continue;
+        if (virtual?.isVirtualVref(vref)) {
+          virtual.unexported(vref);
+          continue;
+        }
+        const val = slotToVal.get(vref);
+        slotToVal.delete(vref);
+        if (val !== undefined) valToSlot.delete(val);
+      }
     },
     exportPromise(p: Promise<unknown>) {
       const vpid = convertValToSlot(p);
@@ -311,6 +367,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
     },
     serialize: (value: unknown) => m.toCapData(harden(value) as any),
+    toKernel,
     unserialize: (data: Capdata) => m.fromCapData(data),
     stats: () => ({ exports: exportIds.value, imports: slotToVal.size, promises: importedPromises.size }),
   } satisfies LiveSlots);

@@ -97,6 +97,7 @@ function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Re
   // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11);
   // `assert` is SES's, the global Agoric vats have (issue 12).
   const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
+  vatData.setOnDeleted(weak.forget);
   return loadBundle(bundle, harden(builtins), { HandledPromise, assert, WeakMap: weak.WeakMap, WeakSet: weak.WeakSet });
 }
 
@@ -154,7 +155,7 @@ async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Ca
   if (typeof kit !== 'object' || kit === null) throw Error('the kit maker must return a record of facets');
   const bad = vatData.findNonDurable(kit, 'kit');
   if (bad) throw Error(`${bad}; every facet of the kit must be a durable object (defineDurableKind) so it survives upgrades`);
-  const data = liveSlots.serialize(kit);
+  const data = liveSlots.toKernel(kit);
   rawStore.set('d.meta.kit', JSON.stringify(data));
   instanceFunction = null;
   return data;
@@ -183,7 +184,9 @@ type Delivery =
   | ['startInstance', Capdata, Capdata]
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]]
-  | ['inspect', string[], number?];
+  | ['inspect', string[], number?]
+  | ['bringOutYourDead']
+  | ['dropExports', string[]];
 
 // The host calls this with one JSON delivery and reads the reply after every
 // promise job has run: {"ok":true} (with "result" for a started instance), or
@@ -208,6 +211,12 @@ const dispatch = async (request: string): Promise<string> => {
         break;
       case 'inspect':
         result = inspect(d[1], d[2]);
+        break;
+      case 'bringOutYourDead':
+        result = liveSlots.serialize(harden(liveSlots.bringOutYourDead()));
+        break;
+      case 'dropExports':
+        liveSlots.dropExports(d[1]);
         break;
       default:
         throw Error(`unknown delivery type ${JSON.stringify((d as unknown[])[0])}`);

@@ -10,6 +10,10 @@ export interface Syscall {
   send(target: string, method: string, args: Capdata, result: string): void;
   subscribe(vpid: string): void;
   resolve(resolutions: Resolution[]): void;
+  /** The vat no longer reaches these imports (a GC point found them dropped). */
+  dropImports(vrefs: string[]): void;
+  /** ... nor can recognise them: the kernel may forget them for this vat. */
+  retireImports(vrefs: string[]): void;
   vatstoreGet(key: string): string | undefined;
   vatstoreSet(key: string, value: string): void;
   vatstoreDelete(key: string): void;
@@ -31,6 +35,8 @@ export function takeSyscall(): Syscall {
     send: (target: string, method: string, args: Capdata, result: string) => void call('send', target, method, args, result),
     subscribe: (vpid: string) => void call('subscribe', vpid),
     resolve: (resolutions: Resolution[]) => void call('resolve', resolutions),
+    dropImports: (vrefs: string[]) => void call('dropImports', vrefs),
+    retireImports: (vrefs: string[]) => void call('retireImports', vrefs),
     // Keys are escaped so the store's order is JavaScript's (key-order.ts).
     vatstoreGet: (key: string) => call('vatstoreGet', escapeKey(key)) ?? undefined,
     vatstoreSet: (key: string, value: string) => void call('vatstoreSet', escapeKey(key), value),

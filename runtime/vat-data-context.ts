@@ -20,8 +20,11 @@ export interface Marshaller {
   knownSlot(value: unknown): string | undefined;
   /** The value for one slot, as unserialize would give it. */
   slotToVal(vref: string): unknown;
-  /** Keeps a promise readable by its vpid after it settles (virtual data refers to it). */
-  retainPromise(vpid: string): void;
+  /**
+   * A promise or import (o-N) is now referred to from stored data: a promise
+   * stays readable by its vpid after it settles, an import stays imported.
+   */
+  retainPromise(vref: string): void;
   /** The vpid of a promise, made known to the kernel (for watches that outlive the incarnation). */
   exportPromise(p: Promise<unknown>): string;
 }
@@ -83,7 +86,7 @@ export const isDurableVref = (vref: string) => vref.startsWith('o+d') || vref.st
 
 export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const vprefix = `v${incarnation}.`;
-  const hotPrefixes = ['d.meta.', 'd.kind.', 'd.cm.', `${vprefix}kind.`, `${vprefix}cm.`];
+  const hotPrefixes = ['d.meta.', 'd.kind.', 'd.cm.', 'd.rc.', 'd.ex.', `${vprefix}kind.`, `${vprefix}cm.`, `${vprefix}rc.`, `${vprefix}ex.`];
   const store = cacheHotKeys(rawStore, (key) => hotPrefixes.some((p) => key.startsWith(p)));
   const prefixOf = (durable: boolean) => (durable ? 'd.' : vprefix);
 
@@ -94,13 +97,20 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
   const holders = new Map<string, WeakRef<{ state: object }>>();
   const vrefOf = new WeakMap<object, string>();
   let insertions = 0;
+  // vrefs whose representative died: the GC point looks at them.
+  const died = new Set<string>();
+  const sweepLive = () => {
+    for (const [k, ref] of live) {
+      if (ref.deref() !== undefined) continue;
+      live.delete(k);
+      died.add(k);
+    }
+    for (const [k, ref] of holders) if (ref.deref() === undefined) holders.delete(k);
+  };
   const remember = (vref: string, value: object) => {
     live.set(vref, new WeakRef(value));
     vrefOf.set(value, vref);
-    if (++insertions % 1024 === 0) {
-      for (const [k, ref] of live) if (ref.deref() === undefined) live.delete(k);
-      for (const [k, ref] of holders) if (ref.deref() === undefined) holders.delete(k);
-    }
+    if (++insertions % 1024 === 0) sweepLive();
   };
   const recall = (vref: string): object | undefined => live.get(vref)?.deref();
 
@@ -182,9 +192,6 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
       }
     }
     const data = marshal.serialize(value);
-    // Virtual data may keep promises (as Agoric's does): reading one back
-    // later gives the same promise, settled or not.
-    for (const slot of data.slots) if (slot[0] === 'p') marshal.retainPromise(slot);
     return JSON.stringify(data);
   };
   const decodeValue = (text: string): unknown => {
@@ -220,6 +227,13 @@ export function makeVatDataContext(rawStore: VatStore, marshal: Marshaller, inca
     holders,
     remember,
     recall,
+    /** vrefs whose representatives died since the last call (a GC point). */
+    takeDied: () => {
+      sweepLive();
+      const out = [...died];
+      died.clear();
+      return out;
+    },
     counter,
     findNonDurable,
     encodeValue,

@@ -18,6 +18,7 @@ import { makeCollections } from './collections.js';
 import { makeVatDataContext, VREF, type Marshaller, type VatStore } from './vat-data-context.js';
 import { makeVirtualObjects, type Behavior, type KindOptions } from './virtual-objects.js';
 import { makeWatchedPromises } from './watched-promises.js';
+import { baseOf, makeRefcounts } from './virtual-refcounts.js';
 
 export { DurabilityError, type Marshaller, type VatStore } from './vat-data-context.js';
 
@@ -35,8 +36,33 @@ export function isUpgradeDisconnection(reason: unknown): boolean {
 export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const ctx = makeVatDataContext(rawStore, marshal, incarnation);
   const { store, recall, vrefOf, findNonDurable, reanimateOrImport } = ctx;
-  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords } = makeVirtualObjects(ctx);
-  const { createCollection, makeCollection, collectionKinds } = makeCollections(ctx);
+  const refs = makeRefcounts(ctx, (vref) => marshal.retainPromise(vref));
+  const objects = makeVirtualObjects(ctx, refs);
+  const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords } = objects;
+  const collections = makeCollections(ctx, refs);
+  const { createCollection, makeCollection, collectionKinds } = collections;
+  // Told which virtual objects were deleted (the vref-aware WeakMap/WeakSet drop their entries).
+  let onDeleted: (vref: string) => void = () => {};
+
+  /**
+   * A GC point: deletes virtual and durable objects and collections nothing
+   * holds any more (see virtual-refcounts.ts), and what only they held, up to
+   * `limit` per call (the rest wait for the next point). Returns how many.
+   */
+  const collect = (limit = 1000): number => {
+    const { candidates } = refs;
+    for (const vref of ctx.takeDied()) candidates.add(baseOf(vref));
+    let deleted = 0;
+    while (candidates.size > 0 && deleted < limit) {
+      const [base] = candidates;
+      candidates.delete(base);
+      if (objects.deleteIfUnreachable(base) || collections.deleteIfUnreachable(base)) {
+        deleted++;
+        onDeleted(base);
+      }
+    }
+    return deleted;
+  };
 
   // ------------------------------------------------------------ reanimation
   /** The object for a virtual or durable vref (for deliveries and unserialization). */
@@ -57,6 +83,8 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     if (existing !== undefined) return reanimate(existing);
     const baggage = createCollection('map', name, true);
     store.set(key, vrefOf.get(baggage)!);
+    // A root: held by the vat itself, never collected.
+    refs.addRef(vrefOf.get(baggage)!);
     return baggage;
   };
 
@@ -121,6 +149,12 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     sampleRecords,
     findNonDurable: (value: unknown, path: string) => findNonDurable(harden(value), path),
     reanimateOrImport,
+    exported: refs.exported,
+    unexported: refs.unexported,
+    collect,
+    setOnDeleted: (fn: (vref: string) => void) => {
+      onDeleted = fn;
+    },
     /** Follows promises watched by earlier incarnations (once kinds are redefined). */
     reviveWatchedPromises: watched.revive,
   };

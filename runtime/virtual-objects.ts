@@ -7,6 +7,7 @@ import { Far } from '@endo/pass-style';
 import { checkGuardKitFacets, checkInitialState, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
 import type { KindSample, RecordSample } from './record-sample.js';
+import type { Refcounts } from './virtual-refcounts.js';
 
 export type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
 export interface KindOptions extends ExoKindOptions {
@@ -30,7 +31,7 @@ interface KindDef {
   readonly options: KindOptions;
 }
 
-export function makeVirtualObjects(ctx: VatDataContext) {
+export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   const { store, prefixOf, vrefOf, holders, remember, recall, counter, encodeValue, decodeValue, incarnation } = ctx;
 
   // ------------------------------------------------------------ kinds
@@ -71,8 +72,9 @@ export function makeVirtualObjects(ctx: VatDataContext) {
         set: (value: unknown) => {
           checkStateField(def.options, tag, field, value);
           const r = load();
-          const s = { ...r.s, [field]: encodeValue(value, durable, `${tag}.state.${field}`) };
-          rec = { v: r.v, s };
+          const text = encodeValue(value, durable, `${tag}.state.${field}`);
+          refs.adjust(r.s[field], text);
+          rec = { v: r.v, s: { ...r.s, [field]: text } };
           store.set(key, JSON.stringify(rec));
         },
         enumerable: true,
@@ -98,6 +100,8 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     if (typeof next !== 'object' || next === null) throw Error(`migrate for ${tag} returned ${typeof next}, expected a state record`);
     const s: Record<string, string> = {};
     for (const [k, v] of Object.entries(next)) s[k] = encodeValue(v, def.record.durable, `${tag}.state.${k}`);
+    for (const text of Object.values(s)) refs.adjust(undefined, text);
+    for (const text of Object.values(r.s)) refs.adjust(text, undefined);
     const migrated = { v: version, s };
     store.set(key, JSON.stringify(migrated));
     return migrated;
@@ -196,6 +200,7 @@ export function makeVirtualObjects(ctx: VatDataContext) {
       (def as { record: KindRecord }).record = updated;
       const s: Record<string, string> = {};
       for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
+      for (const text of Object.values(s)) refs.adjust(undefined, text);
       store.set(stateKey(def.record.durable, def.id, n), JSON.stringify({ v: def.options.stateVersion ?? 0, s }));
       const made = makeRepresentative(def, n);
       if (def.options.finish) {
@@ -293,6 +298,30 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     return makeMaker(register(id, record, init, behavior, options));
   };
 
+  /**
+   * Deletes the state of object `base` (no facet suffix) if nothing holds it:
+   * no reference in stored data, not exported, no live representative or
+   * facet. True when deleted. Kind handles are never deleted.
+   */
+  const deleteIfUnreachable = (base: string): boolean => {
+    const m = VREF.exec(base);
+    if (!m) return false;
+    const kindId = Number(m[2]);
+    if (kindId === K.kindHandle || refs.count(base) > 0) return false;
+    const durable = m[1] === 'd';
+    const def = defs.get(kindId);
+    const facets = def?.record.facets?.length ?? readKind(kindId, durable)?.facets?.length ?? 0;
+    if (recall(base)) return false;
+    for (let i = 0; i < facets; i++) if (recall(`${base}:${i}`)) return false;
+    const key = stateKey(durable, kindId, Number(m[3]));
+    const raw = store.get(key);
+    if (raw === undefined) return false;
+    store.delete(key);
+    holders.delete(base);
+    for (const text of Object.values((JSON.parse(raw) as StateRecord).s)) refs.adjust(text, undefined);
+    return true;
+  };
+
   /** The representative (or facet) for a parsed user-kind vref. */
   const reanimateObject = (vref: string, dv: string, kindId: number, n: number, facetText: string | undefined): object => {
     const def = defs.get(kindId);
@@ -385,7 +414,7 @@ export function makeVirtualObjects(ctx: VatDataContext) {
     return out;
   };
 
-  return { defs, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
+  return { defs, deleteIfUnreachable, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
 }
 
 /** Object numbers 1..count to read: all of them up to `k`, else the first, the last and k-2 evenly spaced between. */

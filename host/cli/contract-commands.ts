@@ -65,12 +65,16 @@ program
   .option('--label <label>', 'installation label (default: the file name)')
   .option('--exits <file>', 'named-exit policy (JSON; docs/cli.md)')
   .action(async (file: string, opts: { label?: string; exits?: string }) => {
+    if (opts.label !== undefined) checkLabel(opts.label);
     const bundle = await loadBundleArg(file);
     const exits = readExits(opts.exits);
     await withHost(
       (host) => {
+        const label = opts.label ?? defaultLabel(file);
+        const taken = host.installations().find((i) => i.label === label);
+        if (taken) throw new UsageError(`installation label ${JSON.stringify(label)} is already used by ${taken.installationId}; pass another --label`);
         const { cap, sent, total, pieces } = upload(host, bundle);
-        const installation = host.install(cap, { label: opts.label ?? path.basename(file).replace(/\..*$/, ''), exits });
+        const installation = host.install(cap, { label, exits });
         out(`installed ${installation.label} as ${installation.installationId} (uploaded ${pieces} pieces, ${sent} of ${total} bytes)`, {
           ...installation,
           uploadedBytes: sent,
@@ -90,12 +94,12 @@ program
   .action(async (installationId: string, opts: { label?: string; parameters?: string; privateArgs?: string }) => {
     const parameters = parseJsonOption('--parameters', opts.parameters);
     const privateArgs = parseJsonOption('--private-args', opts.privateArgs);
-    if (opts.label !== undefined && (!/^[A-Za-z_][\w-]{0,63}$/.test(opts.label) || /^v\d+$/.test(opts.label))) {
-      throw new UsageError(`--label ${JSON.stringify(opts.label)}: a label is a letter then letters, digits, _ or - (and not an id like v3)`);
-    }
+    if (opts.label !== undefined) checkLabel(opts.label);
     await withHost((host) => {
       const installation = host.installations().find((i) => i.installationId === installationId || i.label === installationId);
       if (!installation) throw new UsageError(`unknown installation ${JSON.stringify(installationId)}`);
+      const holder = opts.label === undefined ? undefined : instances(host).find((i) => i.label === opts.label);
+      if (holder) throw new UsageError(`label ${JSON.stringify(opts.label)} already names instance ${holder.instanceId}; pass another --label`);
       const kit = host.startInstance(installation, { parameters, privateArgs, name: opts.label });
       const label = opts.label ?? installation.label;
       const facets = Object.keys(kit).filter((k) => k !== 'instanceId' && k !== 'adminFacet');
@@ -185,4 +189,18 @@ function untilSettled<T>(what: string, answer: Promise<T>): Promise<T> {
     process.once('beforeExit', stuck);
     answer.then(resolve, reject).finally(() => process.off('beforeExit', stuck));
   });
+}
+
+// A label must never be mistaken for an id (v3) or a reference (ko12), and
+// must be one word a shell and a facet path (label.publicFacet) keep intact.
+function checkLabel(label: string): void {
+  if (!/^[A-Za-z_][\w-]{0,63}$/.test(label) || /^v\d+$/.test(label) || /^k[op]\d+$/.test(label)) {
+    throw new UsageError(`--label ${JSON.stringify(label)}: a label is a letter then letters, digits, _ or - (at most 64), and not an id like v3 or a reference like ko12`);
+  }
+}
+
+/** The file's name as a label, made valid: `v1.json` gives `contract-v1`, never something that reads as an id. */
+function defaultLabel(file: string): string {
+  const base = path.basename(file).replace(/\..*$/, '').replace(/[^\w-]/g, '_').slice(0, 48) || 'contract';
+  return /^[A-Za-z_]/.test(base) && !/^v\d+$/.test(base) && !/^k[op]\d+$/.test(base) ? base : `contract-${base}`;
 }

@@ -8,6 +8,7 @@ import { CommanderError } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT, jsonMode, program, ROOT } from './context.js';
+import { printable } from './values.js';
 import './contract-commands.js';
 import './upgrade-commands.js';
 import './state-commands.js';
@@ -22,8 +23,10 @@ program
 
 // Commander's messages start "error: "; ours are already one line naming the input.
 function fail(message: string): void {
-  const line = message.split('\n')[0].replace(/^error: /, '');
-  process.stderr.write(jsonMode() ? `${JSON.stringify({ error: line })}\n` : `quickvat: ${line}\n`);
+  const text = message.replace(/^error: /, '');
+  // --json keeps the whole message; people get one line, with whatever a
+  // contract put in it (newlines, escape sequences) made visible, not obeyed.
+  process.stderr.write(jsonMode() ? `${JSON.stringify({ error: text })}\n` : `quickvat: ${printable(text)}\n`);
   process.exitCode = EXIT.error;
 }
 

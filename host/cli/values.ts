@@ -34,9 +34,18 @@ export function showValue(value: unknown, describe?: DescribeRef): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
   const ref = describe?.(value);
-  if (ref) return ref.iface ? `${ref.ref} (${ref.iface})` : ref.ref;
+  if (ref) return ref.iface ? `${ref.ref} (${printable(ref.iface)})` : ref.ref;
   if (Array.isArray(value)) return `[${value.map((v) => showValue(v, describe)).join(',')}]`;
   const tag = tagOf(value);
-  if (tag && Object.keys(value).length === 0) return tag;
+  if (tag && Object.keys(value).length === 0) return printable(tag);
   return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${showValue(v, describe)}`).join(',')}}`;
+}
+
+/**
+ * Text a contract chose (interface names, error messages) made safe for a
+ * terminal: control characters (newlines that would forge output lines,
+ * escape sequences that would rewrite the screen) shown as \u escapes.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -9,7 +9,14 @@ import { SyscallError } from './refs.js';
 import { DeliveryFailed, failureCause } from './vat-manager.js';
 
 export function describeFailure(item: RunItem, err: Error): string {
-  const what = item.type === 'send' ? `${item.msg.method.slice(0, 80)}` : item.type === 'notify' ? 'a promise notification' : 'the upgrade';
+  const what =
+    item.type === 'send'
+      ? `${item.msg.method.slice(0, 80)}`
+      : item.type === 'notify'
+        ? 'a promise notification'
+        : item.type === 'upgrade'
+          ? 'the upgrade'
+          : 'garbage collection';
   const rolledBack = item.type === 'upgrade' ? 'the vat keeps its previous incarnation' : 'the receiving vat was rolled back';
   if (err instanceof MeterExhausted) return `${what} failed: the receiving vat exhausted its compute budget; ${rolledBack}`;
   if (err instanceof SyscallError) return `${what} failed: the receiving vat made an illegal syscall; ${rolledBack}`;

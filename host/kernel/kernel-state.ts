@@ -17,7 +17,11 @@ export type RunItem =
   /** Moves messages parked on a settled promise back to the run queue, a bounded number per crank. */
   | { readonly type: 'release'; readonly kpid: Kref; readonly from: number; readonly to: number }
   /** An upgrade a device (an admin capability held by a vat) asked for: a crank of its own. */
-  | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null };
+  | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null }
+  /** A GC point of one vat (gc.ts). */
+  | { readonly type: 'bringOutYourDead'; readonly vat: VatId }
+  /** A kernel sweep after vats retired imports (gc.ts). */
+  | { readonly type: 'gc' };
 
 /** A message waiting on an unresolved promise, and whose share it counts against. */
 export interface ParkedMessage {

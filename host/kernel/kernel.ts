@@ -32,6 +32,7 @@ import { Translator } from './translate.js';
 import { ReplayDiverged, VatManager, type LiveSyscall, type RecordedSyscall } from './vat-manager.js';
 import { describeFailure, presenceSlot } from './failures.js';
 import { Upgrader, type UpgradeOptions } from './upgrader.js';
+import { KernelGC } from './gc.js';
 
 export { errorData } from './syscalls.js';
 export type { UpgradeOptions } from './upgrader.js';
@@ -67,6 +68,11 @@ export interface KernelOptions {
   readonly maxQueuedPerVat?: number;
   /** The image new vats start from; tests substitute a hostile guest runtime here. */
   readonly baseImage?: () => StoredImage;
+  /**
+   * Deliveries to a vat between its bring-out-your-dead GC points (also one
+   * before every snapshot); 0 turns the periodic points off. Default 50.
+   */
+  readonly gcEvery?: number;
 }
 
 export interface VatBundle {
@@ -82,6 +88,7 @@ const RELEASE_PER_CRANK = 100;
 const CLEANUP_UNITS_PER_KEY = 10_000n;
 /** Most settled promises one notify carries; the rest are imported and notified later. */
 const NOTIFY_BATCH = 1000;
+const DEFAULT_GC_EVERY = 50;
 const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
 
 export class Kernel {
@@ -93,6 +100,8 @@ export class Kernel {
   private pendingHost: [Kref, boolean, Capdata][] = [];
   private afterCommit: (() => void)[] = [];
   private readonly upgrader: Upgrader;
+  /** Distributed garbage collection (gc.ts). */
+  readonly gc: KernelGC;
   private readonly syscallHost: SyscallHost;
   readonly limits: typeof DEFAULTS;
   private inCrank = false;
@@ -126,6 +135,17 @@ export class Kernel {
     if (options.snapshotEveryUnits !== undefined && !(typeof options.snapshotEveryUnits === 'bigint' && options.snapshotEveryUnits > 0n)) {
       throw new RangeError(`snapshotEveryUnits must be a positive bigint (meter units), got ${String(options.snapshotEveryUnits)}`);
     }
+    const gcEvery = options.gcEvery ?? DEFAULT_GC_EVERY;
+    if (!(Number.isSafeInteger(gcEvery) && gcEvery >= 0)) throw new RangeError(`gcEvery must be a non-negative integer, got ${gcEvery}`);
+    this.gc = new KernelGC(
+      {
+        store,
+        state: this.state,
+        enqueueKernelItem: (item) => this.queue.enqueue(item, KERNEL_LANE),
+        enqueueVatItem: (vat, item) => this.queue.enqueue(item, vat),
+      },
+      gcEvery,
+    );
     this.syscallHost = this.makeSyscallHost();
     this.upgrader = new Upgrader(this);
   }
@@ -253,6 +273,7 @@ export class Kernel {
     return this.operation(
       () => {
         const out = this.upgrader.startInstance(zygote, options, (v) => (vat = v));
+        this.gc.pinForHost(out.kit.slots);
         options.record?.(out.vat, out.kit);
         return out;
       },
@@ -472,6 +493,12 @@ export class Kernel {
   private process(item: RunItem, sender: Sender | null, delivered: { vat: VatId | null; used: bigint }): void {
     if (item.type === 'notify') return this.deliverNotify(item.vat, item.kpid, delivered);
     if (item.type === 'release') return this.releaseParked(item);
+    if (item.type === 'bringOutYourDead') {
+      delivered.vat = item.vat;
+      this.gc.boydStarted(item.vat);
+      return this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
+    }
+    if (item.type === 'gc') return this.dropUnreferenced(delivered);
     if (item.type === 'upgrade') {
       delivered.vat = item.vat;
       const { incarnation } = this.upgrader.upgrade(item.vat, item.bundleId, this.state.bundle(item.bundleId) as VatBundle, { exits: item.exits });
@@ -515,10 +542,31 @@ export class Kernel {
   private deliverTo(vat: VatId, delivery: unknown, delivered: { used: bigint }): void {
     const manager = this.manager(vat);
     const { syscalls, used } = manager.deliver(delivery, this.syscall);
-    delivered.used = used;
+    delivered.used += used;
+    const gcPoint = (delivery as unknown[])[0] === 'bringOutYourDead';
+    if (!gcPoint) {
+      this.gc.afterDelivery(vat);
+      // A snapshot keeps no garbage: a GC point comes first.
+      if (this.gc.gcEvery > 0 && manager.snapshotDue()) {
+        this.gc.boydStarted(vat);
+        delivered.used += manager.deliver(['bringOutYourDead'], this.syscall).used;
+      }
+    }
     manager.snapshotIfDue();
     const shadow = this.shadows.get(vat);
     if (shadow) this.afterCommit.push(() => shadow.observe(delivery, syscalls));
+  }
+
+  // A sweep: each exporter of objects nobody else holds is told
+  // (dropExports), then the kernel forgets them (gc.ts).
+  private dropUnreferenced(delivered: { vat: VatId | null; used: bigint }): void {
+    const suspended = new Set(this.state.suspendedVats());
+    for (const [vat, dropped] of this.gc.sweep()) {
+      if (suspended.has(vat)) continue; // swept again after a later retire
+      delivered.vat = vat;
+      this.deliverTo(vat, ['dropExports', dropped.map(([vref]) => vref)], delivered);
+      this.gc.finishDrop(vat, dropped);
+    }
   }
 
   // One notify carries the settlement of every settled promise its data
@@ -556,6 +604,7 @@ export class Kernel {
     const { item } = this.queue.dequeue(mayRun)!;
     this.state.bump('cranks');
     this.state.bump('aborted');
+    this.gc.itemFailed(item);
     const meterFault = err instanceof MeterExhausted;
     const used = meterFault ? err.used : 0n;
     if (vat) {
@@ -583,7 +632,10 @@ export class Kernel {
     if (p.state !== 'unresolved') return;
     this.state.setPromise(kp, { state: rejected ? 'rejected' : 'fulfilled', data });
     for (const sub of p.subscribers) {
-      if (sub === HOST_VAT) this.pendingHost.push([kp, rejected, data]);
+      if (sub === HOST_VAT) {
+        this.pendingHost.push([kp, rejected, data]);
+        this.gc.pinForHost(data.slots);
+      }
       else this.queue.enqueue({ type: 'notify', vat: sub, kpid: kp }, sub);
     }
     if (p.parked > 0) this.queue.enqueue({ type: 'release', kpid: kp, from: 0, to: p.parked }, KERNEL_LANE);
@@ -619,6 +671,8 @@ export class Kernel {
       },
       enqueueNotify: (vat, kp) => this.queue.enqueue({ type: 'notify', vat, kpid: kp }, vat),
       resolveKernelPromise: (kp, rejected, data) => this.resolveKernelPromise(kp, rejected, data),
+      dropImports: (vat, vrefs) => this.gc.dropImports(vat, vrefs),
+      retireImports: (vat, vrefs) => this.gc.retireImports(vat, vrefs),
       log: (vat, level, text) => {
         // Diagnostics, not state: replays do not log again.
         this.vatLog.push(`${vat} ${level}: ${text}`);

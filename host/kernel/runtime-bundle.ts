@@ -1,5 +1,6 @@
 // The guest runtime (runtime/main.ts and what it imports: SES, marshal,
 // eventual-send) bundled by esbuild into one script for the base image.
+import type { Plugin } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUILD_DIR, BUILTIN_EXPORTS_PATH, RUNTIME_BUNDLE_PATH } from '../engine/build-paths.js';
@@ -45,6 +46,7 @@ export async function bundleRuntime(substitutes: Readonly<Record<string, string>
           );
         },
       },
+      unpinPresences,
     ],
   });
   return result.outputFiles[0].text;
@@ -78,6 +80,26 @@ export function writeBuiltinExports(log: (msg: string) => void = () => {}): stri
     sandbox.dispose();
   }
 }
+
+/**
+ * Presences must be collectable for distributed GC (issue #11). Eventual-send
+ * maps each presence to the promise resolved with it (presenceToPromise), an
+ * optimisation only (HandledPromise.resolve(presence) then makes a fresh
+ * resolved promise). In QuickJS a WeakMap value that references its key keeps
+ * the key alive forever (no ephemerons), so that entry would pin every
+ * presence. The bundle leaves it out; the build fails if the line moved.
+ */
+const PRESENCE_PIN = 'presenceToPromise.set(resolvedTarget, handledP);';
+const unpinPresences: Plugin = {
+  name: 'unpin-presences',
+  setup(build) {
+    build.onLoad({ filter: /eventual-send[\\/]src[\\/]handled-promise\.js$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      if (!source.includes(PRESENCE_PIN)) throw new Error(`${args.path} no longer contains "${PRESENCE_PIN}": revisit unpinPresences`);
+      return { contents: source.replace(PRESENCE_PIN, '/* presence -> promise entry left out: see quickvat runtime-bundle.ts */'), loader: 'js' };
+    });
+  },
+};
 
 let cached: string | undefined;
 export function runtimeBundleSource(): string {

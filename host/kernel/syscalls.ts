@@ -35,6 +35,9 @@ export interface SyscallHost {
   enqueueFromVat(vat: VatId, item: RunItem & { type: 'send' }): string | null;
   enqueueNotify(vat: VatId, kp: Kref): void;
   resolveKernelPromise(kp: Kref, rejected: boolean, data: Capdata): void;
+  /** Distributed GC (gc.ts): the vat no longer reaches / recognises these imports. */
+  dropImports(vat: VatId, vrefs: unknown): void;
+  retireImports(vat: VatId, vrefs: unknown): void;
   log(vat: VatId, level: string, text: string): void;
 }
 
@@ -113,6 +116,12 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       const extra = SYSCALL_COST.perScanStep * BigInt(store.lastScanSteps);
       return [next === undefined ? '' : JSON.stringify(next.slice(prefix.length)), extra];
     }
+    case 'dropImports':
+      k.dropImports(vat, a[0]);
+      return ['', 0n];
+    case 'retireImports':
+      k.retireImports(vat, a[0]);
+      return ['', 0n];
     case 'log': {
       const level = assertString(a[0], 'log level', 10);
       const text = assertString(a[1], 'log text', 10_000);

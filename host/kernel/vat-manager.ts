@@ -200,11 +200,16 @@ export class VatManager {
    * bounded amount of work; part of the current crank.
    */
   snapshotIfDue(): void {
+    if (this.snapshotDue()) this.snapshot();
+  }
+
+  /** Whether snapshotIfDue would take a snapshot now. */
+  snapshotDue(): boolean {
     const record = this.state.vat(this.id);
-    if (!this.sandbox) return;
+    if (!this.sandbox) return false;
     const byDeliveries = record.transcriptLength - record.snapshotPos >= record.snapshotEvery;
     const byUnits = BigInt(record.unitsSinceSnapshot ?? '0') >= BigInt(record.snapshotEveryUnits ?? DEFAULT_SNAPSHOT_EVERY_UNITS);
-    if (byDeliveries || byUnits) this.snapshot();
+    return byDeliveries || byUnits;
   }
 
   snapshot(): void {

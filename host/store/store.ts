@@ -11,6 +11,7 @@ import { asBinary, open, type RootDatabase } from 'lmdb';
 import { codec, decodeValue, encodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { compareKeys, decodeKey, describe, encodeKey } from './keys.js';
+import { lockStateDir } from './dir-lock.js';
 
 export interface StoreOptions {
   /** Directory of the lmdb environment, created if missing. Without it the store lives in a fresh temporary directory that close() deletes. */
@@ -28,6 +29,7 @@ export class Store {
   #db: RootDatabase<unknown, Buffer> | undefined;
   readonly #buffer = new CrankBuffer();
   #closed: Promise<void> | undefined;
+  #unlock: () => void = () => {};
 
   private constructor(path: string, temporary: boolean, db: RootDatabase<unknown, Buffer>) {
     this.path = path;
@@ -43,6 +45,7 @@ export class Store {
     const temporary = path === undefined;
     const dir = temporary ? fs.mkdtempSync(nodePath.join(os.tmpdir(), 'quickvat-store-')) : nodePath.resolve(path);
     if (openPaths.has(dir)) throw new Error(`store at ${dir} is already open in this process`);
+    const unlock = temporary ? () => {} : lockStateDir(dir);
     let db: RootDatabase<unknown, Buffer>;
     try {
       db = open<unknown, Buffer>({
@@ -65,11 +68,14 @@ export class Store {
         noSync: temporary,
       });
     } catch (error) {
+      unlock();
       if (temporary) fs.rmSync(dir, { recursive: true, force: true });
-      throw error;
+      throw new Error(`cannot open the store in ${dir}: ${(error as Error).message}`, { cause: error });
     }
     openPaths.add(dir);
-    return new Store(dir, temporary, db);
+    const store = new Store(dir, temporary, db);
+    store.#unlock = unlock;
+    return store;
   }
 
   /**
@@ -259,6 +265,7 @@ export class Store {
           await db.close();
         } finally {
           openPaths.delete(this.path);
+          this.#unlock();
           if (this.temporary) fs.rmSync(this.path, { recursive: true, force: true });
         }
       })();

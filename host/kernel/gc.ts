@@ -1,0 +1,200 @@
+// Distributed garbage collection, kernel side (issue #11; Agoric's design in
+// SwingSet's garbage-collection.md, done differently: a mark-and-sweep over the
+// kernel tables at GC points instead of incremental refcounts).
+//
+// - Vats report imports they no longer reach or recognise (dropImports,
+//   retireImports) from their bring-out-your-dead deliveries. A retired
+//   import's c-list entry is deleted at once, and a sweep is queued.
+// - A sweep (a run-queue item of the kernel's own, so a crank of its own)
+//   marks every kref still named by: an importer's c-list entry, a c-list
+//   entry of any vat for a promise, a queued item (target, arguments,
+//   result), a message queued on an unresolved promise, the resolution data
+//   of a marked promise, a vat's root object, a reference the host was given.
+//   Each unmarked kernel object is dropped: its exporter gets one
+//   dropExports delivery (reachable and recognisable counts are both zero,
+//   so it stands for dropExports + retireExports), then its c-list entry and
+//   its kernel table rows are deleted. Each unmarked resolved promise's row
+//   is deleted. Device objects (owned by the host) are never swept.
+// - Vats get a bring-out-your-dead delivery every `gcEvery` deliveries and
+//   before each snapshot: points the kernel chooses from its inputs alone, so
+//   every replica collects at the same points and ends in the same state.
+import type { Store } from '../store/index.js';
+import { HOST_VAT, type KernelPromise, type KernelState, type ParkedMessage, type RunItem, type VatRecord } from './kernel-state.js';
+import { assertVref, isKpid, SyscallError, type Kref, type VatId, type Vref } from './refs.js';
+
+/** What the GC needs from the kernel: its tables and a way to queue its own work. */
+export interface GCHost {
+  readonly store: Store;
+  readonly state: KernelState;
+  enqueueKernelItem(item: RunItem): void;
+  enqueueVatItem(vat: VatId, item: RunItem): void;
+}
+
+const SWEEP_QUEUED = 'k.gc.sweepQueued';
+const HOST_REF = 'k.gc.hostref.';
+const SINCE = (vat: VatId) => `k.gc.since.${vat}`;
+const BOYD_QUEUED = (vat: VatId) => `k.gc.boydQueued.${vat}`;
+
+export class KernelGC {
+  constructor(
+    private readonly k: GCHost,
+    /** Deliveries to a vat between its GC points; 0 turns periodic GC points off. */
+    readonly gcEvery: number,
+  ) {}
+
+  // ------------------------------------------------------------ syscalls
+
+  /** Validates a dropImports/retireImports list: imports (o-N) the vat holds. */
+  private importsOf(vat: VatId, list: unknown, what: string): [Vref, Kref][] {
+    if (!Array.isArray(list) || list.length === 0 || list.length > 10_000) throw new SyscallError(`${what} needs a list of 1 to 10000 imports`);
+    return list.map((v, i) => {
+      const vref = assertVref(v, `${what}[${i}]`);
+      const kref = this.k.state.krefFor(vat, vref);
+      if (!vref.startsWith('o-') || kref === undefined) throw new SyscallError(`${what}[${i}] ${vref} is not an import the vat holds`);
+      return [vref, kref];
+    });
+  }
+
+  /** syscall.dropImports: checked; the retire that follows does the work. */
+  dropImports(vat: VatId, list: unknown): void {
+    this.importsOf(vat, list, 'dropImports');
+  }
+
+  /** syscall.retireImports: the vat forgets these imports; a sweep will see whether anyone else holds them. */
+  retireImports(vat: VatId, list: unknown): void {
+    for (const [vref, kref] of this.importsOf(vat, list, 'retireImports')) this.k.state.removeClist(vat, vref, kref);
+    this.queueSweep();
+  }
+
+  private queueSweep(): void {
+    if (this.k.store.get(SWEEP_QUEUED)) return;
+    this.k.store.set(SWEEP_QUEUED, true);
+    this.k.enqueueKernelItem({ type: 'gc' });
+  }
+
+  // ------------------------------------------------------------ GC points
+
+  /**
+   * Counts a delivery to `vat`; every `gcEvery` deliveries queues a
+   * bring-out-your-dead delivery in the vat's lane (one at a time).
+   */
+  afterDelivery(vat: VatId): void {
+    if (this.gcEvery <= 0) return;
+    const n = ((this.k.store.get(SINCE(vat)) as number | undefined) ?? 0) + 1;
+    if (n < this.gcEvery || this.k.store.get(BOYD_QUEUED(vat))) {
+      this.k.store.set(SINCE(vat), n);
+      return;
+    }
+    this.k.store.set(SINCE(vat), 0);
+    this.k.store.set(BOYD_QUEUED(vat), true);
+    this.k.enqueueVatItem(vat, { type: 'bringOutYourDead', vat });
+  }
+
+  /** A bring-out-your-dead delivery is being made to `vat` now. */
+  boydStarted(vat: VatId): void {
+    this.k.store.delete(BOYD_QUEUED(vat));
+    this.k.store.set(SINCE(vat), 0);
+  }
+
+  /** A GC item failed and was rolled back: let the next one be queued. */
+  itemFailed(item: RunItem): void {
+    if (item.type === 'gc') this.k.store.delete(SWEEP_QUEUED);
+    if (item.type === 'bringOutYourDead') this.boydStarted(item.vat);
+  }
+
+  /** The host was handed these references: they are never swept. */
+  pinForHost(slots: readonly Kref[]): void {
+    for (const kref of slots) if (!this.k.store.has(HOST_REF + kref)) this.k.store.set(HOST_REF + kref, true);
+  }
+
+  // ------------------------------------------------------------ the sweep
+
+  /**
+   * Marks what is still referenced and returns, per exporting vat, the
+   * exports nobody else holds (to be dropped by `finishDrop`); deletes
+   * unreferenced resolved promises and ownerless objects at once.
+   */
+  sweep(): Map<VatId, [Vref, Kref][]> {
+    const { store, state } = this.k;
+    store.delete(SWEEP_QUEUED);
+    const marked = new Set<Kref>();
+    const promises = new Map<Kref, KernelPromise>();
+    for (const [key, p] of store.entries('k.kp.')) promises.set(key.slice('k.kp.'.length), p as KernelPromise);
+    const work: Kref[] = [];
+    const mark = (kref: Kref | null | undefined) => {
+      if (kref && !marked.has(kref)) {
+        marked.add(kref);
+        work.push(kref);
+      }
+    };
+    // c-lists: an object is held by its importers; a promise by anyone.
+    for (const [key] of store.entries('k.c.')) {
+      const m = /^k\.c\.([^.]+)\.k\.(.+)$/.exec(key);
+      if (m && (isKpid(m[2]) || state.objectOwner(m[2]) !== m[1])) mark(m[2]);
+    }
+    for (const [, queued] of store.entries('k.rq.i.')) markItem((queued as { item: RunItem }).item, mark);
+    for (const [kp, p] of promises) if (p.state === 'unresolved') mark(kp);
+    // Messages parked on promises (queued or not yet released) hold what they name.
+    for (const [, parked] of store.entries('k.pq.')) {
+      const { msg } = parked as ParkedMessage;
+      msg.args.slots.forEach(mark);
+      mark(msg.result);
+    }
+    for (const vat of state.vatIds()) mark((state.vat(vat) as VatRecord).root);
+    for (const [key] of store.entries(HOST_REF)) mark(key.slice(HOST_REF.length));
+    // Resolution data of a held promise holds what it names.
+    while (work.length > 0) {
+      const kref = work.pop()!;
+      const p = promises.get(kref);
+      if (p && p.state !== 'unresolved') p.data.slots.forEach(mark);
+    }
+    for (const [kp, p] of promises) if (p.state !== 'unresolved' && !marked.has(kp)) store.delete(`k.kp.${kp}`);
+    const drops = new Map<VatId, [Vref, Kref][]>();
+    for (const [key, owner] of store.entries('k.ko.')) {
+      const ko = key.slice('k.ko.'.length);
+      if (marked.has(ko) || owner === HOST_VAT) continue;
+      const vref = state.vrefFor(owner as VatId, ko);
+      if (vref === undefined || vref === 'o+0') {
+        if (vref === undefined) this.deleteObject(ko);
+        continue;
+      }
+      const list = drops.get(owner as VatId) ?? [];
+      list.push([vref, ko]);
+      drops.set(owner as VatId, list);
+    }
+    return drops;
+  }
+
+  /** After the exporter was told (dropExports): forget the objects. */
+  finishDrop(vat: VatId, dropped: [Vref, Kref][]): void {
+    for (const [vref, ko] of dropped) {
+      this.k.state.removeClist(vat, vref, ko);
+      this.deleteObject(ko);
+    }
+  }
+
+  private deleteObject(ko: Kref): void {
+    this.k.store.delete(`k.ko.${ko}`);
+    this.k.store.delete(`k.orphan.${ko}`);
+  }
+}
+
+function markItem(item: RunItem, mark: (kref: Kref | null | undefined) => void): void {
+  switch (item.type) {
+    case 'send':
+      mark(item.target);
+      item.msg.args.slots.forEach(mark);
+      mark(item.msg.result);
+      return;
+    case 'notify':
+      mark(item.kpid);
+      return;
+    case 'upgrade':
+      mark(item.result);
+      return;
+    case 'release':
+      mark(item.kpid);
+      return;
+    default:
+  }
+}
