@@ -50,6 +50,9 @@ const SUBMIT_ATTEMPTS = 8;
 
 type Pending = { resolve: (o: Outcome) => void; reject: (e: Error) => void };
 
+/** Where a replica keeps its halt, so that it survives a restart. */
+const HALT_KEY = 'replica.halted';
+
 export class Replica extends EventEmitter {
   /** True while a block is being applied: the only time the host's store may change. */
   applying = false;
@@ -94,6 +97,8 @@ export class Replica extends EventEmitter {
         );
       }
     });
+    const kept = host.store.get(HALT_KEY) as HaltReport | undefined;
+    if (kept) replica.halted = kept;
     try {
       await replica.log.join(replica.name);
       await replica.begin();
@@ -288,6 +293,18 @@ export class Replica extends EventEmitter {
   private halt(height: number, reason: string): void {
     if (this.halted) return;
     this.halted = { height, reason };
+    // Kept in the store: a restart must not clear a halt and serve clients
+    // from a diverged state (found by a hostile review). A halted replica is
+    // replaced by a fresh one joining from another replica's export.
+    const was = this.applying;
+    this.applying = true;
+    try {
+      this.host.store.atomically(() => this.host.store.set(HALT_KEY, { height, reason }));
+    } catch {
+      // the store itself failed: the halt still stands in this process
+    } finally {
+      this.applying = was;
+    }
     void this.cutter?.stop();
     for (const p of this.pending.values()) p.reject(new Error(`replica ${this.name} halted at height ${height}: ${reason}`));
     this.pending.clear();

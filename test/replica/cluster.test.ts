@@ -61,6 +61,11 @@ describe('replicas on etcd: divergence, joining, etcd failover', function () {
       assert.equal(status.halted?.height, height + 1);
       await assert.rejects(replicas[2].host.E(replicas[2].host.presence(ref)).add(1), /replica r2 halted at height/);
       await replicas[0].host.E(roots[0]).add(1);
+      // A restart does not clear the halt (hostile review of #15).
+      await replicas[2].host.close();
+      replicas[2] = await openReplica(etcd.endpoints, 'tamper', 'r2', {}, replicas[2].dir);
+      assert.equal(replicas[2].host.replica!.halted?.height, height + 1);
+      await assert.rejects(replicas[2].host.E(replicas[2].host.presence(ref)).add(1), /replica r2 halted at height/);
     } finally {
       replicas = replicas.filter(Boolean);
       for (const r of replicas) await r.host.close();
