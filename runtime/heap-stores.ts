@@ -16,6 +16,18 @@ export interface StoreOptions {
 
 const pattern = (p: unknown) => p as any;
 
+// The WeakMap weak stores are built on. A vat's contract code gets a WeakMap
+// that knows virtual and durable objects by vref (vref-weak-collections.ts);
+// the weak stores must use the same one, or an entry keyed by such an object
+// is lost when its representative is dropped and re-made (break-12 t05b).
+// Set by the runtime at each incarnation's start, before contract code runs.
+let WeakMapForStores: WeakMapConstructor = WeakMap;
+
+/** Makes the heap weak stores key virtual and durable objects by vref. */
+export function useWeakMapForStores(ctor: WeakMapConstructor): void {
+  WeakMapForStores = ctor;
+}
+
 function makeChecks(label: string, options: StoreOptions, weak: boolean) {
   const { keyShape, valueShape } = options;
   const checkKey = (key: unknown) => {
@@ -36,7 +48,7 @@ const notFound = (key: unknown, label: string) => Fail`key ${q(key)} not found i
 
 function makeMapCore(label: string, options: StoreOptions, weak: boolean) {
   const { checkKey, checkValue } = makeChecks(label, options, weak);
-  const map: Map<unknown, unknown> | WeakMap<object, unknown> = weak ? new WeakMap() : new Map();
+  const map: Map<unknown, unknown> | WeakMap<object, unknown> = weak ? new WeakMapForStores() : new Map();
   const m = map as Map<unknown, unknown>;
   return {
     m,
