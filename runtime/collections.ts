@@ -6,7 +6,7 @@
 // metadata (label, size), <p> as for virtual objects.
 import { makePassableKit } from '@endo/marshal';
 import { Far, passStyleOf } from '@endo/pass-style';
-import { M, makeCopyMap, makeCopySet, matches, mustMatch } from '@endo/patterns';
+import { storePatterns } from './exo.js';
 import { DurabilityError, K, VREF, type VatDataContext } from './vat-data-context.js';
 import type { Refcounts } from './virtual-refcounts.js';
 
@@ -17,6 +17,8 @@ export interface StoreShapes {
 }
 
 export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
+  const { M, makeCopyMap, makeCopySet, matches } = storePatterns;
+  const mustMatch: (specimen: any, patt: any, label?: string) => void = storePatterns.mustMatch;
   const { store, prefixOf, slotOf, serialize, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
 
   // ------------------------------------------------------------ collections

@@ -9,7 +9,7 @@
 // stateShape, finish).
 import { initEmpty } from '@endo/exo';
 import { defendPrototype } from '@endo/exo/tools.js';
-import { M, matches, mustMatch } from '@endo/patterns';
+import { M, makeCopyMap, makeCopySet, matches, mustMatch } from '@endo/patterns';
 import { passStyleOf } from '@endo/pass-style';
 import { Fail, q } from '@endo/errors';
 
@@ -172,3 +172,48 @@ export function makeExoUtils(vd: KindApi) {
         fn(...args),
   });
 }
+
+/**
+ * Endo's receiveAmplifier / receiveInstanceTester (packages/exo/src/exo-makers.js)
+ * over a kind's representatives, given again at each (re)definition.
+ * `isRepOf(facet, rep)`: rep is this kind's `facet` (null: single-facet kind);
+ * `facetsOf(rep)`: the facets record of the kit rep belongs to.
+ * Throws (Endo's message) for receiveAmplifier on a single-facet kind.
+ */
+export function giveExoReceivers(
+  tag: string,
+  facets: readonly string[] | null,
+  options: ExoKindOptions,
+  isRepOf: (facet: string | null, rep: unknown) => boolean,
+  facetsOf: (rep: object) => object,
+): void {
+  const { receiveAmplifier, receiveInstanceTester } = options;
+  if (receiveAmplifier !== undefined) {
+    facets !== null || Fail`Only facets of an exo class kit can be amplified ${q(tag)}`;
+    const amplify = (exoFacet: unknown) => {
+      if (facets!.some((name) => isRepOf(name, exoFacet))) return facetsOf(exoFacet as object);
+      throw Fail`Must be a facet of ${q(tag)}: ${exoFacet}`;
+    };
+    receiveAmplifier(harden(amplify));
+  }
+  if (receiveInstanceTester !== undefined) {
+    const isInstance = (exo: unknown, facetName: string | undefined = undefined) => {
+      if (facets === null) {
+        facetName === undefined || Fail`facetName can only be used with an exo class kit: ${q(tag)} has no facet ${q(facetName)}`;
+        return isRepOf(null, exo);
+      }
+      if (facetName === undefined) return facets.some((name) => isRepOf(name, exo));
+      typeof facetName === 'string' || Fail`facetName must be a string: ${facetName}`;
+      facets.includes(facetName) || Fail`exo class kit ${q(tag)} has no facet named ${q(facetName)}`;
+      return isRepOf(facetName, exo);
+    };
+    receiveInstanceTester(harden(isInstance));
+  }
+}
+
+/**
+ * The pattern library virtual and durable stores use (store patterns,
+ * keyShape/valueShape): reached through this module so that the runtime
+ * built without the Endo libraries (bench/baseline) stays without them.
+ */
+export const storePatterns = harden({ M, matches, mustMatch, makeCopyMap, makeCopySet });

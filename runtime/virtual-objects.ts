@@ -4,8 +4,7 @@
 // vatstore layout: <p>kind.<kindId> kind record, <p>vo.<kindId>/<n> object
 // state, where <p> is "d." (durable) or "v<incarnation>." (virtual).
 import { Far } from '@endo/pass-style';
-import { Fail, q } from '@endo/errors';
-import { checkGuardKitFacets, checkInitialState, checkKindOptions, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
+import { checkGuardKitFacets, checkInitialState, checkKindOptions, checkStateField, defendKindPrototype, giveExoReceivers, type ExoKindOptions } from './exo.js';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
 import type { KindSample, RecordSample } from './record-sample.js';
 import type { Refcounts } from './virtual-refcounts.js';
@@ -230,43 +229,13 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     checkKindOptions(record.tag, options);
     const def: KindDef = { id, record, init, behavior, options };
     defs.set(id, def);
-    giveAmplifierAndTester(def);
+    giveExoReceivers(record.tag, record.facets, options, (facet, rep) => isRepOf(def, facet, rep), (rep) => (contexts.get(rep)!(rep) as { facets: object }).facets);
     // Guards are checked against the methods now, not at the first object.
     if (options.thisfulMethods || options.interfaceGuard || options.interfaceGuardKit) {
       if (record.facets) checkGuardKitFacets(record.tag, record.facets, options);
       for (const facet of record.facets ?? [null]) protoFor(def, facet);
     }
     return def;
-  };
-
-  // Endo's receiveAmplifier / receiveInstanceTester (packages/exo/src/exo-makers.js),
-  // over this kind's representatives; given again at each (re)definition.
-  const giveAmplifierAndTester = (def: KindDef) => {
-    const { tag, facets } = def.record;
-    const { receiveAmplifier, receiveInstanceTester } = def.options;
-    if (receiveAmplifier !== undefined) {
-      facets !== null || Fail`Only facets of an exo class kit can be amplified ${q(tag)}`;
-      const amplify = (exoFacet: unknown) => {
-        for (const name of facets!) {
-          if (isRepOf(def, name, exoFacet)) return (contexts.get(exoFacet as object)!(exoFacet as object) as { facets: object }).facets;
-        }
-        throw Fail`Must be a facet of ${q(tag)}: ${exoFacet}`;
-      };
-      receiveAmplifier(harden(amplify));
-    }
-    if (receiveInstanceTester !== undefined) {
-      const isInstance = (exo: unknown, facetName: string | undefined = undefined) => {
-        if (facets === null) {
-          facetName === undefined || Fail`facetName can only be used with an exo class kit: ${q(tag)} has no facet ${q(facetName)}`;
-          return isRepOf(def, null, exo);
-        }
-        if (facetName === undefined) return facets.some((name) => isRepOf(def, name, exo));
-        typeof facetName === 'string' || Fail`facetName must be a string: ${facetName}`;
-        facets.includes(facetName) || Fail`exo class kit ${q(tag)} has no facet named ${q(facetName)}`;
-        return isRepOf(def, facetName, exo);
-      };
-      receiveInstanceTester(harden(isInstance));
-    }
   };
 
   // ------------------------------------------------------------ kind handles
