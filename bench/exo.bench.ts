@@ -12,20 +12,26 @@ import { exampleContractSource } from '../host/example-contracts.js';
 import { compare, compareInterleaved, fmtBytes, verdict } from './harness.js';
 
 const CALLS = 100;
+const HEAP_KEYS = 1000;
 
 const VAT = `
   import { Far } from '@endo/far';
   import { makeKindHandle, defineDurableKind, defineDurableExoClass, M } from '@agoric/vat-data';
+  import { makeScalarMapStore } from '@agoric/store';
   const CounterI = M.interface('Counter', { add: M.call(M.nat()).returns(M.nat()) });
   export function buildRootObject() {
     const makePlain = defineDurableKind(makeKindHandle('Plain'), () => ({ n: 0n }), { add: ({ state }, d) => (state.n += d) });
     const makeGuarded = defineDurableExoClass(makeKindHandle('Guarded'), CounterI, () => ({ n: 0n }), { add(d) { return (this.state.n += d); } });
     const plain = makePlain();
     const guarded = makeGuarded();
+    const heap = makeScalarMapStore('heap');
     return Far('bench', {
       plain(count) { let r; for (let k = 0; k < count; k++) r = plain.add(1n); return r; },
       guarded(count) { let r; for (let k = 0; k < count; k++) r = guarded.add(1n); return r; },
       objects() { return { plain, guarded }; },
+      fill(n) { for (let i = n; i > 0; i--) heap.init('k' + String(i).padStart(6, '0'), i); },
+      keysUnchanged(count) { let x; for (let k = 0; k < count; k++) x = heap.keys()[0]; return x; },
+      keysAfterChange(count) { let x; for (let k = 0; k < count; k++) { heap.init('tmp', 0); heap.delete('tmp'); x = heap.keys()[0]; } return x; },
     });
   }`;
 
@@ -55,6 +61,16 @@ export async function runExoBench(): Promise<void> {
     { name: 'guarded durable exo', fn: one(guarded), defer: true },
   );
   console.log(`  guard cost per delivery: ${perDelivery >= 1 ? 'none measurable' : `${(1 / perDelivery).toFixed(2)}x`}`);
+  // Heap stores keep their sorted keys until a key is added or removed
+  // (break-12 item 6): keys() on an unchanged store vs keys() after a change,
+  // which re-sorts (as every keys() call did before).
+  await host.E(root).fill(HEAP_KEYS);
+  const keysRatio = await compare(
+    `10 keys() calls on a ${HEAP_KEYS}-key heap map store: after a change each time (re-sort) vs unchanged (kept order)`,
+    { name: 'keys() after a change', fn: (done: () => void) => void host.E(root).keysAfterChange(10).then(done), defer: true },
+    { name: 'keys() unchanged', fn: (done: () => void) => void host.E(root).keysUnchanged(10).then(done), defer: true },
+  );
+  verdict('kept order is faster than re-sorting', keysRatio > 1, `${keysRatio.toFixed(2)}x`);
   await host.close();
 
   // The runtime as it was before issue 12: same sources, with the built-in

@@ -6,10 +6,19 @@
 // metadata (label, size), <p> as for virtual objects.
 import { makePassableKit } from '@endo/marshal';
 import { Far, passStyleOf } from '@endo/pass-style';
+import { storePatterns } from './exo.js';
 import { DurabilityError, K, VREF, type VatDataContext } from './vat-data-context.js';
 import type { Refcounts } from './virtual-refcounts.js';
 
+/** Agoric's store options that constrain entries (checked with mustMatch on init/set). */
+export interface StoreShapes {
+  readonly keyShape?: unknown;
+  readonly valueShape?: unknown;
+}
+
 export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
+  const { M, makeCopyMap, makeCopySet, matches } = storePatterns;
+  const mustMatch: (specimen: any, patt: any, label?: string) => void = storePatterns.mustMatch;
   const { store, prefixOf, slotOf, serialize, remember, recall, counter, findNonDurable, encodeValue, decodeValue, reanimateOrImport } = ctx;
 
   // ------------------------------------------------------------ collections
@@ -23,6 +32,12 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     decodeRemotable: ((encoded: string) => reanimateOrImport(encoded.slice(1))) as any,
   });
 
+  /** Metadata stored per collection; `schema` is the encoded { keyShape?, valueShape? }. */
+  interface CollectionMeta {
+    label: string;
+    size: number;
+    schema?: string;
+  }
   type CollectionKind = 'map' | 'set' | 'weakMap' | 'weakSet';
   const collectionKinds: Record<number, [CollectionKind, boolean]> = {
     [K.durableMap]: ['map', true],
@@ -39,6 +54,11 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     start?: unknown;
     end?: unknown;
   }
+  // quickvat's range record { start?, end? }: a record pattern could never
+  // match a (scalar) key, so the two readings cannot be confused.
+  const isRange = (x: unknown): boolean =>
+    typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype &&
+    Object.keys(x).length > 0 && Object.keys(x).every((k) => k === 'start' || k === 'end');
 
   // A strong collection's remotable key is a reference to its object.
   const keyReference = (entryPrefix: string, weak: boolean, k: string, delta: 1 | -1) => {
@@ -71,6 +91,8 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       removeStoredEntry(entryPrefix, weak, k, store.get(k)!);
       k = next;
     }
+    const { schema } = JSON.parse(store.get(metaKey)!) as CollectionMeta;
+    if (schema !== undefined) refs.adjust(schema, undefined);
     store.delete(metaKey);
     return true;
   };
@@ -86,14 +108,19 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     const meta = () => {
       const raw = store.get(metaKey);
       if (raw === undefined) throw Error(`collection ${vref} no longer exists (deleted by an upgrade?)`);
-      return JSON.parse(raw) as { label: string; size: number };
+      return JSON.parse(raw) as CollectionMeta;
     };
-    const label = meta().label;
+    const { label, schema } = meta();
+    // keyShape/valueShape, checked on every write (Agoric keeps them as the
+    // collection's schemata); stored with the metadata, so durable ones hold
+    // across upgrades.
+    const shapes = schema === undefined ? {} : (decodeValue(schema) as StoreShapes);
     const bump = (delta: number) => {
       const m = meta();
       store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
     };
     const weak = type === 'weakMap' || type === 'weakSet';
+    const isSet = type === 'set' || type === 'weakSet';
     const refKey = (k: string, delta: 1 | -1) => keyReference(entryPrefix, weak, k, delta);
     const keyOf = (key: unknown) => {
       const t = typeof key;
@@ -120,8 +147,13 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       if (raw === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
       return type === 'set' || type === 'weakSet' ? key : decodeValue(raw);
     };
+    const checkValue = (value: unknown) => {
+      if (shapes.valueShape !== undefined) mustMatch(harden(value) as any, shapes.valueShape as any, `${label} value`);
+    };
     const init = (key: unknown, value: unknown) => {
       const k = keyOf(key);
+      if (shapes.keyShape !== undefined) mustMatch(key as any, shapes.keyShape as any, `${label} key`);
+      if (!isSet) checkValue(value);
       if (store.get(k) !== undefined) throw Error(`key ${describeKey(key)} already registered in collection "${label}"`);
       const text = type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
       refs.adjust(undefined, text === '1' ? undefined : text);
@@ -133,6 +165,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       const k = keyOf(key);
       const before = store.get(k);
       if (before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      checkValue(value);
       const text = encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
       refs.adjust(before, text);
       store.set(k, text);
@@ -155,36 +188,70 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
         k = store.getNextKey(k);
       }
     }
-    const keys = function* (range?: Range) {
-      for (const [k] of iterate(range)) yield decodePassable(k.slice(entryPrefix.length)) as unknown;
+    const decodeKey = (k: string) => decodePassable(k.slice(entryPrefix.length)) as unknown;
+    // Agoric's stores take (keyPatt, valuePatt) patterns that narrow every
+    // query (packages/swingset-liveslots/src/collectionManager.js); quickvat's
+    // own `{ start, end }` range record is kept. Entries come in key rank
+    // order, which is the vatstore order of the encoded keys.
+    function* select(keyPatt?: unknown, valuePatt?: unknown): Generator<[string, string, unknown]> {
+      let range: Range = {};
+      if (isRange(keyPatt)) {
+        range = keyPatt as Range;
+        keyPatt = undefined;
+      }
+      if (keyPatt !== undefined) mustMatch(harden(keyPatt) as any, M.pattern(), 'key pattern');
+      if (valuePatt !== undefined) mustMatch(harden(valuePatt) as any, M.pattern(), 'value pattern');
+      for (const [k, raw] of iterate(range)) {
+        if (keyPatt === undefined && valuePatt === undefined) {
+          yield [k, raw, undefined];
+          continue;
+        }
+        const key = decodeKey(k);
+        if (keyPatt !== undefined && !matches(key as any, keyPatt as any)) continue;
+        if (valuePatt !== undefined && !matches((isSet ? key : decodeValue(raw)) as any, valuePatt as any)) continue;
+        yield [k, raw, key];
+      }
+    }
+    const keys = function* (keyPatt?: unknown, valuePatt?: unknown) {
+      for (const [k, , key] of select(keyPatt, valuePatt)) yield key === undefined ? decodeKey(k) : key;
     };
-    const values = function* (range?: Range) {
-      for (const [, raw] of iterate(range)) yield decodeValue(raw);
+    const values = function* (keyPatt?: unknown, valuePatt?: unknown) {
+      for (const [k, raw] of select(keyPatt, valuePatt)) yield isSet ? decodeKey(k) : decodeValue(raw);
     };
-    const entries = function* (range?: Range) {
-      for (const [k, raw] of iterate(range)) yield [decodePassable(k.slice(entryPrefix.length)), decodeValue(raw)];
+    const entries = function* (keyPatt?: unknown, valuePatt?: unknown) {
+      for (const [k, raw, key] of select(keyPatt, valuePatt)) yield harden([key === undefined ? decodeKey(k) : key, decodeValue(raw)]);
+    };
+    const getSize = (keyPatt?: unknown, valuePatt?: unknown) => {
+      if (keyPatt === undefined && valuePatt === undefined) return meta().size;
+      let n = 0;
+      for (const _ of select(keyPatt, valuePatt)) n += 1;
+      return n;
     };
     const removeEntry = (k: string, raw: string) => removeStoredEntry(entryPrefix, weak, k, raw);
     // As in Agoric, adding a member already present is not an error.
     const add = (key: unknown) => {
       if (!has(key)) init(key, undefined);
     };
-    const clear = () => {
-      for (const [k, raw] of [...iterate()]) removeEntry(k, raw);
-      store.set(metaKey, JSON.stringify({ ...meta(), size: 0 }));
+    // Only the entries the patterns select (Agoric: clear(keyPatt, valuePatt)).
+    const clear = (keyPatt?: unknown, valuePatt?: unknown) => {
+      const doomed = [...select(keyPatt, valuePatt)];
+      for (const [k, raw] of doomed) removeEntry(k, raw);
+      if (doomed.length > 0) bump(-doomed.length);
     };
     let methods: Record<string, unknown>;
     if (type === 'map') {
       methods = {
-        has, get, init, set, delete: del, keys, values, entries, clear,
-        getSize: () => meta().size,
+        has, get, init, set, delete: del, keys, values, entries, clear, getSize,
+        snapshot: (keyPatt?: unknown, valuePatt?: unknown) => makeCopyMap([...entries(keyPatt, valuePatt)] as any),
         addAll: (pairs: Iterable<[unknown, unknown]>) => { for (const [k, v] of pairs) init(k, v); },
         getLabel: () => label,
       };
     } else if (type === 'set') {
       methods = {
-        has, add, delete: del, keys, values: keys, clear,
-        getSize: () => meta().size,
+        has, add, delete: del, keys: (keyPatt?: unknown) => keys(keyPatt), values: (keyPatt?: unknown) => keys(keyPatt),
+        clear: (keyPatt?: unknown) => clear(keyPatt),
+        getSize: (keyPatt?: unknown) => getSize(keyPatt),
+        snapshot: (keyPatt?: unknown) => makeCopySet([...keys(keyPatt)] as any),
         addAll: (items: Iterable<unknown>) => { for (const k of items) add(k); },
         getLabel: () => label,
       };
@@ -198,13 +265,26 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     return collection;
   };
 
-  const createCollection = (type: CollectionKind, label: string, durable: boolean) => {
+  const createCollection = (type: CollectionKind, label: string, durable: boolean, options: StoreShapes = {}) => {
     if (typeof label !== 'string') throw Error('a collection needs a string label');
+    const { keyShape, valueShape } = options ?? {};
+    const given: StoreShapes = {};
+    for (const [name, shape] of [['keyShape', keyShape], ['valueShape', valueShape]] as const) {
+      if (shape === undefined) continue;
+      mustMatch(harden(shape) as any, M.pattern(), `collection "${label}" ${name}`);
+      (given as any)[name] = shape;
+    }
+    if (valueShape !== undefined && (type === 'set' || type === 'weakSet')) throw Error(`collection "${label}": a set store takes no valueShape`);
+    let schema: string | undefined;
+    if (keyShape !== undefined || valueShape !== undefined) {
+      schema = encodeValue(harden(given), durable, `collection "${label}" shapes`);
+      refs.adjust(undefined, schema);
+    }
     const kindId = durable
       ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap, weakSet: K.durableWeakSet } as const)[type]
       : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap, weakSet: K.virtualWeakSet } as const)[type];
     const n = counter(`nextCollection.${kindId}`, 1);
-    store.set(`${prefixOf(durable)}cm.${kindId}/${n}`, JSON.stringify({ label, size: 0 }));
+    store.set(`${prefixOf(durable)}cm.${kindId}/${n}`, JSON.stringify(schema === undefined ? { label, size: 0 } : { label, size: 0, schema }));
     return makeCollection(kindId, n);
   };
 

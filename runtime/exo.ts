@@ -9,7 +9,8 @@
 // stateShape, finish).
 import { initEmpty } from '@endo/exo';
 import { defendPrototype } from '@endo/exo/tools.js';
-import { mustMatch } from '@endo/patterns';
+import { M, makeCopyMap, makeCopySet, matches, mustMatch } from '@endo/patterns';
+import { passStyleOf } from '@endo/pass-style';
 import { Fail, q } from '@endo/errors';
 
 /** The DefineKindOptions fields this module implements (issue 12). */
@@ -24,6 +25,42 @@ export interface ExoKindOptions {
   stateShape?: Record<string, unknown>;
   /** Called once with the new object's context, right after it is made. */
   finish?: (context: any) => void;
+  /** Kits only: called at definition with amplify(facet) -> that object's facets record (Endo). */
+  receiveAmplifier?: (amplify: (facet: unknown) => object) => void;
+  /** Called at definition with isInstance(exo, facetName?) -> boolean (Endo). */
+  receiveInstanceTester?: (isInstance: (exo: unknown, facetName?: string) => boolean) => void;
+}
+
+/** Every DefineKindOptions field a kind accepts (liveslots' and Endo's names, plus stateVersion/migrate). */
+const KIND_OPTIONS = ['thisfulMethods', 'interfaceGuard', 'interfaceGuardKit', 'stateShape', 'finish', 'receiveAmplifier', 'receiveInstanceTester', 'stateVersion', 'migrate'];
+
+/**
+ * Refuses options a kind would otherwise silently ignore (a misspelt
+ * `stateshape` would leave state unchecked), and a stateShape that is not a
+ * record of patterns (Agoric: stateShape is a CopyRecord of patterns).
+ */
+export function checkKindOptions(tag: string, options: object): void {
+  if (typeof options !== 'object' || options === null) throw Error(`kind "${tag}": options must be a record, got ${options === null ? 'null' : typeof options}`);
+  for (const name of Reflect.ownKeys(options)) {
+    if (typeof name !== 'string' || !KIND_OPTIONS.includes(name)) {
+      throw Error(`kind "${tag}": unknown option ${JSON.stringify(String(name))} (known: ${KIND_OPTIONS.join(', ')})`);
+    }
+  }
+  const { stateShape, receiveAmplifier, receiveInstanceTester } = options as ExoKindOptions;
+  for (const [name, fn] of [['receiveAmplifier', receiveAmplifier], ['receiveInstanceTester', receiveInstanceTester]] as const) {
+    if (fn !== undefined && typeof fn !== 'function') throw Error(`kind "${tag}": option ${name} must be a function`);
+  }
+  if (stateShape === undefined) return;
+  let style: string;
+  try {
+    style = passStyleOf(harden(stateShape) as any);
+  } catch (e) {
+    throw Error(`kind "${tag}": stateShape must be a record of patterns: ${(e as Error).message}`);
+  }
+  if (style !== 'copyRecord') throw Error(`kind "${tag}": stateShape must be a record of patterns, got ${style === 'tagged' ? 'a pattern that is not a record' : `a ${style}`}`);
+  for (const [field, patt] of Object.entries(stateShape)) {
+    if (!matches(patt as any, M.pattern())) throw Error(`kind "${tag}": stateShape.${field} is not a pattern`);
+  }
 }
 
 type Methods = Record<PropertyKey, (...args: any[]) => unknown>;
@@ -135,3 +172,48 @@ export function makeExoUtils(vd: KindApi) {
         fn(...args),
   });
 }
+
+/**
+ * Endo's receiveAmplifier / receiveInstanceTester (packages/exo/src/exo-makers.js)
+ * over a kind's representatives, given again at each (re)definition.
+ * `isRepOf(facet, rep)`: rep is this kind's `facet` (null: single-facet kind);
+ * `facetsOf(rep)`: the facets record of the kit rep belongs to.
+ * Throws (Endo's message) for receiveAmplifier on a single-facet kind.
+ */
+export function giveExoReceivers(
+  tag: string,
+  facets: readonly string[] | null,
+  options: ExoKindOptions,
+  isRepOf: (facet: string | null, rep: unknown) => boolean,
+  facetsOf: (rep: object) => object,
+): void {
+  const { receiveAmplifier, receiveInstanceTester } = options;
+  if (receiveAmplifier !== undefined) {
+    facets !== null || Fail`Only facets of an exo class kit can be amplified ${q(tag)}`;
+    const amplify = (exoFacet: unknown) => {
+      if (facets!.some((name) => isRepOf(name, exoFacet))) return facetsOf(exoFacet as object);
+      throw Fail`Must be a facet of ${q(tag)}: ${exoFacet}`;
+    };
+    receiveAmplifier(harden(amplify));
+  }
+  if (receiveInstanceTester !== undefined) {
+    const isInstance = (exo: unknown, facetName: string | undefined = undefined) => {
+      if (facets === null) {
+        facetName === undefined || Fail`facetName can only be used with an exo class kit: ${q(tag)} has no facet ${q(facetName)}`;
+        return isRepOf(null, exo);
+      }
+      if (facetName === undefined) return facets.some((name) => isRepOf(name, exo));
+      typeof facetName === 'string' || Fail`facetName must be a string: ${facetName}`;
+      facets.includes(facetName) || Fail`exo class kit ${q(tag)} has no facet named ${q(facetName)}`;
+      return isRepOf(facetName, exo);
+    };
+    receiveInstanceTester(harden(isInstance));
+  }
+}
+
+/**
+ * The pattern library virtual and durable stores use (store patterns,
+ * keyShape/valueShape): reached through this module so that the runtime
+ * built without the Endo libraries (bench/baseline) stays without them.
+ */
+export const storePatterns = harden({ M, matches, mustMatch, makeCopyMap, makeCopySet });

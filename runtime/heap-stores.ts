@@ -16,6 +16,18 @@ export interface StoreOptions {
 
 const pattern = (p: unknown) => p as any;
 
+// The WeakMap weak stores are built on. A vat's contract code gets a WeakMap
+// that knows virtual and durable objects by vref (vref-weak-collections.ts);
+// the weak stores must use the same one, or an entry keyed by such an object
+// is lost when its representative is dropped and re-made (break-12 t05b).
+// Set by the runtime at each incarnation's start, before contract code runs.
+let WeakMapForStores: WeakMapConstructor = WeakMap;
+
+/** Makes the heap weak stores key virtual and durable objects by vref. */
+export function useWeakMapForStores(ctor: WeakMapConstructor): void {
+  WeakMapForStores = ctor;
+}
+
 function makeChecks(label: string, options: StoreOptions, weak: boolean) {
   const { keyShape, valueShape } = options;
   const checkKey = (key: unknown) => {
@@ -36,10 +48,35 @@ const notFound = (key: unknown, label: string) => Fail`key ${q(key)} not found i
 
 function makeMapCore(label: string, options: StoreOptions, weak: boolean) {
   const { checkKey, checkValue } = makeChecks(label, options, weak);
-  const map: Map<unknown, unknown> | WeakMap<object, unknown> = weak ? new WeakMap() : new Map();
+  const map: Map<unknown, unknown> | WeakMap<object, unknown> = weak ? new WeakMapForStores() : new Map();
   const m = map as Map<unknown, unknown>;
+  // Keys in rank order, kept until a key is added or removed (sorting on
+  // every keys()/values()/entries() call made iteration O(n log n) each time).
+  let sorted: readonly unknown[] | undefined;
+  const sortedKeys = (): readonly unknown[] => (sorted ??= [...m.keys()].sort((a, b) => compareRank(a as any, b as any)));
+  /** Entries in key rank order, narrowed by optional patterns. */
+  const selected = (keyPatt?: unknown, valuePatt?: unknown): [unknown, unknown][] => {
+    const out: [unknown, unknown][] = [];
+    for (const k of sortedKeys()) {
+      if (keyPatt !== undefined && !matches(k as any, pattern(keyPatt))) continue;
+      const v = m.get(k);
+      if (valuePatt !== undefined && !matches(v as any, pattern(valuePatt))) continue;
+      out.push([k, v]);
+    }
+    return out;
+  };
+  const remove = (key: unknown) => {
+    m.delete(key);
+    sorted = undefined;
+  };
+  /** Keys in rank order, narrowed by optional patterns (no pairs built). */
+  const selectedKeys = (keyPatt?: unknown, valuePatt?: unknown): unknown[] =>
+    keyPatt === undefined && valuePatt === undefined ? [...sortedKeys()] : selected(keyPatt, valuePatt).map(([k]) => k);
   return {
     m,
+    selected,
+    selectedKeys,
+    remove,
     has: (key: unknown) => m.has(key),
     get: (key: unknown) => (m.has(key) ? m.get(key) : notFound(key, label)),
     init: (key: unknown, value: unknown) => {
@@ -47,6 +84,7 @@ function makeMapCore(label: string, options: StoreOptions, weak: boolean) {
       !m.has(key) || Fail`key ${q(key)} already registered in collection ${q(label)}`;
       checkValue(value);
       m.set(key, value);
+      sorted = undefined;
     },
     set: (key: unknown, value: unknown) => {
       m.has(key) || notFound(key, label);
@@ -55,16 +93,10 @@ function makeMapCore(label: string, options: StoreOptions, weak: boolean) {
     },
     delete: (key: unknown) => {
       m.has(key) || notFound(key, label);
-      m.delete(key);
+      remove(key);
     },
     getLabel: () => label,
   };
-}
-
-/** Keys in rank order, filtered by optional patterns. */
-function sortedEntries(m: Map<unknown, unknown>, keyPatt?: unknown, valuePatt?: unknown): [unknown, unknown][] {
-  const out = [...m].filter(([k, v]) => (keyPatt === undefined || matches(k as any, pattern(keyPatt))) && (valuePatt === undefined || matches(v as any, pattern(valuePatt))));
-  return out.sort(([a], [b]) => compareRank(a as any, b as any));
 }
 
 export const makeScalarMapStore = (label = 'map', options: StoreOptions = {}) => {
@@ -77,16 +109,16 @@ export const makeScalarMapStore = (label = 'map', options: StoreOptions = {}) =>
     set: core.set,
     delete: core.delete,
     getLabel: core.getLabel,
-    keys: (keyPatt?: unknown, valuePatt?: unknown) => sortedEntries(m, keyPatt, valuePatt).map(([k]) => k),
-    values: (keyPatt?: unknown, valuePatt?: unknown) => sortedEntries(m, keyPatt, valuePatt).map(([, v]) => v),
-    entries: (keyPatt?: unknown, valuePatt?: unknown) => sortedEntries(m, keyPatt, valuePatt),
-    getSize: (keyPatt?: unknown, valuePatt?: unknown) => (keyPatt === undefined && valuePatt === undefined ? m.size : sortedEntries(m, keyPatt, valuePatt).length),
-    snapshot: () => makeCopyMap(sortedEntries(m) as any),
+    keys: (keyPatt?: unknown, valuePatt?: unknown) => core.selectedKeys(keyPatt, valuePatt),
+    values: (keyPatt?: unknown, valuePatt?: unknown) => core.selected(keyPatt, valuePatt).map(([, v]) => v),
+    entries: (keyPatt?: unknown, valuePatt?: unknown) => core.selected(keyPatt, valuePatt),
+    getSize: (keyPatt?: unknown, valuePatt?: unknown) => (keyPatt === undefined && valuePatt === undefined ? m.size : core.selected(keyPatt, valuePatt).length),
+    snapshot: () => makeCopyMap(core.selected() as any),
     addAll: (entries: Iterable<[unknown, unknown]>) => {
       for (const [k, v] of entries) core.init(k, v);
     },
     clear: (keyPatt?: unknown, valuePatt?: unknown) => {
-      for (const [k] of sortedEntries(m, keyPatt, valuePatt)) m.delete(k);
+      for (const [k] of core.selected(keyPatt, valuePatt)) core.remove(k);
     },
   });
 };
@@ -117,15 +149,15 @@ export const makeScalarSetStore = (label = 'set', options: StoreOptions = {}) =>
     add,
     delete: core.delete,
     getLabel: core.getLabel,
-    keys: (keyPatt?: unknown) => sortedEntries(m, keyPatt).map(([k]) => k),
-    values: (keyPatt?: unknown) => sortedEntries(m, keyPatt).map(([k]) => k),
-    getSize: (keyPatt?: unknown) => (keyPatt === undefined ? m.size : sortedEntries(m, keyPatt).length),
-    snapshot: () => makeCopySet(sortedEntries(m).map(([k]) => k) as any),
+    keys: (keyPatt?: unknown) => core.selectedKeys(keyPatt),
+    values: (keyPatt?: unknown) => core.selectedKeys(keyPatt),
+    getSize: (keyPatt?: unknown) => (keyPatt === undefined ? m.size : core.selected(keyPatt).length),
+    snapshot: () => makeCopySet(core.selectedKeys() as any),
     addAll: (keys: Iterable<unknown>) => {
       for (const k of keys) add(k);
     },
     clear: (keyPatt?: unknown) => {
-      for (const [k] of sortedEntries(m, keyPatt)) m.delete(k);
+      for (const [k] of core.selected(keyPatt)) core.remove(k);
     },
   });
 };

@@ -10,6 +10,7 @@ import { loadBundle, type VatBundle } from './module-loader.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 import { makeVatData, type VatData } from './vat-data.js';
 import { makeVrefAwareWeakCollections } from './vref-weak-collections.js';
+import { useWeakMapForStores } from './heap-stores.js';
 
 const syscall = takeSyscall();
 const liveSlots = makeLiveSlots(syscall);
@@ -88,16 +89,18 @@ function exitNamespace(specifier: string, grant: ExitGrant, builtins: Record<str
 function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Record<string, ExitGrant>> = {}) {
   vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
+  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11),
+  // and so do the heap weak stores (issue 12).
+  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
+  vatData.setOnDeleted(weak.forget);
+  useWeakMapForStores(weak.WeakMap);
   const base = builtinModules(vatData);
   const builtins: Record<string, unknown> = { ...base };
   for (const [specifier, grant] of Object.entries(exits)) {
     if (!specifier.startsWith('host:')) throw Error(`named exits start with "host:", got ${JSON.stringify(specifier)}`);
     builtins[specifier] = exitNamespace(specifier, grant, base);
   }
-  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11);
   // `assert` is SES's, the global Agoric vats have (issue 12).
-  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
-  vatData.setOnDeleted(weak.forget);
   return loadBundle(bundle, harden(builtins), { HandledPromise, assert, WeakMap: weak.WeakMap, WeakSet: weak.WeakSet });
 }
 

@@ -14,11 +14,14 @@
 //                                  incarnation <inc>; deleted after an upgrade
 // vrefs: o+d<kindId>/<n> durable, o+v<kindId>/<n> virtual, ":<i>" suffix for a
 // facet of a multi-facet object.
-import { makeCollections } from './collections.js';
+import { makeCollections, type StoreShapes } from './collections.js';
 import { makeVatDataContext, VREF, type Marshaller, type VatStore } from './vat-data-context.js';
 import { makeVirtualObjects, type Behavior, type KindOptions } from './virtual-objects.js';
 import { makeWatchedPromises } from './watched-promises.js';
 import { baseOf, makeRefcounts } from './virtual-refcounts.js';
+
+/** Options of the big stores: Agoric's `durable`, `keyShape`, `valueShape`. */
+type StoreOptions = StoreShapes & { readonly durable?: boolean };
 
 export { DurabilityError, type Marshaller, type VatStore } from './vat-data-context.js';
 
@@ -125,14 +128,14 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     defineDurableKindMulti: (handle: unknown, init: any, facets: Record<string, Behavior>, options?: KindOptions) =>
       defineDurable(handle, init, facets, options, Object.keys(facets).sort()),
     provide,
-    makeScalarBigMapStore: (label = 'map', opts: { durable?: boolean } = {}) => createCollection('map', label, !!opts.durable),
-    makeScalarBigSetStore: (label = 'set', opts: { durable?: boolean } = {}) => createCollection('set', label, !!opts.durable),
-    makeScalarBigWeakMapStore: (label = 'weakMap', opts: { durable?: boolean } = {}) => createCollection('weakMap', label, !!opts.durable),
-    makeScalarBigWeakSetStore: (label = 'weakSet', opts: { durable?: boolean } = {}) => createCollection('weakSet', label, !!opts.durable),
-    provideDurableMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('map', name, true)),
-    provideDurableSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('set', name, true)),
-    provideDurableWeakMapStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakMap', name, true)),
-    provideDurableWeakSetStore: (baggage: any, name: string) => provide(baggage, name, () => createCollection('weakSet', name, true)),
+    makeScalarBigMapStore: (label = 'map', opts: StoreOptions = {}) => createCollection('map', label, !!opts?.durable, opts ?? {}),
+    makeScalarBigSetStore: (label = 'set', opts: StoreOptions = {}) => createCollection('set', label, !!opts?.durable, opts ?? {}),
+    makeScalarBigWeakMapStore: (label = 'weakMap', opts: StoreOptions = {}) => createCollection('weakMap', label, !!opts?.durable, opts ?? {}),
+    makeScalarBigWeakSetStore: (label = 'weakSet', opts: StoreOptions = {}) => createCollection('weakSet', label, !!opts?.durable, opts ?? {}),
+    provideDurableMapStore: (baggage: any, name: string, opts: StoreOptions = {}) => provide(baggage, name, () => createCollection('map', name, true, opts ?? {})),
+    provideDurableSetStore: (baggage: any, name: string, opts: StoreOptions = {}) => provide(baggage, name, () => createCollection('set', name, true, opts ?? {})),
+    provideDurableWeakMapStore: (baggage: any, name: string, opts: StoreOptions = {}) => provide(baggage, name, () => createCollection('weakMap', name, true, opts ?? {})),
+    provideDurableWeakSetStore: (baggage: any, name: string, opts: StoreOptions = {}) => provide(baggage, name, () => createCollection('weakSet', name, true, opts ?? {})),
     canBeDurable,
     isUpgradeDisconnection,
     watchPromise: watched.watchPromise,

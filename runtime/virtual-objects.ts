@@ -4,7 +4,7 @@
 // vatstore layout: <p>kind.<kindId> kind record, <p>vo.<kindId>/<n> object
 // state, where <p> is "d." (durable) or "v<incarnation>." (virtual).
 import { Far } from '@endo/pass-style';
-import { checkGuardKitFacets, checkInitialState, checkStateField, defendKindPrototype, type ExoKindOptions } from './exo.js';
+import { checkGuardKitFacets, checkInitialState, checkKindOptions, checkStateField, defendKindPrototype, giveExoReceivers, type ExoKindOptions } from './exo.js';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
 import type { KindSample, RecordSample } from './record-sample.js';
 import type { Refcounts } from './virtual-refcounts.js';
@@ -121,7 +121,11 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     if (!proto) {
       const behavior = (facet === null ? def.behavior : (def.behavior as Record<string, Behavior>)[facet]) as Behavior;
       if (!behavior) throw Error(`kind ${def.record.tag} has no behavior for facet ${facet}`);
-      const defended = defendKindPrototype(def.record.tag, facet, (rep: object) => contexts.get(rep)?.(rep), behavior, def.options);
+      // A method applied to another facet or another kind's object finds no
+      // context: contexts are looked up per kind and facet, by prototype, as
+      // Agoric's liveslots keeps one context map per facet.
+      const ownContext = (rep: object) => (isRepOf(def, facet, rep) ? contexts.get(rep)?.(rep) : undefined);
+      const defended = defendKindPrototype(def.record.tag, facet, ownContext, behavior, def.options);
       if (defended) {
         protos.set(key, defended);
         return defended;
@@ -130,8 +134,8 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
       for (const [name, fn] of Object.entries(behavior)) {
         if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
         methods[name] = function (this: object, ...args: unknown[]) {
-          const context = contexts.get(this);
-          if (context === undefined) throw Error(`${name} called on something that is not a ${def.record.tag}`);
+          const context = isRepOf(def, facet, this) ? contexts.get(this) : undefined;
+          if (context === undefined) throw Error(`${name} called on something that is not a ${facet === null ? def.record.tag : `${def.record.tag} ${facet} facet`}`);
           return fn(context(this), ...args);
         };
       }
@@ -140,6 +144,12 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
       return made;
     }
     return proto;
+  };
+  /** True when `rep` is a representative of this kind's `facet` (null: single-facet kind). */
+  const isRepOf = (def: KindDef, facet: string | null, rep: unknown): boolean => {
+    if ((typeof rep !== 'object' && typeof rep !== 'function') || rep === null) return false;
+    const proto = protos.get(`${def.id}:${facet ?? ''}`);
+    return proto !== undefined && Object.getPrototypeOf(rep) === proto && contexts.has(rep);
   };
   const instanceOf = (proto: object) => Object.freeze(Object.create(proto)) as object;
 
@@ -216,8 +226,10 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   const register = (id: number, record: KindRecord, init: any, behavior: any, options: KindOptions = {}) => {
     if (typeof init !== 'function') throw Error(`kind ${record.tag}: init must be a function`);
     if (options.migrate !== undefined && typeof options.migrate !== 'function') throw Error(`kind ${record.tag}: migrate must be a function`);
+    checkKindOptions(record.tag, options);
     const def: KindDef = { id, record, init, behavior, options };
     defs.set(id, def);
+    giveExoReceivers(record.tag, record.facets, options, (facet, rep) => isRepOf(def, facet, rep), (rep) => (contexts.get(rep)!(rep) as { facets: object }).facets);
     // Guards are checked against the methods now, not at the first object.
     if (options.thisfulMethods || options.interfaceGuard || options.interfaceGuardKit) {
       if (record.facets) checkGuardKitFacets(record.tag, record.facets, options);

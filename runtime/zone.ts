@@ -127,10 +127,10 @@ export interface ZoneVatData {
   makeScalarBigSetStore(label: string, options?: object): any;
   makeScalarBigWeakMapStore(label: string, options?: object): any;
   makeScalarBigWeakSetStore(label: string, options?: object): any;
-  provideDurableMapStore(baggage: unknown, label: string): any;
-  provideDurableSetStore(baggage: unknown, label: string): any;
-  provideDurableWeakMapStore(baggage: unknown, label: string): any;
-  provideDurableWeakSetStore(baggage: unknown, label: string): any;
+  provideDurableMapStore(baggage: unknown, label: string, options?: object): any;
+  provideDurableSetStore(baggage: unknown, label: string, options?: object): any;
+  provideDurableWeakMapStore(baggage: unknown, label: string, options?: object): any;
+  provideDurableWeakSetStore(baggage: unknown, label: string, options?: object): any;
   defineVirtualExoClass: Provider;
   defineVirtualExoClassKit: Provider;
   prepareExo(baggage: unknown, ...rest: any[]): any;
@@ -163,10 +163,10 @@ export function makeZoneMakers(vd: ZoneVatData) {
   const detachedDurable: Stores = harden({
     detached: () => detachedDurable,
     isStorable,
-    mapStore: (label: string) => vd.makeScalarBigMapStore(label, { durable: true }),
-    setStore: (label: string) => vd.makeScalarBigSetStore(label, { durable: true }),
-    weakMapStore: (label: string) => vd.makeScalarBigWeakMapStore(label, { durable: true }),
-    weakSetStore: (label: string) => vd.makeScalarBigWeakSetStore(label, { durable: true }),
+    mapStore: (label: string, options?: object) => vd.makeScalarBigMapStore(label, { ...options, durable: true }),
+    setStore: (label: string, options?: object) => vd.makeScalarBigSetStore(label, { ...options, durable: true }),
+    weakMapStore: (label: string, options?: object) => vd.makeScalarBigWeakMapStore(label, { ...options, durable: true }),
+    weakSetStore: (label: string, options?: object) => vd.makeScalarBigWeakSetStore(label, { ...options, durable: true }),
   });
 
   const makeDurableZone = (baggage: Backing, baseLabel = 'durableZone'): any => {
@@ -174,10 +174,10 @@ export function makeZoneMakers(vd: ZoneVatData) {
     const attached: Stores = harden({
       detached: () => detachedDurable,
       isStorable,
-      mapStore: (label: string) => vd.provideDurableMapStore(baggage, label),
-      setStore: (label: string) => vd.provideDurableSetStore(baggage, label),
-      weakMapStore: (label: string) => vd.provideDurableWeakMapStore(baggage, label),
-      weakSetStore: (label: string) => vd.provideDurableWeakSetStore(baggage, label),
+      mapStore: (label: string, options?: object) => vd.provideDurableMapStore(baggage, label, options),
+      setStore: (label: string, options?: object) => vd.provideDurableSetStore(baggage, label, options),
+      weakMapStore: (label: string, options?: object) => vd.provideDurableWeakMapStore(baggage, label, options),
+      weakSetStore: (label: string, options?: object) => vd.provideDurableWeakSetStore(baggage, label, options),
     });
     const once = makeOnceKit(attached, baggage);
     // subZone and mapStore share the once-rule: a sub-zone's baggage is the map store of that label.
