@@ -78,6 +78,7 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
     const p = review.upgrade.preflight;
     out.push(p.ok ? 'pre-flight: no problems' : `pre-flight: ${p.problems.length} problem${p.problems.length === 1 ? '' : 's'}`);
     for (const problem of p.problems) out.push(`  ${problem.code}: ${problem.message}`);
+    for (const w of p.warnings ?? []) out.push(`  warning ${w.code}: ${w.message}`);
     out.push('');
   }
 
@@ -119,8 +120,14 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+/**
+ * Escapes any value for HTML text and attribute values. Every value on the
+ * page goes through it, numbers included: summaries carry values a contract
+ * chose (a stateVersion may arrive as any string), so nothing is trusted to be
+ * markup-free (issue 13).
+ */
+export function escapeHtml(text: unknown): string {
+  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
 const CSS = `
@@ -151,11 +158,11 @@ function moduleRow(m: ReviewModule, index: number): string {
   const name = target ? `<a href="${target}">${escapeHtml(m.name)}</a>` : escapeHtml(m.name);
   const was = m.previous && m.previous.name !== m.name ? `<span class="was">was ${escapeHtml(m.previous.name)}</span>` : '';
   return [
-    `<tr class="module status-${m.status}" data-status="${m.status}" data-module="${escapeHtml(m.name)}" data-hash="${m.hash}">`,
-    `<td><span class="badge">${m.status}</span></td>`,
+    `<tr class="module status-${escapeHtml(m.status)}" data-status="${escapeHtml(m.status)}" data-module="${escapeHtml(m.name)}" data-hash="${escapeHtml(m.hash)}">`,
+    `<td><span class="badge">${escapeHtml(m.status)}</span></td>`,
     `<td><code>${name}</code>${m.entry ? ' <span class="entry">(entry)</span>' : ''}${was}</td>`,
-    `<td class="size">${m.size}</td>`,
-    `<td class="hash">${m.hash}</td>`,
+    `<td class="size">${escapeHtml(m.size)}</td>`,
+    `<td class="hash">${escapeHtml(m.hash)}</td>`,
     `<td class="petname">${m.petname === undefined ? '' : escapeHtml(m.petname)}</td>`,
     '</tr>',
   ].join('');
@@ -191,12 +198,12 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     '<body>',
     '<h1>Bundle review</h1>',
     '<dl>',
-    `<dt>bundle</dt><dd class="hash" id="bundle-id">${review.bundleId}</dd>`,
+    `<dt>bundle</dt><dd class="hash" id="bundle-id">${escapeHtml(review.bundleId)}</dd>`,
     `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code></dd>`,
     review.upgrade
-      ? `<dt>against</dt><dd id="against-instance">instance <code>${escapeHtml(review.upgrade.instance.id)}</code>, incarnation ${review.upgrade.instance.incarnation}, running bundle <span class="hash" id="against-id">${review.upgrade.instance.bundleId}</span></dd>`
+      ? `<dt>against</dt><dd id="against-instance">instance <code>${escapeHtml(review.upgrade.instance.id)}</code>, incarnation ${escapeHtml(review.upgrade.instance.incarnation)}, running bundle <span class="hash" id="against-id">${escapeHtml(review.upgrade.instance.bundleId)}</span></dd>`
       : review.against
-        ? `<dt>against</dt><dd class="hash" id="against-id">${review.against.bundleId} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
+        ? `<dt>against</dt><dd class="hash" id="against-id">${escapeHtml(review.against.bundleId)} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
         : '<dt>against</dt><dd>nothing: every module is novel</dd>',
     '</dl>',
     `<p id="legend">${STATUS_LEGEND.map(([status, meaning]) => `<span class="badge ${status}">${status}</span> ${escapeHtml(meaning)}`).join(' ')}</p>`,
@@ -214,7 +221,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     for (const exit of review.exits) {
       const status = review.against ? exit.status : 'novel';
       parts.push(
-        `<tr class="exit status-${status}" data-status="${status}" data-exit="${escapeHtml(exit.specifier)}"><td><span class="badge">${status}</span></td><td><code>${escapeHtml(exit.specifier)}</code></td><td>${exit.modules.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</td></tr>`,
+        `<tr class="exit status-${escapeHtml(status)}" data-status="${escapeHtml(status)}" data-exit="${escapeHtml(exit.specifier)}"><td><span class="badge">${escapeHtml(status)}</span></td><td><code>${escapeHtml(exit.specifier)}</code></td><td>${exit.modules.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</td></tr>`,
       );
     }
     for (const exit of review.removedExits) {
@@ -225,7 +232,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
   if (review.removed.length > 0) {
     parts.push('<h2>Removed modules</h2><table id="removed"><thead><tr><th>module</th><th>size</th><th>hash</th><th>petname</th></tr></thead><tbody>');
     for (const m of review.removed) {
-      parts.push(`<tr class="removed" data-module="${escapeHtml(m.name)}"><td><code>${escapeHtml(m.name)}</code></td><td class="size">${m.size}</td><td class="hash">${m.hash}</td><td>${m.petname === undefined ? '' : escapeHtml(m.petname)}</td></tr>`);
+      parts.push(`<tr class="removed" data-module="${escapeHtml(m.name)}"><td><code>${escapeHtml(m.name)}</code></td><td class="size">${escapeHtml(m.size)}</td><td class="hash">${escapeHtml(m.hash)}</td><td>${m.petname === undefined ? '' : escapeHtml(m.petname)}</td></tr>`);
     }
     parts.push('</tbody></table>');
   }
@@ -244,7 +251,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     // Shown in full, not behind a click: novel code is what a voter must read.
     parts.push('<h2>Novel sources</h2>');
     for (const [m, i] of novel) {
-      parts.push(`<section class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><h3><code>${escapeHtml(m.name)}</code> (${m.size} bytes)</h3>`);
+      parts.push(`<section class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><h3><code>${escapeHtml(m.name)}</code> (${escapeHtml(m.size)} bytes)</h3>`);
       parts.push(`<pre>${m.source!.split('\n').map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></section>`);
     }
   }
@@ -266,8 +273,8 @@ function upgradeSections(review: Review): string[] {
       const list = (added: readonly string[], removed: readonly string[]) =>
         [...added.map((x) => `+${x}`), ...removed.map((x) => `−${x}`)].map((x) => `<code>${escapeHtml(x)}</code>`).join(' ');
       parts.push(
-        `<tr class="kind" data-kind="${escapeHtml(k.tag)}" data-change="${k.status}"><td><code>${escapeHtml(k.tag)}</code></td><td>${k.status}</td>` +
-          `<td${lowered ? ' class="lowered"' : ''}>${version}${lowered ? ' (lowered)' : ''}</td><td>${list(k.facetsAdded, k.facetsRemoved)}</td><td>${list(k.methodsAdded, k.methodsRemoved)}</td></tr>`,
+        `<tr class="kind" data-kind="${escapeHtml(k.tag)}" data-change="${escapeHtml(k.status)}"><td><code>${escapeHtml(k.tag)}</code></td><td>${escapeHtml(k.status)}</td>` +
+          `<td${lowered ? ' class="lowered"' : ''}>${escapeHtml(version)}${lowered ? ' (lowered)' : ''}</td><td>${list(k.facetsAdded, k.facetsRemoved)}</td><td>${list(k.methodsAdded, k.methodsRemoved)}</td></tr>`,
       );
     }
     parts.push('</tbody></table>');
@@ -280,6 +287,11 @@ function upgradeSections(review: Review): string[] {
     else {
       parts.push(`<p id="preflight" class="problem">${u.preflight.problems.length} problem${u.preflight.problems.length === 1 ? '' : 's'}: the upgrade would be refused unless forced</p><ul id="preflight-problems">`);
       for (const p of u.preflight.problems) parts.push(`<li class="problem" data-code="${escapeHtml(p.code)}"><code>${escapeHtml(p.code)}</code> ${escapeHtml(p.message)}</li>`);
+      parts.push('</ul>');
+    }
+    if (u.preflight.warnings?.length) {
+      parts.push('<ul id="preflight-warnings">');
+      for (const w of u.preflight.warnings) parts.push(`<li class="warning" data-code="${escapeHtml(w.code)}">warning <code>${escapeHtml(w.code)}</code> ${escapeHtml(w.message)}</li>`);
       parts.push('</ul>');
     }
   }
