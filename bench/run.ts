@@ -7,6 +7,7 @@ import { runVatDataBench } from './vat-data.bench.js';
 import { runUpgradeBench } from './upgrade.bench.js';
 import { runBundlesBench } from './bundles.bench.js';
 import { runShadowBench } from './shadow.bench.js';
+import { runReplicaBench } from './replica.bench.js';
 import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
 import { runExoBench } from './exo.bench.js';
@@ -23,6 +24,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   upgrade: runUpgradeBench,
   bundles: runBundlesBench,
   shadow: runShadowBench,
+  replica: runReplicaBench,
   exo: runExoBench,
   'fast-paths': runFastPathsBench,
   preflight: runPreflightBench,

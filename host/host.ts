@@ -21,6 +21,8 @@ import { BlockRunner } from './kernel/block-runner.js';
 import type { BlockReport, RunPolicy } from './kernel/run-policy.js';
 import { assertSendable } from './marshal/sendable.js';
 import { PreflightRefused, UpgradeError, upgradeReason } from './upgrade/upgrade-error.js';
+import { readStateExport, writeStateExport, type ExportMeta } from './store/state-export.js';
+import type { Replica, ReplicateOptions } from './replica/replica.js';
 
 /** An installed contract: a zygote image plus its bundle. */
 export interface Installation {
@@ -49,6 +51,13 @@ export interface HostOptions extends KernelOptions {
   readonly autoRun?: boolean;
   /** The policy blocks run under when the host runs them itself (defaults: run-policy.ts). */
   readonly runPolicy?: RunPolicy;
+  /**
+   * Makes this host a replica of a cluster whose inputs are ordered by etcd
+   * (issue #15; host/replica/): it applies the log's blocks, and state changes
+   * go through `host.replica` (host.E and upgrade are routed there by
+   * themselves). Implies autoRun false.
+   */
+  readonly replicate?: ReplicateOptions;
 }
 
 type Eventual<T> = { [K in keyof T]: (...args: any[]) => Promise<any> } & Record<string, (...args: any[]) => Promise<any>>;
@@ -63,6 +72,8 @@ export class Host {
 
   /** Content-addressed code: upload pieces, get bundlecaps (SPEC §3). */
   readonly bundles: ModuleStore;
+  /** The replica this host is (Host.open with `replicate`), else undefined. */
+  replica: Replica | undefined;
 
   private constructor(
     readonly store: Store,
@@ -126,10 +137,19 @@ export class Host {
     const store = Store.open({ path: options.path });
     let host: Host;
     try {
-      host = new Host(store, new Kernel(store, options), options);
+      const imported = options.replicate?.importFrom && store.getNextKey('') === undefined ? readStateExport(store, options.replicate.importFrom) : undefined;
+      host = new Host(store, new Kernel(store, options), options.replicate ? { ...options, autoRun: false } : options);
+      if (imported && host.stateHash() !== imported.stateHash) {
+        throw new Error(`the state imported from ${options.replicate!.importFrom} hashes to ${host.stateHash()}, not ${imported.stateHash} as its export says`);
+      }
       // Work committed to the run queue before a crash or restart continues,
       // in the background: a queue that never empties must not hang open().
       host.runner.schedule();
+      if (options.replicate) {
+        // Loaded only by replicas: a plain host never needs the etcd client.
+        const { Replica } = await import('./replica/replica.js');
+        host.replica = await Replica.start(host, options.replicate);
+      }
     } catch (err) {
       await store.close();
       throw err;
@@ -155,6 +175,10 @@ export class Host {
       this.assertOpen();
       if (typeof method !== 'string' || method.length > 1000) throw new TypeError('a method name must be a string of at most 1000 characters');
       const data = this.marshal.serialize(harden(assertSendable(args)));
+      if (this.replica) {
+        this.replica.send(target, method, data).then(({ rejected, data: result }) => this.settle(resolve, reject, rejected, result), reject);
+        return;
+      }
       this.runner.atBoundary(
         () => {
           try {
@@ -345,6 +369,7 @@ export class Host {
     this.assertOpen();
     const vat = this.admins.get(adminFacet);
     if (vat === undefined) throw new TypeError('upgrade needs an adminFacet from startInstance');
+    if (this.replica && !this.replica.applying) return this.replica.upgrade(vat, code, options);
     const next = this.kernel.vatRecord(vat).incarnation + 1;
     try {
       // Checked before the upgrade's crank, on code not yet stored: a refused
@@ -648,6 +673,28 @@ export class Host {
     return h.digest('hex');
   }
 
+  /** Capdata for a passable value (presences become krefs): how the replicated log carries values. */
+  toCapdata(value: unknown): Capdata {
+    return this.serialize(value);
+  }
+
+  /** The value of capdata from toCapdata or a vat, with presences for krefs. */
+  fromCapdata(data: Capdata): unknown {
+    return this.marshal.unserialize(data);
+  }
+
+  /**
+   * Writes every committed entry of the store to `file`, with the replica
+   * height and state hash (issue #15): a new replica joins from it
+   * (`replicate.importFrom`). Between blocks only: it refuses while cranks
+   * wait uncommitted.
+   */
+  exportState(file: string): ExportMeta & { entries: number; bytes: number } {
+    this.assertOpen();
+    if (this.store.dirty) throw new Error('the host has uncommitted work; run() its block first, then export');
+    return writeStateExport(this.store, file, { height: (this.store.get('replica.height') as number | undefined) ?? 0, stateHash: this.stateHash() });
+  }
+
   // ---------------------------------------------------------------- running
 
   /**
@@ -701,6 +748,7 @@ export class Host {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.replica?.stop();
     await this.runner.stop();
     this.kernel.commit();
     // Their messages stay queued (and run after the next open); this process will not hear the answers.

@@ -12,6 +12,7 @@ import { printable } from './values.js';
 import './contract-commands.js';
 import './upgrade-commands.js';
 import './state-commands.js';
+import './replica-commands.js';
 
 program
   .name('quickvat')

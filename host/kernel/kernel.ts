@@ -713,6 +713,9 @@ export class Kernel {
   /** Commits the open block and tells the host and observers what it settled. */
   commit(): void {
     this.store.commit();
+    // A held store (a replica applying a block) has committed nothing yet:
+    // nobody may hear of results until the block's one commit.
+    if (this.store.holding) return;
     const after = this.afterCommit;
     this.afterCommit = [];
     // Observers and waiters are the host's code: one that throws must not stop

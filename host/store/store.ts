@@ -30,6 +30,8 @@ export class Store {
   readonly #buffer = new CrankBuffer();
   #closed: Promise<void> | undefined;
   #unlock: () => void = () => {};
+  #held = 0;
+  #writeGuard: ((key: string) => void) | null = null;
 
   private constructor(path: string, temporary: boolean, db: RootDatabase<unknown, Buffer>) {
     this.path = path;
@@ -110,12 +112,14 @@ export class Store {
   set(key: string, value: unknown): void {
     this.#open();
     encodeKey(key);
+    this.#writeGuard?.(key);
     this.#buffer.record(key, encodeValue(key, value));
   }
 
   delete(key: string): void {
     this.#open();
     encodeKey(key);
+    this.#writeGuard?.(key);
     this.#buffer.record(key, null);
   }
 
@@ -167,7 +171,7 @@ export class Store {
    */
   commit(): void {
     const db = this.#open();
-    if (this.#buffer.size === 0) return;
+    if (this.#held > 0 || this.#buffer.size === 0) return;
     if (this.#buffer.inSavepoint) throw new Error('cannot commit with a crank open: endCrank() or abortCrank() first');
     db.transactionSync(() => {
       for (const [key, write] of this.#buffer.writes()) {
@@ -177,6 +181,53 @@ export class Store {
       }
     });
     this.#buffer.clear();
+  }
+
+  /**
+   * Holds commits: until release(), commit() keeps writes buffered, so that a
+   * replicated block (its inputs, its cranks and its height) reaches lmdb as
+   * ONE transaction at the next commit() after release (issue #15).
+   */
+  hold(): void {
+    this.#open();
+    this.#held++;
+  }
+
+  release(): void {
+    if (this.#held === 0) throw new Error('release() without hold()');
+    this.#held--;
+  }
+
+  /** True between hold() and release(). */
+  get holding(): boolean {
+    return this.#held > 0;
+  }
+
+  /**
+   * Called with the key before every set or delete; a replica's guard throws
+   * for writes outside the blocks it applies (state changes go through the log).
+   */
+  setWriteGuard(guard: ((key: string) => void) | null): void {
+    this.#writeGuard = guard;
+  }
+
+  /** Every committed entry as raw bytes, in key order (a state export). */
+  *rawEntries(): Generator<[Buffer, Buffer]> {
+    const db = this.#open();
+    if (this.#buffer.size > 0) throw new Error('store has uncommitted writes; an export covers committed state only');
+    for (const raw of db.getKeys({})) {
+      const value = db.getBinary(raw);
+      if (value !== undefined) yield [Buffer.from(raw), Buffer.from(value)];
+    }
+  }
+
+  /** Writes raw entries (from rawEntries) in one transaction; the store must be empty. */
+  importRawEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
+    const db = this.#open();
+    if (this.#buffer.size > 0 || db.getKeysCount({}) > 0) throw new Error(`cannot import into ${this.path}: the store is not empty`);
+    db.transactionSync(() => {
+      for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
+    });
   }
 
   /** Drops every uncommitted write (the whole block). */

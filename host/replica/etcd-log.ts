@@ -1,0 +1,244 @@
+// The cluster's shared state in etcd, under /quickvat/<cluster>/ (issue #15):
+//   in/<id>              an input waiting to be cut into a block; its etcd
+//                        create revision fixes its order
+//   head                 { height, to }: the last block cut and the last input
+//                        revision it holds
+//   block/<H>            block H: its inputs (copied, with their revisions) and
+//                        the run policy; written once, never changed
+//   hash/<H>/<replica>   the state hash a replica reached after block H
+//   member/<replica>     the replicas of the cluster (majorities count these)
+//   status/<replica>     a replica's height, hash and whether it halted
+//   pruned               { height }: blocks up to here were deleted
+//   cutter               the election (lease-based) of the one block cutter
+// Why etcd3 (gRPC) and not the v3 JSON gateway: the cutter needs leases with
+// keep-alives, an election and watches, which etcd3 implements against etcd's
+// own protocol; over the gateway we would re-implement them on HTTP streams.
+import { Etcd3, type Namespace } from 'etcd3';
+import { codec } from '../store/codec.js';
+import type { BlockRecord, LoggedInput, Outcome } from './inputs.js';
+
+const heightKey = (h: number) => String(h).padStart(12, '0');
+
+export interface Head {
+  readonly height: number;
+  /** The last input revision block `height` holds ("0" before any block). */
+  readonly to: string;
+}
+
+export interface ReplicaStatus {
+  readonly name: string;
+  readonly height: number;
+  readonly hash: string | null;
+  readonly halted?: { readonly height: number; readonly reason: string };
+}
+
+export interface PendingInput extends LoggedInput {
+  readonly rev: string;
+  readonly bytes: number;
+}
+
+/** One cluster's keys in one etcd cluster. */
+export class EtcdLog {
+  readonly client: Etcd3;
+  readonly ns: Namespace;
+
+  constructor(
+    endpoints: readonly string[],
+    readonly cluster: string,
+  ) {
+    if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((e) => typeof e === 'string' && /^https?:\/\/./.test(e))) {
+      throw new TypeError(`replicate.endpoints must be a non-empty list of etcd client URLs (http://host:port), got ${JSON.stringify(endpoints)}`);
+    }
+    if (typeof cluster !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(cluster)) {
+      throw new TypeError(`a cluster name is 1-100 letters, digits, "_", "." or "-", got ${JSON.stringify(cluster)}`);
+    }
+    this.client = new Etcd3({ hosts: [...endpoints], dialTimeout: 5000 });
+    this.ns = this.client.namespace(`/quickvat/${cluster}/`);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Appends an input; resolves with its revision (its place in the order). */
+  async submit(input: LoggedInput): Promise<string> {
+    const res = await this.ns.put(`in/${input.id}`).value(Buffer.from(codec.encode(input))).exec();
+    return res.header.revision;
+  }
+
+  /** Inputs not yet in a block (revision after `after`), in revision order. */
+  async pendingInputs(after: string): Promise<PendingInput[]> {
+    const res = await this.ns.getAll().prefix('in/').minCreateRevision(String(BigInt(after) + 1n)).sort('Create', 'Ascend').exec();
+    return res.kvs.map((kv) => ({ ...(codec.decode(kv.value) as LoggedInput), rev: kv.create_revision, bytes: kv.value.length }));
+  }
+
+  /** Deletes inputs a block now holds (they were copied into it). */
+  async forgetInputs(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 100) {
+      await this.ns.if('head', 'Version', '>', 0).then(...ids.slice(i, i + 100).map((id) => this.ns.delete().key(`in/${id}`))).commit();
+    }
+  }
+
+  /** A watch on new inputs (the cutter wakes up on them). */
+  watchInputs(onInput: () => void) {
+    return this.ns.watch().prefix('in/').only('put').create().then((w) => w.on('put', onInput));
+  }
+
+  /** Publishes an input's outcome for a client outside the cluster; the first replica to get there writes it. */
+  async reply(id: string, outcome: Outcome): Promise<void> {
+    const key = `out/${id}`;
+    await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(Buffer.from(codec.encode(outcome)))).commit();
+  }
+
+  /** Waits for the outcome of input `id` (published by reply), then deletes it. */
+  async awaitReply(id: string, ms: number): Promise<Outcome> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const value = await this.ns.get(`out/${id}`).buffer();
+      if (value) {
+        await this.ns.delete().key(`out/${id}`);
+        return codec.decode(value) as Outcome;
+      }
+      if (Date.now() > until) throw new Error(`no replica reported the outcome of input ${id} within ${ms} ms (is a replica of cluster ${this.cluster} running?)`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  // ---------------------------------------------------------------- blocks
+
+  async head(): Promise<{ head: Head; modRevision: string }> {
+    const res = await this.ns.get('head').exec();
+    const kv = res.kvs[0];
+    if (!kv) return { head: { height: 0, to: '0' }, modRevision: '0' };
+    return { head: JSON.parse(kv.value.toString()) as Head, modRevision: kv.mod_revision };
+  }
+
+  /**
+   * Writes block H and the new head in one etcd transaction, only if the head
+   * is still the one the cutter read and block H does not exist: a block is
+   * never cut twice, whoever else thinks it is the cutter. False when it lost.
+   */
+  async cutBlock(block: BlockRecord, headModRevision: string): Promise<boolean> {
+    const key = `block/${heightKey(block.height)}`;
+    const head: Head = { height: block.height, to: block.to };
+    const res = await this.ns
+      .if('head', 'Mod', '==', Number(headModRevision))
+      .and(key, 'Create', '==', 0)
+      .then(this.ns.put(key).value(Buffer.from(codec.encode(block))), this.ns.put('head').value(JSON.stringify(head)))
+      .commit();
+    return res.succeeded;
+  }
+
+  /** Blocks from `from` on, in order, at most `limit`; stops at the first missing height. */
+  async blocks(from: number, limit: number): Promise<{ block: BlockRecord; version: string }[]> {
+    const res = await this.ns
+      .getAll()
+      .inRange({ start: `block/${heightKey(from)}`, end: `block0` })
+      .limit(limit)
+      .exec();
+    const out: { block: BlockRecord; version: string }[] = [];
+    for (const kv of res.kvs) {
+      const block = codec.decode(kv.value) as BlockRecord;
+      if (block.height !== from + out.length) break;
+      out.push({ block, version: kv.version });
+    }
+    return out;
+  }
+
+  /** Every stored block's height and etcd version (a block written once has version 1). */
+  async blockVersions(): Promise<{ height: number; version: number }[]> {
+    const res = await this.ns.getAll().prefix('block/').exec();
+    return res.kvs.map((kv) => ({ height: Number(kv.key.toString().slice('block/'.length)), version: Number(kv.version) }));
+  }
+
+  /** A watch on new blocks (replicas wake up on them). */
+  watchBlocks(onBlock: () => void) {
+    return this.ns.watch().prefix('block/').only('put').create().then((w) => w.on('put', onBlock));
+  }
+
+  // ---------------------------------------------------------------- hashes, members, status
+
+  async publish(name: string, height: number, hash: string, status: ReplicaStatus): Promise<void> {
+    await this.ns
+      .if('head', 'Version', '>', 0)
+      .then(this.ns.put(`hash/${heightKey(height)}/${name}`).value(hash), this.ns.put(`status/${name}`).value(JSON.stringify(status)))
+      .commit();
+  }
+
+  async publishStatus(status: ReplicaStatus): Promise<void> {
+    await this.ns.put(`status/${status.name}`).value(JSON.stringify(status)).exec();
+  }
+
+  /** Every replica's hash at `height`. */
+  async hashesAt(height: number): Promise<Map<string, string>> {
+    const res = await this.ns.getAll().prefix(`hash/${heightKey(height)}/`).exec();
+    const cut = `hash/${heightKey(height)}/`.length;
+    return new Map(res.kvs.map((kv) => [kv.key.toString().slice(cut), kv.value.toString()]));
+  }
+
+  /** All published hashes: height -> replica -> hash. */
+  async allHashes(): Promise<Map<number, Map<string, string>>> {
+    const res = await this.ns.getAll().prefix('hash/').exec();
+    const out = new Map<number, Map<string, string>>();
+    for (const kv of res.kvs) {
+      const [h, name] = kv.key.toString().slice('hash/'.length).split('/');
+      const height = Number(h);
+      if (!out.has(height)) out.set(height, new Map());
+      out.get(height)!.set(name, kv.value.toString());
+    }
+    return out;
+  }
+
+  watchHashes(onHash: (height: number) => void) {
+    return this.ns
+      .watch()
+      .prefix('hash/')
+      .only('put')
+      .create()
+      .then((w) => w.on('put', (kv) => onHash(Number(kv.key.toString().slice('hash/'.length).split('/')[0]))));
+  }
+
+  async join(name: string): Promise<void> {
+    await this.ns.put(`member/${name}`).value('1').exec();
+  }
+
+  async members(): Promise<string[]> {
+    const keys = await this.ns.getAll().prefix('member/').keys();
+    return keys.map((k) => k.slice('member/'.length));
+  }
+
+  async statuses(): Promise<ReplicaStatus[]> {
+    const values = await this.ns.getAll().prefix('status/').strings();
+    return Object.values(values).map((v) => JSON.parse(v) as ReplicaStatus);
+  }
+
+  async pruned(): Promise<number> {
+    const v = await this.ns.get('pruned').string();
+    return v === null ? 0 : (JSON.parse(v) as { height: number }).height;
+  }
+
+  /**
+   * Deletes blocks up to `height` (their hashes, and inputs already cut), then compacts etcd's
+   * history: a replica behind `height` must join from an export.
+   */
+  async prune(height: number): Promise<void> {
+    await this.ns.put('pruned').value(JSON.stringify({ height })).exec();
+    await this.ns.delete().inRange({ start: 'block/', end: `block/${heightKey(height + 1)}` }).exec();
+    await this.ns.delete().inRange({ start: 'hash/', end: `hash/${heightKey(height + 1)}` }).exec();
+    // Inputs a block holds that its cutter died before deleting (cutter.ts).
+    const { head } = await this.head();
+    if (head.to !== '0') {
+      const stale = await this.ns.getAll().prefix('in/').maxCreateRevision(head.to).keys();
+      await this.forgetInputs(stale.map((k) => k.slice('in/'.length)));
+    }
+    const { header } = await this.ns.get('head').exec();
+    await this.client.kv.compact({ revision: header.revision, physical: true });
+  }
+
+  /** The cutter's election: a lease-backed campaign in etcd. */
+  election(ttlSeconds: number) {
+    return this.ns.election('cutter', ttlSeconds);
+  }
+}

@@ -1,0 +1,62 @@
+// What the replicated log carries (issue #15): every input that changes
+// state, and blocks that fix which inputs, in which order, a block applies.
+// Values that may hold presences (send arguments, privateArgs, options) travel
+// as capdata whose slots are krefs: the same kernel objects on every replica.
+import type { Capdata } from '../kernel/refs.js';
+
+/** Contract code in an input: source text, or a bundle installed through the log earlier. */
+export type CodeRef = { readonly source: string } | { readonly bundleId: string };
+
+export type Input =
+  | { readonly type: 'send'; readonly target: string; readonly method: string; readonly args: Capdata }
+  | { readonly type: 'put'; readonly pieces: readonly (readonly [string, Uint8Array])[] }
+  | { readonly type: 'installBundle'; readonly manifest: unknown }
+  | { readonly type: 'install'; readonly code: CodeRef; readonly options: Capdata }
+  | { readonly type: 'start'; readonly installationId: string; readonly options: Capdata }
+  | { readonly type: 'upgrade'; readonly instanceId: string; readonly code: CodeRef; readonly options: Capdata }
+  | { readonly type: 'suspend'; readonly instanceId: string; readonly reason?: string }
+  | { readonly type: 'resume'; readonly instanceId: string };
+
+export type InputType = Input['type'];
+export const INPUT_TYPES: readonly InputType[] = ['send', 'put', 'installBundle', 'install', 'start', 'upgrade', 'suspend', 'resume'];
+
+/** An input as written to etcd: a unique id (so its submitter can find its outcome) and who submitted it. */
+export interface LoggedInput {
+  readonly id: string;
+  readonly origin: string;
+  readonly input: Input;
+  /** Publish the outcome in etcd (out/<id>) for a client that is not a replica (`quickvat replica call`). */
+  readonly reply?: boolean;
+}
+
+/** The most bytes one input may take in the log (etcd refuses requests over 1.5 MiB). */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+
+/** How an input ended: its result or rejection, as capdata (the same on every replica). */
+export interface Outcome {
+  readonly rejected: boolean;
+  readonly data: Capdata;
+}
+
+/** Block H: the inputs with revisions in (from, to], in revision order, then cranks under `policy`. */
+export interface BlockRecord {
+  readonly height: number;
+  readonly from: string;
+  readonly to: string;
+  readonly policy: { readonly maxCranks: number; readonly computeBudget: string; readonly suspendAfterMeterFaults: number };
+  readonly inputs: readonly (LoggedInput & { readonly rev: string })[];
+}
+
+/** Throws naming what is wrong with a decoded block record (the log is input too). */
+export function checkBlock(block: unknown, height: number): BlockRecord {
+  const b = block as BlockRecord;
+  const bad = (what: string) => new Error(`block ${height} in the log is malformed: ${what}`);
+  if (typeof b !== 'object' || b === null) throw bad('not a record');
+  if (b.height !== height) throw bad(`it says it is block ${String(b.height)}`);
+  if (!Array.isArray(b.inputs)) throw bad('no inputs list');
+  for (const i of b.inputs) {
+    if (typeof i?.id !== 'string' || i.id.length === 0 || i.id.length > 100 || typeof i.input !== 'object' || !INPUT_TYPES.includes(i.input?.type)) throw bad(`input ${JSON.stringify(i?.id)} has no known type`);
+  }
+  if (typeof b.policy?.maxCranks !== 'number' || typeof b.policy.computeBudget !== 'string') throw bad('no run policy');
+  return b;
+}

@@ -1,0 +1,154 @@
+// The cluster around the replicas (issue #15): a tampered store is caught at
+// the next block; a new replica joins from an export after the log was pruned
+// and etcd compacted; the etcd leader of a 3-node cluster killed, progress resumes.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Store } from '../../host/store/index.js';
+import { etcdInstalled, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { assertHashesAgree, counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
+
+async function counterOn(replicas: TestReplica[]) {
+  const installation = await replicas[0].host.replica!.install(counterSource(1), { label: 'counter' });
+  const kit = await replicas[0].host.replica!.startInstance(installation);
+  const ref = replicas[0].host.refOf(kit.root);
+  await settleCluster(replicas);
+  return { kit, ref, roots: replicas.map((r) => r.host.presence(ref)) };
+}
+
+async function sendsThrough(replicas: TestReplica[], roots: object[], n: number): Promise<void> {
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) sends.push(replicas[i % replicas.length].host.E(roots[i % replicas.length]).add(1));
+  await Promise.all(sends);
+}
+
+describe('replicas on etcd: divergence, joining, etcd failover', function () {
+  this.timeout(240_000);
+  let etcd: EtcdCluster;
+  before(async function () {
+    if (!etcdInstalled) this.skip();
+    etcd = await startEtcd(1);
+  });
+  after(async () => etcd?.stop());
+
+  it('a replica whose store was tampered with halts at the next block, naming the height', async () => {
+    const cluster = 'tamper';
+    let replicas = [await openReplica(etcd.endpoints, cluster, 'r0'), await openReplica(etcd.endpoints, cluster, 'r1'), await openReplica(etcd.endpoints, cluster, 'r2')];
+    try {
+      const { roots, ref } = await counterOn(replicas);
+      await sendsThrough(replicas, roots, 30);
+      const height = await settleCluster(replicas);
+      const r2 = replicas[2];
+      await r2.host.close();
+
+      const store = Store.open({ path: r2.dir });
+      const key = [...store.entries('')].map(([k]) => k).find((k) => k.endsWith('.total'));
+      assert.ok(key, 'the counter keeps its total in the vatstore');
+      store.atomically(() => store.set(key!, '1000000'));
+      await store.close();
+
+      replicas[2] = await openReplica(etcd.endpoints, cluster, 'r2', {}, r2.dir);
+      const halted = new Promise<{ height: number; reason: string }>((resolve) => replicas[2].host.replica!.once('halt', resolve));
+      await replicas[0].host.E(roots[0]).add(1);
+      const report = await halted;
+      assert.equal(report.height, height + 1);
+      assert.match(report.reason, new RegExp(`after block ${height + 1} differs from [0-9a-f]{64}, which r0, r1 \\(a majority of 3\\) reached; first divergent block: ${height + 1}`));
+      assert.equal(replicas[2].host.replica!.height(), height + 1, 'it keeps its store');
+      assert.equal(replicas[0].host.replica!.halted, null);
+      assert.equal(replicas[1].host.replica!.halted, null);
+      // The halt is published to etcd for `replica status` (asynchronously).
+      const status = await until('r2 to publish its halt', async () => (await replicas[0].host.replica!.etcd.statuses()).find((s) => s.name === 'r2' && s.halted));
+      assert.equal(status.halted?.height, height + 1);
+      await assert.rejects(replicas[2].host.E(replicas[2].host.presence(ref)).add(1), /replica r2 halted at height/);
+      await replicas[0].host.E(roots[0]).add(1);
+    } finally {
+      replicas = replicas.filter(Boolean);
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
+  it('a new replica joins from an export at height H after blocks up to H were pruned and etcd compacted', async () => {
+    const cluster = 'join';
+    const replicas = [await openReplica(etcd.endpoints, cluster, 'r0'), await openReplica(etcd.endpoints, cluster, 'r1')];
+    const extra: TestReplica[] = [];
+    try {
+      const { roots } = await counterOn(replicas);
+      await sendsThrough(replicas, roots, 40);
+      const height = await settleCluster(replicas);
+      const file = path.join(tmpdir(), 'r0.export');
+      const meta = replicas[0].host.exportState(file);
+      assert.equal(meta.height, height);
+      assert.equal(meta.stateHash, replicas[0].host.stateHash());
+      await replicas[0].host.replica!.pruneLog(height);
+      await assert.rejects(replicas[0].host.replica!.etcd.ns.get('head').revision(2).exec(), /compacted/);
+      assert.deepEqual(await replicas[0].host.replica!.etcd.ns.getAll().prefix('in/').keys(), [], 'no input that is in a block is left');
+      await sendsThrough(replicas, roots, 40);
+
+      // Without the export it cannot start: block 1 is gone.
+      const fresh = await openReplica(etcd.endpoints, cluster, 'fresh', { cutter: false });
+      extra.push(fresh);
+      const halt = await until('the fresh replica to halt', () => fresh.host.replica!.halted ?? undefined);
+      assert.match(halt.reason, new RegExp(`blocks through ${height} were pruned from the log; this replica is at 0: join from an export at height ${height} or later`));
+
+      const joined = await openReplica(etcd.endpoints, cluster, 'r2', { importFrom: file });
+      extra.push(joined);
+      assert.ok(joined.host.replica!.height() >= height);
+      await sendsThrough([joined], [joined.host.presence(replicas[0].host.refOf(roots[0]))], 5);
+      await settleCluster([...replicas, joined]);
+      await assertHashesAgree(etcd.endpoints, cluster, ['r0', 'r1', 'r2']);
+      assert.equal(joined.host.stateHash(), replicas[0].host.stateHash());
+      assert.deepEqual(await joined.host.E(joined.host.presence(replicas[0].host.refOf(roots[0]))).read(), { total: 85, count: 85, version: 1 });
+
+      // Restarted with the same options, it resumes from its own height: the export is only for an empty store.
+      const height2 = joined.host.replica!.height();
+      await joined.host.close();
+      extra.pop();
+      const again = await openReplica(etcd.endpoints, cluster, 'r2', { importFrom: file }, joined.dir);
+      extra.push(again);
+      assert.equal(again.host.replica!.height(), height2);
+      assert.ok(fs.existsSync(file));
+    } finally {
+      for (const r of [...replicas, ...extra]) await r.host.close();
+    }
+  });
+
+  it('SIGKILL of the etcd leader in a 3-node cluster: progress resumes', async () => {
+    const three = await startEtcd(3);
+    const cluster = 'failover';
+    const replicas: TestReplica[] = [];
+    try {
+      for (const name of ['r0', 'r1', 'r2']) replicas.push(await openReplica(three.endpoints, cluster, name));
+      const { roots } = await counterOn(replicas);
+      await sendsThrough(replicas, roots, 60);
+      const leader = await etcdLeader(three);
+      await leader.kill('SIGKILL');
+      await sendsThrough(replicas, roots, 60);
+      const others = three.nodes.filter((n) => n !== leader);
+      const newLeader = await until('a new etcd leader', () => etcdLeader({ nodes: others }).catch(() => undefined));
+      assert.notEqual(newLeader, leader);
+      await settleCluster(replicas);
+      await assertHashesAgree(others.map((n) => n.clientUrl), cluster, ['r0', 'r1', 'r2']);
+      assert.deepEqual(await replicas[1].host.E(roots[1]).read(), { total: 120, count: 120, version: 1 });
+    } finally {
+      for (const r of replicas) await r.host.close();
+      await three.stop();
+    }
+  });
+});
+
+/** The member that is etcd's Raft leader, asked through the v3 JSON gateway. */
+async function etcdLeader(cluster: Pick<EtcdCluster, 'nodes'>) {
+  for (const node of cluster.nodes) {
+    try {
+      const res = await fetch(`${node.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+      const status = (await res.json()) as { header: { member_id: string }; leader: string };
+      for (const candidate of cluster.nodes) {
+        const r = await fetch(`${candidate.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+        if (((await r.json()) as { header: { member_id: string } }).header.member_id === status.leader) return candidate;
+      }
+    } catch {
+      // that node is down; ask another
+    }
+  }
+  throw new Error('no etcd leader found');
+}

@@ -1,0 +1,145 @@
+// Real etcd processes for the replica tests (Debian's etcd-server, as .ci/run
+// installs it), and replica child processes run through the CLI. Ports come
+// from 24600-24679 (24680-24699 are the benchmark's).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ETCD = '/usr/bin/etcd';
+export const etcdInstalled = fs.existsSync(ETCD) && spawnSync(ETCD, ['--version']).status === 0;
+
+let nextPort = 24600;
+let portLimit = 24680;
+function port(): number {
+  if (nextPort >= portLimit) nextPort -= 80;
+  return nextPort++;
+}
+
+/** Moves later etcds to ports from `first` up to `first + count` (the benchmark's own range). */
+export function usePorts(first: number, count: number): void {
+  nextPort = first;
+  portLimit = first + count;
+}
+
+export interface EtcdNode {
+  readonly name: string;
+  readonly clientUrl: string;
+  readonly dir: string;
+  proc: ChildProcess;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface EtcdCluster {
+  readonly nodes: EtcdNode[];
+  readonly endpoints: string[];
+  stop(): Promise<void>;
+}
+
+export function tmpdir(prefix = 'quickvat-replica-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Starts `size` etcd members on 127.0.0.1 with fast elections, and waits until they serve. */
+export async function startEtcd(size = 1): Promise<EtcdCluster> {
+  const members = Array.from({ length: size }, (_, i) => ({ name: `e${i}`, client: port(), peer: port(), dir: tmpdir('quickvat-etcd-') }));
+  const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+  const nodes: EtcdNode[] = members.map((m) => {
+    const clientUrl = `http://127.0.0.1:${m.client}`;
+    const args = [
+      '--name', m.name, '--data-dir', m.dir,
+      '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', `http://127.0.0.1:${m.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `qv-${members[0].peer}`,
+      '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-outputs', path.join(m.dir, 'etcd.log'),
+    ];
+    const proc = spawn(ETCD, args, { stdio: 'ignore' });
+    const node: EtcdNode = {
+      name: m.name,
+      clientUrl,
+      dir: m.dir,
+      proc,
+      kill: (signal = 'SIGKILL') => stopProcess(node.proc, signal),
+    };
+    return node;
+  });
+  await Promise.all(nodes.map((n) => waitHealthy(n.clientUrl, 20_000)));
+  return {
+    nodes,
+    endpoints: nodes.map((n) => n.clientUrl),
+    async stop() {
+      await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+      for (const m of members) fs.rmSync(m.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitHealthy(url: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  let last = '';
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+      last = await res.text();
+      if (res.ok && /"health":\s*"true"/.test(last)) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`etcd at ${url} not healthy after ${ms} ms: ${last}`);
+}
+
+export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill(signal);
+  });
+}
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'host', 'cli', 'main.js');
+
+/** Runs `quickvat replica` in a child process; its output is kept for failure messages. */
+export function spawnReplica(options: { state: string; endpoints: string[]; cluster: string; name: string; lease?: number; maxCranks?: number; cutter?: boolean }): ChildProcess & { output: () => string } {
+  const args = [CLI, '--state', options.state, 'replica', '--etcd', options.endpoints.join(','), '--cluster', options.cluster, '--name', options.name];
+  if (options.lease) args.push('--lease', String(options.lease));
+  if (options.maxCranks) args.push('--max-cranks', String(options.maxCranks));
+  if (options.cutter === false) args.push('--no-cutter');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: () => string };
+  let text = '';
+  child.stdout!.on('data', (d) => (text += d));
+  child.stderr!.on('data', (d) => (text += d));
+  child.output = () => text;
+  return child;
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the CLI to completion without blocking this process's event loop (its replicas keep running). */
+export function runCliAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
+export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

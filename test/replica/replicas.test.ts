@@ -1,0 +1,103 @@
+// Three replicas on one etcd (issue #15): random sends and upgrades through
+// different replicas; equal state hashes at every height, every send settled
+// with the same value everywhere, batched into blocks.
+import assert from 'node:assert/strict';
+import { Host } from '../../host/index.js';
+import { etcdInstalled, startEtcd, until, type EtcdCluster } from './etcd-fixture.js';
+import { assertHashesAgree, counterSource, openReplica, prng, settleCluster, type TestReplica } from './helpers.js';
+
+const SENDS = Number(process.env.QUICKVAT_REPLICA_SENDS ?? 2000);
+
+describe('replicas on etcd', function () {
+  this.timeout(240_000);
+  let etcd: EtcdCluster;
+  before(async function () {
+    if (!etcdInstalled) this.skip(); // .ci/run installs etcd-server; without it there is nothing to replicate on
+    etcd = await startEtcd(1);
+  });
+  after(async () => etcd?.stop());
+
+  it(`${SENDS} random sends and 3 upgrades through 3 replicas: equal hashes at every height, same values everywhere`, async () => {
+    const replicas: TestReplica[] = [];
+    for (const name of ['r0', 'r1', 'r2']) replicas.push(await openReplica(etcd.endpoints, 'sends', name));
+    try {
+      const [r0, r1, r2] = replicas;
+      assert.throws(() => r1.host.install(counterSource(1)), /replica r1 of cluster sends: its state changes only through the log/);
+      const installation = await r0.host.replica!.install(counterSource(1), { label: 'counter' });
+      const kit = await r1.host.replica!.startInstance(installation);
+      const ref = r1.host.refOf(kit.root);
+      for (const r of replicas) await r.host.replica!.waitForHeight(r1.host.replica!.height());
+      const roots = replicas.map((r) => r.host.presence(ref));
+
+      const random = prng(15);
+      let expectedTotal = 0;
+      const sends: Promise<{ who: number; id: number; value: unknown; rejected: boolean }>[] = [];
+      const upgrades: Promise<{ incarnation: number }>[] = [];
+      for (let i = 0; i < SENDS; i++) {
+        const who = Math.floor(random() * 3);
+        const n = 1 + Math.floor(random() * 100);
+        const fail = random() < 0.05;
+        if (!fail) expectedTotal += n;
+        const host = replicas[who].host;
+        const p = fail ? host.E(roots[who]).fail(n) : host.E(roots[who]).add(n);
+        sends.push(p.then((value) => ({ who, id: i, value, rejected: false }), (err) => ({ who, id: i, value: String(err.message), rejected: true })));
+        if (i % Math.floor(SENDS / 4) === Math.floor(SENDS / 8) && upgrades.length < 3) {
+          const u = replicas[upgrades.length];
+          upgrades.push(u.host.upgrade(u.host.adminFacet(kit.instanceId), counterSource(upgrades.length + 2)));
+        }
+        if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+      }
+      const results = await Promise.all(sends);
+      assert.deepEqual(await Promise.all(upgrades), [{ incarnation: 2 }, { incarnation: 3 }, { incarnation: 4 }]);
+      assert.equal(results.filter((r) => r.rejected).length > 0, true);
+      for (const r of results) if (!r.rejected) assert.match(String(r.value), /^v[1-4]:\d+$/);
+
+      const head = await settleCluster(replicas);
+      await assertHashesAgree(etcd.endpoints, 'sends', ['r0', 'r1', 'r2']);
+      assert.ok(head < SENDS / 5, `sends are batched into blocks (${head} blocks for ${SENDS} sends)`);
+      const hashes = replicas.map((r) => r.host.stateHash());
+      assert.equal(new Set(hashes).size, 1, 'final state hashes agree');
+
+      // Every replica saw every input's outcome, with the same value.
+      for (const r of [r1, r2]) {
+        assert.equal(r.outcomes.size, r0.outcomes.size);
+        for (const [id, outcome] of r0.outcomes) assert.equal(r.outcomes.get(id), outcome, `outcome of ${id} on ${r.name}`);
+      }
+      assert.ok(r0.outcomes.size >= SENDS + 5);
+
+      const read = (await r2.host.E(roots[2]).read()) as { total: number; count: number; version: number };
+      assert.deepEqual(read, { total: expectedTotal, count: SENDS, version: 4 }, 'no send lost or applied twice');
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
+  it('applies an input written twice under one id (a client retrying a timed-out write) once', async () => {
+    const r = await openReplica(etcd.endpoints, 'retry', 'solo');
+    try {
+      const installation = await r.host.replica!.install(counterSource(1));
+      const { root } = await r.host.replica!.startInstance(installation);
+      const input = { type: 'send' as const, target: r.host.refOf(root), method: 'add', args: r.host.toCapdata([5]) };
+      const log = r.host.replica!.etcd;
+      const outcomes: string[] = [];
+      r.host.replica!.on('outcome', (o: { id: string }) => o.id === 'retried-1' && outcomes.push(o.id));
+      await log.submit({ id: 'retried-1', origin: 'test', input });
+      await until('the first write to be applied', () => outcomes.length === 1);
+      await log.submit({ id: 'retried-1', origin: 'test', input });
+      const height = (await log.head()).head.height;
+      await r.host.E(root).add(0); // a later block: the retry was cut by then
+      assert.ok((await log.blocks(1, 100)).filter(({ block }) => block.inputs.some((i) => i.id === 'retried-1')).length === 2, 'both writes were cut');
+      assert.ok(r.host.replica!.height() > height);
+      assert.deepEqual(outcomes, ['retried-1']);
+      assert.deepEqual(await r.host.E(root).read(), { total: 5, count: 2, version: 1 });
+    } finally {
+      await r.host.close();
+    }
+  });
+
+  it('refuses bad replicate options and local writes with clear errors', async () => {
+    await assert.rejects(Host.open({ replicate: { endpoints: [], cluster: 'x', name: 'a' } }), /replicate.endpoints must be a non-empty list/);
+    await assert.rejects(Host.open({ replicate: { endpoints: etcd.endpoints, cluster: 'bad name', name: 'a' } }), /cluster name/);
+    await assert.rejects(Host.open({ replicate: { endpoints: etcd.endpoints, cluster: 'x', name: '' } }), /replicate.name/);
+  });
+});
