@@ -1,5 +1,5 @@
 // A review as a terminal listing and as a self-contained HTML page.
-import { diffHunks, hunkHeader } from './diff.js';
+import { diffHunks, hunkHeader, splitLines } from './diff.js';
 import type { Review, ReviewModule } from './review.js';
 import type { KindChange, UpgradeSummary } from './upgrade-summary.js';
 
@@ -10,6 +10,20 @@ export const STATUS_LEGEND: readonly (readonly [string, string])[] = [
   ['known', 'the very bytes (same sha256) the running version already runs'],
   ['removed', 'in the running version, gone from this one'],
 ];
+
+// Characters that must never reach a reader raw: C0/C1 controls (ANSI escape
+// sequences, CR redrawing a line, backspace), DEL, line terminators left
+// inside a single line (U+0085, U+2028, U+2029), zero-width and bidi
+// controls (which reorder what a reader sees). Tab and LF are layout.
+const UNPRINTABLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** `text` with every control character shown as an escape (\x1b, \u202e): what a contract wrote can never drive the reader's terminal or reorder the text. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
 
 function againstLine(review: Review): string {
   const u = review.upgrade;
@@ -70,7 +84,7 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
   const full = options.fullHashes;
   const out: string[] = [];
   out.push(`bundle  ${review.bundleId}`);
-  out.push(`entry   ${review.entry}`);
+  out.push(`entry   ${review.entry}${review.entryChange ? ` (CHANGED: was ${review.entryChange.from})` : ''}`);
   out.push(`against ${againstLine(review)}`);
   out.push(summaryLine(review), '');
   if (review.upgrade?.summary) out.push(...summaryText(review.upgrade.summary), '');
@@ -112,10 +126,13 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
     for (const m of review.modules) {
       if (m.status !== 'changed') continue;
       out.push('', `changed ${m.previous!.name} ${short(m.previous!.hash, full)} -> ${m.name} ${short(m.hash, full)}`);
-      out.push(m.unifiedDiff === undefined ? '  (no diff: a piece was not available)' : m.unifiedDiff.trimEnd() || '  (sources differ only in bytes a line diff does not show)');
+      if (m.previous!.name !== m.name) out.push(`  renamed: ${m.previous!.name} -> ${m.name}${m.previous!.hash === m.hash ? ' (same bytes; the name decides how they compile)' : ''}`);
+      for (const c of m.importChanges ?? []) out.push(`  import ${JSON.stringify(c.specifier)}: ${c.from ?? '(none)'} -> ${c.to ?? '(none)'}`);
+      out.push(m.unifiedDiff === undefined ? '  (no diff: a piece was not available)' : m.unifiedDiff.trimEnd() || (m.previous!.hash === m.hash ? '  (same source)' : '  (sources differ only in bytes a line diff does not show)'));
     }
   }
-  return `${out.join('\n')}\n`;
+  // One pass over everything printed: names, messages from the guest, diff lines.
+  return `${out.map((l) => l.split('\n').map(printable).join('\n')).join('\n')}\n`;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -127,7 +144,7 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
  * markup-free (issue 13).
  */
 export function escapeHtml(text: unknown): string {
-  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  return printable(String(text)).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
 const CSS = `
@@ -199,7 +216,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     '<h1>Bundle review</h1>',
     '<dl>',
     `<dt>bundle</dt><dd class="hash" id="bundle-id">${escapeHtml(review.bundleId)}</dd>`,
-    `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code></dd>`,
+    `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code>${review.entryChange ? ` <strong id="entry-change" class="problem">changed: was <code>${escapeHtml(review.entryChange.from)}</code></strong>` : ''}</dd>`,
     review.upgrade
       ? `<dt>against</dt><dd id="against-instance">instance <code>${escapeHtml(review.upgrade.instance.id)}</code>, incarnation ${escapeHtml(review.upgrade.instance.incarnation)}, running bundle <span class="hash" id="against-id">${escapeHtml(review.upgrade.instance.bundleId)}</span></dd>`
       : review.against
@@ -242,6 +259,16 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     for (const [m, i] of changed) {
       parts.push(`<section class="change" id="diff-${i}" data-module="${escapeHtml(m.name)}">`);
       parts.push(`<h3><code>${escapeHtml(m.previous!.name)}</code> → <code>${escapeHtml(m.name)}</code></h3>`);
+      if (m.previous!.name !== m.name) {
+        parts.push(`<p class="renamed">renamed from <code>${escapeHtml(m.previous!.name)}</code>${m.previous!.hash === m.hash ? ' (same bytes; the name decides how they compile)' : ''}</p>`);
+      }
+      if (m.importChanges?.length) {
+        parts.push('<table class="import-changes"><thead><tr><th>import</th><th>was</th><th>now</th></tr></thead><tbody>');
+        for (const c of m.importChanges) {
+          parts.push(`<tr data-specifier="${escapeHtml(c.specifier)}"><td><code>${escapeHtml(c.specifier)}</code></td><td><code>${escapeHtml(c.from ?? '(none)')}</code></td><td><code>${escapeHtml(c.to ?? '(none)')}</code></td></tr>`);
+        }
+        parts.push('</tbody></table>');
+      }
       parts.push(m.diff ? diffBlock(m, options.context ?? 3) : '<p>No diff: a piece was not available.</p>');
       parts.push('</section>');
     }
@@ -252,7 +279,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     parts.push('<h2>Novel sources</h2>');
     for (const [m, i] of novel) {
       parts.push(`<section class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><h3><code>${escapeHtml(m.name)}</code> (${escapeHtml(m.size)} bytes)</h3>`);
-      parts.push(`<pre>${m.source!.split('\n').map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></section>`);
+      parts.push(`<pre>${splitLines(m.source!).map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></section>`);
     }
   }
   parts.push('</body>', '</html>', '');
