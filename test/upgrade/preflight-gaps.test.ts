@@ -159,6 +159,20 @@ describe('pre-flight gaps (issue 13, hostile review)', function () {
     });
   });
 
+  it("trial vats check vatstore keys as the kernel does (UTF-8 bytes), so pre-flight and the forced upgrade agree", async () => {
+    const { host, kit } = await started(ITEMS(INIT_ARGS));
+    try {
+      // 700 two-byte characters: 700 UTF-16 units, 1400 bytes of UTF-8 (the limit is 1024 bytes).
+      const v2 = ITEMS(INIT_ARGS).replace('const items =', "if (!baggage.has('\u00e9'.repeat(700))) baggage.init('\u00e9'.repeat(700), 1);\n  const items =");
+      const result = await host.preflight(kit.adminFacet, v2);
+      assert.deepEqual(result.problems.map((p) => p.code), ['upgrade-failed']);
+      assert.match(result.problems[0].message, /a vatstore key must be at most 1024 bytes of UTF-8/);
+      await assert.rejects(host.upgrade(kit.adminFacet, v2, { force: true }), /a vatstore key must be at most 1024 bytes of UTF-8/);
+    } finally {
+      await host.close();
+    }
+  });
+
   it('pre-flight starts the new incarnation with the vatParameters the upgrade passes', async () => {
     const V1 = "import { Far } from '@endo/far';\nexport function buildRootObject() { return Far('root', { greet() { return 'v1'; } }); }";
     const V2 = "import { Far } from '@endo/far';\nexport function buildRootObject(_p, vp) {\n  if (!vp || vp.mode !== 'live') throw Error('v2 needs vatParameters.mode = live');\n  return Far('root', { greet() { return 'v2 ' + vp.mode; } });\n}";
