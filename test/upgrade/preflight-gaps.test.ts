@@ -141,18 +141,29 @@ describe('pre-flight gaps (issue 13, hostile review)', function () {
       }
     });
 
-    it('counts calls still waiting in the run queue (instance suspended)', async () => {
-      const { host, kit } = await started(ITEMS(INIT_ARGS));
+    it('counts calls still waiting in the run queue (instance suspended), on a method never delivered yet', async () => {
+      const ESCROW = `
+import { provideKindHandle, defineDurableKind } from '@quickvat/vat-data';
+export const defineInstallationKinds = () => (baggage) => {
+  const make = defineDurableKind(provideKindHandle(baggage, 'Escrow'), () => ({}), {
+    deposit(_, n) { return n; },
+    withdraw(_, n) { return n; },
+  });
+  return () => ({ publicFacet: make() });
+};`;
+      const { host, kit } = await started(ESCROW);
       try {
-        const apple = await host.E(kit.publicFacet).add('apple');
+        assert.equal(await host.E(kit.publicFacet).deposit(1n), 1n);
         host.suspend(kit.adminFacet, 'maintenance');
-        const waiting = host.E(apple).restock(2n);
+        const waiting = host.E(kit.publicFacet).withdraw(5n);
         await host.run();
-        const result = await host.preflight(kit.adminFacet, NO_RESTOCK);
+        const v2 = ESCROW.replace('withdraw(_, n) { return n; },', '');
+        const result = await host.preflight(kit.adminFacet, v2);
         assert.deepEqual(result.problems.map((p) => p.code), ['method-removed']);
-        assert.match(result.problems[0].message, /loses method "restock", which existing clients have called or have calls queued for/);
+        assert.match(result.problems[0].message, /publicFacet loses method "withdraw", which existing clients have called or have calls queued for/);
+        await assert.rejects(host.upgrade(kit.adminFacet, v2), PreflightRefused);
         host.resume(kit.adminFacet);
-        assert.equal(await waiting, 2n);
+        assert.equal(await waiting, 5n);
       } finally {
         await host.close();
       }
