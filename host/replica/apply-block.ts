@@ -84,6 +84,7 @@ function applyInput(host: Host, input: Input, settled: (o: Outcome) => void): Pr
     return { rejected: true, data: host.toCapdata(harden(new Error(`${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`))) };
   };
   try {
+    if (typeof input !== 'object' || input === null) throw new TypeError('the input is not a record');
     switch (input.type) {
       case 'send':
         host.kernel.queueToKref(input.target, input.method, input.args, (isRejected, data) => settled({ rejected: isRejected, data }));

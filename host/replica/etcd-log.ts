@@ -52,7 +52,10 @@ export class EtcdLog {
     if (typeof cluster !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(cluster)) {
       throw new TypeError(`a cluster name is 1-100 letters, digits, "_", "." or "-", got ${JSON.stringify(cluster)}`);
     }
-    this.client = new Etcd3({ hosts: [...endpoints], dialTimeout: 5000 });
+    // gRPC's default 4 MiB receive limit is below what a batch of blocks or of
+    // waiting inputs (each up to MAX_INPUT_BYTES) can take: with it, a replica
+    // that fell behind could never catch up (found by a hostile review).
+    this.client = new Etcd3({ hosts: [...endpoints], dialTimeout: 5000, grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 } });
     this.ns = this.client.namespace(`/quickvat/${cluster}/`);
   }
 

@@ -18,7 +18,7 @@ import { applyBlock, appliedHeight } from './apply-block.js';
 import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
 import { judgeHashes } from './divergence.js';
-import { checkBlock, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
+import { checkBlock, checkInput, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
 
 export interface ReplicateOptions {
   /** etcd client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -203,7 +203,15 @@ export class Replica extends EventEmitter {
       }
       for (const { block } of blocks) {
         if (this.stopped || this.halted) return;
-        await this.apply(checkBlock(block, this.height() + 1));
+        let checked: BlockRecord;
+        try {
+          checked = checkBlock(block, this.height() + 1);
+        } catch (err) {
+          // Not an etcd hiccup: retrying would wait forever. Stop and say why.
+          this.halt(this.height(), (err as Error).message);
+          return;
+        }
+        await this.apply(checked);
       }
     }
   }
@@ -291,6 +299,7 @@ export class Replica extends EventEmitter {
 
   /** Writes `input` to the log; resolves with its outcome once the block holding it commits here. */
   async submit(input: Input): Promise<Outcome> {
+    checkInput(input);
     if (this.halted) throw new Error(`replica ${this.name} halted at height ${this.halted.height}: ${this.halted.reason}`);
     if (this.stopped) throw new Error(`replica ${this.name} is closed`);
     const logged = { id: crypto.randomUUID(), origin: this.name, input };

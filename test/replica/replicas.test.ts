@@ -95,6 +95,26 @@ describe('replicas on etcd', function () {
     }
   });
 
+  it('a malformed input in the log is rejected alike on every replica, and the cluster goes on (hostile review of #15)', async () => {
+    const replicas: TestReplica[] = [];
+    for (const name of ['p0', 'p1']) replicas.push(await openReplica(etcd.endpoints, 'poison', name));
+    try {
+      const [p0, p1] = replicas;
+      await assert.rejects(p0.host.replica!.submit({ type: 'bogus' } as never), /an input must be a record whose type is one of send, put/);
+      // Written past the client's check, as anyone with access to etcd could.
+      const log = (p0.host.replica as unknown as { log: { submit(logged: unknown): Promise<void> } }).log;
+      await log.submit({ id: 'poison-1', origin: 'mallory', input: { type: 'bogus' } });
+      await log.submit({ id: 'poison-2', origin: 'mallory', input: null });
+      const installation = await p1.host.replica!.install(counterSource(1), { label: 'counter' });
+      const kit = await p0.host.replica!.startInstance(installation);
+      assert.match(String(await p0.host.E(kit.root).add(5)), /^v1:5$/);
+      await settleCluster(replicas);
+      assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1);
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
   it('refuses bad replicate options and local writes with clear errors', async () => {
     await assert.rejects(Host.open({ replicate: { endpoints: [], cluster: 'x', name: 'a' } }), /replicate.endpoints must be a non-empty list/);
     await assert.rejects(Host.open({ replicate: { endpoints: etcd.endpoints, cluster: 'bad name', name: 'a' } }), /cluster name/);
