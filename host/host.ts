@@ -495,7 +495,7 @@ export class Host {
   async preflight(
     instance: object | string,
     code: Bundlecap | string,
-    options: { privateArgs?: unknown; exits?: ExitPolicy } = {},
+    options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy } = {},
   ): Promise<PreflightResult> {
     this.assertOpen();
     // It changes nothing, so anyone may run it: an instance id is enough.
@@ -528,12 +528,12 @@ export class Host {
     return {
       instance: { id: instanceId, incarnation: record.incarnation, bundleId },
       summary: report.summary,
-      preflight: { ok: report.ok, problems: report.problems },
+      preflight: { ok: report.ok, problems: report.problems, ...(report.warnings ? { warnings: report.warnings } : {}) },
     };
   }
 
   // Pre-flight of code already loaded; upgrade runs this too.
-  private preflightOf(vat: string, source: { manifest: Manifest; bundle: VatBundle }, options: { privateArgs?: unknown; exits?: ExitPolicy }): PreflightReport {
+  private preflightOf(vat: string, source: { manifest: Manifest; bundle: VatBundle }, options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy }): PreflightReport {
     const problems: PreflightProblem[] = [];
     let exits: Record<string, unknown> = {};
     const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
@@ -553,6 +553,7 @@ export class Host {
         bundle: source.bundle,
         exits,
         privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
+        vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
         facets: this.facetsOf(vat),
         decode: this.vatDecoder(vat),
         exitNames: { from: this.runningManifestOf(vat)?.exits ?? [], to: source.manifest.exits },

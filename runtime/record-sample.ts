@@ -25,5 +25,9 @@ export interface KindSample {
   records: number;
   /** the fields init makes when called with no arguments, if it can be */
   initFields?: string[];
+  /** init cannot be called without arguments, so initFields is unknown */
+  initNeedsArgs?: boolean;
+  /** the keys of the kind's stateShape, when declared (used when init needs arguments) */
+  shapeFields?: string[];
   samples: RecordSample[];
 }

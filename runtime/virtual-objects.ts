@@ -286,9 +286,9 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     const tag = (handle as any).getTag() as string;
     const previous = readKind(id, true);
     if (previous && previous.definedIn === incarnation) throw Error(`kind "${tag}" is already defined in this incarnation`);
+    const stateVersion = stateVersionOf(tag, options);
     // Records already written at a higher version could never be read again (issue 13).
-    const stateVersion = options?.stateVersion ?? 0;
-    if (previous?.stateVersion !== undefined && stateVersion < previous.stateVersion) {
+    if (typeof previous?.stateVersion === 'number' && stateVersion < previous.stateVersion) {
       throw Error(`kind "${tag}" lowers stateVersion from ${previous.stateVersion} to ${stateVersion}; records written at version ${previous.stateVersion} could not be read (stateVersion may only stay or grow)`);
     }
     const record: KindRecord = {
@@ -297,17 +297,18 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
       facets: evolveFacets(tag, previous?.facets, facets),
       definedIn: incarnation,
       nextId: previous?.nextId ?? 1,
-      stateVersion: Math.max(stateVersion, previous?.stateVersion ?? 0),
+      stateVersion: Math.max(stateVersion, typeof previous?.stateVersion === 'number' ? previous.stateVersion : 0),
     };
     writeKind(id, record);
-    return makeMaker(register(id, record, init, behavior, options));
+    return makeMaker(register(id, record, init, behavior, { ...options, stateVersion }));
   };
 
   const defineVirtual = (tag: string, init: any, behavior: any, options: KindOptions | undefined, facets: string[] | null) => {
+    const stateVersion = stateVersionOf(tag, options);
     const id = counter('nextVirtualKind', 1000);
     const record: KindRecord = { tag, durable: false, facets, definedIn: incarnation, nextId: 1 };
     writeKind(id, record);
-    return makeMaker(register(id, record, init, behavior, options));
+    return makeMaker(register(id, record, init, behavior, { ...options, stateVersion }));
   };
 
   /**
@@ -388,7 +389,12 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
         const made = def.init();
         if (made && typeof made === 'object') entry.initFields = Object.keys(made).sort();
       } catch {
-        // init needs arguments: no shape to compare
+        // init needs arguments: the fields the new version's records will
+        // have are the stateShape's keys, if it declares one; else the host
+        // reports the kind as unchecked (never silently skipped, issue 13).
+        entry.initNeedsArgs = true;
+        const shape = (def.options as ExoKindOptions).stateShape;
+        if (shape && typeof shape === 'object') entry.shapeFields = Object.keys(shape).sort();
       }
       for (const n of sampleIds(count, perKind)) {
         const key = stateKey(true, id, n);
@@ -427,6 +433,29 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   };
 
   return { defs, deleteIfUnreachable, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
+}
+
+/**
+ * A kind's declared stateVersion (0 when absent), read once: it must be a
+ * non-negative safe integer, because it is stored with every record and
+ * compared (never lowered, issue 13); NaN, Infinity, fractions or strings
+ * would make those comparisons meaningless (JSON stores NaN as null).
+ * Throws naming the kind and the value.
+ */
+function stateVersionOf(tag: string, options: KindOptions | undefined): number {
+  const v: unknown = options?.stateVersion;
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw Error(`kind "${tag}" declares stateVersion ${describeValue(v)}; it must be a non-negative integer (0, 1, 2, ...)`);
+  }
+  return v;
+}
+
+/** A short, printable rendering of a guest-chosen value for error messages. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === null || v === undefined) return `${String(v)}${typeof v === 'bigint' ? 'n' : ''}`;
+  return `(a ${typeof v})`;
 }
 
 /** Object numbers 1..count to read: all of them up to `k`, else the first, the last and k-2 evenly spaced between. */

@@ -145,7 +145,14 @@ export async function bundleSource(entryPath: string, options: BundleSourceOptio
         if (!Object.prototype.hasOwnProperty.call(LOADERS, fileExt)) {
           return refuse(`a ${fileExt || 'extensionless'} file, which cannot be a module inside a vat`);
         }
-        if (!pkg && !isInside(root, file)) return refuse(`outside the package root ${root}`);
+        // A node_modules file is exempt from the root only when it was reached as
+        // a package: by a bare specifier, or by a relative one from inside that
+        // same package. A relative path from local code (../../x/node_modules/..)
+        // names a file, not a package, and may not escape the root (issue 13).
+        const relative = specifier === '.' || specifier === '..' || specifier.startsWith('./') || specifier.startsWith('../');
+        const importerPkg = relative ? packageOf(args.importer, packages) : undefined;
+        const asPackage = pkg !== undefined && (!relative || (importerPkg !== undefined && importerPkg.dir === pkg.dir));
+        if (!asPackage && !isInside(root, file)) return refuse(`outside the package root ${root}`);
         record({ kind: 'file', file });
         return { path: file };
       });

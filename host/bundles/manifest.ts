@@ -61,7 +61,7 @@ export function isPieceHash(value: unknown): value is string {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') return quoted(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (typeof value === 'object') return 'an object';
   return `${typeof value} ${String(value)}`;
 }
@@ -89,9 +89,24 @@ function checkKeys(value: Record<string, unknown>, field: string, allowed: reado
 // on where the proposer happened to keep the files.
 function checkModuleName(name: string, field: string): void {
   if (name === '') fail(field, 'is an empty module name');
+  checkPrintable(name, field, 'module name');
   if (name.startsWith('/') || /^[A-Za-z]:[\\/]/.test(name) || name.startsWith('\\\\')) {
     fail(field, `is an absolute path (${describe(name)}); module names must be machine-independent`);
   }
+}
+
+// Control, line-terminator, zero-width and bidi characters in a name would
+// let it redraw a reviewer's terminal or look like another name (issue 13).
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+
+/** JSON-quoted with control characters escaped, for naming a field in an error message. */
+function quoted(text: string): string {
+  return JSON.stringify(text).replace(new RegExp(CONTROL.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function checkPrintable(text: string, field: string, what: string): void {
+  const bad = CONTROL.exec(text);
+  if (bad) fail(field, `is a ${what} containing the control character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}; names must be printable`);
 }
 
 function checkExitList(value: unknown, field: string): string[] {
@@ -121,7 +136,7 @@ export function validateManifest(value: unknown): Manifest {
   if (!Object.prototype.hasOwnProperty.call(modules, value.entry)) fail('entry', `names ${describe(value.entry)}, which is not in modules`);
   const union = new Set<string>();
   for (const name of names) {
-    const field = `modules[${JSON.stringify(name)}]`;
+    const field = `modules[${quoted(name)}]`;
     checkModuleName(name, field);
     const record = modules[name];
     if (!isPlainRecord(record)) fail(field, `must be an object, got ${describe(record)}`);
@@ -133,8 +148,9 @@ export function validateManifest(value: unknown): Manifest {
     const { imports } = record;
     if (!isPlainRecord(imports)) fail(`${field}.imports`, `must be an object mapping specifiers to module names, got ${describe(imports)}`);
     for (const [specifier, target] of Object.entries(imports)) {
-      const at = `${field}.imports[${JSON.stringify(specifier)}]`;
+      const at = `${field}.imports[${quoted(specifier)}]`;
       if (specifier === '') fail(at, 'has an empty specifier');
+      checkPrintable(specifier, at, 'specifier');
       if (isVatBuiltin(specifier)) fail(at, 'maps a built-in module, which the runtime provides and a bundle must not');
       if (isNamedExit(specifier)) fail(at, 'maps a named exit, which belongs in exits, not imports');
       if (typeof target !== 'string') fail(at, `must be a module name, got ${describe(target)}`);

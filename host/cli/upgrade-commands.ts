@@ -130,7 +130,8 @@ program
       const instanceId = resolveInstance(host, instanceText);
       const { cap } = upload(host, bundle);
       const result = await host.preflight(host.adminFacet(instanceId), cap, { privateArgs });
-      out(result.ok ? 'pre-flight: no problems' : result.problems.map((p) => `${p.code}: ${p.message}`).join('\n'), result);
+      const warned = (result.warnings ?? []).map((p) => `warning ${p.code}: ${p.message}`);
+      out([result.ok ? 'pre-flight: no problems' : result.problems.map((p) => `${p.code}: ${p.message}`).join('\n'), ...warned].join('\n'), result);
       if (!result.ok) process.exitCode = EXIT.problems;
     });
   });

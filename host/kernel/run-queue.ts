@@ -117,6 +117,14 @@ export class RunQueue {
     return { item, lane, sender };
   }
 
+  /** The items waiting in one lane, oldest first (reads only; for pre-flight's look at calls not yet delivered). */
+  waiting(lane: Lane): RunItem[] {
+    const b = this.bounds(lane);
+    const out: RunItem[] = [];
+    for (let i = b.head; i < b.tail; i++) out.push((this.store.get(`k.rq.i.${lane}.${pad(i)}`) as QueuedItem).item);
+    return out;
+  }
+
   private bounds(lane: Lane): LaneBounds {
     return (this.store.get(`k.rq.l.${lane}`) as LaneBounds | undefined) ?? { head: 0, tail: 0 };
   }

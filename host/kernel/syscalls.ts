@@ -12,8 +12,13 @@ export const MAX_VATSTORE_KEY = 1024;
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** A vatstore key, checked in the vat's own terms (never the kernel's store key). */
-function checkVatstoreKey(value: unknown): string {
+/**
+ * A vatstore key, checked in the vat's own terms (never the kernel's store
+ * key): a string of at most MAX_VATSTORE_KEY bytes of UTF-8, without lone
+ * surrogates. Throws SyscallError. Trial vats (host/upgrade/trial-vat.ts) use
+ * this very check, so pre-flight refuses exactly what the kernel refuses.
+ */
+export function checkVatstoreKey(value: unknown): string {
   const key = assertString(value, 'vatstore key', MAX_VATSTORE_KEY);
   if (LONE_SURROGATE.test(key)) throw new SyscallError('a vatstore key must not contain lone surrogates');
   if (Buffer.byteLength(key, 'utf8') > MAX_VATSTORE_KEY) throw new SyscallError(`a vatstore key must be at most ${MAX_VATSTORE_KEY} bytes of UTF-8`);

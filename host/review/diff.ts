@@ -21,9 +21,15 @@ export interface DiffHunk {
 /** Edit distances beyond this fall back to "replace everything": the trace grows as D². */
 const MAX_EDIT_DISTANCE = 4000;
 
+/**
+ * The lines of a source as JavaScript sees them: LF, CR, CRLF, U+2028 and
+ * U+2029 all end a line (ECMA-262 LineTerminatorSequence). Splitting on LF
+ * alone would let a U+2028 end a // comment in the code while the review
+ * shows the rest of that "line" as comment (issue 13).
+ */
 export function splitLines(text: string): string[] {
   if (text === '') return [];
-  const lines = text.split('\n');
+  const lines = text.split(/\r\n|[\n\r\u2028\u2029]/);
   if (lines[lines.length - 1] === '') lines.pop();
   return lines;
 }

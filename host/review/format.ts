@@ -1,5 +1,5 @@
 // A review as a terminal listing and as a self-contained HTML page.
-import { diffHunks, hunkHeader } from './diff.js';
+import { diffHunks, hunkHeader, splitLines } from './diff.js';
 import type { Review, ReviewModule } from './review.js';
 import type { KindChange, UpgradeSummary } from './upgrade-summary.js';
 
@@ -10,6 +10,20 @@ export const STATUS_LEGEND: readonly (readonly [string, string])[] = [
   ['known', 'the very bytes (same sha256) the running version already runs'],
   ['removed', 'in the running version, gone from this one'],
 ];
+
+// Characters that must never reach a reader raw: C0/C1 controls (ANSI escape
+// sequences, CR redrawing a line, backspace), DEL, line terminators left
+// inside a single line (U+0085, U+2028, U+2029), zero-width and bidi
+// controls (which reorder what a reader sees). Tab and LF are layout.
+const UNPRINTABLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** `text` with every control character shown as an escape (\x1b, \u202e): what a contract wrote can never drive the reader's terminal or reorder the text. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
 
 function againstLine(review: Review): string {
   const u = review.upgrade;
@@ -70,7 +84,7 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
   const full = options.fullHashes;
   const out: string[] = [];
   out.push(`bundle  ${review.bundleId}`);
-  out.push(`entry   ${review.entry}`);
+  out.push(`entry   ${review.entry}${review.entryChange ? ` (CHANGED: was ${review.entryChange.from})` : ''}`);
   out.push(`against ${againstLine(review)}`);
   out.push(summaryLine(review), '');
   if (review.upgrade?.summary) out.push(...summaryText(review.upgrade.summary), '');
@@ -78,6 +92,7 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
     const p = review.upgrade.preflight;
     out.push(p.ok ? 'pre-flight: no problems' : `pre-flight: ${p.problems.length} problem${p.problems.length === 1 ? '' : 's'}`);
     for (const problem of p.problems) out.push(`  ${problem.code}: ${problem.message}`);
+    for (const w of p.warnings ?? []) out.push(`  warning ${w.code}: ${w.message}`);
     out.push('');
   }
 
@@ -111,16 +126,25 @@ export function formatReviewText(review: Review, options: TextFormatOptions = {}
     for (const m of review.modules) {
       if (m.status !== 'changed') continue;
       out.push('', `changed ${m.previous!.name} ${short(m.previous!.hash, full)} -> ${m.name} ${short(m.hash, full)}`);
-      out.push(m.unifiedDiff === undefined ? '  (no diff: a piece was not available)' : m.unifiedDiff.trimEnd() || '  (sources differ only in bytes a line diff does not show)');
+      if (m.previous!.name !== m.name) out.push(`  renamed: ${m.previous!.name} -> ${m.name}${m.previous!.hash === m.hash ? ' (same bytes; the name decides how they compile)' : ''}`);
+      for (const c of m.importChanges ?? []) out.push(`  import ${JSON.stringify(c.specifier)}: ${c.from ?? '(none)'} -> ${c.to ?? '(none)'}`);
+      out.push(m.unifiedDiff === undefined ? '  (no diff: a piece was not available)' : m.unifiedDiff.trimEnd() || (m.previous!.hash === m.hash ? '  (same source)' : '  (sources differ only in bytes a line diff does not show)'));
     }
   }
-  return `${out.join('\n')}\n`;
+  // One pass over everything printed: names, messages from the guest, diff lines.
+  return `${out.map((l) => l.split('\n').map(printable).join('\n')).join('\n')}\n`;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+/**
+ * Escapes any value for HTML text and attribute values. Every value on the
+ * page goes through it, numbers included: summaries carry values a contract
+ * chose (a stateVersion may arrive as any string), so nothing is trusted to be
+ * markup-free (issue 13).
+ */
+export function escapeHtml(text: unknown): string {
+  return printable(String(text)).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
 const CSS = `
@@ -151,11 +175,11 @@ function moduleRow(m: ReviewModule, index: number): string {
   const name = target ? `<a href="${target}">${escapeHtml(m.name)}</a>` : escapeHtml(m.name);
   const was = m.previous && m.previous.name !== m.name ? `<span class="was">was ${escapeHtml(m.previous.name)}</span>` : '';
   return [
-    `<tr class="module status-${m.status}" data-status="${m.status}" data-module="${escapeHtml(m.name)}" data-hash="${m.hash}">`,
-    `<td><span class="badge">${m.status}</span></td>`,
+    `<tr class="module status-${escapeHtml(m.status)}" data-status="${escapeHtml(m.status)}" data-module="${escapeHtml(m.name)}" data-hash="${escapeHtml(m.hash)}">`,
+    `<td><span class="badge">${escapeHtml(m.status)}</span></td>`,
     `<td><code>${name}</code>${m.entry ? ' <span class="entry">(entry)</span>' : ''}${was}</td>`,
-    `<td class="size">${m.size}</td>`,
-    `<td class="hash">${m.hash}</td>`,
+    `<td class="size">${escapeHtml(m.size)}</td>`,
+    `<td class="hash">${escapeHtml(m.hash)}</td>`,
     `<td class="petname">${m.petname === undefined ? '' : escapeHtml(m.petname)}</td>`,
     '</tr>',
   ].join('');
@@ -191,12 +215,12 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     '<body>',
     '<h1>Bundle review</h1>',
     '<dl>',
-    `<dt>bundle</dt><dd class="hash" id="bundle-id">${review.bundleId}</dd>`,
-    `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code></dd>`,
+    `<dt>bundle</dt><dd class="hash" id="bundle-id">${escapeHtml(review.bundleId)}</dd>`,
+    `<dt>entry</dt><dd><code>${escapeHtml(review.entry)}</code>${review.entryChange ? ` <strong id="entry-change" class="problem">changed: was <code>${escapeHtml(review.entryChange.from)}</code></strong>` : ''}</dd>`,
     review.upgrade
-      ? `<dt>against</dt><dd id="against-instance">instance <code>${escapeHtml(review.upgrade.instance.id)}</code>, incarnation ${review.upgrade.instance.incarnation}, running bundle <span class="hash" id="against-id">${review.upgrade.instance.bundleId}</span></dd>`
+      ? `<dt>against</dt><dd id="against-instance">instance <code>${escapeHtml(review.upgrade.instance.id)}</code>, incarnation ${escapeHtml(review.upgrade.instance.incarnation)}, running bundle <span class="hash" id="against-id">${escapeHtml(review.upgrade.instance.bundleId)}</span></dd>`
       : review.against
-        ? `<dt>against</dt><dd class="hash" id="against-id">${review.against.bundleId} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
+        ? `<dt>against</dt><dd class="hash" id="against-id">${escapeHtml(review.against.bundleId)} (entry <code>${escapeHtml(review.against.entry)}</code>)</dd>`
         : '<dt>against</dt><dd>nothing: every module is novel</dd>',
     '</dl>',
     `<p id="legend">${STATUS_LEGEND.map(([status, meaning]) => `<span class="badge ${status}">${status}</span> ${escapeHtml(meaning)}`).join(' ')}</p>`,
@@ -214,7 +238,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     for (const exit of review.exits) {
       const status = review.against ? exit.status : 'novel';
       parts.push(
-        `<tr class="exit status-${status}" data-status="${status}" data-exit="${escapeHtml(exit.specifier)}"><td><span class="badge">${status}</span></td><td><code>${escapeHtml(exit.specifier)}</code></td><td>${exit.modules.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</td></tr>`,
+        `<tr class="exit status-${escapeHtml(status)}" data-status="${escapeHtml(status)}" data-exit="${escapeHtml(exit.specifier)}"><td><span class="badge">${escapeHtml(status)}</span></td><td><code>${escapeHtml(exit.specifier)}</code></td><td>${exit.modules.map((n) => `<code>${escapeHtml(n)}</code>`).join(', ')}</td></tr>`,
       );
     }
     for (const exit of review.removedExits) {
@@ -225,7 +249,7 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
   if (review.removed.length > 0) {
     parts.push('<h2>Removed modules</h2><table id="removed"><thead><tr><th>module</th><th>size</th><th>hash</th><th>petname</th></tr></thead><tbody>');
     for (const m of review.removed) {
-      parts.push(`<tr class="removed" data-module="${escapeHtml(m.name)}"><td><code>${escapeHtml(m.name)}</code></td><td class="size">${m.size}</td><td class="hash">${m.hash}</td><td>${m.petname === undefined ? '' : escapeHtml(m.petname)}</td></tr>`);
+      parts.push(`<tr class="removed" data-module="${escapeHtml(m.name)}"><td><code>${escapeHtml(m.name)}</code></td><td class="size">${escapeHtml(m.size)}</td><td class="hash">${escapeHtml(m.hash)}</td><td>${m.petname === undefined ? '' : escapeHtml(m.petname)}</td></tr>`);
     }
     parts.push('</tbody></table>');
   }
@@ -235,6 +259,16 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     for (const [m, i] of changed) {
       parts.push(`<section class="change" id="diff-${i}" data-module="${escapeHtml(m.name)}">`);
       parts.push(`<h3><code>${escapeHtml(m.previous!.name)}</code> → <code>${escapeHtml(m.name)}</code></h3>`);
+      if (m.previous!.name !== m.name) {
+        parts.push(`<p class="renamed">renamed from <code>${escapeHtml(m.previous!.name)}</code>${m.previous!.hash === m.hash ? ' (same bytes; the name decides how they compile)' : ''}</p>`);
+      }
+      if (m.importChanges?.length) {
+        parts.push('<table class="import-changes"><thead><tr><th>import</th><th>was</th><th>now</th></tr></thead><tbody>');
+        for (const c of m.importChanges) {
+          parts.push(`<tr data-specifier="${escapeHtml(c.specifier)}"><td><code>${escapeHtml(c.specifier)}</code></td><td><code>${escapeHtml(c.from ?? '(none)')}</code></td><td><code>${escapeHtml(c.to ?? '(none)')}</code></td></tr>`);
+        }
+        parts.push('</tbody></table>');
+      }
       parts.push(m.diff ? diffBlock(m, options.context ?? 3) : '<p>No diff: a piece was not available.</p>');
       parts.push('</section>');
     }
@@ -244,8 +278,8 @@ export function renderReviewHtml(review: Review, options: { context?: number } =
     // Shown in full, not behind a click: novel code is what a voter must read.
     parts.push('<h2>Novel sources</h2>');
     for (const [m, i] of novel) {
-      parts.push(`<section class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><h3><code>${escapeHtml(m.name)}</code> (${m.size} bytes)</h3>`);
-      parts.push(`<pre>${m.source!.split('\n').map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></section>`);
+      parts.push(`<section class="source" id="source-${i}" data-module="${escapeHtml(m.name)}"><h3><code>${escapeHtml(m.name)}</code> (${escapeHtml(m.size)} bytes)</h3>`);
+      parts.push(`<pre>${splitLines(m.source!).map((l) => `<span>${escapeHtml(l)}</span>`).join('')}</pre></section>`);
     }
   }
   parts.push('</body>', '</html>', '');
@@ -266,8 +300,8 @@ function upgradeSections(review: Review): string[] {
       const list = (added: readonly string[], removed: readonly string[]) =>
         [...added.map((x) => `+${x}`), ...removed.map((x) => `−${x}`)].map((x) => `<code>${escapeHtml(x)}</code>`).join(' ');
       parts.push(
-        `<tr class="kind" data-kind="${escapeHtml(k.tag)}" data-change="${k.status}"><td><code>${escapeHtml(k.tag)}</code></td><td>${k.status}</td>` +
-          `<td${lowered ? ' class="lowered"' : ''}>${version}${lowered ? ' (lowered)' : ''}</td><td>${list(k.facetsAdded, k.facetsRemoved)}</td><td>${list(k.methodsAdded, k.methodsRemoved)}</td></tr>`,
+        `<tr class="kind" data-kind="${escapeHtml(k.tag)}" data-change="${escapeHtml(k.status)}"><td><code>${escapeHtml(k.tag)}</code></td><td>${escapeHtml(k.status)}</td>` +
+          `<td${lowered ? ' class="lowered"' : ''}>${escapeHtml(version)}${lowered ? ' (lowered)' : ''}</td><td>${list(k.facetsAdded, k.facetsRemoved)}</td><td>${list(k.methodsAdded, k.methodsRemoved)}</td></tr>`,
       );
     }
     parts.push('</tbody></table>');
@@ -280,6 +314,11 @@ function upgradeSections(review: Review): string[] {
     else {
       parts.push(`<p id="preflight" class="problem">${u.preflight.problems.length} problem${u.preflight.problems.length === 1 ? '' : 's'}: the upgrade would be refused unless forced</p><ul id="preflight-problems">`);
       for (const p of u.preflight.problems) parts.push(`<li class="problem" data-code="${escapeHtml(p.code)}"><code>${escapeHtml(p.code)}</code> ${escapeHtml(p.message)}</li>`);
+      parts.push('</ul>');
+    }
+    if (u.preflight.warnings?.length) {
+      parts.push('<ul id="preflight-warnings">');
+      for (const w of u.preflight.warnings) parts.push(`<li class="warning" data-code="${escapeHtml(w.code)}">warning <code>${escapeHtml(w.code)}</code> ${escapeHtml(w.message)}</li>`);
       parts.push('</ul>');
     }
   }

@@ -33,9 +33,12 @@ export interface ReviewOptions {
 }
 
 /**
- * known: the same bytes (same hash) are in the compared bundle;
+ * known: a module of the same name with the same bytes (same hash) and the
+ * same import map is in the compared bundle;
  * changed: a module of that name (or the same path relative to the entry, or
- * the same package file at another version) has other bytes there;
+ * the same package file at another version) has other bytes or other imports
+ * there, or the same bytes are there under another name (a name's extension
+ * decides how the bytes compile, so a rename is a change, issue 13);
  * novel: neither.
  */
 export type ModuleStatus = 'known' | 'changed' | 'novel';
@@ -59,6 +62,14 @@ export interface ReviewModule extends ReviewedPiece {
   readonly diff?: readonly DiffLine[];
   /** for `changed`: a unified diff of the two sources */
   readonly unifiedDiff?: string;
+  /** for `changed`: imports whose target module differs (from/to absent where the specifier is new/gone), by specifier */
+  readonly importChanges?: readonly ImportChange[];
+}
+
+export interface ImportChange {
+  readonly specifier: string;
+  readonly from?: string;
+  readonly to?: string;
 }
 
 export interface ReviewExit {
@@ -72,6 +83,8 @@ export interface Review {
   readonly bundleId: string;
   readonly entry: string;
   readonly against?: { readonly bundleId: string; readonly entry: string };
+  /** the entry module's name changed from the compared bundle's (`from` -> this bundle's entry) */
+  readonly entryChange?: { readonly from: string; readonly to: string };
   /** entry first, then by name */
   readonly modules: readonly ReviewModule[];
   /** modules of the compared bundle whose code is gone and that nothing replaced */
@@ -116,11 +129,11 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
   };
 
   const against = options.against ? validateManifest(options.against.manifest) : undefined;
-  const oldByHash = new Set<string>();
+  const oldByHash = new Map<string, string[]>();
   const oldByKey = new Map<string, string[]>();
   if (against) {
     for (const [name, record] of Object.entries(against.modules)) {
-      oldByHash.add(record.piece);
+      oldByHash.set(record.piece, [...(oldByHash.get(record.piece) ?? []), name]);
       const key = matchKey(name, against.entry);
       oldByKey.set(key, [...(oldByKey.get(key) ?? []), name]);
     }
@@ -128,21 +141,42 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
 
   const names = Object.keys(manifest.modules).sort((a, b) => (a === manifest.entry ? -1 : b === manifest.entry ? 1 : a < b ? -1 : a > b ? 1 : 0));
   const newHashes = new Set(Object.values(manifest.modules).map((m) => m.piece));
+  const has = (record: object, key: string) => Object.prototype.hasOwnProperty.call(record, key);
+  // Known: the very module the compared bundle has: the same bytes, at the
+  // same place (name, or path relative to the entry, extension included) and
+  // wired to the same modules.
+  const isKnown = (name: string) => {
+    if (!against) return false;
+    const record = manifest.modules[name];
+    const key = matchKey(name, manifest.entry);
+    return (oldByHash.get(record.piece) ?? []).some(
+      (n) => matchKey(n, against.entry) === key && diffImports(against.modules[n].imports, against.entry, record.imports, manifest.entry).length === 0,
+    );
+  };
   const replaced = new Set<string>();
   const pending: { name: string; previous?: string }[] = [];
   // Exact names first, so a renamed match cannot take a module its namesake needs.
   for (const name of names) {
-    const record = manifest.modules[name];
-    if (!against || oldByHash.has(record.piece)) pending.push({ name });
-    else if (Object.prototype.hasOwnProperty.call(against.modules, name)) {
+    if (!against || isKnown(name)) pending.push({ name });
+    else if (has(against.modules, name)) {
       replaced.add(name);
       pending.push({ name, previous: name });
     } else pending.push({ name });
   }
   if (against) {
+    // The same bytes under another name: a change (the name decides how they compile and what imports them).
+    for (const item of pending) {
+      if (item.previous !== undefined || isKnown(item.name)) continue;
+      const same = oldByHash.get(manifest.modules[item.name].piece) ?? [];
+      const free = same.filter((n) => !replaced.has(n) && !has(manifest.modules, n));
+      if (free.length > 0) {
+        item.previous = free[0];
+        replaced.add(free[0]);
+      } else if (same.length > 0) item.previous = same[0]; // a copy of a module that stays
+    }
     for (const item of pending) {
       const record = manifest.modules[item.name];
-      if (item.previous !== undefined || oldByHash.has(record.piece)) continue;
+      if (item.previous !== undefined || isKnown(item.name) || oldByHash.has(record.piece)) continue;
       if (manifest.entry === item.name && !replaced.has(against.entry) && !newHashes.has(against.modules[against.entry].piece)) {
         item.previous = against.entry;
         replaced.add(against.entry);
@@ -162,11 +196,12 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
     const record = manifest.modules[name];
     const source = pieceText(proposed.pieces, record.piece, `module ${name}`);
     const base = { ...piece(name, record.piece, record.size), entry: name === manifest.entry, exits: record.exits, ...(source === undefined ? {} : { source }) };
-    if (against && oldByHash.has(record.piece)) return { ...base, status: 'known' as const };
+    if (isKnown(name)) return { ...base, status: 'known' as const };
     if (!against || previous === undefined) return { ...base, status: 'novel' as const };
     const old = against.modules[previous];
     const oldSource = pieceText(options.against!.pieces, old.piece, `compared module ${previous}`);
-    const changed: ReviewModule = { ...base, status: 'changed', previous: piece(previous, old.piece, old.size) };
+    const importChanges = diffImports(old.imports, against.entry, record.imports, manifest.entry);
+    const changed: ReviewModule = { ...base, status: 'changed', previous: piece(previous, old.piece, old.size), ...(importChanges.length > 0 ? { importChanges } : {}) };
     if (source === undefined || oldSource === undefined) return changed;
     const lines = diffLines(oldSource, source);
     return { ...changed, diff: lines, unifiedDiff: formatUnifiedDiff(lines, `a/${previous}`, `b/${name}`, options.context ?? 3) };
@@ -175,7 +210,7 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
   const removed: ReviewedPiece[] = against
     ? Object.keys(against.modules)
         .sort()
-        .filter((n) => !replaced.has(n) && !newHashes.has(against.modules[n].piece))
+        .filter((n) => !replaced.has(n) && !newHashes.has(against.modules[n].piece) && !has(manifest.modules, n))
         .map((n) => piece(n, against.modules[n].piece, against.modules[n].size))
     : [];
 
@@ -190,6 +225,7 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
     bundleId: manifestBundleId(manifest),
     entry: manifest.entry,
     ...(against ? { against: { bundleId: manifestBundleId(against), entry: against.entry } } : {}),
+    ...(against && against.entry !== manifest.entry ? { entryChange: { from: against.entry, to: manifest.entry } } : {}),
     modules,
     removed,
     exits,
@@ -197,4 +233,18 @@ export function reviewBundle(proposed: BundleForReview, options: ReviewOptions =
     summary: { known: count('known'), changed: count('changed'), novel: count('novel'), removed: removed.length },
     ...(options.upgrade ? { upgrade: options.upgrade } : {}),
   };
+}
+
+/** Specifiers whose target module differs (by place: name or path relative to the entry) between two import maps, sorted by specifier. */
+function diffImports(from: Readonly<Record<string, string>>, fromEntry: string, to: Readonly<Record<string, string>>, toEntry: string): ImportChange[] {
+  const own = (r: object, k: string) => Object.prototype.hasOwnProperty.call(r, k);
+  const specifiers = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
+  const out: ImportChange[] = [];
+  for (const specifier of specifiers) {
+    const f = own(from, specifier) ? from[specifier] : undefined;
+    const t = own(to, specifier) ? to[specifier] : undefined;
+    const same = f !== undefined && t !== undefined && (f === t || matchKey(f, fromEntry) === matchKey(t, toEntry));
+    if (!same) out.push({ specifier, ...(f === undefined ? {} : { from: f }), ...(t === undefined ? {} : { to: t }) });
+  }
+  return out;
 }

@@ -40,6 +40,8 @@ export interface ReviewInstance {
 export interface ReviewPreflight {
   readonly ok: boolean;
   readonly problems: readonly { readonly code: string; readonly message: string }[];
+  /** what pre-flight could not check (not blocking) */
+  readonly warnings?: readonly { readonly code: string; readonly message: string }[];
 }
 
 const minus = (a: readonly string[], b: readonly string[]) => a.filter((x) => !b.includes(x));

@@ -14,12 +14,14 @@ import { summarizeUpgrade, type UpgradeSummary } from '../review/upgrade-summary
 export type PreflightCode =
   | 'kind-not-redefined'
   | 'state-version-lowered'
+  | 'state-version-invalid'
   | 'migrate-missing'
   | 'migrate-threw'
   | 'record-unreadable'
   | 'state-shape-mismatch'
   | 'record-shape-changed'
   | 'method-removed'
+  | 'record-shape-unchecked'
   | 'exit-not-granted'
   | 'upgrade-failed'
   | 'bundle-invalid';
@@ -38,6 +40,11 @@ export interface PreflightProblem {
 export interface PreflightResult {
   readonly ok: boolean;
   readonly problems: readonly PreflightProblem[];
+  /**
+   * What pre-flight could not check and says so rather than passing it
+   * silently (e.g. record-shape-unchecked); warnings do not refuse the upgrade.
+   */
+  readonly warnings?: readonly PreflightProblem[];
   /** per durable kind with stored records: how many it has and how many were read */
   readonly sampled?: Readonly<Record<string, { readonly records: number; readonly read: number }>>;
 }
@@ -61,6 +68,8 @@ export interface PreflightInput {
   readonly bundle: VatBundle;
   readonly exits: Record<string, unknown>;
   readonly privateArgs?: Capdata;
+  /** the vatParameters the upgrade would pass (pre-flight starts the new incarnation exactly as the upgrade would) */
+  readonly vatParameters?: Capdata;
   /** The instance's facets: name -> kref (empty for a buildRootObject vat, whose root is o+0). */
   readonly facets: Readonly<Record<string, Kref>>;
   readonly decode: (data: Capdata) => unknown;
@@ -69,6 +78,7 @@ export interface PreflightInput {
 }
 
 const KIND_NOT_REDEFINED = /kind "([^"]+)" \(defined by incarnation (\d+)\) was not redefined/g;
+const VERSION_INVALID = /kind "([^"]+)" declares stateVersion (.*?); it must be a non-negative integer/;
 const VERSION_LOWERED = /kind "([^"]+)" lowers stateVersion from (\d+) to (\d+)/;
 
 export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] = []): PreflightReport {
@@ -77,7 +87,28 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
   const facetVrefs = Object.entries(input.facets)
     .map(([name, kref]) => [name, kernel.vrefOf(vat, kref)] as const)
     .filter((e): e is readonly [string, string] => e[1] !== undefined);
-  const vrefs = facetVrefs.map(([, v]) => v);
+  // Every exported object clients have called (or have calls queued for),
+  // kit facets or not: a method removed from any of them breaks its callers.
+  // Objects of one durable kind (and facet) share their methods, so one
+  // representative per kind is inspected, with the methods used on any of
+  // them: inspection stays bounded however many objects clients hold.
+  const used = new Map<string, Set<string>>();
+  const names = new Map<string, string>(facetVrefs.map(([name, vref]) => [vref, name]));
+  const reps = new Map<string, string>();
+  for (const [vref, methods] of methodsUsed(kernel, vat)) {
+    // Only what survives the upgrade: the root and durable objects (heap and
+    // virtual objects are disconnected by any upgrade, whatever their methods).
+    if (vref !== 'o+0' && !vref.startsWith('o+d')) continue;
+    const group = names.has(vref) ? undefined : kindGroup(vref);
+    let rep = group === undefined ? vref : reps.get(group);
+    if (rep === undefined) {
+      rep = vref;
+      reps.set(group!, rep);
+    }
+    if (!names.has(rep)) names.set(rep, group === undefined ? `object ${rep}` : `objects of durable kind ${group} (e.g. ${rep})`);
+    for (const m of methods) used.set(rep, (used.get(rep) ?? new Set<string>()).add(m));
+  }
+  const vrefs = [...names.keys()];
   const inspect = (t: TrialVat, sample: number): Inspection => {
     const out = t.deliver(['inspect', vrefs, sample]);
     if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
@@ -91,7 +122,7 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
     current.dispose();
   }
   const exits = input.exitNames ?? { from: [], to: [] };
-  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, exits: input.exits, readThrough: true });
+  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, vatParameters: input.vatParameters, exits: input.exits, readThrough: true });
   try {
     if (!ok) {
       problems.push(...startFailure(error ?? 'failed'));
@@ -106,22 +137,31 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
       problems.push({ code: 'record-unreadable', message: `reading stored records through the new version failed: ${(err as Error).message}` });
       return { ok: false, problems, summary: summarizeUpgrade(before.kinds, undefined, exits) };
     }
-    const used = methodsUsed(kernel, vat);
-    for (const [name, vref] of facetVrefs) {
+    for (const [vref, name] of names) {
       const now = new Set(after.methods[vref] ?? []);
       for (const method of before.methods[vref] ?? []) {
         if (!now.has(method) && used.get(vref)?.has(method)) {
-          problems.push({ code: 'method-removed', message: `${name} loses method "${method}", which existing clients have called` });
+          problems.push({ code: 'method-removed', message: `${name} loses method "${method}", which existing clients have called or have calls queued for` });
         }
       }
     }
     const sampled: Record<string, { records: number; read: number }> = {};
+    const warnings: PreflightProblem[] = [];
     for (const k of after.kinds) {
       if (k.samples.length === 0) continue;
       sampled[k.tag] = { records: k.records, read: k.samples.length };
       problems.push(...recordProblems(k));
+      if (k.initFields === undefined && k.shapeFields === undefined && k.initNeedsArgs) {
+        warnings.push({
+          code: 'record-shape-unchecked',
+          kind: k.tag,
+          message:
+            `durable kind "${k.tag}": its init needs arguments and it declares no stateShape, so pre-flight cannot tell which fields the new version's records have; ` +
+            `fields added or dropped without migrate are not detected for this kind (declare a stateShape to have them checked)`,
+        });
+      }
     }
-    return { ok: problems.length === 0, problems, sampled, summary: summarizeUpgrade(before.kinds, after.kinds, exits) };
+    return { ok: problems.length === 0, problems, ...(warnings.length > 0 ? { warnings } : {}), sampled, summary: summarizeUpgrade(before.kinds, after.kinds, exits) };
   } finally {
     trial.dispose();
   }
@@ -134,11 +174,22 @@ function startFailure(error: string): PreflightProblem[] {
     const [, tag, from, to] = lowered;
     return [{ code: 'state-version-lowered', kind: tag, message: `durable kind "${tag}" lowers stateVersion from ${from} to ${to}: records stored at version ${from} could not be read (the upgrade refuses this)` }];
   }
+  const invalid = VERSION_INVALID.exec(error);
+  if (invalid) {
+    const [, tag, value] = invalid;
+    return [{ code: 'state-version-invalid', kind: tag, message: `durable kind "${tag}" declares stateVersion ${value}, which is not a non-negative integer (the new version cannot start; the upgrade refuses this)` }];
+  }
   const kinds = [...error.matchAll(KIND_NOT_REDEFINED)];
   if (kinds.length > 0) {
     return kinds.map(([, tag, inc]) => ({ code: 'kind-not-redefined', kind: tag, message: `durable kind "${tag}" (defined by incarnation ${inc}) was not redefined by the new version` }));
   }
   return [{ code: 'upgrade-failed', message: `the dry-run upgrade failed: ${error}` }];
+}
+
+/** Durable objects o+d<kind>/<n>[:<facet>] grouped by kind and facet; undefined for other vrefs. */
+function kindGroup(vref: string): string | undefined {
+  const m = /^o\+d(\d+)\/\d+(?::(.*))?$/.exec(vref);
+  return m ? `${m[1]}${m[2] === undefined ? '' : `:${m[2]}`}` : undefined;
 }
 
 const list = (fields: readonly string[]) => `{${fields.join(', ')}}`;
@@ -158,12 +209,14 @@ function recordProblems(k: KindSample): PreflightProblem[] {
     const s = k.samples.find((x) => x.failure === failure);
     if (s) out.push({ code, kind: k.tag, record: s.vref, message: `durable kind "${k.tag}": ${say(s)}` });
   }
-  if (k.initFields) {
-    const made = new Set(k.initFields);
+  // The fields new records will have: what init makes, else the stateShape's keys.
+  const newFields = k.initFields ?? k.shapeFields;
+  if (newFields) {
+    const made = new Set(newFields);
     for (const s of k.samples) {
       if (!s.readFields) continue;
       const has = new Set(s.readFields);
-      const lacking = k.initFields.filter((f) => !has.has(f));
+      const lacking = newFields.filter((f) => !has.has(f));
       const extra = s.readFields.filter((f) => !made.has(f));
       if (lacking.length === 0 && extra.length === 0) continue;
       const how = s.version === k.stateVersion ? 'and declares no migrate for them (add stateVersion and migrate)' : 'and its migrate does not produce that shape';
@@ -177,7 +230,7 @@ function recordProblems(k: KindSample): PreflightProblem[] {
         record: s.vref,
         fields: [...lacking, ...extra],
         message:
-          `durable kind "${k.tag}": existing records have fields ${list(s.readFields)} but the new version makes ${list(k.initFields)} ${how}: ` +
+          `durable kind "${k.tag}": existing records have fields ${list(s.readFields)} but the new version ${k.initFields ? 'makes' : "declares (stateShape)"} ${list(newFields)} ${how}: ` +
           `${details.join('; ')} (first seen on stored record ${s.vref})`,
       });
       break;

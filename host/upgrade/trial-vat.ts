@@ -12,7 +12,7 @@
 // is the verdict the real upgrade gets.
 import { Sandbox, type SandboxOptions, type SnapshotImage } from '../engine/index.js';
 import { assertCapdata, assertString, assertVref, type Capdata } from '../kernel/refs.js';
-import { MAX_VATSTORE_KEY, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
+import { checkVatstoreKey, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
 import { DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
 import { upgradeReason } from './upgrade-error.js';
@@ -139,7 +139,8 @@ export class TrialVat {
     }
     if (!Array.isArray(parsed) || typeof parsed[0] !== 'string') throw new Error('the vat made a malformed syscall');
     const [op, ...a] = parsed as [string, ...unknown[]];
-    const key = () => assertString(a[0], 'vatstore key', MAX_VATSTORE_KEY);
+    // The kernel's own checks (syscalls.ts), so a trial refuses exactly what the live crank would.
+    const key = () => checkVatstoreKey(a[0]);
     switch (op) {
       case 'vatstoreGet': {
         const v = this.get(key());
@@ -147,14 +148,14 @@ export class TrialVat {
       }
       case 'vatstoreSet': {
         const k = key();
-        this.write(k, assertString(a[1], `vatstore value for ${k}`));
+        this.write(k, assertString(a[1], `vatstore value for ${JSON.stringify(k.slice(0, 80))}`));
         return '';
       }
       case 'vatstoreDelete':
         this.write(key(), null);
         return '';
       case 'vatstoreGetNextKey': {
-        const next = this.nextKey(key());
+        const next = this.nextKey(a[0] === '' ? '' : key());
         return next === undefined ? '' : JSON.stringify(next);
       }
       case 'resolve': {

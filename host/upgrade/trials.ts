@@ -56,7 +56,18 @@ export function trialOfCurrent(kernel: Kernel, vat: VatId, options: TrialOptions
   return new TrialVat(sandbox.snapshot(), undefined, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
 }
 
-/** Which methods clients have sent to which of the vat's objects (an index the kernel keeps as it delivers). */
+/**
+ * Which methods clients have sent, or are waiting to send, to which of the
+ * vat's exported objects: the index the kernel keeps as it delivers, plus the
+ * sends still in the vat's run-queue lane (e.g. queued while it is suspended).
+ */
 export function methodsUsed(kernel: Kernel, vat: VatId): Map<Vref, Set<string>> {
-  return kernel.state.methodsUsed(vat);
+  const used = kernel.state.methodsUsed(vat);
+  for (const item of kernel.queue.waiting(vat)) {
+    if (item.type !== 'send') continue;
+    const vref = kernel.vrefOf(vat, item.target);
+    if (vref === undefined) continue;
+    used.set(vref, (used.get(vref) ?? new Set<string>()).add(item.msg.method));
+  }
+  return used;
 }
