@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   ];
   for (const [what, value, baseline, base] of rows) {
     const r = base / value;
-    const ratio = Number.isNaN(base) ? '' : r >= 1 ? `  (${r.toFixed(1)}x faster)` : `  (${(1 / r).toFixed(0)}x slower: marshalling, c-lists, an atomic LMDB commit per crank)`;
+    const ratio = Number.isNaN(base) ? '' : r >= 1 ? `  (${r.toFixed(1)}x faster)` : `  (${(1 / r).toFixed(0)}x slower: marshalling, c-lists, an atomic LMDB commit per block)`;
     console.log(`  ${what.padEnd(32)} ${value.toFixed(2).padStart(8)}   ${baseline.padEnd(44)} ${Number.isNaN(base) ? '' : base.toFixed(2).padStart(8)}${ratio}`);
   }
   await host.close();
