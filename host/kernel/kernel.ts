@@ -23,16 +23,22 @@
 import { HostStackOverflow, MeterExhausted, type SandboxOptions } from '../engine/index.js';
 import type { Store } from '../store/index.js';
 import { baseImage, type StoredImage } from './base-image.js';
-import { HOST_VAT, KernelState, type Message, type RunItem, type VatRecord, type VatStats } from './kernel-state.js';
+import { HOST_VAT, KernelState, type RunItem, type VatRecord, type VatStats } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 import { BlockMeter, resolveRunPolicy, type BlockReport, type RunPolicy } from './run-policy.js';
-import { KERNEL_LANE, PROMISES, promiseLane, RunQueue, type Lane, type Sender } from './run-queue.js';
+import { KERNEL_LANE, RunQueue, type Lane } from './run-queue.js';
 import { errorData, handleSyscall, type SyscallHost } from './syscalls.js';
 import { Translator } from './translate.js';
 import { ReplayDiverged, VatManager, type LiveSyscall, type RecordedSyscall } from './vat-manager.js';
-import { describeFailure, presenceSlot } from './failures.js';
+import { describeFailure } from './failures.js';
 import { Upgrader, type UpgradeOptions } from './upgrader.js';
+import { CrankOutbox, type HostWaiter } from './crank-outbox.js';
+import { RunItems } from './run-items.js';
+import { SendRouter } from './send-router.js';
 import { KernelGC } from './gc.js';
+import { resolveKernelLimits, type KernelLimits, type KernelOptions } from './kernel-options.js';
+
+export type { KernelOptions } from './kernel-options.js';
 
 export { errorData } from './syscalls.js';
 export type { UpgradeOptions } from './upgrader.js';
@@ -48,69 +54,31 @@ export interface DeliveryObserver {
   observe(delivery: unknown, syscalls: readonly RecordedSyscall[]): void;
 }
 
-export interface KernelOptions {
-  /** Snapshot a vat after this many deliveries since its last snapshot. Default 200. */
-  readonly snapshotEvery?: number;
-  /** ...or once its deliveries since the last snapshot used this many meter units. Default 1e9. */
-  readonly snapshotEveryUnits?: bigint;
-  /** Compute budget per delivery, in meter units. Default 500,000,000. */
-  readonly deliveryBudget?: bigint;
-  readonly sandbox?: SandboxOptions;
-  /** How many vats keep a live sandbox; the least recently used beyond this are unloaded. Default 32. */
-  readonly maxLoadedVats?: number;
-  /** Host sends that may wait at once (queued or parked on promises); more are refused. Default 100,000. */
-  readonly maxQueueLength?: number;
-  /**
-   * Messages one vat may have waiting for one destination (a vat, or promises:
-   * queued or parked on an unresolved one); its sends beyond it are rejected.
-   * Default 1,000.
-   */
-  readonly maxQueuedPerVat?: number;
-  /** The image new vats start from; tests substitute a hostile guest runtime here. */
-  readonly baseImage?: () => StoredImage;
-  /**
-   * Deliveries to a vat between its bring-out-your-dead GC points (also one
-   * before every snapshot); 0 turns GC off. Default 0 (opt-in: see the
-   * operator's guide, "Garbage collection", for the known problems).
-   */
-  readonly gcEvery?: number;
-}
-
 export interface VatBundle {
   readonly entry: string;
   readonly modules: Readonly<Record<string, { readonly source: string; readonly imports: Readonly<Record<string, string>> }>>;
 }
 
-/** Resolution of a kernel promise the host waits on. */
-export type HostWaiter = (rejected: boolean, data: Capdata) => void;
+export type { HostWaiter } from './crank-outbox.js';
 
-const RELEASE_PER_CRANK = 100;
 /** Block-budget units one deleted key of an upgrade's clean-up counts for. */
 const CLEANUP_UNITS_PER_KEY = 10_000n;
-/** Most settled promises one notify carries; the rest are imported and notified later. */
-const NOTIFY_BATCH = 1000;
-// Off by default: a hostile review found that GC can still forget objects
-// virtual data names (ordinary Far objects stored in virtual collections, one
-// facet of a multi-facet object dropped while another is held). Until those
-// are fixed, distributed GC is opt-in, and a host that never collects loses
-// nothing (issue #11 stays open).
-const DEFAULT_GC_EVERY = 0;
-const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
-
 export class Kernel {
   readonly state: KernelState;
   readonly queue: RunQueue;
   readonly translator: Translator;
   private readonly vats = new Map<VatId, VatManager>();
-  private readonly hostWaiters = new Map<Kref, HostWaiter[]>();
-  private pendingHost: [Kref, boolean, Capdata][] = [];
-  private afterCommit: (() => void)[] = [];
-  private readonly upgrader: Upgrader;
+  /** Host promises and observers owed once the block commits (kernel-internal). */
+  readonly outbox: CrankOutbox;
+  /** Vat creation, instance start and upgrades (kernel-internal). */
+  readonly upgrader: Upgrader;
+  private readonly items: RunItems;
+  /** Where sends wait and whose share they count against (kernel-internal). */
+  readonly sends: SendRouter;
   /** Distributed garbage collection (gc.ts). */
   readonly gc: KernelGC;
   private readonly syscallHost: SyscallHost;
-  readonly limits: typeof DEFAULTS;
-  private inCrank = false;
+  readonly limits: KernelLimits;
   /** Answers sends to host-owned kernel objects (set by the host). */
   deviceHandler: DeviceHandler | null = null;
   /** Told, inside the crank, about an upgrade a device enacted (the host records it). */
@@ -125,24 +93,11 @@ export class Kernel {
     private readonly options: KernelOptions = {},
   ) {
     this.state = new KernelState(store);
+    this.outbox = new CrankOutbox(store, this.vatLog);
+    this.items = new RunItems(this);
     this.queue = new RunQueue(store);
     this.translator = new Translator(this.state);
-    this.limits = {
-      snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
-      deliveryBudget: options.deliveryBudget ?? DEFAULTS.deliveryBudget,
-      maxLoadedVats: options.maxLoadedVats ?? DEFAULTS.maxLoadedVats,
-      maxQueueLength: options.maxQueueLength ?? DEFAULTS.maxQueueLength,
-      maxQueuedPerVat: options.maxQueuedPerVat ?? DEFAULTS.maxQueuedPerVat,
-    };
-    for (const [name, v] of Object.entries(this.limits)) {
-      if (typeof v === 'number' && !(Number.isSafeInteger(v) && v > 0)) throw new RangeError(`${name} must be a positive integer, got ${v}`);
-      if (typeof v === 'bigint' && v <= 0n) throw new RangeError(`${name} must be a positive number of meter units, got ${v}`);
-    }
-    if (options.snapshotEveryUnits !== undefined && !(typeof options.snapshotEveryUnits === 'bigint' && options.snapshotEveryUnits > 0n)) {
-      throw new RangeError(`snapshotEveryUnits must be a positive bigint (meter units), got ${String(options.snapshotEveryUnits)}`);
-    }
-    const gcEvery = options.gcEvery ?? DEFAULT_GC_EVERY;
-    if (!(Number.isSafeInteger(gcEvery) && gcEvery >= 0)) throw new RangeError(`gcEvery must be a non-negative integer, got ${gcEvery}`);
+    this.limits = resolveKernelLimits(options);
     this.gc = new KernelGC(
       {
         store,
@@ -150,8 +105,9 @@ export class Kernel {
         enqueueKernelItem: (item) => this.queue.enqueue(item, KERNEL_LANE),
         enqueueVatItem: (vat, item) => this.queue.enqueue(item, vat),
       },
-      gcEvery,
+      this.limits.gcEvery,
     );
+    this.sends = new SendRouter(this.state, this.queue, this.limits.maxQueuedPerVat);
     this.syscallHost = this.makeSyscallHost();
     this.upgrader = new Upgrader(this);
   }
@@ -224,7 +180,7 @@ export class Kernel {
    * host operation and the kernel's commit together or not at all.
    */
   operation<T>(fn: () => T, onFailure?: () => void): T {
-    if (this.inCrank) {
+    if (this.outbox.inCrank) {
       // Joins the crank already open (e.g. host.install around createVat).
       try {
         return fn();
@@ -234,16 +190,16 @@ export class Kernel {
       }
     }
     this.evictIdleSandboxes();
-    this.beginCrank();
+    this.outbox.begin();
     let out: T;
     try {
       out = fn();
     } catch (err) {
-      this.abortCrank();
+      this.outbox.abort();
       onFailure?.();
       throw err;
     }
-    this.endCrank();
+    this.outbox.end();
     this.commit();
     return out;
   }
@@ -348,20 +304,6 @@ export class Kernel {
     });
   }
 
-  // A send to a device is answered in its crank, or (an upgrade) becomes a
-  // crank of its own, so that a failed upgrade rolls back only itself.
-  private deliverToDevice(msg: Message, target: Kref): void {
-    if (!this.deviceHandler) return this.resolveResult(msg, true, errorData('that object has no handler'));
-    const action = this.deviceHandler(target, msg.method, msg.args);
-    if ('upgrade' in action) {
-      const u = action.upgrade;
-      this.state.putBundle(u.bundleId, u.bundle);
-      this.queue.enqueue({ type: 'upgrade', vat: u.vat, bundleId: u.bundleId, exits: u.exits, note: u.note, result: msg.result }, KERNEL_LANE);
-      return;
-    }
-    this.resolveResult(msg, action.rejected, action.data);
-  }
-
   // ---------------------------------------------------------------- host inputs
 
   /**
@@ -378,12 +320,12 @@ export class Kernel {
     if (this.queue.totalShare(HOST_VAT) >= this.limits.maxQueueLength) {
       throw new RangeError(`the run queue is full (${this.limits.maxQueueLength} host messages waiting); the send of ${method.slice(0, 80)} was refused, try again later`);
     }
-    this.beginCrank();
+    this.outbox.begin();
     const result = this.state.allocatePromise(null, [HOST_VAT]);
-    this.enqueueSend({ type: 'send', target, msg: { method, args, result } }, HOST_VAT);
+    this.sends.enqueue({ type: 'send', target, msg: { method, args, result } }, HOST_VAT);
     this.state.bump('inputs');
-    this.endCrank();
-    if (waiter) this.addWaiter(result, waiter);
+    this.outbox.end();
+    if (waiter) this.outbox.addWaiter(result, waiter);
     return result;
   }
 
@@ -393,18 +335,13 @@ export class Kernel {
     if (p.state !== 'unresolved') return waiter(p.state === 'rejected', p.data);
     if (!p.subscribers.includes(HOST_VAT)) {
       this.assertIdle();
-      this.beginCrank();
+      this.outbox.begin();
       this.state.setPromise(kp, { ...p, subscribers: [...p.subscribers, HOST_VAT] });
-      this.endCrank();
+      this.outbox.end();
     }
-    this.addWaiter(kp, waiter);
+    this.outbox.addWaiter(kp, waiter);
   }
 
-  private addWaiter(kp: Kref, waiter: HostWaiter): void {
-    const list = this.hostWaiters.get(kp) ?? [];
-    list.push(waiter);
-    this.hostWaiters.set(kp, list);
-  }
 
   // ---------------------------------------------------------------- blocks and cranks
 
@@ -449,25 +386,25 @@ export class Kernel {
     this.evictIdleSandboxes();
     const suspended = new Set(this.state.suspendedVats());
     const mayRun = (lane: Lane) => !suspended.has(lane);
-    this.beginCrank();
+    this.outbox.begin();
     const next = this.queue.dequeue(mayRun);
     if (!next) {
-      this.abortCrank();
+      this.outbox.abort();
       return false;
     }
     meter.cranks++;
     this.state.bump('cranks');
     const delivered = { vat: null as VatId | null, used: 0n };
     try {
-      this.process(next.item, next.sender, delivered);
+      this.items.process(next.item, next.sender, delivered);
       meter.recordWork(BigInt(this.upgrader.cleanupStep()) * CLEANUP_UNITS_PER_KEY);
       if (delivered.vat) {
         this.state.recordDelivery(delivered.vat, delivered.used, 'none');
         meter.recordWork(delivered.used);
       }
-      this.endCrank();
+      this.outbox.end();
     } catch (err) {
-      this.abortCrank();
+      this.outbox.abort();
       // A vat that cannot be rebuilt from its transcript must not be run on:
       // the host stops instead of diverging quietly.
       if (err instanceof ReplayDiverged || (err as Error)?.cause instanceof ReplayDiverged) throw err;
@@ -479,134 +416,9 @@ export class Kernel {
     return true;
   }
 
-  /** Queues a send, counting it against `from`'s share for its destination. */
-  private enqueueSend(item: RunItem & { type: 'send' }, from: VatId | null): void {
-    const sender = from === null ? null : { vat: from, dest: this.destOf(item.target) };
-    this.queue.enqueue(item, isKpid(item.target) ? promiseLane(from) : this.laneOf(item.target), sender);
-  }
-
-  /** Which of a sender's shares a send to `target` counts against: the receiving vat, or promises. */
-  private destOf(target: Kref): string {
-    return isKpid(target) ? PROMISES : this.laneOf(target);
-  }
-
-  private laneOf(target: Kref): Lane {
-    if (isKpid(target)) return KERNEL_LANE;
-    const owner = this.state.objectOwner(target);
-    return owner === undefined || owner === HOST_VAT ? KERNEL_LANE : owner;
-  }
-
-  private process(item: RunItem, sender: Sender | null, delivered: { vat: VatId | null; used: bigint }): void {
-    if (item.type === 'notify') return this.deliverNotify(item.vat, item.kpid, delivered);
-    if (item.type === 'release') return this.releaseParked(item);
-    if (item.type === 'bringOutYourDead') {
-      delivered.vat = item.vat;
-      this.gc.boydStarted(item.vat);
-      return this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
-    }
-    if (item.type === 'gc') return this.dropUnreferenced(delivered);
-    if (item.type === 'upgrade') {
-      delivered.vat = item.vat;
-      const { incarnation } = this.upgrader.upgrade(item.vat, item.bundleId, this.state.bundle(item.bundleId) as VatBundle, { exits: item.exits });
-      this.onDeviceUpgrade?.(item.vat, item.bundleId, item.note);
-      if (item.result) this.resolveKernelPromise(item.result, false, { body: `#${JSON.stringify({ incarnation })}`, slots: [] });
-      return;
-    }
-    const { target, msg } = item;
-    if (isKpid(target)) {
-      const p = this.state.promise(target);
-      if (p.state === 'unresolved') {
-        // Parked, it still counts against its sender's share for promises.
-        this.state.parkMessage(target, { msg, sender });
-        if (sender) this.queue.charge(sender, 1);
-        return;
-      }
-      if (p.state === 'rejected') return this.resolveResult(msg, true, p.data);
-      const ko = presenceSlot(p.data);
-      if (!ko) return this.resolveResult(msg, true, errorData(`cannot send ${msg.method} to a promise fulfilled with data`));
-      return this.enqueueSend({ type: 'send', target: ko, msg }, sender?.vat ?? null);
-    }
-    const owner = this.state.objectOwner(target);
-    if (owner === undefined) return this.resolveResult(msg, true, errorData(`${msg.method} was sent to an object that no longer exists`));
-    if (owner === HOST_VAT) return this.deliverToDevice(msg, target);
-    const orphaned = this.state.orphanReason(target);
-    if (orphaned) return this.resolveResult(msg, true, errorData(orphaned, 'UpgradeDisconnection'));
-    const vref = this.state.vrefFor(owner, target);
-    if (vref === undefined) return this.resolveResult(msg, true, errorData(`${msg.method} was sent to an object its vat no longer exports`));
-    delivered.vat = owner;
-    const args = this.translator.toVat(owner, msg.args);
-    let result: Vref | null = null;
-    if (msg.result) {
-      result = this.translator.vrefForVat(owner, msg.result);
-      const rp = this.state.promise(msg.result);
-      if (rp.state === 'unresolved') this.state.setPromise(msg.result, { ...rp, decider: owner });
-    }
-    this.state.noteMethodUsed(owner, vref, msg.method);
-    this.deliverTo(owner, ['deliver', vref, msg.method, args, result], delivered);
-  }
-
-  private deliverTo(vat: VatId, delivery: unknown, delivered: { used: bigint }): void {
-    const manager = this.manager(vat);
-    const { syscalls, used } = manager.deliver(delivery, this.syscall);
-    delivered.used += used;
-    const gcPoint = (delivery as unknown[])[0] === 'bringOutYourDead';
-    if (!gcPoint) {
-      this.gc.afterDelivery(vat);
-      // A snapshot keeps no garbage: a GC point comes first.
-      if (this.gc.gcEvery > 0 && manager.snapshotDue()) {
-        this.gc.boydStarted(vat);
-        delivered.used += manager.deliver(['bringOutYourDead'], this.syscall).used;
-      }
-    }
-    manager.snapshotIfDue();
-    const shadow = this.shadows.get(vat);
-    if (shadow) this.afterCommit.push(() => shadow.observe(delivery, syscalls));
-  }
-
-  // A sweep: each exporter of objects nobody else holds is told
-  // (dropExports), then the kernel forgets them (gc.ts).
-  private dropUnreferenced(delivered: { vat: VatId | null; used: bigint }): void {
-    const suspended = new Set(this.state.suspendedVats());
-    for (const [vat, dropped] of this.gc.sweep()) {
-      if (suspended.has(vat)) continue; // swept again after a later retire
-      delivered.vat = vat;
-      this.deliverTo(vat, ['dropExports', dropped.map(([vref]) => vref)], delivered);
-      this.gc.finishDrop(vat, dropped);
-    }
-  }
-
-  // One notify carries the settlement of every settled promise its data
-  // names, transitively (Agoric's rule): promises that name each other (or
-  // themselves) settle in one delivery instead of importing each other anew
-  // forever. The vat retires them all, and so do their c-list entries.
-  private deliverNotify(vat: VatId, kp: Kref, delivered: { vat: VatId | null; used: bigint }): void {
-    const p = this.state.promise(kp);
-    if (p.state === 'unresolved') throw new Error(`notify for unresolved ${kp}`);
-    if (this.state.vrefFor(vat, kp) === undefined) return; // the vat no longer tracks it
-    if (this.state.suspensionReason(vat)) throw new Error('unreachable: a suspended vat was notified');
-    delivered.vat = vat;
-    const batch: [Kref, Vref, boolean, Capdata][] = [];
-    const todo = [kp];
-    const seen = new Set(todo);
-    while (todo.length > 0 && batch.length < NOTIFY_BATCH) {
-      const k = todo.shift()!;
-      const pk = this.state.promise(k);
-      if (pk.state === 'unresolved') continue;
-      for (const slot of pk.data.slots) {
-        if (isKpid(slot) && !seen.has(slot) && this.state.promise(slot).state !== 'unresolved') {
-          seen.add(slot);
-          todo.push(slot);
-        }
-      }
-      batch.push([k, this.translator.vrefForVat(vat, k), pk.state === 'rejected', this.translator.toVat(vat, pk.data)]);
-    }
-    for (const [k, vpid] of batch) this.state.removeClist(vat, vpid, k);
-    this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
-  }
-
   // An aborted item is consumed in a crank of its own that reports the failure.
   private failItem(mayRun: (lane: Lane) => boolean, err: Error, vat: VatId | null, meter: BlockMeter): void {
-    this.beginCrank();
+    this.outbox.begin();
     const { item } = this.queue.dequeue(mayRun)!;
     this.state.bump('cranks');
     this.state.bump('aborted');
@@ -622,15 +434,10 @@ export class Kernel {
         meter.suspended.push(vat);
       }
     }
-    this.vatLog.push(`${vat ?? 'kernel'} crank aborted: ${err.message}`);
-    if (this.vatLog.length > 1000) this.vatLog.shift();
-    if (item.type === 'send') this.resolveResult(item.msg, true, errorData(describeFailure(item, err)));
+    this.outbox.note(`${vat ?? 'kernel'} crank aborted: ${err.message}`);
+    if (item.type === 'send') this.items.resolveResult(item.msg, true, errorData(describeFailure(item, err)));
     if (item.type === 'upgrade' && item.result) this.resolveKernelPromise(item.result, true, errorData(describeFailure(item, err)));
-    this.endCrank();
-  }
-
-  private resolveResult(msg: Message, rejected: boolean, data: Capdata): void {
-    if (msg.result) this.resolveKernelPromise(msg.result, rejected, data);
+    this.outbox.end();
   }
 
   resolveKernelPromise(kp: Kref, rejected: boolean, data: Capdata): void {
@@ -639,7 +446,7 @@ export class Kernel {
     this.state.setPromise(kp, { state: rejected ? 'rejected' : 'fulfilled', data });
     for (const sub of p.subscribers) {
       if (sub === HOST_VAT) {
-        this.pendingHost.push([kp, rejected, data]);
+        this.outbox.settle(kp, rejected, data);
         this.gc.pinForHost(data.slots);
       }
       else this.queue.enqueue({ type: 'notify', vat: sub, kpid: kp }, sub);
@@ -647,43 +454,18 @@ export class Kernel {
     if (p.parked > 0) this.queue.enqueue({ type: 'release', kpid: kp, from: 0, to: p.parked }, KERNEL_LANE);
   }
 
-  // A settled promise's parked messages go back to the queue (each to its
-  // sender's lane for promises) at most RELEASE_PER_CRANK per crank, so one
-  // resolution cannot flood the queue or hold the host.
-  private releaseParked(item: RunItem & { type: 'release' }): void {
-    const end = Math.min(item.to, item.from + RELEASE_PER_CRANK);
-    for (let n = item.from; n < end; n++) {
-      const { msg, sender } = this.state.takeParked(item.kpid, n);
-      if (sender) this.queue.charge(sender, -1);
-      this.enqueueSend({ type: 'send', target: item.kpid, msg }, sender?.vat ?? null);
-    }
-    if (end < item.to) this.queue.enqueue({ ...item, from: end }, KERNEL_LANE);
-  }
-
   private makeSyscallHost(): SyscallHost {
     return {
       store: this.store,
       state: this.state,
       translator: this.translator,
-      enqueueFromVat: (vat, item) => {
-        const dest = this.destOf(item.target);
-        const share = this.queue.share(vat, dest);
-        if (share >= this.limits.maxQueuedPerVat) {
-          const where = dest === PROMISES ? 'for promises' : 'for that vat';
-          return `${item.msg.method.slice(0, 80)} was not sent: this vat already has ${share} messages waiting ${where}, its share`;
-        }
-        this.enqueueSend(item, vat);
-        return null;
-      },
+      enqueueFromVat: (vat, item) => this.sends.admitFromVat(vat, item),
       enqueueNotify: (vat, kp) => this.queue.enqueue({ type: 'notify', vat, kpid: kp }, vat),
       resolveKernelPromise: (kp, rejected, data) => this.resolveKernelPromise(kp, rejected, data),
       dropImports: (vat, vrefs) => this.gc.dropImports(vat, vrefs),
       retireImports: (vat, vrefs) => this.gc.retireImports(vat, vrefs),
-      log: (vat, level, text) => {
-        // Diagnostics, not state: replays do not log again.
-        this.vatLog.push(`${vat} ${level}: ${text}`);
-        if (this.vatLog.length > 1000) this.vatLog.shift();
-      },
+      // Diagnostics, not state: replays do not log again.
+      log: (vat, level, text) => this.outbox.note(`${vat} ${level}: ${text}`),
     };
   }
 
@@ -692,68 +474,18 @@ export class Kernel {
 
   // ---------------------------------------------------------------- transactions
 
-  private crankMarks: { host: number; after: number } | null = null;
-
-  private beginCrank(): void {
-    this.store.beginCrank();
-    this.inCrank = true;
-    this.crankMarks = { host: this.pendingHost.length, after: this.afterCommit.length };
-  }
-
-  private endCrank(): void {
-    this.store.endCrank();
-    this.inCrank = false;
-    this.crankMarks = null;
-  }
-
-  private abortCrank(): void {
-    this.store.abortCrank();
-    this.inCrank = false;
-    if (this.crankMarks) {
-      this.pendingHost.length = this.crankMarks.host;
-      this.afterCommit.length = this.crankMarks.after;
-    }
-    this.crankMarks = null;
-  }
-
   /** Commits the open block and tells the host and observers what it settled. */
   commit(): void {
-    this.store.commit();
-    // A held store (a replica applying a block) has committed nothing yet:
-    // nobody may hear of results until the block's one commit.
-    if (this.store.holding) return;
-    const after = this.afterCommit;
-    this.afterCommit = [];
-    // Observers and waiters are the host's code: one that throws must not stop
-    // the others, nor the kernel (its failure is logged for the operator).
-    for (const fn of after) this.guarded('a delivery observer', fn);
-    const done = this.pendingHost;
-    this.pendingHost = [];
-    for (const [kp, rejected, data] of done) {
-      const waiters = this.hostWaiters.get(kp);
-      this.hostWaiters.delete(kp);
-      for (const w of waiters ?? []) this.guarded('a host waiter', () => w(rejected, data));
-    }
-  }
-
-  private guarded(what: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.vatLog.push(`host: ${what} threw: ${(err as Error)?.message ?? String(err)}`);
-      if (this.vatLog.length > 1000) this.vatLog.shift();
-    }
+    this.outbox.commit();
   }
 
   /** Rejects every host waiter still pending (the host is closing). */
   abandonWaiters(reason: string): void {
-    const waiting = [...this.hostWaiters.values()];
-    this.hostWaiters.clear();
-    for (const list of waiting) for (const w of list) this.guarded('a host waiter', () => w(true, errorData(reason)));
+    this.outbox.abandon(reason);
   }
 
   assertIdle(): void {
-    if (this.inCrank) throw new Error('the kernel is in the middle of a crank');
+    if (this.outbox.inCrank) throw new Error('the kernel is in the middle of a crank');
   }
 
   // ---------------------------------------------------------------- inspection

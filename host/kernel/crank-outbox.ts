@@ -1,0 +1,106 @@
+// What the kernel owes the host once a block commits: the host promises its
+// cranks settled and the observers (shadows) its deliveries feed. A crank's
+// additions are dropped with it when it aborts; nothing reaches the host
+// before the store has committed (issue #10's durability contract).
+import type { Store } from '../store/index.js';
+import type { Capdata, Kref } from './refs.js';
+import { errorData } from './syscalls.js';
+
+/** Resolution of a kernel promise the host waits on. */
+export type HostWaiter = (rejected: boolean, data: Capdata) => void;
+
+const LOG_LINES = 1000;
+
+export class CrankOutbox {
+  private readonly waiters = new Map<Kref, HostWaiter[]>();
+  private settled: [Kref, boolean, Capdata][] = [];
+  private observers: (() => void)[] = [];
+  /** Lengths at the open crank's start; null between cranks. */
+  private marks: { settled: number; observers: number } | null = null;
+
+  constructor(
+    private readonly store: Store,
+    /** Recent diagnostics: vats' console lines, aborted cranks, host callbacks that threw. */
+    readonly log: string[],
+  ) {}
+
+  get inCrank(): boolean {
+    return this.marks !== null;
+  }
+
+  /** Appends one diagnostic line, keeping the most recent ones. */
+  note(line: string): void {
+    this.log.push(line);
+    if (this.log.length > LOG_LINES) this.log.shift();
+  }
+
+  begin(): void {
+    this.store.beginCrank();
+    this.marks = { settled: this.settled.length, observers: this.observers.length };
+  }
+
+  end(): void {
+    this.store.endCrank();
+    this.marks = null;
+  }
+
+  abort(): void {
+    this.store.abortCrank();
+    if (this.marks) {
+      this.settled.length = this.marks.settled;
+      this.observers.length = this.marks.observers;
+    }
+    this.marks = null;
+  }
+
+  /** A kernel promise the host subscribed to settled in this crank. */
+  settle(kp: Kref, rejected: boolean, data: Capdata): void {
+    this.settled.push([kp, rejected, data]);
+  }
+
+  /** Runs `fn` after the commit (a shadow fed a committed delivery). */
+  observe(fn: () => void): void {
+    this.observers.push(fn);
+  }
+
+  addWaiter(kp: Kref, waiter: HostWaiter): void {
+    const list = this.waiters.get(kp) ?? [];
+    list.push(waiter);
+    this.waiters.set(kp, list);
+  }
+
+  /** Commits the open block and tells the host and observers what it settled. */
+  commit(): void {
+    this.store.commit();
+    // A held store (a replica applying a block) has committed nothing yet:
+    // nobody may hear of results until the block's one commit.
+    if (this.store.holding) return;
+    const after = this.observers;
+    this.observers = [];
+    // Observers and waiters are the host's code: one that throws must not stop
+    // the others, nor the kernel (its failure is logged for the operator).
+    for (const fn of after) this.guarded('a delivery observer', fn);
+    const done = this.settled;
+    this.settled = [];
+    for (const [kp, rejected, data] of done) {
+      const waiters = this.waiters.get(kp);
+      this.waiters.delete(kp);
+      for (const w of waiters ?? []) this.guarded('a host waiter', () => w(rejected, data));
+    }
+  }
+
+  /** Rejects every host waiter still pending (the host is closing). */
+  abandon(reason: string): void {
+    const waiting = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const list of waiting) for (const w of list) this.guarded('a host waiter', () => w(true, errorData(reason)));
+  }
+
+  private guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.note(`host: ${what} threw: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+}

@@ -1,0 +1,169 @@
+// What one crank does with each kind of run-queue item: a message delivered
+// to its vat (or parked on an unresolved promise, or answered by a device), a
+// notify carrying every settled promise its data names, the release of parked
+// messages, an upgrade a device asked for, and the GC deliveries. The crank
+// that calls this (kernel.ts) owns the savepoint, the meter and the failures.
+import { HOST_VAT, type Message, type RunItem } from './kernel-state.js';
+import type { Kernel, VatBundle } from './kernel.js';
+import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
+import { KERNEL_LANE, type Sender } from './run-queue.js';
+import { errorData } from './syscalls.js';
+import { presenceSlot } from './failures.js';
+
+/** Most settled promises one notify carries; the rest are imported and notified later. */
+const NOTIFY_BATCH = 1000;
+/** Parked messages one release crank moves back to the queue. */
+const RELEASE_PER_CRANK = 100;
+
+/** Which vat a crank delivered to, and the meter units that cost. */
+export interface Delivered {
+  vat: VatId | null;
+  used: bigint;
+}
+
+export class RunItems {
+  constructor(private readonly k: Kernel) {}
+
+  process(item: RunItem, sender: Sender | null, delivered: Delivered): void {
+    const { state, gc } = this.k;
+    if (item.type === 'notify') return this.deliverNotify(item.vat, item.kpid, delivered);
+    if (item.type === 'release') return this.releaseParked(item);
+    if (item.type === 'bringOutYourDead') {
+      delivered.vat = item.vat;
+      gc.boydStarted(item.vat);
+      return this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
+    }
+    if (item.type === 'gc') return this.dropUnreferenced(delivered);
+    if (item.type === 'upgrade') {
+      delivered.vat = item.vat;
+      const { incarnation } = this.k.upgrader.upgrade(item.vat, item.bundleId, state.bundle(item.bundleId) as VatBundle, { exits: item.exits });
+      this.k.onDeviceUpgrade?.(item.vat, item.bundleId, item.note);
+      if (item.result) this.k.resolveKernelPromise(item.result, false, { body: `#${JSON.stringify({ incarnation })}`, slots: [] });
+      return;
+    }
+    const { target, msg } = item;
+    if (isKpid(target)) {
+      const p = state.promise(target);
+      if (p.state === 'unresolved') {
+        // Parked, it still counts against its sender's share for promises.
+        state.parkMessage(target, { msg, sender });
+        if (sender) this.k.queue.charge(sender, 1);
+        return;
+      }
+      if (p.state === 'rejected') return this.resolveResult(msg, true, p.data);
+      const ko = presenceSlot(p.data);
+      if (!ko) return this.resolveResult(msg, true, errorData(`cannot send ${msg.method} to a promise fulfilled with data`));
+      return this.k.sends.enqueue({ type: 'send', target: ko, msg }, sender?.vat ?? null);
+    }
+    const owner = state.objectOwner(target);
+    if (owner === undefined) return this.resolveResult(msg, true, errorData(`${msg.method} was sent to an object that no longer exists`));
+    if (owner === HOST_VAT) return this.deliverToDevice(msg, target);
+    const orphaned = state.orphanReason(target);
+    if (orphaned) return this.resolveResult(msg, true, errorData(orphaned, 'UpgradeDisconnection'));
+    const vref = state.vrefFor(owner, target);
+    if (vref === undefined) return this.resolveResult(msg, true, errorData(`${msg.method} was sent to an object its vat no longer exports`));
+    delivered.vat = owner;
+    const args = this.k.translator.toVat(owner, msg.args);
+    let result: Vref | null = null;
+    if (msg.result) {
+      result = this.k.translator.vrefForVat(owner, msg.result);
+      const rp = state.promise(msg.result);
+      if (rp.state === 'unresolved') state.setPromise(msg.result, { ...rp, decider: owner });
+    }
+    state.noteMethodUsed(owner, vref, msg.method);
+    this.deliverTo(owner, ['deliver', vref, msg.method, args, result], delivered);
+  }
+
+  resolveResult(msg: Message, rejected: boolean, data: Capdata): void {
+    if (msg.result) this.k.resolveKernelPromise(msg.result, rejected, data);
+  }
+
+  private deliverTo(vat: VatId, delivery: unknown, delivered: Delivered): void {
+    const { gc } = this.k;
+    const manager = this.k.manager(vat);
+    const { syscalls, used } = manager.deliver(delivery, this.k.syscall);
+    delivered.used += used;
+    const gcPoint = (delivery as unknown[])[0] === 'bringOutYourDead';
+    if (!gcPoint) {
+      gc.afterDelivery(vat);
+      // A snapshot keeps no garbage: a GC point comes first.
+      if (gc.gcEvery > 0 && manager.snapshotDue()) {
+        gc.boydStarted(vat);
+        delivered.used += manager.deliver(['bringOutYourDead'], this.k.syscall).used;
+      }
+    }
+    manager.snapshotIfDue();
+    const shadow = this.k.shadows.get(vat);
+    if (shadow) this.k.outbox.observe(() => shadow.observe(delivery, syscalls));
+  }
+
+  // A send to a device is answered in its crank, or (an upgrade) becomes a
+  // crank of its own, so that a failed upgrade rolls back only itself.
+  private deliverToDevice(msg: Message, target: Kref): void {
+    const handler = this.k.deviceHandler;
+    if (!handler) return this.resolveResult(msg, true, errorData('that object has no handler'));
+    const action = handler(target, msg.method, msg.args);
+    if ('upgrade' in action) {
+      const u = action.upgrade;
+      this.k.state.putBundle(u.bundleId, u.bundle);
+      this.k.queue.enqueue({ type: 'upgrade', vat: u.vat, bundleId: u.bundleId, exits: u.exits, note: u.note, result: msg.result }, KERNEL_LANE);
+      return;
+    }
+    this.resolveResult(msg, action.rejected, action.data);
+  }
+
+  // A sweep: each exporter of objects nobody else holds is told
+  // (dropExports), then the kernel forgets them (gc.ts).
+  private dropUnreferenced(delivered: Delivered): void {
+    const suspended = new Set(this.k.state.suspendedVats());
+    for (const [vat, dropped] of this.k.gc.sweep()) {
+      if (suspended.has(vat)) continue; // swept again after a later retire
+      delivered.vat = vat;
+      this.deliverTo(vat, ['dropExports', dropped.map(([vref]) => vref)], delivered);
+      this.k.gc.finishDrop(vat, dropped);
+    }
+  }
+
+  // One notify carries the settlement of every settled promise its data
+  // names, transitively (Agoric's rule): promises that name each other (or
+  // themselves) settle in one delivery instead of importing each other anew
+  // forever. The vat retires them all, and so do their c-list entries.
+  private deliverNotify(vat: VatId, kp: Kref, delivered: Delivered): void {
+    const { state, translator } = this.k;
+    const p = state.promise(kp);
+    if (p.state === 'unresolved') throw new Error(`notify for unresolved ${kp}`);
+    if (state.vrefFor(vat, kp) === undefined) return; // the vat no longer tracks it
+    if (state.suspensionReason(vat)) throw new Error('unreachable: a suspended vat was notified');
+    delivered.vat = vat;
+    const batch: [Kref, Vref, boolean, Capdata][] = [];
+    const todo = [kp];
+    const seen = new Set(todo);
+    while (todo.length > 0 && batch.length < NOTIFY_BATCH) {
+      const k = todo.shift()!;
+      const pk = state.promise(k);
+      if (pk.state === 'unresolved') continue;
+      for (const slot of pk.data.slots) {
+        if (isKpid(slot) && !seen.has(slot) && state.promise(slot).state !== 'unresolved') {
+          seen.add(slot);
+          todo.push(slot);
+        }
+      }
+      batch.push([k, translator.vrefForVat(vat, k), pk.state === 'rejected', translator.toVat(vat, pk.data)]);
+    }
+    for (const [k, vpid] of batch) state.removeClist(vat, vpid, k);
+    this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
+  }
+
+  // A settled promise's parked messages go back to the queue (each to its
+  // sender's lane for promises) at most RELEASE_PER_CRANK per crank, so one
+  // resolution cannot flood the queue or hold the host.
+  private releaseParked(item: RunItem & { type: 'release' }): void {
+    const end = Math.min(item.to, item.from + RELEASE_PER_CRANK);
+    for (let n = item.from; n < end; n++) {
+      const { msg, sender } = this.k.state.takeParked(item.kpid, n);
+      if (sender) this.k.queue.charge(sender, -1);
+      this.k.sends.enqueue({ type: 'send', target: item.kpid, msg }, sender?.vat ?? null);
+    }
+    if (end < item.to) this.k.queue.enqueue({ ...item, from: end }, KERNEL_LANE);
+  }
+}
