@@ -3,14 +3,13 @@
 import crypto from 'node:crypto';
 import { bundleFromSource, bundleId, sourceBundleFromText } from './bundles/vat-bundle.js';
 import { ModuleStore, bundlecapInfo, isBundlecap, type Bundlecap } from './bundles/module-store.js';
-import { ExitNotGranted, grantExits, validateExitPolicy, type ExitPolicy } from './bundles/exit-policy.js';
+import { grantExits, validateExitPolicy, type ExitPolicy } from './bundles/exit-policy.js';
 import { manifestBundleId, manifestToVatBundle, validateManifest, type Manifest, type SourceBundle } from './bundles/manifest.js';
-import { runPreflight, type PreflightProblem, type PreflightReport, type PreflightResult } from './upgrade/preflight.js';
+import type { PreflightResult } from './upgrade/preflight.js';
 import type { ReviewContext } from './review/review.js';
-import { trialUpgrade } from './upgrade/trials.js';
-import { Shadow, type ShadowDifference, type ShadowReport } from './upgrade/shadow.js';
-import { runDryRun, type DryRunReport } from './upgrade/dry-run.js';
-import { Far, makeMarshal } from './marshal/endo.js';
+import type { ShadowDifference, ShadowReport } from './upgrade/shadow.js';
+import { ChangeChecks } from './upgrade/change-checks.js';
+import type { DryRunReport } from './upgrade/dry-run.js';
 import { Kernel, type KernelOptions, type VatBundle } from './kernel/kernel.js';
 import { answerDevice, provideDevice, type DeviceHost } from './upgrade/devices.js';
 import type { Capdata, Kref } from './kernel/refs.js';
@@ -65,6 +64,7 @@ type Eventual<T> = { [K in keyof T]: (...args: any[]) => Promise<any> } & Record
 export class Host {
   private closed = false;
   private readonly runner: BlockRunner;
+  private readonly checks: ChangeChecks;
   private readonly marshal: HostMarshal;
   private readonly admins = new WeakMap<object, string>();
   private readonly adminByVat = new Map<string, object>();
@@ -81,6 +81,15 @@ export class Host {
     options: HostOptions,
   ) {
     this.marshal = makeHostMarshal((kp) => this.promiseFor(kp));
+    this.checks = new ChangeChecks({
+      kernel,
+      store,
+      marshal: this.marshal,
+      serialize: this.serialize,
+      policyOf: (vat) => this.installationPolicyOf(vat),
+      grants: (vat, manifest, extra) => this.upgradeGrants(vat, manifest, extra),
+      runningManifestOf: (vat) => this.runningManifestOf(vat),
+    });
     this.runner = new BlockRunner(kernel, options.autoRun ?? true, options.runPolicy);
     this.bundles = new ModuleStore(store);
     kernel.deviceHandler = (target, method, args) => answerDevice(this.deviceHost, target, method, args);
@@ -382,7 +391,7 @@ export class Host {
       }
       this.upgradeGrants(vat, source.manifest, options.exits);
       if (!options.force) {
-        const checked = this.preflightOf(vat, source, options);
+        const checked = this.checks.preflight(vat, source, options);
         if (!checked.ok) throw new PreflightRefused(vat, next, checked.problems);
       }
       // One crank: pieces of source text, the new incarnation and the host's
@@ -461,32 +470,6 @@ export class Host {
     return vat;
   }
 
-  // Decodes capdata from a vat's point of view: references it shares with the
-  // kernel become presences, references only it knows become placeholders.
-  private vatDecoder(vat: string): (data: Capdata) => unknown {
-    const placeholders = new Map<string, object>();
-    const m = makeMarshal(undefined, (vref: string) => {
-      const kref = this.kernel.krefOf(vat, vref);
-      if (kref !== undefined && kref.startsWith('ko')) return this.marshal.presence(kref);
-      let p = placeholders.get(vref);
-      if (!p) placeholders.set(vref, (p = Far(`${vref} (new in the vat)`, {})));
-      return p;
-    }, { serializeBodyFormat: 'smallcaps' });
-    return (data) => m.fromCapData(data as any);
-  }
-
-  private facetsOf(vat: string): Record<string, Kref> {
-    const kit = this.store.get(`h.kit.${vat}`) as Capdata | undefined;
-    if (!kit) return {};
-    const decoded = this.marshal.unserialize(kit) as Record<string, unknown>;
-    const out: Record<string, Kref> = {};
-    for (const [name, value] of Object.entries(decoded)) {
-      const kref = this.marshal.krefOf(value);
-      if (kref !== undefined) out[name] = kref;
-    }
-    return out;
-  }
-
   /**
    * Pre-flight checks (SPEC §5.7): a dry-run upgrade in a throwaway copy of the
    * live vat, plus checks that name the problem. Changes nothing. Takes the
@@ -508,7 +491,7 @@ export class Host {
     } catch (err) {
       return { ok: false, problems: [{ code: 'bundle-invalid', message: (err as Error).message }] };
     }
-    const { summary: _summary, ...result } = this.preflightOf(vat, source, options);
+    const { summary: _summary, ...result } = this.checks.preflight(vat, source, options);
     return result;
   }
 
@@ -524,42 +507,12 @@ export class Host {
     const record = this.kernel.vatRecord(instanceId);
     const bundleId = this.runningBundleOf(instanceId);
     if (bundleId === undefined) throw new TypeError(`${instanceId} is not an instance of this host`);
-    const report = this.preflightOf(instanceId, this.codeOf(code, `${instanceId}-review`), options);
+    const report = this.checks.preflight(instanceId, this.codeOf(code, `${instanceId}-review`), options);
     return {
       instance: { id: instanceId, incarnation: record.incarnation, bundleId },
       summary: report.summary,
       preflight: { ok: report.ok, problems: report.problems, ...(report.warnings ? { warnings: report.warnings } : {}) },
     };
-  }
-
-  // Pre-flight of code already loaded; upgrade runs this too.
-  private preflightOf(vat: string, source: { manifest: Manifest; bundle: VatBundle }, options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy }): PreflightReport {
-    const problems: PreflightProblem[] = [];
-    let exits: Record<string, unknown> = {};
-    const policy = { ...this.installationPolicyOf(vat), ...(options.exits ?? {}) };
-    for (const exit of source.manifest.exits) {
-      try {
-        Object.assign(exits, grantExits([exit], policy, this.serialize, `the new bundle for ${vat}`));
-      } catch (err) {
-        if (!(err instanceof ExitNotGranted)) throw err;
-        problems.push({ code: 'exit-not-granted', message: err.message });
-      }
-    }
-    if (problems.length > 0) exits = {};
-    return runPreflight(
-      {
-        kernel: this.kernel,
-        vat,
-        bundle: source.bundle,
-        exits,
-        privateArgs: options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs)),
-        vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
-        facets: this.facetsOf(vat),
-        decode: this.vatDecoder(vat),
-        exitNames: { from: this.runningManifestOf(vat)?.exits ?? [], to: source.manifest.exits },
-      },
-      problems,
-    );
   }
 
   /**
@@ -574,22 +527,7 @@ export class Host {
   ): Promise<{ report(): ShadowReport; promote(promoteOptions?: { force?: boolean }): Promise<{ incarnation: number }>; drop(): Promise<void> }> {
     this.assertOpen();
     const vat = this.adminVat(adminFacet);
-    if (this.kernel.shadows.has(vat)) throw new Error(`instance ${vat} already has a shadow; drop or promote it first`);
-    const { manifest, bundle } = this.codeOf(code, `${vat}-shadow`);
-    const { exits } = this.upgradeGrants(vat, manifest, options.exits);
-    const privateArgs = options.privateArgs === undefined ? undefined : this.marshal.serialize(harden(options.privateArgs));
-    const { trial, ok, error } = trialUpgrade(this.kernel, vat, bundle, { privateArgs, exits });
-    if (!ok) {
-      trial.dispose();
-      throw new UpgradeError(vat, this.kernel.vatRecord(vat).incarnation + 1, `the shadow could not start: ${error}`);
-    }
-    const shadow = new Shadow(vat, trial, this.vatDecoder(vat), (vref) => this.kernel.krefOf(vat, vref));
-    shadow.onDifference = options.onDifference ?? null;
-    this.kernel.shadows.set(vat, shadow);
-    const detach = () => {
-      if (this.kernel.shadows.get(vat) === shadow) this.kernel.shadows.delete(vat);
-      shadow.dispose();
-    };
+    const { shadow, detach } = this.checks.shadow(vat, () => this.codeOf(code, `${vat}-shadow`), options);
     return harden({
       report: () => shadow.report(),
       promote: async (promoteOptions: { force?: boolean } = {}) => {
@@ -617,23 +555,7 @@ export class Host {
     this.assertOpen();
     const vat = typeof instance === 'string' ? instance : this.adminVat(instance);
     this.kernel.vatRecord(vat);
-    const { manifest, bundle } = this.codeOf(code, `${vat}-dry-run`);
-    const { exits } = this.upgradeGrants(vat, manifest, options.exits);
-    const hostCalls = calls.map((c, i) => {
-      const target = this.marshal.krefOf(c.target);
-      if (target === undefined) throw new TypeError(`call ${i + 1} (${c.method}): the target must be a presence of the instance`);
-      return { target, method: c.method, args: this.serialize(c.args ?? []) };
-    });
-    return runDryRun({
-      kernel: this.kernel,
-      vat,
-      bundle,
-      exits,
-      privateArgs: options.privateArgs === undefined ? undefined : this.serialize(options.privateArgs),
-      calls: hostCalls,
-      decode: this.vatDecoder(vat),
-      toVat: (data) => this.kernel.translator.existingToVat(vat, data),
-    });
+    return this.checks.dryRun(vat, this.codeOf(code, `${vat}-dry-run`), calls, options);
   }
 
   /**
