@@ -4,12 +4,19 @@
 //
 // - Vats report imports they no longer reach or recognise (dropImports,
 //   retireImports) from their bring-out-your-dead deliveries. A retired
-//   import's c-list entry is deleted at once, and a sweep is queued.
+//   import's c-list entry is deleted at once, and a sweep is queued. A
+//   dropped import a vat still recognises (a weak key) keeps its c-list
+//   entry, and so keeps the object at its exporter: the kernel does not yet
+//   tell an exporter "dropped but recognised" apart (Agoric does, and lets
+//   the exporter retire it when its heap lets go); keeping it is the safe
+//   side: the importer's weak entry is found again whenever the object
+//   comes back.
 // - A sweep (a run-queue item of the kernel's own, so a crank of its own)
 //   marks every kref still named by: an importer's c-list entry, a c-list
 //   entry of any vat for a promise, a queued item (target, arguments,
 //   result), a message queued on an unresolved promise, the resolution data
-//   of a marked promise, a vat's root object, a reference the host was given.
+//   of a marked promise, a vat's root object, a reference the host was given
+//   and has not released (host.release).
 //   Each unmarked kernel object is dropped: its exporter gets one
 //   dropExports delivery (reachable and recognisable counts are both zero,
 //   so it stands for dropExports + retireExports), then its c-list entry and
@@ -102,9 +109,21 @@ export class KernelGC {
     if (item.type === 'bringOutYourDead') this.boydStarted(item.vat);
   }
 
-  /** The host was handed these references: they are never swept. */
+  /** The host was handed these references: they are not swept until it releases them. */
   pinForHost(slots: readonly Kref[]): void {
     for (const kref of slots) if (!this.k.store.has(HOST_REF + kref)) this.k.store.set(HOST_REF + kref, true);
+  }
+
+  /** The host releases these references (host.release): the next sweep drops those nothing else holds. Returns how many were pinned. */
+  unpinForHost(krefs: readonly Kref[]): number {
+    let n = 0;
+    for (const kref of krefs) {
+      if (!this.k.store.has(HOST_REF + kref)) continue;
+      this.k.store.delete(HOST_REF + kref);
+      n++;
+    }
+    if (n > 0) this.queueSweep();
+    return n;
   }
 
   // ------------------------------------------------------------ the sweep

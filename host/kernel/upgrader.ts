@@ -97,6 +97,11 @@ export class Upgrader {
     if (options.privateArgs) opts.privateArgs = translator.toVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = translator.toVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
+    // Imports only the old incarnation's heap held would otherwise stay in
+    // the c-list for good: the new incarnation's GC releases those it does
+    // not reach again (through durable data) or recognise (durable weak keys).
+    const imports = this.importsOf(vat);
+    if (imports.length > 0) opts.imports = imports;
     manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
     const message =
       options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
@@ -106,6 +111,11 @@ export class Upgrader {
     // takes the first image of this incarnation when one falls due.
     manager.snapshotIfDue();
     return { incarnation };
+  }
+
+  private importsOf(vat: VatId): string[] {
+    const prefix = `k.c.${vat}.v.o-`;
+    return [...this.k.store.entries(prefix)].map(([key]) => key.slice(`k.c.${vat}.v.`.length));
   }
 
   // Promises the old incarnation decided can never be resolved by it now;
