@@ -33,6 +33,18 @@ export function makeVrefAwareWeakCollections(virtualVrefOf: VrefOf, released: (v
   }
   const registry = new Set<Registered>();
   const isImport = (vref: string) => vref.startsWith('o-');
+  // How many live (or not yet swept) collections have each vref as a key.
+  const keyedBy = new Map<string, number>();
+  const keyAdded = (vref: string) => keyedBy.set(vref, (keyedBy.get(vref) ?? 0) + 1);
+  const keyRemoved = (vref: string) => {
+    const n = (keyedBy.get(vref) ?? 0) - 1;
+    if (n > 0) {
+      keyedBy.set(vref, n);
+      return;
+    }
+    keyedBy.delete(vref);
+    if (isImport(vref)) released(vref);
+  };
 
   const assertKey = (key: unknown, what: string) => {
     if ((typeof key !== 'object' || key === null) && typeof key !== 'function') {
@@ -61,14 +73,17 @@ export function makeVrefAwareWeakCollections(virtualVrefOf: VrefOf, released: (v
       assertKey(key, 'WeakMap');
       const vref = virtualVrefOf(key);
       if (vref === undefined) this.#heap.set(key, value);
-      else this.#virtual.set(vref, value);
+      else {
+        if (!this.#virtual.has(vref)) keyAdded(vref);
+        this.#virtual.set(vref, value);
+      }
       return this;
     }
     delete(key: K): boolean {
       const vref = virtualVrefOf(key);
       if (vref === undefined) return this.#heap.delete(key);
       const had = this.#virtual.delete(vref);
-      if (had && isImport(vref)) released(vref);
+      if (had) keyRemoved(vref);
       return had;
     }
     get [Symbol.toStringTag]() {
@@ -101,17 +116,15 @@ export function makeVrefAwareWeakCollections(virtualVrefOf: VrefOf, released: (v
     for (const r of registry) if (r.token.deref() !== undefined) yield r.entries;
   };
   const forget = (vref: string) => {
-    for (const entries of live()) entries.delete(vref);
+    if (!keyedBy.has(vref)) return;
+    for (const entries of live()) if (entries.delete(vref)) keyRemoved(vref);
   };
-  const recognizes = (vref: string) => {
-    for (const entries of live()) if (entries.has(vref)) return true;
-    return false;
-  };
+  const recognizes = (vref: string) => keyedBy.has(vref);
   const sweep = () => {
     for (const r of registry) {
       if (r.token.deref() !== undefined) continue;
       registry.delete(r);
-      for (const vref of r.entries.keys()) if (isImport(vref)) released(vref);
+      for (const vref of r.entries.keys()) keyRemoved(vref);
     }
   };
 
