@@ -578,7 +578,8 @@ export class Host {
    * object no vat or queued message holds, and its presence and ref stop
    * working (sends to it fail with "no kernel object"); an object handed to
    * the host again is held again. Resolves to how many were held.
-   * Throws TypeError for anything that is not a presence or ref of this host.
+   * Throws TypeError for anything that is not a presence or ref of this host,
+   * and for a facet of an instance kit (the host keeps kits: instanceKit).
    */
   release(...refs: unknown[]): Promise<number> {
     this.assertOpen();
@@ -588,6 +589,11 @@ export class Host {
       if (kref === undefined || !/^ko\d+$/.test(kref)) throw new TypeError('release needs presences this host received from a vat, or refs from refOf');
       return kref;
     });
+    // Instance kits stay held: instanceKit() hands them out again at any time.
+    for (const [key, kit] of this.store.entries('h.kit.')) {
+      const facet = krefs.find((k) => (kit as Capdata).slots.includes(k));
+      if (facet) throw new TypeError(`${facet} is a facet of instance ${key.slice('h.kit.'.length)}'s kit, which the host keeps (instanceKit); it cannot be released`);
+    }
     return new Promise((resolve, reject) =>
       this.runner.atBoundary(
         () => {

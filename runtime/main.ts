@@ -158,6 +158,8 @@ function instanceContext() {
 async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Capdata> {
   if (!instanceFunction || !vatData) throw Error('startInstance needs a vat forked from an installation zygote');
   rawStore.set('d.meta.context', JSON.stringify(context));
+  // Every incarnation reads the context again: the imports it names stay imported.
+  for (const slot of context.slots) if (slot.startsWith('o-')) liveSlots.refSlot(slot, 1, true);
   const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(instanceContext()), liveSlots.unserialize(privateArgs));
   if (typeof maker !== 'function') throw Error('the instance function must return a kit maker');
   const kit = harden(await maker());

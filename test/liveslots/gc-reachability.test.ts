@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
 import {
-  FACET_HOLDER, FACETS, FRESH, HEAP_FAR_IN_VIRTUAL, HEAP_HOLDER, PRESENCE_ROOT, PROMISE_IN_VIRTUAL, STORE_AND_DELETE, TAKER, WEAK_KEY_VIRTUAL, WEAK_KEYS,
+  CONTEXT_PEER, FACET_HOLDER, FACETS, FRESH, HEAP_FAR_IN_VIRTUAL, HEAP_HOLDER, PRESENCE_ROOT, PROMISE_IN_VIRTUAL, STORE_AND_DELETE, TAKER, WEAK_KEY_VIRTUAL, WEAK_KEYS,
 } from '../fixtures/gc-review-vats.js';
 
 function count(host: Host, prefix: string): number {
@@ -104,6 +104,18 @@ describe('liveslots: GC keeps what is reachable and releases what is not (issue 
     await assert.rejects(host.E(got[0]).x(), /no kernel object/);
     assert.equal(await host.release(got[0]), 0, 'releasing twice is harmless');
     assert.throws(() => host.release({}), /presences this host received/);
+  });
+
+  it('keeps the imports an instance context names, which every incarnation reads again', async () => {
+    const b = host.createVat(FRESH, { name: 'b' });
+    const peer = await host.E(b.root).fresh();
+    const kit = host.startInstance(host.install(CONTEXT_PEER, { label: 'ctx' }), { parameters: { peer } }) as { publicFacet: unknown; adminFacet: unknown };
+    // Only the instance's stored context names the peer now.
+    assert.equal(await host.release(peer), 1);
+    assert.throws(() => host.release(kit.publicFacet), /is a facet of instance .*'s kit, which the host keeps/);
+    await gcPoints(host, [kit.publicFacet, b.root], 60);
+    await host.upgrade(kit.adminFacet as never, CONTEXT_PEER.replace("const PING = 'v1';", 'const PING = 0;').replace('return PING;', 'return E(context.parameters.peer).x();'));
+    assert.equal(await host.E(kit.publicFacet).ping(), 1);
   });
 
   it('lets go of a settled promise once virtual data no longer names it', async () => {
