@@ -4,7 +4,7 @@ import type { SandboxOptions } from '../engine/index.js';
 import type { StoredImage } from './base-image.js';
 
 export interface KernelOptions {
-  /** Snapshot a vat after this many deliveries since its last snapshot. Default 200. */
+  /** Snapshot a vat after this many deliveries since its last snapshot. Default 1,000 (replay cost is bounded by snapshotEveryUnits; this caps transcript length for cheap deliveries). */
   readonly snapshotEvery?: number;
   /** ...or once its deliveries since the last snapshot used this many meter units. Default 1e9. */
   readonly snapshotEveryUnits?: bigint;
@@ -33,7 +33,7 @@ export interface KernelOptions {
 }
 
 const DEFAULT_GC_EVERY = 100;
-const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
+const DEFAULTS = { snapshotEvery: 1000, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
 
 
 /** The options' values in force (defaults filled in), checked. */

@@ -100,7 +100,7 @@ export class VatManager {
     };
     let reply: string;
     try {
-      reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(entry.d)), { budget: BigInt(record.budget) });
+      reply = this.dispatch(sandbox, entry.d, record);
     } catch (err) {
       throw new ReplayDiverged(`vat ${this.id} failed replaying transcript entry ${pos}: ${(err as Error).message}`);
     }
@@ -153,6 +153,14 @@ export class VatManager {
     return result;
   }
 
+  // Live and in replay alike: a GC point (bringOutYourDead) first has QuickJS
+  // collect everything unreachable, cycles included, so liveslots sees every
+  // dropped import and replay reproduces the same heap.
+  private dispatch(sandbox: Sandbox, delivery: unknown, record: VatRecord): string {
+    if (Array.isArray(delivery) && delivery[0] === 'bringOutYourDead') sandbox.collectAtNextAllocation();
+    return sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
+  }
+
   private run(sandbox: Sandbox, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
     const record = this.state.vat(this.id);
     const syscalls: RecordedSyscall[] = [];
@@ -180,7 +188,7 @@ export class VatManager {
     try {
       let reply: string;
       try {
-        reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
+        reply = this.dispatch(sandbox, delivery, record);
       } catch (err) {
         // An illegal syscall is the cause, whatever the guest did with its error.
         throw illegal ?? err;
