@@ -14,6 +14,11 @@
 //     vatstore under ls.rc.<vref>, so a new incarnation inherits them.
 // A reference whose count reaches zero is reported as released: the next GC
 // point decides whether anything else still holds it.
+//
+// Vats whose durable data was written by a runtime from before these counts
+// pinned every stored import for good (ls.pin.<vref>): such an import stays
+// held, as that runtime promised, and a count that would go below zero (a
+// reference stored then, deleted now) stays at zero.
 import type { Syscall } from './syscall.js';
 
 export interface SlotRefs {
@@ -26,24 +31,24 @@ export interface SlotRefs {
 }
 
 const DURABLE = 'ls.rc.';
+const LEGACY_PIN = 'ls.pin.';
 
 export function makeSlotRefs(syscall: Syscall): SlotRefs {
   const heap = new Map<string, number>();
   const released = new Set<string>();
   const durableCount = (vref: string) => Number(syscall.vatstoreGet(DURABLE + vref) ?? '0');
 
-  const held = (vref: string) => (heap.get(vref) ?? 0) > 0 || (vref.startsWith('o-') && durableCount(vref) > 0);
+  const held = (vref: string) =>
+    (heap.get(vref) ?? 0) > 0 || (vref.startsWith('o-') && (durableCount(vref) > 0 || syscall.vatstoreGet(LEGACY_PIN + vref) !== undefined));
 
   return {
     adjust(vref, delta, durable) {
       if (durable) {
         const n = durableCount(vref) + delta;
-        if (n < 0) throw Error(`stored-reference count of ${vref} went below zero`);
         if (n > 0) syscall.vatstoreSet(DURABLE + vref, String(n));
         else syscall.vatstoreDelete(DURABLE + vref);
       } else {
         const n = (heap.get(vref) ?? 0) + delta;
-        if (n < 0) throw Error(`stored-reference count of ${vref} went below zero`);
         if (n > 0) heap.set(vref, n);
         else heap.delete(vref);
       }

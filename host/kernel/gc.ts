@@ -37,6 +37,15 @@ export interface GCHost {
   enqueueVatItem(vat: VatId, item: RunItem): void;
 }
 
+/**
+ * The GC protocol of this build's runtime, recorded in the records of the vats
+ * it starts (created, forked from a zygote it started, or upgraded). Vats
+ * whose runtime predates it get no bring-out-your-dead and no dropExports:
+ * their liveslots forgot ordinary objects virtual data still named (issue
+ * #11's hostile review), and a vat keeps its runtime until it is upgraded.
+ */
+export const GC_PROTOCOL = 2;
+
 const SWEEP_QUEUED = 'k.gc.sweepQueued';
 const HOST_REF = 'k.gc.hostref.';
 const SINCE = (vat: VatId) => `k.gc.since.${vat}`;
@@ -81,12 +90,22 @@ export class KernelGC {
 
   // ------------------------------------------------------------ GC points
 
+  /** Whether `vat` runs a runtime whose GC this kernel may drive (GC_PROTOCOL). */
+  capable(vat: VatId): boolean {
+    return ((this.k.state.vat(vat) as VatRecord).gc ?? 0) >= GC_PROTOCOL;
+  }
+
+  /** Whether `vat` gets GC points: GC is on and its runtime is capable. */
+  collects(vat: VatId): boolean {
+    return this.gcEvery > 0 && this.capable(vat);
+  }
+
   /**
    * Counts a delivery to `vat`; every `gcEvery` deliveries queues a
    * bring-out-your-dead delivery in the vat's lane (one at a time).
    */
   afterDelivery(vat: VatId): void {
-    if (this.gcEvery <= 0) return;
+    if (!this.collects(vat)) return;
     const n = ((this.k.store.get(SINCE(vat)) as number | undefined) ?? 0) + 1;
     if (n < this.gcEvery || this.k.store.get(BOYD_QUEUED(vat))) {
       this.k.store.set(SINCE(vat), n);
@@ -171,7 +190,7 @@ export class KernelGC {
     const drops = new Map<VatId, [Vref, Kref][]>();
     for (const [key, owner] of store.entries('k.ko.')) {
       const ko = key.slice('k.ko.'.length);
-      if (marked.has(ko) || owner === HOST_VAT) continue;
+      if (marked.has(ko) || owner === HOST_VAT || !this.capable(owner as VatId)) continue;
       const vref = state.vrefFor(owner as VatId, ko);
       if (vref === undefined || vref === 'o+0') {
         if (vref === undefined) this.deleteObject(ko);

@@ -7,6 +7,7 @@ import type { VatRecord } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId } from './refs.js';
 import { upgradeDisconnectionData } from './upgrade-disconnection.js';
 import { DeliveryFailed } from './vat-manager.js';
+import { GC_PROTOCOL } from './gc.js';
 
 export interface UpgradeOptions {
   readonly privateArgs?: Capdata;
@@ -26,7 +27,7 @@ export class Upgrader {
     const { state } = this.k;
     const base = this.k.baseImage();
     const vat = state.allocateVatId();
-    const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat };
+    const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat, gc: GC_PROTOCOL };
     state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     state.addVat(vat, record);
@@ -65,7 +66,8 @@ export class Upgrader {
     if (z.role !== 'zygote') throw new Error(`vat ${zygote} is not an installation zygote`);
     const vat = state.allocateVatId();
     allocated(vat);
-    state.addVat(vat, { ...this.k.newVatRecord(options.name ?? vat, z.imageId, 'contract', options.budget), identity: vat });
+    // The instance runs the zygote's runtime, and so speaks its GC protocol.
+    state.addVat(vat, { ...this.k.newVatRecord(options.name ?? vat, z.imageId, 'contract', options.budget), identity: vat, ...(z.gc === undefined ? {} : { gc: z.gc }) });
     for (const [key, value] of this.k.vatstoreCopy(zygote)) store.set(state.vatstoreKey(vat, key), value);
     const context = translator.toVat(vat, options.context);
     const privateArgs = translator.toVat(vat, options.privateArgs);
@@ -103,6 +105,7 @@ export class Upgrader {
     const imports = this.importsOf(vat);
     if (imports.length > 0) opts.imports = imports;
     manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
+    state.setVat(vat, { ...state.vat(vat), gc: GC_PROTOCOL });
     const message =
       options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
     this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);

@@ -139,6 +139,23 @@ describe('liveslots: GC keeps what is reachable and releases what is not (issue 
     assert.equal(new Set(keys).size, 1, `vatstore keys after 20/40/60 rounds: ${keys.join(', ')}`);
   });
 
+  it('leaves vats whose runtime predates this GC alone until they are upgraded', async () => {
+    const kit = host.startInstance(host.install(HEAP_HOLDER, { label: 'old' }));
+    const b = host.createVat(FRESH, { name: 'b' });
+    const vat = kit.instanceId;
+    // As a store written by an older build records it: no GC protocol.
+    const { gc: _protocol, ...old } = host.kernel.state.vat(vat);
+    host.kernel.state.setVat(vat, old);
+    host.store.commit();
+    assert.equal(await host.E(kit.root).grab(b.root, 5), 5);
+    await gcPoints(host, [kit.root, b.root]);
+    const deliveries = () => [...host.store.entries(`k.t.${vat}.`)].map(([, e]) => (e as { d: string[] }).d[0]);
+    assert.ok(!deliveries().includes('bringOutYourDead'), 'no GC points for it');
+    await host.upgrade(kit.adminFacet, HEAP_HOLDER.replace('VERSION = 1', 'VERSION = 2'));
+    await gcPoints(host, [kit.root, b.root]);
+    assert.ok(deliveries().includes('bringOutYourDead'), 'GC points once it runs this runtime');
+  });
+
   it('refuses a presence as the root object at start', async () => {
     const b = host.createVat(FRESH, { name: 'b' });
     assert.throws(() => host.createVat(PRESENCE_ROOT, { name: 'a', vatParameters: { other: b.root } }), /buildRootObject must return an ephemeral Far object of this vat, not a presence \(o-1\)/);
