@@ -76,6 +76,9 @@ export interface LiveSlots {
 
 type PromiseRecord = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
+/** One settled promise whose then() queues a reaction job (cheaper than a new promise per delivery). */
+const SETTLED = Promise.resolve();
+
 export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const valToSlot = new WeakMap<object, string>();
   // Exports and promises are held strongly; imports (o-N) weakly, so the
@@ -371,11 +374,24 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
         // the syscalls come in the same order. Promises and thenables keep
         // eventual-send's queueing.
         if (typeof fn === 'function' && typeof (t as { then?: unknown }).then !== 'function') {
+          let value: unknown;
           try {
-            res = Promise.resolve(Reflect.apply(fn, t, decoded));
+            value = Reflect.apply(fn, t, decoded);
           } catch (err) {
-            res = Promise.reject(err);
+            value = Promise.reject(err);
           }
+          if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
+            // A scalar answer settles the result a turn later, as a promise
+            // for it would (its reaction queued at this same point), without
+            // making and registering that promise: nothing can name the
+            // result vpid before then.
+            if (result !== null) {
+              kernelKnows.add(result);
+              void SETTLED.then(() => resolveOut(result, false, value));
+            }
+            return;
+          }
+          res = Promise.resolve(value);
         } else {
           res = HandledPromise.applyMethod(t, method, decoded);
         }

@@ -30,6 +30,15 @@ export interface KernelOptions {
    * deliveries and before each heap snapshot).
    */
   readonly gcEvery?: number;
+  /**
+   * Keep every vat's whole transcript (default true, as Agoric's swing-store
+   * keepTranscripts). With false, a vat's transcript entries before its
+   * latest snapshot are deleted when that snapshot is taken (replay never
+   * reads them), so the store stops growing with every delivery; an archive
+   * node keeps them. Recorded in each vat's record when the vat is created,
+   * like snapshotEvery, so replicas agree on what their stores hold.
+   */
+  readonly keepTranscripts?: boolean;
 }
 
 const DEFAULT_GC_EVERY = 100;
@@ -44,6 +53,7 @@ export interface KernelLimits {
   readonly maxQueueLength: number;
   readonly maxQueuedPerVat: number;
   readonly gcEvery: number;
+  readonly keepTranscripts: boolean;
 }
 
 /** Fills in defaults; throws RangeError naming an option whose value is meaningless. */
@@ -64,5 +74,7 @@ export function resolveKernelLimits(options: KernelOptions): KernelLimits {
   }
   const gcEvery = options.gcEvery ?? DEFAULT_GC_EVERY;
   if (!(Number.isSafeInteger(gcEvery) && gcEvery >= 0)) throw new RangeError(`gcEvery must be a non-negative integer, got ${gcEvery}`);
-  return { ...counts, deliveryBudget, gcEvery };
+  const keepTranscripts = options.keepTranscripts ?? true;
+  if (typeof keepTranscripts !== 'boolean') throw new TypeError(`keepTranscripts must be a boolean, got ${typeof keepTranscripts}`);
+  return { ...counts, deliveryBudget, gcEvery, keepTranscripts };
 }

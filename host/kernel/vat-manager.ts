@@ -146,6 +146,7 @@ export class VatManager {
     }
     const record = this.state.vat(this.id);
     this.state.setVat(this.id, { ...record, imageId, identity, incarnation, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    this.state.pruneTranscript(this.id);
     this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls }, result.used);
     if (record.imageId !== imageId) this.state.images.release();
     this.sandbox?.dispose();
@@ -227,6 +228,7 @@ export class VatManager {
     // collected once no vat names it.
     const imageId = this.state.images.put(this.sandbox!.snapshot());
     this.state.setVat(this.id, { ...record, imageId, identity: null, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    this.state.pruneTranscript(this.id);
     if (record.imageId !== imageId) this.state.images.release();
   }
 

@@ -104,6 +104,7 @@ function formatPath(path: readonly PathStep[]): string {
   return path.map((step) => (typeof step === 'number' ? `[${step}]` : /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`)).join('');
 }
 
+
 function reject(key: string, steps: readonly PathStep[], what: string): never {
   const path = formatPath(steps);
   const where = path === '' ? '' : ` at ${path}`;
