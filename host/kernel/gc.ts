@@ -17,14 +17,25 @@
 //   result), a message queued on an unresolved promise, the resolution data
 //   of a marked promise, a vat's root object, a reference the host was given
 //   and has not released (host.release).
-//   Each unmarked kernel object is dropped: its exporter gets one
-//   dropExports delivery (reachable and recognisable counts are both zero,
-//   so it stands for dropExports + retireExports), then its c-list entry and
-//   its kernel table rows are deleted. Each unmarked resolved promise's row
-//   is deleted. Device objects (owned by the host) are never swept.
+//   Each unmarked kernel object is dropped: the sweep queues, in each
+//   exporter's lane, dropExports items of at most DROPS_PER_DELIVERY exports
+//   (reachable and recognisable counts are both zero, so one stands for
+//   dropExports + retireExports). Each item is a crank of its own: a vat
+//   that fails it (meter, bug, hostile guest) rolls back only its own
+//   delivery, and the kernel then forgets the objects anyway (the vat merely
+//   keeps what it was told it may free), so no vat's failure blocks anyone
+//   else's GC, and a failed GC delivery is not counted as a meter fault
+//   towards suspension. Until its item runs an object is "dropping"
+//   (k.gc.dropping.<ko>): later sweeps skip it, and if the exporter names it
+//   again in a syscall meanwhile (exportNamed) it is kept after all. Each
+//   unmarked resolved promise's row is deleted at once. Device objects
+//   (owned by the host) are never swept.
 // - Vats get a bring-out-your-dead delivery every `gcEvery` deliveries and
 //   before each snapshot: points the kernel chooses from its inputs alone, so
 //   every replica collects at the same points and ends in the same state.
+//   Each is a crank of its own in the vat's lane; a due snapshot waits for
+//   it (the GC point's crank takes it), so a GC point that fails never fails
+//   an ordinary delivery.
 import type { Store } from '../store/index.js';
 import { HOST_VAT, type KernelPromise, type KernelState, type ParkedMessage, type RunItem, type VatRecord } from './kernel-state.js';
 import { assertVref, isKpid, SyscallError, type Kref, type VatId, type Vref } from './refs.js';
@@ -46,7 +57,11 @@ export interface GCHost {
  */
 export const GC_PROTOCOL = 2;
 
+/** Most exports one dropExports delivery names (Agoric bounds GC actions per crank too); the rest go in later items. */
+export const DROPS_PER_DELIVERY = 500;
+
 const SWEEP_QUEUED = 'k.gc.sweepQueued';
+const DROPPING = 'k.gc.dropping.';
 const HOST_REF = 'k.gc.hostref.';
 const SINCE = (vat: VatId) => `k.gc.since.${vat}`;
 const BOYD_QUEUED = (vat: VatId) => `k.gc.boydQueued.${vat}`;
@@ -111,7 +126,13 @@ export class KernelGC {
       this.k.store.set(SINCE(vat), n);
       return;
     }
+    this.queueGCPoint(vat);
+  }
+
+  /** Queues a bring-out-your-dead delivery in `vat`'s lane, unless one waits there already. */
+  queueGCPoint(vat: VatId): void {
     this.k.store.set(SINCE(vat), 0);
+    if (this.k.store.get(BOYD_QUEUED(vat))) return;
     this.k.store.set(BOYD_QUEUED(vat), true);
     this.k.enqueueVatItem(vat, { type: 'bringOutYourDead', vat });
   }
@@ -122,10 +143,46 @@ export class KernelGC {
     this.k.store.set(SINCE(vat), 0);
   }
 
-  /** A GC item failed and was rolled back: let the next one be queued. */
+  /**
+   * A GC item failed and was rolled back: let the next one be queued. A
+   * failed dropExports still ends with the kernel forgetting the objects.
+   */
   itemFailed(item: RunItem): void {
     if (item.type === 'gc') this.k.store.delete(SWEEP_QUEUED);
     if (item.type === 'bringOutYourDead') this.boydStarted(item.vat);
+    if (item.type === 'dropExports') this.finishDrop(item.vat, this.takeDrops(item));
+  }
+
+  /** Whether a failure of `item` is the vat's own meter fault (GC deliveries are the kernel's idea, not the vat's). */
+  static chargesVat(item: RunItem): boolean {
+    return item.type !== 'dropExports' && item.type !== 'bringOutYourDead';
+  }
+
+  /** The exporter named `ko` again (translate.ts): a pending drop of it is cancelled. */
+  exportNamed(ko: Kref): void {
+    if (this.k.store.has(DROPPING + ko)) this.k.store.delete(DROPPING + ko);
+  }
+
+  /** Queues dropExports items for what a sweep found, in each exporter's lane. */
+  scheduleDrops(drops: Map<VatId, [Vref, Kref][]>): void {
+    for (const [vat, list] of drops) {
+      for (let i = 0; i < list.length; i += DROPS_PER_DELIVERY) {
+        const chunk = list.slice(i, i + DROPS_PER_DELIVERY);
+        for (const [, ko] of chunk) this.k.store.set(DROPPING + ko, true);
+        this.k.enqueueVatItem(vat, { type: 'dropExports', vat, drops: chunk });
+      }
+    }
+  }
+
+  /** The drops of `item` still to be made (not named again since), no longer pending. */
+  takeDrops(item: RunItem & { type: 'dropExports' }): [Vref, Kref][] {
+    const live: [Vref, Kref][] = [];
+    for (const [vref, ko] of item.drops) {
+      if (!this.k.store.has(DROPPING + ko)) continue;
+      this.k.store.delete(DROPPING + ko);
+      if (this.k.state.vrefFor(item.vat, ko) === vref) live.push([vref, ko]);
+    }
+    return live;
   }
 
   /** The host was handed these references: they are not swept until it releases them. */
@@ -190,7 +247,7 @@ export class KernelGC {
     const drops = new Map<VatId, [Vref, Kref][]>();
     for (const [key, owner] of store.entries('k.ko.')) {
       const ko = key.slice('k.ko.'.length);
-      if (marked.has(ko) || owner === HOST_VAT || !this.capable(owner as VatId)) continue;
+      if (marked.has(ko) || owner === HOST_VAT || !this.capable(owner as VatId) || store.has(DROPPING + ko)) continue;
       const vref = state.vrefFor(owner as VatId, ko);
       if (vref === undefined || vref === 'o+0') {
         if (vref === undefined) this.deleteObject(ko);

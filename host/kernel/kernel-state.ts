@@ -21,7 +21,9 @@ export type RunItem =
   /** A GC point of one vat (gc.ts). */
   | { readonly type: 'bringOutYourDead'; readonly vat: VatId }
   /** A kernel sweep after vats retired imports (gc.ts). */
-  | { readonly type: 'gc' };
+  | { readonly type: 'gc' }
+  /** Tells one exporter that nobody holds these exports any more: a crank of its own, at most DROPS_PER_DELIVERY of them (gc.ts). */
+  | { readonly type: 'dropExports'; readonly vat: VatId; readonly drops: readonly (readonly [Vref, Kref])[] };
 
 /** A message waiting on an unresolved promise, and whose share it counts against. */
 export interface ParkedMessage {

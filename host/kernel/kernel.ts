@@ -96,7 +96,7 @@ export class Kernel {
     this.outbox = new CrankOutbox(store, this.vatLog);
     this.items = new RunItems(this);
     this.queue = new RunQueue(store);
-    this.translator = new Translator(this.state);
+    this.translator = new Translator(this.state, (ko) => this.gc.exportNamed(ko));
     this.limits = resolveKernelLimits(options);
     this.gc = new KernelGC(
       {
@@ -437,7 +437,8 @@ export class Kernel {
     this.state.bump('cranks');
     this.state.bump('aborted');
     this.gc.itemFailed(item);
-    const meterFault = err instanceof MeterExhausted;
+    // A GC delivery that fails is not the vat's meter fault: the kernel chose its size.
+    const meterFault = err instanceof MeterExhausted && KernelGC.chargesVat(item);
     const used = meterFault ? err.used : 0n;
     if (vat) {
       const inARow = this.state.recordDelivery(vat, used, meterFault ? 'meter' : 'aborted');

@@ -33,7 +33,8 @@ export class RunItems {
       gc.boydStarted(item.vat);
       return this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
     }
-    if (item.type === 'gc') return this.dropUnreferenced(delivered);
+    if (item.type === 'gc') return gc.scheduleDrops(gc.sweep());
+    if (item.type === 'dropExports') return this.dropExports(item, delivered);
     if (item.type === 'upgrade') {
       delivered.vat = item.vat;
       const { incarnation } = this.k.upgrader.upgrade(item.vat, item.bundleId, state.bundle(item.bundleId) as VatBundle, { exits: item.exits });
@@ -84,15 +85,11 @@ export class RunItems {
     const { syscalls, used } = manager.deliver(delivery, this.k.syscall);
     delivered.used += used;
     const gcPoint = (delivery as unknown[])[0] === 'bringOutYourDead';
-    if (!gcPoint) {
-      gc.afterDelivery(vat);
-      // A snapshot keeps no garbage: a GC point comes first.
-      if (gc.collects(vat) && manager.snapshotDue()) {
-        gc.boydStarted(vat);
-        delivered.used += manager.deliver(['bringOutYourDead'], this.k.syscall).used;
-      }
-    }
-    manager.snapshotIfDue();
+    if (!gcPoint) gc.afterDelivery(vat);
+    // A snapshot keeps no garbage: a GC point comes first, as a crank of its
+    // own (its failure must never fail this delivery), and takes the snapshot.
+    if (!gcPoint && gc.collects(vat) && manager.snapshotDue()) gc.queueGCPoint(vat);
+    else manager.snapshotIfDue();
     const shadow = this.k.shadows.get(vat);
     if (shadow) this.k.outbox.observe(() => shadow.observe(delivery, syscalls));
   }
@@ -112,16 +109,14 @@ export class RunItems {
     this.resolveResult(msg, action.rejected, action.data);
   }
 
-  // A sweep: each exporter of objects nobody else holds is told
+  // One exporter is told that nobody else holds these objects any more
   // (dropExports), then the kernel forgets them (gc.ts).
-  private dropUnreferenced(delivered: Delivered): void {
-    const suspended = new Set(this.k.state.suspendedVats());
-    for (const [vat, dropped] of this.k.gc.sweep()) {
-      if (suspended.has(vat)) continue; // swept again after a later retire
-      delivered.vat = vat;
-      this.deliverTo(vat, ['dropExports', dropped.map(([vref]) => vref)], delivered);
-      this.k.gc.finishDrop(vat, dropped);
-    }
+  private dropExports(item: RunItem & { type: 'dropExports' }, delivered: Delivered): void {
+    const dropped = this.k.gc.takeDrops(item);
+    if (dropped.length === 0) return;
+    delivered.vat = item.vat;
+    this.deliverTo(item.vat, ['dropExports', dropped.map(([vref]) => vref)], delivered);
+    this.k.gc.finishDrop(item.vat, dropped);
   }
 
   // One notify carries the settlement of every settled promise its data

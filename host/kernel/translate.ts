@@ -5,12 +5,19 @@ import type { KernelState } from './kernel-state.js';
 import { isKpid, SyscallError, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 
 export class Translator {
-  constructor(private readonly state: KernelState) {}
+  constructor(
+    private readonly state: KernelState,
+    /** The vat named one of its existing exports (o+N) in a syscall: GC must not drop it (gc.ts, `exportNamed`). */
+    private readonly exportNamed: (kref: Kref) => void = () => {},
+  ) {}
 
   /** The kref a vat means by `vref`; with `mayAllocate`, its own new exports get one. */
   krefFromVat(vat: VatId, vref: Vref, mayAllocate: boolean): Kref {
     const known = this.state.krefFor(vat, vref);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      if (vref.startsWith('o+')) this.exportNamed(known);
+      return known;
+    }
     if (mayAllocate && vref.startsWith('o+')) {
       const ko = this.state.allocateObject(vat);
       this.state.addClist(vat, vref, ko);
