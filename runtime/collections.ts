@@ -110,22 +110,50 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     store.set(place.metaKey, JSON.stringify({ ...meta, size: meta.size - 1 }));
   };
 
-  /** Deletes collection `vref` with its entries if nothing holds it. True when deleted. */
+  // A deleted collection's entries go a bounded number per GC point (Agoric
+  // deletes them incrementally too): the collection itself is gone at once
+  // (its metadata deleted), and a marker <p>cx.<kind>/<n> says entries may
+  // remain. Markers live in the vatstore, so the work survives an upgrade.
+  const pendingKey = (place: Place) => place.metaKey.replace(/cm\.([^.]*)$/, 'cx.$1');
+
+  /** Deletes collection `vref` if nothing holds it; its entries go later (`deleteEntries`). True when deleted. */
   const deleteIfUnreachable = (vref: string): boolean => {
     const place = placeOf(vref);
     if (!place || refs.count(vref) > 0 || recall(vref)) return false;
-    const { metaKey, entryPrefix } = place;
-    if (store.get(metaKey) === undefined) return false;
-    let k = store.getNextKey(entryPrefix);
-    while (k !== undefined && k.startsWith(entryPrefix)) {
-      const next = store.getNextKey(k);
-      removeStoredEntry(place, k, store.get(k)!);
-      k = next;
-    }
-    const { schema } = JSON.parse(store.get(metaKey)!) as CollectionMeta;
+    const { metaKey } = place;
+    const raw = store.get(metaKey);
+    if (raw === undefined) return false;
+    const { schema } = JSON.parse(raw) as CollectionMeta;
     if (schema !== undefined) refs.adjust(schema, undefined, place.durable);
     store.delete(metaKey);
+    store.set(pendingKey(place), '1');
     return true;
+  };
+
+  /**
+   * Deletes up to `budget` entries of deleted collections (releasing what
+   * they referenced). Returns how many entries it deleted; less than
+   * `budget` means none are left.
+   */
+  const deleteEntries = (budget: number): number => {
+    let done = 0;
+    for (const durable of [true, false]) {
+      const prefix = `${prefixOf(durable)}cx.`;
+      for (let marker = store.getNextKey(prefix); marker !== undefined && marker.startsWith(prefix) && done < budget; marker = store.getNextKey(prefix)) {
+        const vref = `o+${durable ? 'd' : 'v'}${marker.slice(prefix.length)}`;
+        const place = placeOf(vref);
+        let k = place && store.getNextKey(place.entryPrefix);
+        while (place && k !== undefined && k.startsWith(place.entryPrefix) && done < budget) {
+          const next = store.getNextKey(k);
+          removeStoredEntry(place, k, store.get(k)!);
+          done++;
+          k = next;
+        }
+        if (done >= budget && place && k !== undefined && k.startsWith(place.entryPrefix)) break;
+        store.delete(marker);
+      }
+    }
+    return done;
   };
 
   const makeCollection = (kindId: number, n: number): object => {
@@ -320,5 +348,5 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     return makeCollection(kindId, n);
   };
 
-  return { createCollection, makeCollection, collectionKinds, deleteIfUnreachable, dropWeakKey };
+  return { createCollection, makeCollection, collectionKinds, deleteIfUnreachable, deleteEntries, dropWeakKey };
 }

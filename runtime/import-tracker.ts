@@ -23,7 +23,12 @@ export interface ImportTracker {
    * weak collection still has the vref as a key.
    */
   collect(recognizes: (vref: string) => boolean): number;
+  /** Whether candidates are left that the last GC point had no budget to examine. */
+  pending(): boolean;
 }
+
+/** Imports one GC point examines at most (about 3 vatstore reads each; issue #11's second hostile review). */
+export const IMPORTS_PER_POINT = 1000;
 
 export function makeImportTracker(syscall: Syscall, slotRefs: SlotRefs): ImportTracker {
   const presences = new Map<string, WeakRef<object>>();
@@ -53,6 +58,7 @@ export function makeImportTracker(syscall: Syscall, slotRefs: SlotRefs): ImportT
     consider(vref) {
       if (isImport(vref)) candidates.add(vref);
     },
+    pending: () => candidates.size > 0,
     collect(recognizes) {
       for (const [vref, ref] of presences) {
         if (ref.deref() !== undefined) continue;
@@ -62,7 +68,12 @@ export function makeImportTracker(syscall: Syscall, slotRefs: SlotRefs): ImportT
       for (const vref of slotRefs.takeReleased()) if (isImport(vref)) candidates.add(vref);
       const drop: string[] = [];
       const retire: string[] = [];
+      // At most IMPORTS_PER_POINT are examined (each costs a few vatstore
+      // reads); the rest stay candidates for the next GC point.
+      let examined = 0;
       for (const vref of candidates) {
+        if (examined++ >= IMPORTS_PER_POINT) break;
+        candidates.delete(vref);
         if (!known.has(vref) || reachable(vref)) continue;
         if (!dropped.has(vref)) {
           drop.push(vref);
@@ -74,7 +85,6 @@ export function makeImportTracker(syscall: Syscall, slotRefs: SlotRefs): ImportT
           dropped.delete(vref);
         }
       }
-      candidates.clear();
       // The kernel takes at most 10,000 references per call.
       for (let i = 0; i < drop.length; i += 10_000) syscall.dropImports(drop.slice(i, i + 10_000));
       for (let i = 0; i < retire.length; i += 10_000) syscall.retireImports(retire.slice(i, i + 10_000));

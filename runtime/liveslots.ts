@@ -21,7 +21,7 @@ export interface VirtualHooks {
   /** The kernel dropped an exported virtual or durable object. */
   unexported(vref: string): void;
   /** Deletes virtual and durable objects nothing refers to any more (a GC point). */
-  collect(): number;
+  collect(): { deleted: number; more: boolean };
   /** True while a weak collection (a weak store or the heap WeakMap/WeakSet) has `vref` as a key. */
   recognizes(vref: string): boolean;
 }
@@ -68,7 +68,7 @@ export interface LiveSlots {
    * when; the engine's collection is deterministic, so every replica drops
    * the same references at the same point.
    */
-  bringOutYourDead(): { droppedImports: number; deletedVirtual: number };
+  bringOutYourDead(): { droppedImports: number; deletedVirtual: number; more: boolean };
   /** The kernel says nobody imports these exports any more (dropExports + retireExports). */
   dropExports(vrefs: string[]): void;
   stats(): { exports: number; imports: number; promises: number };
@@ -334,9 +334,10 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     slotReleased: (vref: string) => imports.consider(vref),
     bringOutYourDead() {
       // Virtual objects first: deleting one may release the imports its state named.
-      const deletedVirtual = virtual ? virtual.collect() : 0;
+      const { deleted: deletedVirtual, more } = virtual ? virtual.collect() : { deleted: 0, more: false };
       const droppedImports = imports.collect((vref) => virtual?.recognizes(vref) ?? false);
-      return { droppedImports, deletedVirtual };
+      // `more`: the bounded GC point left work; the kernel gives another one soon.
+      return { droppedImports, deletedVirtual, more: more || imports.pending() };
     },
     dropExports(vrefs: string[]) {
       for (const vref of vrefs) {

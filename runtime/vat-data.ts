@@ -20,6 +20,13 @@ import { makeVirtualObjects, type Behavior, type KindOptions } from './virtual-o
 import { makeWatchedPromises } from './watched-promises.js';
 import { baseOf, makeRefcounts } from './virtual-refcounts.js';
 
+/**
+ * Units of GC work (an object examined, an entry of a deleted collection
+ * deleted) one GC point does at most: about 5M meter units at ~5k each, a
+ * hundredth of the default delivery budget (issue #11's second hostile review).
+ */
+export const GC_WORK_PER_POINT = 1000;
+
 /** What the GC needs from the heap WeakMap/WeakSet (vref-weak-collections.ts). */
 export interface HeapWeakKeys {
   /** Drops every entry keyed by `vref`, an object that was deleted. */
@@ -59,18 +66,23 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
 
   /**
    * A GC point: deletes virtual and durable objects and collections nothing
-   * holds any more (see virtual-refcounts.ts), and what only they held, up to
-   * `limit` per call (the rest wait for the next point), with the weak
-   * collection entries they were keys of. Returns how many.
+   * holds any more (see virtual-refcounts.ts), and what only they held, with
+   * the weak collection entries they were keys of. At most `budget` units of
+   * work per call (an object, or an entry of a deleted collection, is one):
+   * the rest waits for the next GC point, so no amount of garbage can
+   * exhaust a delivery's meter. Returns how many objects it deleted, and
+   * whether work is left for another GC point.
    */
-  const collect = (limit = 1000): number => {
+  const collect = (budget = GC_WORK_PER_POINT): { deleted: number; more: boolean } => {
     heapWeak.sweep();
     const { candidates } = refs;
     for (const vref of ctx.takeDied()) candidates.add(baseOf(vref));
+    let work = collections.deleteEntries(budget);
     let deleted = 0;
-    while (candidates.size > 0 && deleted < limit) {
+    while (candidates.size > 0 && work < budget) {
       const [base] = candidates;
       candidates.delete(base);
+      work++;
       const vrefs = objects.deleteIfUnreachable(base) ?? (collections.deleteIfUnreachable(base) ? [base] : undefined);
       if (vrefs === undefined) continue;
       deleted++;
@@ -79,7 +91,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
         for (const [, collection] of refs.weakHolders(vref)) collections.dropWeakKey(collection, vref);
       }
     }
-    return deleted;
+    return { deleted, more: work >= budget };
   };
 
   // ------------------------------------------------------------ reanimation

@@ -9,6 +9,7 @@ import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.j
 import { KERNEL_LANE, type Sender } from './run-queue.js';
 import { errorData } from './syscalls.js';
 import { presenceSlot } from './failures.js';
+import type { DeliveryResult } from './vat-manager.js';
 
 /** Most settled promises one notify carries; the rest are imported and notified later. */
 const NOTIFY_BATCH = 1000;
@@ -31,7 +32,10 @@ export class RunItems {
     if (item.type === 'bringOutYourDead') {
       delivered.vat = item.vat;
       gc.boydStarted(item.vat);
-      return this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
+      const { result } = this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
+      // A GC point does bounded work; when it left some, another follows soon.
+      if (result && /"more":true/.test(result.body)) gc.queueGCPoint(item.vat);
+      return;
     }
     if (item.type === 'gc') return gc.scheduleDrops(gc.sweep());
     if (item.type === 'dropExports') return this.dropExports(item, delivered);
@@ -79,10 +83,11 @@ export class RunItems {
     if (msg.result) this.k.resolveKernelPromise(msg.result, rejected, data);
   }
 
-  private deliverTo(vat: VatId, delivery: unknown, delivered: Delivered): void {
+  private deliverTo(vat: VatId, delivery: unknown, delivered: Delivered): DeliveryResult {
     const { gc } = this.k;
     const manager = this.k.manager(vat);
-    const { syscalls, used } = manager.deliver(delivery, this.k.syscall);
+    const result = manager.deliver(delivery, this.k.syscall);
+    const { syscalls, used } = result;
     delivered.used += used;
     const gcPoint = (delivery as unknown[])[0] === 'bringOutYourDead';
     if (!gcPoint) gc.afterDelivery(vat);
@@ -92,6 +97,7 @@ export class RunItems {
     else manager.snapshotIfDue();
     const shadow = this.k.shadows.get(vat);
     if (shadow) this.k.outbox.observe(() => shadow.observe(delivery, syscalls));
+    return result;
   }
 
   // A send to a device is answered in its crank, or (an upgrade) becomes a

@@ -70,4 +70,62 @@ describe('liveslots: bounded, isolated GC work (issue #11)', () => {
       await host.close();
     }
   });
+
+  it('deletes a dropped big collection a bounded number of entries per GC point, never failing a delivery', async function () {
+    this.timeout(120_000);
+    const BIG = `import { Far } from '@endo/far';
+import { makeScalarBigMapStore } from '@agoric/vat-data';
+export function buildRootObject() {
+  let m = makeScalarBigMapStore('big');
+  let n = 0;
+  return Far('a', {
+    fill: (k) => { for (let i = 0; i < k; i++) m.init(n++, i); return n; },
+    forget: () => { m = undefined; return 'dropped'; },
+    ping: () => 'pong',
+  });
+}`;
+    // Deleting all 12,000 entries in one GC point exhausts a 50M meter.
+    const host = await Host.open({ deliveryBudget: 50_000_000n, gcEvery: 10, snapshotEvery: 20 });
+    try {
+      const a = host.createVat(BIG, { name: 'a' });
+      for (let i = 0; i < 8; i++) await host.E(a.root).fill(1500);
+      assert.equal(count(host, `k.vs.${a.vatId}.v1.c.`), 12000);
+      await host.E(a.root).forget();
+      for (let i = 0; i < 30; i++) assert.equal(await host.E(a.root).ping(), 'pong');
+      assert.equal(count(host, `k.vs.${a.vatId}.v1.c.`), 0);
+      assert.equal(count(host, `k.vs.${a.vatId}.v1.cx.`), 0);
+      assert.equal(host.kernel.vatStats(a.vatId).aborted, 0);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('examines a bounded number of dropped imports per GC point, and drops them all over several', async function () {
+    this.timeout(120_000);
+    const EXPORTER = `import { Far } from '@endo/far';
+export function buildRootObject() { return Far('a', { batch: (n) => harden(Array.from({ length: n }, () => Far('t', {}))) }); }`;
+    const HOLDER = `import { Far, E } from '@endo/far';
+export function buildRootObject() {
+  let held = [];
+  return Far('b', {
+    grab: async (a, n) => { for (let k = 0; k < n; k += 500) held.push(...(await E(a).batch(500))); return held.length; },
+    drop: () => { held = []; return 0; },
+    ping: () => 'pong',
+  });
+}`;
+    // Checking all 4,000 imports in one GC point exhausts a 30M meter.
+    const host = await Host.open({ deliveryBudget: 30_000_000n, gcEvery: 5, snapshotEvery: 30 });
+    try {
+      const a = host.createVat(EXPORTER, { name: 'a' });
+      const b = host.createVat(HOLDER, { name: 'b' });
+      assert.equal(await host.E(b.root).grab(a.root, 4000), 4000);
+      await host.E(b.root).drop();
+      for (let i = 0; i < 40; i++) assert.equal(await host.E(b.root).ping(), 'pong');
+      assert.equal(count(host, `k.c.${b.vatId}.`), 2); // its root, both ways
+      assert.equal(count(host, `k.c.${a.vatId}.`), 2);
+      assert.equal(host.kernel.vatStats(b.vatId).aborted, 0);
+    } finally {
+      await host.close();
+    }
+  });
 });
