@@ -60,7 +60,12 @@ export const GC_PROTOCOL = 2;
 /** Most exports one dropExports delivery names (Agoric bounds GC actions per crank too); the rest go in later items. */
 export const DROPS_PER_DELIVERY = 500;
 
+/** Debt (see addDebt) one retired import or host release adds: enough to sweep at once in a small kernel. */
+const RELEASE_WEIGHT = 64;
+
 const SWEEP_QUEUED = 'k.gc.sweepQueued';
+const DEBT = 'k.gc.debt';
+const LAST_SIZE = 'k.gc.lastSweepRows';
 const DROPPING = 'k.gc.dropping.';
 const HOST_REF = 'k.gc.hostref.';
 const SINCE = (vat: VatId) => `k.gc.since.${vat}`;
@@ -93,15 +98,43 @@ export class KernelGC {
 
   /** syscall.retireImports: the vat forgets these imports; a sweep will see whether anyone else holds them. */
   retireImports(vat: VatId, list: unknown): void {
-    for (const [vref, kref] of this.importsOf(vat, list, 'retireImports')) this.k.state.removeClist(vat, vref, kref);
-    this.queueSweep();
+    const retired = this.importsOf(vat, list, 'retireImports');
+    for (const [vref, kref] of retired) this.k.state.removeClist(vat, vref, kref);
+    this.addDebt(retired.length * RELEASE_WEIGHT);
   }
 
-  private queueSweep(): void {
-    if (this.k.store.get(SWEEP_QUEUED)) return;
+  /** A kernel promise was resolved: its row may soon be named by nobody (gc.ts, "When sweeps run"). */
+  promiseResolved(): void {
+    this.addDebt(1);
+  }
+
+  // When sweeps run: each event that may leave garbage adds to a debt (a
+  // resolved promise 1, a retired import or a host release RELEASE_WEIGHT),
+  // and a sweep is queued once the debt reaches an eighth of the rows the
+  // last sweep left (at least RELEASE_WEIGHT). A sweep reading R rows thus
+  // follows roughly R/8 units of debt: its cost per event is bounded
+  // whatever the kernel's size, while garbage (resolved promise rows
+  // included) stays a bounded fraction of the tables. In a small kernel one
+  // retire still sweeps at once.
+  private addDebt(units: number): void {
+    const debt = ((this.k.store.get(DEBT) as number | undefined) ?? 0) + units;
+    const lastSize = (this.k.store.get(LAST_SIZE) as number | undefined) ?? 0;
+    if (debt < Math.max(RELEASE_WEIGHT, Math.floor(lastSize / 8)) || this.k.store.get(SWEEP_QUEUED)) {
+      this.k.store.set(DEBT, debt);
+      return;
+    }
+    this.k.store.delete(DEBT);
     this.k.store.set(SWEEP_QUEUED, true);
     this.k.enqueueKernelItem({ type: 'gc' });
   }
+
+  /** Rows the last sweep read, for the block meter (kernel.ts charges them to the block, not to a vat); reset by reading. */
+  takeWork(): number {
+    const n = this.work;
+    this.work = 0;
+    return n;
+  }
+  private work = 0;
 
   // ------------------------------------------------------------ GC points
 
@@ -198,7 +231,7 @@ export class KernelGC {
       this.k.store.delete(HOST_REF + kref);
       n++;
     }
-    if (n > 0) this.queueSweep();
+    if (n > 0) this.addDebt(n * RELEASE_WEIGHT);
     return n;
   }
 
@@ -214,7 +247,9 @@ export class KernelGC {
     store.delete(SWEEP_QUEUED);
     const marked = new Set<Kref>();
     const promises = new Map<Kref, KernelPromise>();
+    let rows = 0;
     for (const [key, p] of store.entries('k.kp.')) promises.set(key.slice('k.kp.'.length), p as KernelPromise);
+    rows += promises.size;
     const work: Kref[] = [];
     const mark = (kref: Kref | null | undefined) => {
       if (kref && !marked.has(kref)) {
@@ -224,13 +259,15 @@ export class KernelGC {
     };
     // c-lists: an object is held by its importers; a promise by anyone.
     for (const [key] of store.entries('k.c.')) {
+      rows++;
       const m = /^k\.c\.([^.]+)\.k\.(.+)$/.exec(key);
       if (m && (isKpid(m[2]) || state.objectOwner(m[2]) !== m[1])) mark(m[2]);
     }
-    for (const [, queued] of store.entries('k.rq.i.')) markItem((queued as { item: RunItem }).item, mark);
+    for (const [, queued] of store.entries('k.rq.i.')) rows++, markItem((queued as { item: RunItem }).item, mark);
     for (const [kp, p] of promises) if (p.state === 'unresolved') mark(kp);
     // Messages parked on promises (queued or not yet released) hold what they name.
     for (const [, parked] of store.entries('k.pq.')) {
+      rows++;
       const { msg } = parked as ParkedMessage;
       msg.args.slots.forEach(mark);
       mark(msg.result);
@@ -243,9 +280,17 @@ export class KernelGC {
       const p = promises.get(kref);
       if (p && p.state !== 'unresolved') p.data.slots.forEach(mark);
     }
-    for (const [kp, p] of promises) if (p.state !== 'unresolved' && !marked.has(kp)) store.delete(`k.kp.${kp}`);
+    // What stays after this sweep and its drops: the size later debts are measured against.
+    let live = rows;
+    for (const [kp, p] of promises) {
+      if (p.state !== 'unresolved' && !marked.has(kp)) {
+        store.delete(`k.kp.${kp}`);
+        live--;
+      }
+    }
     const drops = new Map<VatId, [Vref, Kref][]>();
     for (const [key, owner] of store.entries('k.ko.')) {
+      rows++;
       const ko = key.slice('k.ko.'.length);
       if (marked.has(ko) || owner === HOST_VAT || !this.capable(owner as VatId) || store.has(DROPPING + ko)) continue;
       const vref = state.vrefFor(owner as VatId, ko);
@@ -253,10 +298,13 @@ export class KernelGC {
         if (vref === undefined) this.deleteObject(ko);
         continue;
       }
+      live -= 3; // its k.ko row and its exporter's c-list entry (two rows)
       const list = drops.get(owner as VatId) ?? [];
       list.push([vref, ko]);
       drops.set(owner as VatId, list);
     }
+    store.set(LAST_SIZE, Math.max(0, live));
+    this.work += rows;
     return drops;
   }
 
@@ -264,6 +312,7 @@ export class KernelGC {
   finishDrop(vat: VatId, dropped: [Vref, Kref][]): void {
     for (const [vref, ko] of dropped) {
       this.k.state.removeClist(vat, vref, ko);
+      this.k.state.forgetMethodsUsed(vat, vref);
       this.deleteObject(ko);
     }
   }

@@ -169,6 +169,10 @@ export class KernelState {
     if (!this.store.has(`k.muFrom.${id}`)) this.store.set(`k.muFrom.${id}`, this.vat(id).transcriptLength);
     this.store.set(key, [...known, method].sort());
   }
+  /** GC dropped the export `vref`: nobody can call it any more, so its methods are not kept (break-11b #5). */
+  forgetMethodsUsed(id: VatId, vref: string): void {
+    this.store.delete(`k.mu.${id}.${vref}`);
+  }
   /** vref -> methods delivered to it, from the index and the transcript before it. */
   methodsUsed(id: VatId): Map<string, Set<string>> {
     const used = new Map<string, Set<string>>();

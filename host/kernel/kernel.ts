@@ -63,6 +63,8 @@ export type { HostWaiter } from './crank-outbox.js';
 
 /** Block-budget units one deleted key of an upgrade's clean-up counts for. */
 const CLEANUP_UNITS_PER_KEY = 10_000n;
+/** Block meter units per kernel row a GC sweep reads (a read costs about a tenth of a cleanup delete). */
+const SWEEP_UNITS_PER_ROW = 1_000n;
 export class Kernel {
   readonly state: KernelState;
   readonly queue: RunQueue;
@@ -412,6 +414,8 @@ export class Kernel {
     try {
       this.items.process(next.item, next.sender, delivered);
       meter.recordWork(BigInt(this.upgrader.cleanupStep()) * CLEANUP_UNITS_PER_KEY);
+      // A sweep's reads are the kernel's work, charged to the block's budget.
+      meter.recordWork(BigInt(this.gc.takeWork()) * SWEEP_UNITS_PER_ROW);
       if (delivered.vat) {
         this.state.recordDelivery(delivered.vat, delivered.used, 'none');
         meter.recordWork(delivered.used);
@@ -459,6 +463,7 @@ export class Kernel {
     const p = this.state.promise(kp);
     if (p.state !== 'unresolved') return;
     this.state.setPromise(kp, { state: rejected ? 'rejected' : 'fulfilled', data });
+    this.gc.promiseResolved();
     for (const sub of p.subscribers) {
       if (sub === HOST_VAT) {
         this.outbox.settle(kp, rejected, data);

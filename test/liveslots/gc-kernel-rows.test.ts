@@ -1,0 +1,57 @@
+// Kernel rows that GC must not leave behind (issue #11, second hostile
+// review): resolved promise rows in a workload that never retires anything,
+// and the methods-used index of exports GC dropped.
+import assert from 'node:assert/strict';
+import { Host } from '../../host/index.js';
+
+function count(host: Host, prefix: string): number {
+  let n = 0;
+  for (const _ of host.store.entries(prefix)) n++;
+  return n;
+}
+
+describe('liveslots: GC leaves no kernel rows behind (issue #11)', () => {
+  it('deletes resolved promise rows nobody names, though no vat ever retires an import', async function () {
+    this.timeout(120_000);
+    const CALLER = `import { Far, E } from '@endo/far';
+export function buildRootObject() {
+  return Far('a', { ping: async (b, n) => { let s = 0; for (let i = 0; i < n; i++) s += await E(b).inc(i); return s; } });
+}`;
+    const COUNTER = `import { Far } from '@endo/far';
+export function buildRootObject() { return Far('b', { inc: (i) => i + 1 }); }`;
+    const host = await Host.open({});
+    try {
+      const a = host.createVat(CALLER, { name: 'a' });
+      const b = host.createVat(COUNTER, { name: 'b' });
+      const rows: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        await host.E(a.root).ping(b.root, 250);
+        rows.push(count(host, 'k.kp.'));
+      }
+      // One row per call (1,000) without GC of resolved promises; a bounded
+      // number wait for the next sweep with it.
+      assert.ok(Math.max(...rows) <= 100, `k.kp rows ${rows.join(', ')}`);
+      assert.equal(count(host, 'k.ko.'), 2);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('forgets the methods clients used on an export once GC drops it', async function () {
+    this.timeout(120_000);
+    const PRODUCER = `import { Far } from '@endo/far';
+export function buildRootObject() { return Far('b', { fresh: () => Far('ticket', { use: () => 1 }) }); }`;
+    const USER = `import { Far, E } from '@endo/far';
+export function buildRootObject() { return Far('a', { round: async (b) => { const t = await E(b).fresh(); return E(t).use(); } }); }`;
+    const host = await Host.open({ gcEvery: 10 });
+    try {
+      const b = host.createVat(PRODUCER, { name: 'b' });
+      const a = host.createVat(USER, { name: 'a' });
+      for (let r = 0; r < 200; r++) assert.equal(await host.E(a.root).round(b.root), 1);
+      // One row per ticket (200) without; the root's, and the tickets not yet collected.
+      assert.ok(count(host, `k.mu.${b.vatId}.`) <= 12, `k.mu rows ${count(host, `k.mu.${b.vatId}.`)}`);
+    } finally {
+      await host.close();
+    }
+  });
+});
