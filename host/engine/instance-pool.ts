@@ -81,8 +81,13 @@ export function takeInstance(
 }
 
 /** Keeps a discarded instance's memory for a later restore of the same size (nothing may use the instance again). */
+// Instances whose memory was already handed back: a memory enters the pool
+// at most once per instance, whatever the callers do.
+const handedBack = new WeakSet<WasmInstance>();
+
 export function recycleInstance(inst: WasmInstance): void {
-  if (!enabled || inst.alive) return;
+  if (!enabled || inst.alive || handedBack.has(inst)) return;
+  handedBack.add(inst);
   const slot = slotFor(inst.binary, inst.memory.buffer.byteLength, inst.maxBytes);
   if (slot.recycled.length >= RECYCLED_PER_KIND) return;
   const entry: Recycled = { memory: inst.memory, clean: false };

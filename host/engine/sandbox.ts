@@ -137,6 +137,7 @@ export class Sandbox {
    * restore needs; reusing its memory would keep them all resident.
    */
   private recyclable = false;
+  private disposed = false;
 
   private constructor(
     private readonly inst: WasmInstance,
@@ -345,6 +346,10 @@ export class Sandbox {
 
   /** Frees nothing inside (the memory goes with the instance) but forbids further use. */
   dispose(): void {
+    // Idempotent: a second dispose must not hand the memory to the pool
+    // again (two later sandboxes would share it).
+    if (this.disposed) return;
+    this.disposed = true;
     this.inst.discard('disposed');
     this.inst.callbacks = null;
     this.origin = null;

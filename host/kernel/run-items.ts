@@ -9,7 +9,7 @@ import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.j
 import { KERNEL_LANE, type Sender } from './run-queue.js';
 import { errorData } from './syscalls.js';
 import { presenceSlot } from './failures.js';
-import type { DeliveryResult } from './vat-manager.js';
+import { gcPointDelivery, type DeliveryResult } from './vat-manager.js';
 
 /** Most settled promises one notify carries; the rest are imported and notified later. */
 const NOTIFY_BATCH = 1000;
@@ -32,7 +32,7 @@ export class RunItems {
     if (item.type === 'bringOutYourDead') {
       delivered.vat = item.vat;
       gc.boydStarted(item.vat);
-      const { result } = this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
+      const { result } = this.deliverTo(item.vat, gcPointDelivery(), delivered);
       // A GC point does bounded work; when it left some, another follows soon.
       if (result && /"more":true/.test(result.body)) gc.queueGCPoint(item.vat);
       return;

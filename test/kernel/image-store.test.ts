@@ -62,6 +62,24 @@ describe('image store: page-shared snapshots', function () {
     assert.ok(shared > 0.5 * second.pages.length, `${shared} of ${second.pages.length} pages shared with the previous image`);
   });
 
+  it('gives a disposed sandbox\'s memory to one later sandbox only, however often it is disposed (break16 #1)', () => {
+    const image = Sandbox.create().snapshot();
+    try {
+      setInstancePool(false);
+      setInstancePool(true);
+      const old = Sandbox.restore(image, { identity: 'old' });
+      old.dispose();
+      old.dispose();
+      const a = Sandbox.restore(image, { identity: 'a' });
+      const b = Sandbox.restore(image, { identity: 'b' });
+      a.evaluate('globalThis.secret = "only a knows"; 1');
+      assert.deepEqual(b.evaluate('typeof globalThis.secret'), 'undefined', 'b does not run in a\'s memory');
+      assert.notEqual(a.stateHash(), b.stateHash());
+    } finally {
+      setInstancePool(true);
+    }
+  });
+
   it('restores the same memory into a fresh instance, a spare made ahead, or a disposed sandbox\'s memory', async () => {
     const s = Sandbox.create();
     s.evaluate('globalThis.x = [1, 2, 3].map(String); 1');
