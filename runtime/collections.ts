@@ -164,7 +164,14 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     const p = prefixOf(durable);
     const entryPrefix = `${p}c.${kindId}/${n}.`;
     const metaKey = `${p}cm.${kindId}/${n}`;
+    // Every method and iterator keeps the store object alive (break-11b #8):
+    // a program that holds only `get` or an iterator still uses the store,
+    // and GC must not delete it. They all reach the data through meta,
+    // keyOf or iterate, which name `self` through keepAlive.
+    let self: object | undefined;
+    const keepAlive = () => self;
     const meta = () => {
+      keepAlive();
       const raw = store.get(metaKey);
       if (raw === undefined) throw Error(`collection ${vref} no longer exists (deleted by an upgrade?)`);
       return JSON.parse(raw) as CollectionMeta;
@@ -183,6 +190,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     const isSet = type === 'set' || type === 'weakSet';
     const refKey = (k: string, delta: 1 | -1) => keyReference(place, k, delta);
     const keyOf = (key: unknown) => {
+      keepAlive();
       const t = typeof key;
       if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
         return entryPrefix + encodePassable(key as any);
@@ -239,6 +247,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     };
     // Ordered iteration straight off the vatstore: nothing is loaded up front.
     function* iterate(range: Range = {}): Generator<[string, string]> {
+      keepAlive();
       const lo = range.start === undefined ? undefined : keyOf(range.start);
       const hi = range.end === undefined ? undefined : keyOf(range.end);
       let k = lo !== undefined && store.get(lo) !== undefined ? lo : store.getNextKey(lo ?? entryPrefix);
@@ -321,6 +330,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       methods = { has, get, init, set, delete: del, getLabel: () => label };
     }
     const collection = Far(`${durable ? 'Durable' : 'Virtual'} ${type} store "${label}"`, methods as any);
+    self = collection;
     remember(vref, collection);
     return collection;
   };

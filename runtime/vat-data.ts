@@ -77,6 +77,7 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     heapWeak.sweep();
     const { candidates } = refs;
     for (const vref of ctx.takeDied()) candidates.add(baseOf(vref));
+    for (const base of objects.takeReleasedStates()) candidates.add(base);
     let work = collections.deleteEntries(budget);
     let deleted = 0;
     while (candidates.size > 0 && work < budget) {

@@ -161,7 +161,24 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     if (hit) return hit;
     const holder = { state: makeStateAccessor(def, stateKey(def.record.durable, def.id, n), def.record.tag) };
     holders.set(base, new WeakRef(holder));
+    states.set(base, new WeakRef(holder.state));
     return holder;
+  };
+  // A `state` the program kept (stashed in the heap) still reads and writes
+  // the record, so it keeps the object as a facet does (break-11b #7). An
+  // object whose deletion waited for its state is looked at again once that
+  // state is gone.
+  const states = new Map<string, WeakRef<object>>();
+  const waitingForState = new Set<string>();
+  /** Objects whose deletion waited for a kept state that is now gone: candidates again. */
+  const takeReleasedStates = (): string[] => {
+    const out: string[] = [];
+    for (const base of waitingForState) {
+      if (states.get(base)?.deref() !== undefined) continue;
+      waitingForState.delete(base);
+      out.push(base);
+    }
+    return out;
   };
 
   const baseVref = (def: KindDef, n: number) => `o+${def.record.durable ? 'd' : 'v'}${def.id}/${n}`;
@@ -327,6 +344,11 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     const facets = def?.record.facets?.length ?? readKind(kindId, durable)?.facets?.length ?? 0;
     const vrefs = facets === 0 ? [base] : Array.from({ length: facets }, (_, i) => `${base}:${i}`);
     if (vrefs.some((v) => recall(v))) return undefined;
+    if (states.get(base)?.deref() !== undefined) {
+      waitingForState.add(base);
+      return undefined;
+    }
+    states.delete(base);
     const key = stateKey(durable, kindId, Number(m[3]));
     const raw = store.get(key);
     if (raw === undefined) return undefined;
@@ -433,7 +455,7 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     return out;
   };
 
-  return { defs, deleteIfUnreachable, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
+  return { defs, deleteIfUnreachable, takeReleasedStates, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
 }
 
 /**

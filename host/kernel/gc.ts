@@ -223,15 +223,23 @@ export class KernelGC {
     for (const kref of slots) if (!this.k.store.has(HOST_REF + kref)) this.k.store.set(HOST_REF + kref, true);
   }
 
+  /** Whether `kref` is pinned for the host. */
+  pinnedForHost(kref: Kref): boolean {
+    return this.k.store.has(HOST_REF + kref);
+  }
+
   /** The host releases these references (host.release): the next sweep drops those nothing else holds. Returns how many were pinned. */
   unpinForHost(krefs: readonly Kref[]): number {
     let n = 0;
+    let debt = 0;
     for (const kref of krefs) {
       if (!this.k.store.has(HOST_REF + kref)) continue;
       this.k.store.delete(HOST_REF + kref);
       n++;
+      // A promise's row was counted when it was resolved (promiseResolved).
+      if (!isKpid(kref)) debt += RELEASE_WEIGHT;
     }
-    if (n > 0) this.addDebt(n * RELEASE_WEIGHT);
+    if (debt > 0) this.addDebt(debt);
     return n;
   }
 

@@ -348,7 +348,16 @@ export class Kernel {
   /** Calls back when a kernel promise settles (at once if it already has). */
   waitFor(kp: Kref, waiter: HostWaiter): void {
     const p = this.state.promise(kp);
-    if (p.state !== 'unresolved') return waiter(p.state === 'rejected', p.data);
+    if (p.state !== 'unresolved') {
+      // The host cannot send a promise anywhere: once it has the settlement, it no longer needs the row.
+      if (this.gc.pinnedForHost(kp)) {
+        this.assertIdle();
+        this.outbox.begin();
+        this.gc.unpinForHost([kp]);
+        this.outbox.end();
+      }
+      return waiter(p.state === 'rejected', p.data);
+    }
     if (!p.subscribers.includes(HOST_VAT)) {
       this.assertIdle();
       this.outbox.begin();
@@ -468,6 +477,8 @@ export class Kernel {
       if (sub === HOST_VAT) {
         this.outbox.settle(kp, rejected, data);
         this.gc.pinForHost(data.slots);
+        // The host's waiters get the settlement with this commit; the promise itself it cannot use again.
+        this.gc.unpinForHost([kp]);
       }
       else this.queue.enqueue({ type: 'notify', vat: sub, kpid: kp }, sub);
     }

@@ -54,4 +54,23 @@ export function buildRootObject() { return Far('a', { round: async (b) => { cons
       await host.close();
     }
   });
+
+  it('does not keep promises the host received once the host has their settlement', async function () {
+    this.timeout(120_000);
+    const src = `import { Far } from '@endo/far';
+export function buildRootObject() { return Far('a', { later: (i) => harden({ q: Promise.resolve(i) }) }); }`;
+    const host = await Host.open({ gcEvery: 1 });
+    try {
+      const a = host.createVat(src, { name: 'a' });
+      for (let i = 0; i < 100; i++) {
+        const { q } = (await host.E(a.root).later(i)) as { q: Promise<number> };
+        assert.equal(await q, i);
+      }
+      assert.equal(count(host, 'k.gc.hostref.kp'), 0);
+      // One row per call (and per promise) would be kept without.
+      assert.ok(count(host, 'k.kp.') <= 70, `k.kp rows ${count(host, 'k.kp.')}`);
+    } finally {
+      await host.close();
+    }
+  });
 });

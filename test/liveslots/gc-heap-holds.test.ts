@@ -1,0 +1,79 @@
+// What the heap holds keeps virtual data alive (issue #11, second hostile
+// review): a store's detached methods or an iterator keep the store, and a
+// kept `state` keeps its object's record.
+import assert from 'node:assert/strict';
+import { Host } from '../../host/index.js';
+
+describe('liveslots: heap holds that keep virtual data (issue #11)', () => {
+  it('keeps a big store whose methods or iterator alone are held, virtual or durable', async () => {
+    const src = `import { Far } from '@endo/far';
+import { makeScalarBigMapStore } from '@agoric/vat-data';
+export function buildRootObject() {
+  const { init, has, get, getSize } = makeScalarBigMapStore('virtual', {});
+  const { init: dInit, has: dHas } = makeScalarBigMapStore('durable', { durable: true });
+  let cursor;
+  return Far('a', {
+    fill: () => {
+      for (let i = 0; i < 5; i++) { init(i, 'v' + i); dInit(i, 'v' + i); }
+      const it = makeScalarBigMapStore('iter');
+      for (let i = 0; i < 5; i++) it.init(i, i);
+      cursor = it.values()[Symbol.iterator]();
+      return cursor.next().value;
+    },
+    check: () => {
+      const rest = [];
+      for (let x = cursor.next(); !x.done; x = cursor.next()) rest.push(x.value);
+      return harden([has(3), get(3), getSize(), dHas(3), rest]);
+    },
+    noop: () => 0,
+  });
+}`;
+    const host = await Host.open({ gcEvery: 1 });
+    try {
+      const a = host.createVat(src, { name: 'a' });
+      assert.equal(await host.E(a.root).fill(), 0);
+      for (let i = 0; i < 3; i++) await host.E(a.root).noop();
+      assert.deepEqual(await host.E(a.root).check(), [true, 'v3', 5, true, [1, 2, 3, 4]]);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('keeps an object whose state the program kept, and what that state names', async () => {
+    const src = `import { Far } from '@endo/far';
+import { defineKind } from '@agoric/vat-data';
+export function buildRootObject() {
+  const makeCell = defineKind('cell', (peer) => ({ peer }), { grab: ({ state }) => state, peer: ({ state }) => state.peer });
+  const makeLeaf = defineKind('leaf', () => ({ n: 42 }), { n: ({ state }) => state.n });
+  let st, z;
+  return Far('a', {
+    make: () => { const y = makeLeaf(); z = makeCell(y); st = makeCell(y).grab(); return 'made'; },
+    readKept: () => st.peer.n(),
+    overwrite: () => { st.peer = 'nothing'; return 'written'; },
+    release: () => { st = undefined; return 'released'; },
+    zPeer: () => z.peer().n(),
+    noop: () => 0,
+  });
+}`;
+    const host = await Host.open({ gcEvery: 1 });
+    try {
+      const a = host.createVat(src, { name: 'a' });
+      const records = () => [...host.store.entries(`k.vs.${a.vatId}.v1.vo.`)].length;
+      await host.E(a.root).make();
+      assert.equal(records(), 3);
+      for (let i = 0; i < 3; i++) await host.E(a.root).noop();
+      assert.equal(records(), 3, 'the cell whose state is kept stays');
+      assert.equal(await host.E(a.root).readKept(), 42);
+      await host.E(a.root).overwrite();
+      for (let i = 0; i < 3; i++) await host.E(a.root).noop();
+      assert.equal(await host.E(a.root).zPeer(), 42);
+      // Once the state is let go, the cell goes too.
+      await host.E(a.root).release();
+      for (let i = 0; i < 4; i++) await host.E(a.root).noop();
+      assert.equal(records(), 2);
+      assert.equal(await host.E(a.root).zPeer(), 42);
+    } finally {
+      await host.close();
+    }
+  });
+});
