@@ -189,7 +189,15 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     const weak = place.weak;
     const isSet = type === 'set' || type === 'weakSet';
     const refKey = (k: string, delta: 1 | -1) => keyReference(place, k, delta);
-    const keyOf = (key: unknown) => {
+    function keyOf(key: unknown): string;
+    function keyOf(key: unknown, lookup: true): string | undefined;
+    /**
+     * The entry key for `key`. For a lookup (`lookup`), an ordinary object
+     * that has no vref yet cannot be a key of any store: undefined, and no
+     * vref is allocated for it (allocating one registered the object for
+     * ever: break-11b #10).
+     */
+    function keyOf(key: unknown, lookup = false): string | undefined {
       keepAlive();
       const t = typeof key;
       if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
@@ -206,12 +214,14 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
         const bad = findNonDurable(key, 'key');
         if (bad) throw new DurabilityError(`durable collection "${label}": ${bad}`);
       }
+      if (lookup && style === 'remotable' && slotOf(key as object) === undefined) return undefined;
       return entryPrefix + encodePassable(key as any);
-    };
+    }
+    const rawAt = (k: string | undefined) => (k === undefined ? undefined : store.get(k));
     const describeKey = (key: unknown) => (typeof key === 'string' ? JSON.stringify(key) : String(key));
-    const has = (key: unknown) => store.get(keyOf(key)) !== undefined;
+    const has = (key: unknown) => rawAt(keyOf(key, true)) !== undefined;
     const get = (key: unknown) => {
-      const raw = store.get(keyOf(key));
+      const raw = rawAt(keyOf(key, true));
       if (raw === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
       return type === 'set' || type === 'weakSet' ? key : decodeValue(raw);
     };
@@ -230,18 +240,18 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       bump(1);
     };
     const set = (key: unknown, value: unknown) => {
-      const k = keyOf(key);
-      const before = store.get(k);
-      if (before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      const k = keyOf(key, true);
+      const before = rawAt(k);
+      if (k === undefined || before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
       checkValue(value);
       const text = encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
       refs.adjust(before, text, durable);
       store.set(k, text);
     };
     const del = (key: unknown) => {
-      const k = keyOf(key);
-      const before = store.get(k);
-      if (before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
+      const k = keyOf(key, true);
+      const before = rawAt(k);
+      if (k === undefined || before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
       removeEntry(k, before);
       bump(-1);
     };

@@ -76,4 +76,38 @@ export function buildRootObject() {
       await host.close();
     }
   });
+
+  it('looks up objects no store names without registering them', async () => {
+    const src = `import { Far } from '@endo/far';
+import { makeScalarBigMapStore, makeScalarBigWeakMapStore } from '@agoric/vat-data';
+export function buildRootObject() {
+  const m = makeScalarBigMapStore('m');
+  const w = makeScalarBigWeakMapStore('w');
+  return Far('a', {
+    look: (n) => {
+      let found = 0;
+      for (let i = 0; i < n; i++) {
+        const k = Far('k', {});
+        if (m.has(k) || w.has(k)) found++;
+        try { m.get(k); found++; } catch {}
+        try { m.delete(k); found++; } catch {}
+      }
+      return found;
+    },
+    fresh: () => Far('t', {}),
+  });
+}`;
+    const host = await Host.open({});
+    try {
+      const a = host.createVat(src, { name: 'a' });
+      assert.equal(await host.E(a.root).look(300), 0);
+      await host.E(a.root).fresh();
+      // The fresh object is the vat's first ordinary export after its root:
+      // each lookup allocated (and kept) a vref before.
+      const exports = [...host.store.entries(`k.c.${a.vatId}.v.o+`)].map(([k]) => k.slice(`k.c.${a.vatId}.v.`.length));
+      assert.deepEqual(exports.filter((v) => /^o\+\d+$/.test(v)).sort(), ['o+0', 'o+1']);
+    } finally {
+      await host.close();
+    }
+  });
 });
