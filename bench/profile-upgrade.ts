@@ -1,11 +1,14 @@
 // Profiling driver (not part of `npm run bench`): N upgrades of an
 // Agoric-style buildRootObject vat holding `records` durable records, or of
-// the ledger contract. Run under `node --cpu-prof dist/bench/profile-upgrade.js`.
+// the ledger contract, from bundlecaps uploaded beforehand (so esbuild's
+// bundling is not in the profile). Mode `force` skips pre-flight.
+// Run under `node --cpu-prof dist/bench/profile-upgrade.js [agoric|ledger] [records] [rounds] [default|force]`.
 import { Host } from '../host/index.js';
 import { exampleContractSource } from '../host/example-contracts.js';
+import { sourceBundleFromText } from '../host/bundles/vat-bundle.js';
 import { agoricStyleVat, seedRecords } from './agoric-vat.js';
 
-const [which = 'agoric', recordsText = '100', roundsText = '20'] = process.argv.slice(2);
+const [which = 'agoric', recordsText = '100', roundsText = '20', mode = 'default'] = process.argv.slice(2);
 const records = Number(recordsText);
 const rounds = Number(roundsText);
 const host = await Host.open({ deliveryBudget: 50_000_000_000n });
@@ -22,12 +25,21 @@ if (which === 'ledger') {
   admin = kit.adminFacet;
   v2 = agoricStyleVat('v2');
 }
+const caps = [0, 1].map((k) => {
+  const sb = sourceBundleFromText(`${v2}\n// cap ${k}`, 'v2.js');
+  host.bundles.put(sb.pieces);
+  return host.bundles.install(sb.manifest);
+});
 const times: number[] = [];
+const cpu: number[] = [];
 for (let i = 0; i < rounds; i++) {
+  const c = process.cpuUsage();
   const t = performance.now();
-  await host.upgrade(admin, `${v2}\n// upgrade ${i}`);
+  await host.upgrade(admin, caps[i % 2], { force: mode === 'force' });
   times.push(performance.now() - t);
+  const d = process.cpuUsage(c);
+  cpu.push((d.user + d.system) / 1000);
 }
-times.sort((a, b) => a - b);
-console.log(`${which} n=${records}: median ${times[times.length >> 1].toFixed(2)} ms, min ${times[0].toFixed(2)}, max ${times[times.length - 1].toFixed(2)}`);
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+console.log(`${which} n=${records} ${mode}: median ${med(times).toFixed(2)} ms (CPU ${med(cpu).toFixed(2)}), min ${Math.min(...times).toFixed(2)}, max ${Math.max(...times).toFixed(2)}`);
 await host.close();

@@ -7,6 +7,7 @@ import { getRemotableMethodNames } from '@endo/pass-style';
 import { builtinExportNames, builtinModules } from './builtin-modules.js';
 import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
+import { encodePlain } from './smallcaps-fast.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 import { makeVatData, type VatData } from './vat-data.js';
 import { makeVrefAwareWeakCollections } from './vref-weak-collections.js';
@@ -179,7 +180,10 @@ function inspect(vrefs: string[], samplePerKind = 0): Capdata {
       methods[vref] = [];
     }
   }
-  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] }));
+  const report = { methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] };
+  // The report is plain data the runtime made: the full marshal would cost
+  // milliseconds here (harden and pass-style checks on every node).
+  return encodePlain(report) ?? liveSlots.serialize(harden(report));
 }
 
 type Delivery =

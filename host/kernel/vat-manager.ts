@@ -72,6 +72,11 @@ export class VatManager {
     return this.sandbox !== null && this.sandbox.alive;
   }
 
+  /** The live sandbox if the vat is loaded (not loading it), else null. */
+  get loadedSandbox(): Sandbox | null {
+    return this.loaded ? this.sandbox : null;
+  }
+
   /** Restores the vat from its image and replays its transcript since then. */
   load(): Sandbox {
     if (this.sandbox && this.sandbox.alive) return this.sandbox;
@@ -224,6 +229,17 @@ export class VatManager {
 
   stateHash(): string {
     return this.load().stateHash();
+  }
+
+  /**
+   * Hands the loaded sandbox (loading it first if need be) to the caller,
+   * who may run anything in it and must dispose of it; the vat forgets it
+   * and reloads from its image and transcript when next needed.
+   */
+  giveUpSandbox(): Sandbox {
+    const sandbox = this.load();
+    this.sandbox = null;
+    return sandbox;
   }
 
   drop(): void {
