@@ -7,6 +7,13 @@ import { Host } from '../host/index.js';
 import { exampleContractSource } from '../host/example-contracts.js';
 import { sourceBundleFromText } from '../host/bundles/vat-bundle.js';
 import { agoricStyleVat, seedRecords } from './agoric-vat.js';
+import { Sandbox } from '../host/engine/index.js';
+import { Kernel } from '../host/kernel/kernel.js';
+import { VatManager } from '../host/kernel/vat-manager.js';
+import { ChangeChecks } from '../host/upgrade/change-checks.js';
+import { PreflightSession } from '../host/upgrade/preflight.js';
+import { printPhases, timePhases } from './profile-phases.js';
+
 
 const [which = 'agoric', recordsText = '100', roundsText = '20', mode = 'default'] = process.argv.slice(2);
 const records = Number(recordsText);
@@ -30,16 +37,28 @@ const caps = [0, 1].map((k) => {
   host.bundles.put(sb.pieces);
   return host.bundles.install(sb.manifest);
 });
+timePhases([
+  [ChangeChecks.prototype, 'upgradeChecks', 'pre-flight: inspect the current incarnation (live sandbox)'],
+  [Kernel.prototype, 'upgradeVat', 'upgrade crank (kernel.upgradeVat)'],
+  [VatManager.prototype, 'startIncarnation', '  restore the base image + startVat'],
+  [Sandbox, 'restore', '    restore the base image'],
+  [Sandbox.prototype, 'clone', '  clone the new incarnation'],
+  [PreflightSession.prototype, 'judge', '  inspect + judge the new incarnation (clone included)'],
+  [Kernel.prototype, 'commit', 'commit'],
+]);
 const times: number[] = [];
 const cpu: number[] = [];
 for (let i = 0; i < rounds; i++) {
   const c = process.cpuUsage();
   const t = performance.now();
   await host.upgrade(admin, caps[i % 2], { force: mode === 'force' });
-  times.push(performance.now() - t);
   const d = process.cpuUsage(c);
   cpu.push((d.user + d.system) / 1000);
+  times.push(performance.now() - t);
+  // Idle time between upgrades, as they arrive in practice (the instance pool refills).
+  await new Promise((r) => setTimeout(r, 10));
 }
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(`${which} n=${records} ${mode}: median ${med(times).toFixed(2)} ms (CPU ${med(cpu).toFixed(2)}), min ${Math.min(...times).toFixed(2)}, max ${Math.max(...times).toFixed(2)}`);
+printPhases(rounds);
 await host.close();
