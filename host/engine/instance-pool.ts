@@ -2,43 +2,65 @@
 // memory (issue 16: fork in <= 5 ms, upgrade in <= 15 ms).
 //
 // A restore needs a fresh instance (instantiation and the C constructors,
-// ~1.5 ms) and then writes the image's pages into its memory, where the
-// first touch of every 4 KiB page is a page fault. Two ways around that:
+// ~1 ms), must zero what instantiation wrote outside the image, and then
+// writes the image's pages into the memory, where the first touch of every
+// 4 KiB page is a page fault. The pool does that work in idle turns of the
+// event loop (one piece per turn, so a request arriving meanwhile waits for
+// at most ~1 ms), per kind of instance (binary, memory size, cap):
 //
-// - Spares: up to SPARES_PER_KIND instances per (binary, memory size, cap)
-//   are made in idle turns of the event loop (one per turn), after each
-//   take: on a recycled memory if there is one (zeroed first; its pages are
-//   already resident), else on a new memory, whose pages the last take of
-//   that kind covered are touched (each byte written back unchanged, so the
-//   memory is exactly a fresh instance's) and every other page is read once,
-//   which maps the shared zero page without using memory (the first
-//   snapshot's scan would otherwise take a read fault per untouched page,
-//   ~4 ms for 16 MiB). Two, because an upgrade takes two at once (the new
-//   incarnation and the clone pre-flight inspects).
+// - Filled spares: an instance whose memory already holds one of the last
+//   two images restored of that kind (a zygote, the base image), so the next
+//   restore of the same image writes nothing: a fork or an upgrade's new
+//   incarnation starts at once.
+// - Clean spares (two: an upgrade takes two at once, the new incarnation and
+//   the clone pre-flight inspects): instantiated, on a recycled memory if
+//   there is one (zeroed first; its pages are resident already), else on a
+//   new memory whose pages the last take covered are touched (each byte
+//   written back unchanged) and every other page read once, which maps the
+//   shared zero page without using memory (the first snapshot's scan would
+//   otherwise take a read fault per untouched page, ~4 ms for 16 MiB).
 // - Recycling: a disposed sandbox's memory (already touched) is kept, a few
-//   per kind; a take that finds no spare instantiates on it. Its old
-//   contents are garbage: the caller must zero every page it does not
-//   overwrite, unless an idle turn has zeroed the whole memory first.
-//   Reusing memories also keeps V8 from counting a new 16 MiB of external
-//   memory per restore, which forces garbage collections when many vats are
-//   loaded.
+//   per kind; a take that finds no spare instantiates on it, zeroing every
+//   page the new contents do not cover (its old contents are garbage) unless
+//   an idle turn has zeroed it. Reusing memories also keeps V8 from counting
+//   a new 16 MiB of external memory per restore, which forces garbage
+//   collections when many vats are loaded.
 //
-// A take that finds neither makes a fresh instance on the spot.
-import { zeroPagesExcept } from './snapshot.js';
+// A take that finds none of these makes a fresh instance on the spot.
+import { nonZeroPages, zeroPagesExcept } from './snapshot.js';
 import type { WasmBinary } from './wasm-binary.js';
 import { WasmInstance } from './wasm-instance.js';
 
 const PAGE = 4096;
-const SPARES_PER_KIND = 2;
+const CLEAN_SPARES = 2;
+const FILLED_KINDS = 2;
 const RECYCLED_PER_KIND = 4;
+
+/** What a memory is to hold. */
+export interface Contents {
+  /**
+   * Identifies the contents (an image object, compared by identity): a spare
+   * filled ahead of time with the same key serves a later take. Undefined
+   * for one-off contents (a clone), never filled ahead.
+   */
+  readonly key?: object;
+  /** The pages `write` writes, ascending; every other page must end up zero. */
+  readonly pages: Uint32Array;
+  /** Writes the contents into a memory that is zero outside `pages`. */
+  write(mem: Uint8Array): void;
+}
 
 interface Slot {
   readonly binary: WasmBinary;
   readonly bytes: number;
   readonly maxBytes: number;
-  /** Ready instances: zero memory except where instantiation wrote. */
-  spares: WasmInstance[];
-  /** Pages the last take of this kind wrote. */
+  /** Instantiated; zero memory except where instantiation wrote. */
+  clean: WasmInstance[];
+  /** Instances whose memory holds exactly some contents, by key. */
+  filled: Map<object, WasmInstance>;
+  /** The last reusable contents taken, most recent last (at most FILLED_KINDS). */
+  recent: Contents[];
+  /** Pages the last take wrote. */
   touch: Uint32Array;
   scheduled: boolean;
   recycled: Recycled[];
@@ -46,7 +68,7 @@ interface Slot {
 
 interface Recycled {
   readonly memory: WebAssembly.Memory;
-  /** All zero: a take treats it as a fresh memory. */
+  /** All zero: instantiating on it gives a fresh instance's memory. */
   clean: boolean;
 }
 
@@ -58,65 +80,122 @@ function slotFor(binary: WasmBinary, bytes: number, maxBytes: number): Slot {
   const key = `${binary.sha256}/${bytes}/${maxBytes}`;
   let slot = slots.get(key);
   if (!slot) {
-    slot = { binary, bytes, maxBytes, spares: [], touch: new Uint32Array(0), scheduled: false, recycled: [] };
+    slot = { binary, bytes, maxBytes, clean: [], filled: new Map(), recent: [], touch: new Uint32Array(0), scheduled: false, recycled: [] };
     slots.set(key, slot);
   }
   return slot;
 }
 
+// Pages a fresh instance has written by the time its constructors ran: the
+// same for every instance of a binary, so found once.
+const freshDirtyPages = new WeakMap<WasmBinary, Uint32Array>();
+function dirtyPagesOfFresh(binary: WasmBinary): Uint32Array {
+  let pages = freshDirtyPages.get(binary);
+  if (!pages) {
+    const bytes = 16 * 1024 * 1024;
+    pages = nonZeroPages(new WasmInstance(binary, { initialBytes: bytes, maxBytes: bytes }).bytes());
+    freshDirtyPages.set(binary, pages);
+  }
+  return pages;
+}
+
+// Makes a memory hold exactly `contents`: zero elsewhere, whether it held a
+// fresh instance's bytes or (dirty) anything.
+function fill(inst: WasmInstance, contents: Contents, dirty: boolean): void {
+  const mem = inst.bytes();
+  const covered = new Uint8Array(mem.length / PAGE);
+  for (const p of contents.pages) covered[p] = 1;
+  if (dirty) zeroPagesExcept(mem, covered);
+  else {
+    for (const p of dirtyPagesOfFresh(inst.binary)) if (!covered[p]) mem.fill(0, p * PAGE, (p + 1) * PAGE);
+  }
+  contents.write(mem);
+}
+
 /**
- * An instance of `binary` with a memory of `initialBytes` capped at
- * `maxBytes`. `dirty` is true when its memory holds garbage beyond what a
- * fresh instance has (a recycled memory): the caller must then zero every
- * page it does not overwrite. `pages` (the page indices about to be
- * written) guides the pre-touching of the next spares.
+ * An instance of `binary` with a memory of `initialBytes` (capped at
+ * `maxBytes`) that holds exactly `contents`: filled ahead of time when a
+ * spare holds the same contents, else written now into a clean spare, a
+ * recycled memory or a fresh instance.
  */
-export function takeInstance(
-  binary: WasmBinary,
-  initialBytes: number,
-  maxBytes: number,
-  pages: Uint32Array,
-): { inst: WasmInstance; dirty: boolean } {
+export function instanceHolding(binary: WasmBinary, initialBytes: number, maxBytes: number, contents: Contents): WasmInstance {
+  if (!enabled) {
+    const inst = new WasmInstance(binary, { initialBytes, maxBytes });
+    fill(inst, contents, false);
+    return inst;
+  }
   const slot = slotFor(binary, initialBytes, maxBytes);
-  slot.touch = pages;
-  const spare = enabled ? slot.spares.pop() : undefined;
-  const recycled = spare || !enabled ? undefined : slot.recycled.pop();
-  if (enabled) schedule(slot);
-  if (spare) return { inst: spare, dirty: false };
+  slot.touch = contents.pages;
+  if (contents.key !== undefined) {
+    slot.recent = [...slot.recent.filter((c) => c.key !== contents.key), contents].slice(-FILLED_KINDS);
+  }
+  schedule(slot);
+  const ready = contents.key === undefined ? undefined : slot.filled.get(contents.key);
+  if (ready) {
+    slot.filled.delete(contents.key!);
+    return ready;
+  }
+  const spare = slot.clean.pop();
+  if (spare) {
+    fill(spare, contents, false);
+    return spare;
+  }
+  const recycled = slot.recycled.pop();
   const inst = new WasmInstance(binary, { initialBytes, maxBytes, memory: recycled?.memory });
-  return { inst, dirty: recycled !== undefined && !recycled.clean };
+  fill(inst, contents, recycled !== undefined && !recycled.clean);
+  return inst;
 }
 
 /** Keeps a discarded instance's memory for a later take of the same size (nothing may use the instance again). */
 export function recycleInstance(inst: WasmInstance): void {
   if (!enabled || inst.alive) return;
   const slot = slotFor(inst.binary, inst.memory.buffer.byteLength, inst.maxBytes);
-  if (slot.recycled.length >= RECYCLED_PER_KIND) return;
+  if (slot.recycled.length >= RECYCLED_PER_KIND || slot.recycled.some((r) => r.memory === inst.memory)) return;
   slot.recycled.push({ memory: inst.memory, clean: false });
   schedule(slot);
 }
 
-// One piece of idle work per turn, so a request arriving meanwhile waits
-// for at most one instantiation or one memory's zeroing (~1 ms).
+// Not unref'd: Node runs unref'd immediates only when something else wakes
+// the event loop, one per wake-up, so an idle host would never finish. The
+// work is bounded (a few pieces after each take), so a process ends at most
+// a few milliseconds later for it.
 function schedule(slot: Slot): void {
   if (slot.scheduled) return;
   slot.scheduled = true;
   setImmediate(() => {
     slot.scheduled = false;
-    if (!enabled) return;
-    if (slot.spares.length < SPARES_PER_KIND) slot.spares.push(makeSpare(slot));
-    else {
-      const dirty = slot.recycled.find((r) => !r.clean);
-      if (!dirty) return;
-      const mem = new Uint8Array(dirty.memory.buffer);
-      zeroPagesExcept(mem, new Uint8Array(mem.length / PAGE));
-      dirty.clean = true;
-    }
-    schedule(slot);
-  }).unref();
+    if (enabled && idleStep(slot)) schedule(slot);
+  });
 }
 
-function makeSpare(slot: Slot): WasmInstance {
+// One piece of idle work; false when there is nothing left to do.
+function idleStep(slot: Slot): boolean {
+  // Filled spares for contents no longer among the recent ones give their memory back.
+  for (const [key, inst] of slot.filled) {
+    if (slot.recent.some((c) => c.key === key)) continue;
+    slot.filled.delete(key);
+    if (slot.recycled.length < RECYCLED_PER_KIND) slot.recycled.push({ memory: inst.memory, clean: false });
+  }
+  if (slot.clean.length < CLEAN_SPARES) {
+    slot.clean.push(makeClean(slot));
+    return true;
+  }
+  const wanted = [...slot.recent].reverse().find((c) => !slot.filled.has(c.key!));
+  if (wanted) {
+    const inst = makeClean(slot);
+    fill(inst, wanted, false);
+    slot.filled.set(wanted.key!, inst);
+    return true;
+  }
+  const dirty = slot.recycled.find((r) => !r.clean);
+  if (!dirty) return false;
+  const mem = new Uint8Array(dirty.memory.buffer);
+  zeroPagesExcept(mem, new Uint8Array(mem.length / PAGE));
+  dirty.clean = true;
+  return true;
+}
+
+function makeClean(slot: Slot): WasmInstance {
   const recycled = slot.recycled.pop();
   if (recycled) {
     // Its pages are resident already: zero them, then instantiate on it.
@@ -141,7 +220,9 @@ export function setInstancePool(on: boolean): void {
   enabled = on;
   if (!on) {
     for (const slot of slots.values()) {
-      slot.spares = [];
+      slot.clean = [];
+      slot.filled.clear();
+      slot.recent = [];
       slot.recycled = [];
     }
   }

@@ -11,12 +11,11 @@ import {
   nonZeroPages,
   PAGE_SIZE,
   writePages,
-  zeroPagesExcept,
   type SnapshotImage,
 } from './snapshot.js';
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
 import { isHostStackOverflow, WASM_PAGE, WasmInstance } from './wasm-instance.js';
-import { recycleInstance, takeInstance } from './instance-pool.js';
+import { instanceHolding, recycleInstance } from './instance-pool.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
 export type SyscallHandler = (request: string) => string;
@@ -103,40 +102,6 @@ function resolve(options: SandboxOptions): Resolved {
   };
 }
 
-// Pages a fresh instance has written by the time its constructors ran; a
-// restore zeroes those the image does not cover. Same for every instance of a
-// binary, so computed once.
-const freshDirtyPages = new WeakMap<WasmBinary, Uint32Array>();
-function dirtyPagesOfFresh(binary: WasmBinary): Uint32Array {
-  let pages = freshDirtyPages.get(binary);
-  if (!pages) {
-    const probe = new WasmInstance(binary, { initialBytes: MIN_MEMORY, maxBytes: MIN_MEMORY });
-    pages = nonZeroPages(probe.bytes());
-    freshDirtyPages.set(binary, pages);
-  }
-  return pages;
-}
-
-/**
- * An instance whose memory (`memoryBytes` long) holds exactly what `write`
- * puts at `pages` and zeros everywhere else: a spare or recycled instance
- * when the pool has one (see instance-pool.ts), else a fresh one.
- */
-function instanceWith(opts: Resolved, memoryBytes: number, pages: Uint32Array, write: (mem: Uint8Array) => void): WasmInstance {
-  const { inst, dirty } = takeInstance(opts.binary, memoryBytes, opts.maxMemoryBytes, pages);
-  const mem = inst.bytes();
-  // Every page not written must end up zero: a fresh memory has non-zero
-  // bytes only where instantiation wrote, a recycled one anywhere.
-  const covered = new Uint8Array(mem.length / PAGE_SIZE);
-  for (const p of pages) covered[p] = 1;
-  if (dirty) zeroPagesExcept(mem, covered);
-  else {
-    for (const p of dirtyPagesOfFresh(opts.binary)) if (!covered[p]) mem.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
-  }
-  write(mem);
-  return inst;
-}
-
 function seedWords(identity: string): number[] {
   const h = crypto.createHash('sha256').update(`quickvat/random/${identity}`).digest();
   return [0, 4, 8, 12].map((o) => h.readInt32LE(o));
@@ -210,7 +175,8 @@ export class Sandbox {
     for (const [name, id] of Object.entries(HOST_FUNCTIONS)) {
       if (h.hostFunctions[name] !== id) throw new SnapshotError(`memory image has no host function ${name} with id ${id}`);
     }
-    const inst = instanceWith(opts, h.memoryBytes, image.pageIndices, (mem) => writePages(image, mem));
+    // A spare may hold this image already (instance-pool.ts).
+    const inst = instanceHolding(opts.binary, h.memoryBytes, opts.maxMemoryBytes, { key: image, pages: image.pageIndices, write: (mem) => writePages(image, mem) });
     const stackBase = inst.exports.stackSave();
     if (stackBase !== h.stackPointer) {
       throw new SnapshotError(`stack pointer ${stackBase} after restore differs from the image's ${h.stackPointer}`);
@@ -235,8 +201,11 @@ export class Sandbox {
     this.assertQuiet();
     const src = this.inst.bytes();
     const pages = nonZeroPages(src);
-    const inst = instanceWith(this.opts, src.length, pages, (mem) => {
-      for (const p of pages) mem.set(src.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), p * PAGE_SIZE);
+    const inst = instanceHolding(this.opts.binary, src.length, this.opts.maxMemoryBytes, {
+      pages,
+      write: (mem) => {
+        for (const p of pages) mem.set(src.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), p * PAGE_SIZE);
+      },
     });
     if (inst.exports.stackSave() !== this.stackBase) throw new SnapshotError(`stack pointer ${inst.exports.stackSave()} of a fresh instance differs from the sandbox's ${this.stackBase}`);
     inst.clockMs = this.inst.clockMs;
@@ -362,7 +331,9 @@ export class Sandbox {
     this.inst.discard('disposed');
     this.inst.callbacks = null;
     this.origin = null;
+    // Once: a memory handed to the pool twice would serve two instances.
     if (this.recyclable) recycleInstance(this.inst);
+    this.recyclable = false;
   }
 
   // A call, not an evaluate: no script to compile on every fork.

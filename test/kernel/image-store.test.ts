@@ -72,9 +72,23 @@ describe('image store: page-shared snapshots', function () {
       setInstancePool(true);
       Sandbox.restore(image, { identity: 'w' }); // leaves a spare made in the next idle turn
       await new Promise((r) => setTimeout(r, 50));
+      // The idle turns made clean spares and one filled with `image` ahead of time.
       const pooled = Sandbox.restore(image, { identity: 'v' });
       assert.equal(pooled.stateHash(), plain);
       assert.deepEqual(pooled.evaluate('x'), ['1', '2', '3']);
+      // A second image is kept filled too (the last two are), and a clone goes into a clean spare.
+      const other = Sandbox.create();
+      other.evaluate('globalThis.y = "other"; 1');
+      const otherImage = other.snapshot();
+      setInstancePool(false);
+      const otherPlain = Sandbox.restore(otherImage, { identity: 'v' }).stateHash();
+      setInstancePool(true);
+      Sandbox.restore(otherImage, { identity: 'w' });
+      await new Promise((r) => setTimeout(r, 50));
+      const fromFilled = Sandbox.restore(otherImage, { identity: 'v' });
+      assert.equal(fromFilled.stateHash(), otherPlain);
+      assert.equal(fromFilled.clone().stateHash(), otherPlain);
+      assert.equal(Sandbox.restore(image, { identity: 'v' }).stateHash(), plain, 'a spare filled with the first image is still good');
       // A recycled memory (only a restored sandbox's is reused) holds the old
       // sandbox's bytes everywhere.
       setInstancePool(false);
