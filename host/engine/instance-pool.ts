@@ -8,10 +8,12 @@
 // event loop (one piece per turn, so a request arriving meanwhile waits for
 // at most ~1 ms), per kind of instance (binary, memory size, cap):
 //
-// - Filled spares: an instance whose memory already holds one of the last
-//   two images restored of that kind (a zygote, the base image), so the next
-//   restore of the same image writes nothing: a fork or an upgrade's new
-//   incarnation starts at once.
+// - Filled spares: an instance whose memory already holds one of the two
+//   images restored most often of that kind (a zygote, the base image;
+//   among those restored at least twice), so the next restore of the same
+//   image writes nothing: a fork or an upgrade's new incarnation starts at
+//   once. Most often, not most recently: one-off restores (a vat loaded
+//   once, a cold start) do not push out a zygote forked again and again.
 // - Clean spares (two: an upgrade takes two at once, the new incarnation and
 //   the clone pre-flight inspects): instantiated, on a recycled memory if
 //   there is one (zeroed first; its pages are resident already), else on a
@@ -34,6 +36,8 @@ import { WasmInstance } from './wasm-instance.js';
 const PAGE = 4096;
 const CLEAN_SPARES = 2;
 const FILLED_KINDS = 2;
+/** Images whose restores are counted per kind; the least restored is forgotten first. */
+const COUNTED = 8;
 const RECYCLED_PER_KIND = 4;
 
 /** What a memory is to hold. */
@@ -58,12 +62,49 @@ interface Slot {
   clean: WasmInstance[];
   /** Instances whose memory holds exactly some contents, by key. */
   filled: Map<object, WasmInstance>;
-  /** The last reusable contents taken, most recent last (at most FILLED_KINDS). */
-  recent: Contents[];
+  /** Contents taken with a key: how often, and the last take's sequence number. */
+  counted: Counted[];
+  /** Takes so far (orders ties). */
+  takes: number;
   /** Pages the last take wrote. */
   touch: Uint32Array;
   scheduled: boolean;
   recycled: Recycled[];
+}
+
+interface Counted {
+  readonly contents: Contents;
+  n: number;
+  last: number;
+}
+
+// Counts halve every AGE_EVERY takes, so an image that stopped being
+// restored gives way to one restored often now.
+const AGE_EVERY = 64;
+
+function count(slot: Slot, contents: Contents): void {
+  const seq = ++slot.takes;
+  if (seq % AGE_EVERY === 0) for (const c of slot.counted) c.n >>= 1;
+  const hit = slot.counted.find((c) => c.contents.key === contents.key);
+  if (hit) {
+    hit.n++;
+    hit.last = seq;
+    return;
+  }
+  slot.counted.push({ contents, n: 1, last: seq });
+  if (slot.counted.length > COUNTED) {
+    const least = slot.counted.reduce((a, b) => (b.n < a.n || (b.n === a.n && b.last < a.last) ? b : a));
+    slot.counted.splice(slot.counted.indexOf(least), 1);
+  }
+}
+
+// The contents worth filling spares with: restored at least twice, most often first.
+function favouritesOf(slot: Slot): Contents[] {
+  return slot.counted
+    .filter((c) => c.n >= 2)
+    .sort((a, b) => b.n - a.n || b.last - a.last)
+    .slice(0, FILLED_KINDS)
+    .map((c) => c.contents);
 }
 
 interface Recycled {
@@ -73,6 +114,22 @@ interface Recycled {
 }
 
 const slots = new Map<string, Slot>();
+/** Takes so far, by where their instance came from (for tests and benchmarks). */
+const served = { filled: 0, clean: 0, recycled: 0, fresh: 0 };
+
+/**
+ * How many takes a filled spare, a clean spare, a recycled memory or a fresh
+ * instance served so far, and how many filled and clean spares are ready now.
+ */
+export function instancePoolStats(): Readonly<typeof served & { readyFilled: number; readyClean: number }> {
+  let readyFilled = 0;
+  let readyClean = 0;
+  for (const slot of slots.values()) {
+    readyFilled += slot.filled.size;
+    readyClean += slot.clean.length;
+  }
+  return { ...served, readyFilled, readyClean };
+}
 let enabled = true;
 let sink = 0;
 
@@ -80,7 +137,7 @@ function slotFor(binary: WasmBinary, bytes: number, maxBytes: number): Slot {
   const key = `${binary.sha256}/${bytes}/${maxBytes}`;
   let slot = slots.get(key);
   if (!slot) {
-    slot = { binary, bytes, maxBytes, clean: [], filled: new Map(), recent: [], touch: new Uint32Array(0), scheduled: false, recycled: [] };
+    slot = { binary, bytes, maxBytes, clean: [], filled: new Map(), counted: [], takes: 0, touch: new Uint32Array(0), scheduled: false, recycled: [] };
     slots.set(key, slot);
   }
   return slot;
@@ -126,21 +183,22 @@ export function instanceHolding(binary: WasmBinary, initialBytes: number, maxByt
   }
   const slot = slotFor(binary, initialBytes, maxBytes);
   slot.touch = contents.pages;
-  if (contents.key !== undefined) {
-    slot.recent = [...slot.recent.filter((c) => c.key !== contents.key), contents].slice(-FILLED_KINDS);
-  }
+  if (contents.key !== undefined) count(slot, contents);
   schedule(slot);
   const ready = contents.key === undefined ? undefined : slot.filled.get(contents.key);
   if (ready) {
+    served.filled++;
     slot.filled.delete(contents.key!);
     return ready;
   }
   const spare = slot.clean.pop();
   if (spare) {
+    served.clean++;
     fill(spare, contents, false);
     return spare;
   }
   const recycled = slot.recycled.pop();
+  served[recycled ? 'recycled' : 'fresh']++;
   const inst = new WasmInstance(binary, { initialBytes, maxBytes, memory: recycled?.memory });
   fill(inst, contents, recycled !== undefined && !recycled.clean);
   return inst;
@@ -170,9 +228,10 @@ function schedule(slot: Slot): void {
 
 // One piece of idle work; false when there is nothing left to do.
 function idleStep(slot: Slot): boolean {
-  // Filled spares for contents no longer among the recent ones give their memory back.
+  const favourites = favouritesOf(slot);
+  // Filled spares for contents no longer among the favourites give their memory back.
   for (const [key, inst] of slot.filled) {
-    if (slot.recent.some((c) => c.key === key)) continue;
+    if (favourites.some((c) => c.key === key)) continue;
     slot.filled.delete(key);
     if (slot.recycled.length < RECYCLED_PER_KIND) slot.recycled.push({ memory: inst.memory, clean: false });
   }
@@ -180,7 +239,7 @@ function idleStep(slot: Slot): boolean {
     slot.clean.push(makeClean(slot));
     return true;
   }
-  const wanted = [...slot.recent].reverse().find((c) => !slot.filled.has(c.key!));
+  const wanted = favourites.find((c) => !slot.filled.has(c.key!));
   if (wanted) {
     const inst = makeClean(slot);
     fill(inst, wanted, false);
@@ -222,7 +281,7 @@ export function setInstancePool(on: boolean): void {
     for (const slot of slots.values()) {
       slot.clean = [];
       slot.filled.clear();
-      slot.recent = [];
+      slot.counted = [];
       slot.recycled = [];
     }
   }

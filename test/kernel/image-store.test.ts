@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
-import { compressImage, encodeImage, HASH_BYTES, imageHash, PAGE_SIZE, Sandbox, setInstancePool, type ImageManifest } from '../../host/engine/index.js';
+import { compressImage, encodeImage, HASH_BYTES, imageHash, instancePoolStats, PAGE_SIZE, Sandbox, setInstancePool, type ImageManifest } from '../../host/engine/index.js';
 import { captureImage, writePages } from '../../host/engine/snapshot.js';
 import { Host } from '../../host/index.js';
 import { exampleContractSource } from '../../host/example-contracts.js';
@@ -62,6 +62,11 @@ describe('image store: page-shared snapshots', function () {
     assert.ok(shared > 0.5 * second.pages.length, `${shared} of ${second.pages.length} pages shared with the previous image`);
   });
 
+  // Idle turns fill spares; on a loaded machine that can take a while.
+  const poolReady = async (filled: number) => {
+    for (let i = 0; i < 200 && instancePoolStats().readyFilled < filled; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
   it('restores the same memory into a fresh instance, a spare made ahead, or a disposed sandbox\'s memory', async () => {
     const s = Sandbox.create();
     s.evaluate('globalThis.x = [1, 2, 3].map(String); 1');
@@ -70,10 +75,13 @@ describe('image store: page-shared snapshots', function () {
       setInstancePool(false);
       const plain = Sandbox.restore(image, { identity: 'v' }).stateHash();
       setInstancePool(true);
-      Sandbox.restore(image, { identity: 'w' }); // leaves a spare made in the next idle turn
-      await new Promise((r) => setTimeout(r, 50));
-      // The idle turns made clean spares and one filled with `image` ahead of time.
+      // Restored twice: the idle turns make clean spares and one filled with `image` ahead of time.
+      Sandbox.restore(image, { identity: 'w' });
+      Sandbox.restore(image, { identity: 'w' });
+      await poolReady(1);
+      const before = instancePoolStats();
       const pooled = Sandbox.restore(image, { identity: 'v' });
+      assert.equal(instancePoolStats().filled, before.filled + 1, 'served by a filled spare');
       assert.equal(pooled.stateHash(), plain);
       assert.deepEqual(pooled.evaluate('x'), ['1', '2', '3']);
       // A second image is kept filled too (the last two are), and a clone goes into a clean spare.
@@ -84,10 +92,13 @@ describe('image store: page-shared snapshots', function () {
       const otherPlain = Sandbox.restore(otherImage, { identity: 'v' }).stateHash();
       setInstancePool(true);
       Sandbox.restore(otherImage, { identity: 'w' });
-      await new Promise((r) => setTimeout(r, 50));
+      Sandbox.restore(otherImage, { identity: 'w' });
+      await poolReady(2);
       const fromFilled = Sandbox.restore(otherImage, { identity: 'v' });
       assert.equal(fromFilled.stateHash(), otherPlain);
+      const clean = instancePoolStats().clean;
       assert.equal(fromFilled.clone().stateHash(), otherPlain);
+      assert.equal(instancePoolStats().clean, clean + 1, 'the clone went into a clean spare');
       assert.equal(Sandbox.restore(image, { identity: 'v' }).stateHash(), plain, 'a spare filled with the first image is still good');
       // A recycled memory (only a restored sandbox's is reused) holds the old
       // sandbox's bytes everywhere.
