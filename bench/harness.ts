@@ -94,21 +94,27 @@ const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.lengt
  * each one's median wall and CPU time. On a shared machine a change of load
  * during the run hits all of them alike, so their ratios hold; the CPU
  * column says what the wall time would be without other processes.
- * `fns[i](k)` gets how many times it ran before.
+ * `fns[i](k)` gets how many times it ran before. `repeats[i]` (default 1)
+ * runs operation i that many times per turn, each timed: a cheap operation
+ * after a costly one (a fork after a cold start) otherwise always pays the
+ * costly one's garbage collection.
  */
-export async function alternate(fns: readonly ((k: number) => unknown)[], rounds: number, idleMs = 20): Promise<Timing[]> {
+export async function alternate(fns: readonly ((k: number) => unknown)[], rounds: number, idleMs = 20, repeats: readonly number[] = []): Promise<Timing[]> {
   const wall: number[][] = fns.map(() => []);
   const cpu: number[][] = fns.map(() => []);
   const order = fns.map((_, i) => i);
+  const once = async (i: number) => {
+    if (idleMs > 0) await new Promise((res) => setTimeout(res, idleMs));
+    const c = process.cpuUsage();
+    const t = performance.now();
+    await fns[i](wall[i].length);
+    wall[i].push(performance.now() - t);
+    const d = process.cpuUsage(c);
+    cpu[i].push((d.user + d.system) / 1000);
+  };
   for (let r = 0; r < rounds; r++) {
     for (const i of r % 2 === 0 ? order : [...order].reverse()) {
-      if (idleMs > 0) await new Promise((res) => setTimeout(res, idleMs));
-      const c = process.cpuUsage();
-      const t = performance.now();
-      await fns[i](wall[i].length);
-      wall[i].push(performance.now() - t);
-      const d = process.cpuUsage(c);
-      cpu[i].push((d.user + d.system) / 1000);
+      for (let n = 0; n < (repeats[i] ?? 1); n++) await once(i);
     }
   }
   return fns.map((_, i) => ({ wall: median(wall[i]), cpu: median(cpu[i]) }));

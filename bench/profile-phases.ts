@@ -1,7 +1,8 @@
-// Wall time per phase for the profiling drivers (not part of `npm run bench`):
-// wraps methods of prototypes or classes and sums the time spent in them.
-// Nested phases are counted in their parents too.
-const phases = new Map<string, number>();
+// Time per phase for the profiling drivers (not part of `npm run bench`):
+// wraps methods of prototypes or classes and sums the wall time and the CPU
+// time of this process (all threads) spent in them; on a shared machine the
+// CPU column is the one to read. Nested phases are counted in their parents too.
+const phases = new Map<string, { wall: number; cpu: number }>();
 
 /** Times every later call of `owner[name]` under `label`, for each [owner, name, label]. */
 export function timePhases(list: readonly (readonly [object, string, string])[]): void {
@@ -11,17 +12,22 @@ export function timePhases(list: readonly (readonly [object, string, string])[])
 function timed(owner: Record<string, unknown>, name: string, label: string): void {
   const original = owner[name] as (...a: unknown[]) => unknown;
   owner[name] = function (this: unknown, ...a: unknown[]) {
+    const c = process.cpuUsage();
     const t = performance.now();
     try {
       return original.apply(this, a);
     } finally {
-      phases.set(label, (phases.get(label) ?? 0) + performance.now() - t);
+      const d = process.cpuUsage(c);
+      const p = phases.get(label) ?? { wall: 0, cpu: 0 };
+      p.wall += performance.now() - t;
+      p.cpu += (d.user + d.system) / 1000;
+      phases.set(label, p);
     }
   };
 }
 
-/** Prints each phase's mean per round (ms) and clears the sums. */
+/** Prints each phase's mean per round (ms, wall and CPU) and clears the sums. */
 export function printPhases(rounds: number): void {
-  for (const [label, ms] of phases) console.log(`  ${(ms / rounds).toFixed(2).padStart(6)} ms  ${label}`);
+  for (const [label, p] of phases) console.log(`  ${(p.wall / rounds).toFixed(2).padStart(6)} ms wall ${(p.cpu / rounds).toFixed(2).padStart(6)} ms CPU  ${label}`);
   phases.clear();
 }
