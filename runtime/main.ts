@@ -202,7 +202,7 @@ type Delivery =
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]]
   | ['inspect', string[], number?]
-  | ['bringOutYourDead']
+  | ['bringOutYourDead', string?]
   | ['dropExports', string[]];
 
 // The host calls this with one JSON delivery and reads the reply after every

@@ -9,6 +9,19 @@ import { syscallCost, type SyscallReply } from './syscalls.js';
 export const DISPATCH = '__quickvat_dispatch';
 
 /**
+ * The GC-point delivery the kernel makes. Its marker has the host make QuickJS
+ * collect reference cycles first (Sandbox.collectAtNextAllocation), live and
+ * in replay. Transcripts written before the marker existed hold a bare
+ * ['bringOutYourDead'], recorded without that collection, and replay without it.
+ */
+export const gcPointDelivery = (): unknown[] => ['bringOutYourDead', 'collectCycles'];
+
+/** Whether `delivery` asks for QuickJS's cycle collection before it runs. */
+export function collectsCycles(delivery: unknown): boolean {
+  return Array.isArray(delivery) && delivery[0] === 'bringOutYourDead' && delivery[1] === 'collectCycles';
+}
+
+/**
  * Snapshot once the deliveries since the last snapshot have used this many
  * meter units (default): a reload then replays at most this much work plus
  * one delivery's budget.
@@ -163,7 +176,7 @@ export class VatManager {
   // collect everything unreachable, cycles included, so liveslots sees every
   // dropped import and replay reproduces the same heap.
   private dispatch(sandbox: Sandbox, delivery: unknown, record: VatRecord): string {
-    if (Array.isArray(delivery) && delivery[0] === 'bringOutYourDead') sandbox.collectAtNextAllocation();
+    if (collectsCycles(delivery)) sandbox.collectAtNextAllocation();
     return sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
   }
 

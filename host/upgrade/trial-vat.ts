@@ -13,7 +13,7 @@
 import { Sandbox, type SandboxOptions, type SnapshotImage } from '../engine/index.js';
 import { assertCapdata, assertString, assertVref, type Capdata } from '../kernel/refs.js';
 import { checkVatstoreKey, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
-import { DISPATCH, parseReply } from '../kernel/vat-manager.js';
+import { collectsCycles, DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
 import { upgradeReason } from './upgrade-error.js';
 
@@ -92,6 +92,8 @@ export class TrialVat {
       }
     };
     try {
+      // As the live vat does, so a shadow's GC points see the same heap.
+      if (collectsCycles(delivery)) this.sandbox.collectAtNextAllocation();
       const reply = parseReply('(trial)', this.sandbox.call(DISPATCH, JSON.stringify(delivery), { budget: this.budget }));
       if (illegal) return { ok: false, error: (illegal as Error).message, resolutions };
       if (!reply.ok) return { ok: false, error: reply.error, resolutions };
