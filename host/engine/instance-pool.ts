@@ -204,9 +204,14 @@ export function instanceHolding(binary: WasmBinary, initialBytes: number, maxByt
   return inst;
 }
 
+// Instances whose memory was already handed back: a memory enters the pool
+// at most once per instance, whatever the callers do.
+const handedBack = new WeakSet<WasmInstance>();
+
 /** Keeps a discarded instance's memory for a later take of the same size (nothing may use the instance again). */
 export function recycleInstance(inst: WasmInstance): void {
-  if (!enabled || inst.alive) return;
+  if (!enabled || inst.alive || handedBack.has(inst)) return;
+  handedBack.add(inst);
   const slot = slotFor(inst.binary, inst.memory.buffer.byteLength, inst.maxBytes);
   if (slot.recycled.length >= RECYCLED_PER_KIND || slot.recycled.some((r) => r.memory === inst.memory)) return;
   slot.recycled.push({ memory: inst.memory, clean: false });

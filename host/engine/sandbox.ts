@@ -122,6 +122,7 @@ export class Sandbox {
    * restore needs; reusing its memory would keep them all resident.
    */
   private recyclable = false;
+  private disposed = false;
 
   private constructor(
     private readonly inst: WasmInstance,
@@ -345,12 +346,14 @@ export class Sandbox {
 
   /** Frees nothing inside (the memory goes with the instance) but forbids further use. */
   dispose(): void {
+    // Idempotent: a second dispose must not hand the memory to the pool
+    // again (two later sandboxes would share it).
+    if (this.disposed) return;
+    this.disposed = true;
     this.inst.discard('disposed');
     this.inst.callbacks = null;
     this.origin = null;
-    // Once: a memory handed to the pool twice would serve two instances.
     if (this.recyclable) recycleInstance(this.inst);
-    this.recyclable = false;
   }
 
   // A call, not an evaluate: no script to compile on every fork.

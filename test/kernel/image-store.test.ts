@@ -67,6 +67,24 @@ describe('image store: page-shared snapshots', function () {
     for (let i = 0; i < 200 && instancePoolStats().readyFilled < filled; i++) await new Promise((r) => setTimeout(r, 10));
   };
 
+  it('gives a disposed sandbox\'s memory to one later sandbox only, however often it is disposed (break16 #1)', () => {
+    const image = Sandbox.create().snapshot();
+    try {
+      setInstancePool(false);
+      setInstancePool(true);
+      const old = Sandbox.restore(image, { identity: 'old' });
+      old.dispose();
+      old.dispose();
+      const a = Sandbox.restore(image, { identity: 'a' });
+      const b = Sandbox.restore(image, { identity: 'b' });
+      a.evaluate('globalThis.secret = "only a knows"; 1');
+      assert.deepEqual(b.evaluate('typeof globalThis.secret'), 'undefined', 'b does not run in a\'s memory');
+      assert.notEqual(a.stateHash(), b.stateHash());
+    } finally {
+      setInstancePool(true);
+    }
+  });
+
   it('restores the same memory into a fresh instance, a spare made ahead, or a disposed sandbox\'s memory', async () => {
     const s = Sandbox.create();
     s.evaluate('globalThis.x = [1, 2, 3].map(String); 1');
