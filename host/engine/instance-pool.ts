@@ -29,6 +29,10 @@
 //   collections when many vats are loaded.
 //
 // A take that finds none of these makes a fresh instance on the spot.
+//
+// Bounded (break16 #3): only the two most recently used kinds keep anything
+// (at most 2 clean + 2 filled spares and 4 recycled memories each), and
+// memories above 32 MiB (a vat that grew its heap) are never pooled.
 import { nonZeroPages, zeroPagesExcept } from './snapshot.js';
 import type { WasmBinary } from './wasm-binary.js';
 import { WasmInstance } from './wasm-instance.js';
@@ -39,6 +43,10 @@ const FILLED_KINDS = 2;
 /** Images whose restores are counted per kind; the least restored is forgotten first. */
 const COUNTED = 8;
 const RECYCLED_PER_KIND = 4;
+/** Kinds of instance (binary, memory size, cap) the pool keeps anything for: the most recently used. */
+const POOLED_KINDS = 2;
+/** Memories above this size are never pooled (a vat that grew its heap): 32 MiB. */
+const POOLED_MAX_BYTES = 32 * 1024 * 1024;
 
 /** What a memory is to hold. */
 export interface Contents {
@@ -70,6 +78,8 @@ interface Slot {
   touch: Uint32Array;
   scheduled: boolean;
   recycled: Recycled[];
+  /** Dropped from the pool: its idle work stops and what it holds is garbage. */
+  retired?: boolean;
 }
 
 interface Counted {
@@ -119,26 +129,39 @@ const served = { filled: 0, clean: 0, recycled: 0, fresh: 0 };
 
 /**
  * How many takes a filled spare, a clean spare, a recycled memory or a fresh
- * instance served so far, and how many filled and clean spares are ready now.
+ * instance served so far; how many filled and clean spares are ready now,
+ * for how many kinds, and the bytes of all memories the pool holds.
  */
-export function instancePoolStats(): Readonly<typeof served & { readyFilled: number; readyClean: number }> {
+export function instancePoolStats(): Readonly<typeof served & { readyFilled: number; readyClean: number; kinds: number; heldBytes: number }> {
   let readyFilled = 0;
   let readyClean = 0;
+  let heldBytes = 0;
   for (const slot of slots.values()) {
     readyFilled += slot.filled.size;
     readyClean += slot.clean.length;
+    heldBytes += (slot.filled.size + slot.clean.length + slot.recycled.length) * slot.bytes;
   }
-  return { ...served, readyFilled, readyClean };
+  return { ...served, readyFilled, readyClean, kinds: slots.size, heldBytes };
 }
 let enabled = true;
 let sink = 0;
 
-function slotFor(binary: WasmBinary, bytes: number, maxBytes: number): Slot {
+// The slot for a kind of instance, marked most recently used; only the
+// POOLED_KINDS most recently used kinds keep anything (break16 #3: every
+// memory size a vat grows to would otherwise pin spares and recycled
+// memories for good). Undefined for memories above POOLED_MAX_BYTES, which
+// are never pooled.
+function slotFor(binary: WasmBinary, bytes: number, maxBytes: number): Slot | undefined {
+  if (bytes > POOLED_MAX_BYTES) return undefined;
   const key = `${binary.sha256}/${bytes}/${maxBytes}`;
   let slot = slots.get(key);
-  if (!slot) {
-    slot = { binary, bytes, maxBytes, clean: [], filled: new Map(), counted: [], takes: 0, touch: new Uint32Array(0), scheduled: false, recycled: [] };
-    slots.set(key, slot);
+  if (slot) slots.delete(key);
+  else slot = { binary, bytes, maxBytes, clean: [], filled: new Map(), counted: [], takes: 0, touch: new Uint32Array(0), scheduled: false, recycled: [] };
+  slots.set(key, slot);
+  for (const [k, old] of slots) {
+    if (slots.size <= POOLED_KINDS) break;
+    slots.delete(k);
+    old.retired = true;
   }
   return slot;
 }
@@ -176,12 +199,13 @@ function fill(inst: WasmInstance, contents: Contents, dirty: boolean): void {
  * recycled memory or a fresh instance.
  */
 export function instanceHolding(binary: WasmBinary, initialBytes: number, maxBytes: number, contents: Contents): WasmInstance {
-  if (!enabled) {
+  const slot = enabled ? slotFor(binary, initialBytes, maxBytes) : undefined;
+  if (!slot) {
+    served.fresh++;
     const inst = new WasmInstance(binary, { initialBytes, maxBytes });
     fill(inst, contents, false);
     return inst;
   }
-  const slot = slotFor(binary, initialBytes, maxBytes);
   slot.touch = contents.pages;
   if (contents.key !== undefined) count(slot, contents);
   schedule(slot);
@@ -213,7 +237,7 @@ export function recycleInstance(inst: WasmInstance): void {
   if (!enabled || inst.alive || handedBack.has(inst)) return;
   handedBack.add(inst);
   const slot = slotFor(inst.binary, inst.memory.buffer.byteLength, inst.maxBytes);
-  if (slot.recycled.length >= RECYCLED_PER_KIND || slot.recycled.some((r) => r.memory === inst.memory)) return;
+  if (!slot || slot.recycled.length >= RECYCLED_PER_KIND || slot.recycled.some((r) => r.memory === inst.memory)) return;
   slot.recycled.push({ memory: inst.memory, clean: false });
   schedule(slot);
 }
@@ -227,7 +251,7 @@ function schedule(slot: Slot): void {
   slot.scheduled = true;
   setImmediate(() => {
     slot.scheduled = false;
-    if (enabled && idleStep(slot)) schedule(slot);
+    if (enabled && !slot.retired && idleStep(slot)) schedule(slot);
   });
 }
 

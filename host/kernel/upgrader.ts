@@ -116,13 +116,24 @@ export class Upgrader {
     if (options.privateArgs) opts.privateArgs = translator.toVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = translator.toVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
+    // The checks run on the started sandbox before it replaces the old one,
+    // which keeps serving if they refuse (break16 #2).
+    let refused: Error | undefined;
+    const check = (started: Sandbox) => {
+      try {
+        options.checks?.started(started);
+      } catch (err) {
+        refused = err as Error;
+        throw err;
+      }
+    };
     try {
-      manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
+      manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall, check);
     } catch (err) {
+      if (refused) throw refused;
       throw options.checks ? options.checks.failed(err as Error) : err;
     }
     try {
-      options.checks?.started(manager.loadedSandbox!);
       const message =
         options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
       this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);

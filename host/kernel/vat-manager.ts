@@ -85,11 +85,6 @@ export class VatManager {
     return this.sandbox !== null && this.sandbox.alive;
   }
 
-  /** The live sandbox if the vat is loaded (not loading it), else null. */
-  get loadedSandbox(): Sandbox | null {
-    return this.loaded ? this.sandbox : null;
-  }
-
   /** Restores the vat from its image and replays its transcript since then. */
   load(): Sandbox {
     if (this.sandbox && this.sandbox.alive) return this.sandbox;
@@ -153,11 +148,21 @@ export class VatManager {
    * delivery; on failure the new sandbox is discarded and the old one keeps
    * serving, untouched.
    */
-  startIncarnation(imageId: string, image: SnapshotImage, identity: string, incarnation: number, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
+  startIncarnation(
+    imageId: string,
+    image: SnapshotImage,
+    identity: string,
+    incarnation: number,
+    delivery: unknown,
+    syscall: LiveSyscall,
+    /** Runs on the started sandbox before it replaces the old one; a throw discards it as a failed start would. */
+    check?: (started: Sandbox) => void,
+  ): DeliveryResult {
     const fresh = Sandbox.restore(image, { ...this.sandboxOptions, identity });
     let result: DeliveryResult;
     try {
       result = this.run(fresh, delivery, syscall);
+      check?.(fresh);
     } catch (err) {
       fresh.dispose();
       throw err;
@@ -252,17 +257,6 @@ export class VatManager {
 
   stateHash(): string {
     return this.load().stateHash();
-  }
-
-  /**
-   * Hands the loaded sandbox (loading it first if need be) to the caller,
-   * who may run anything in it and must dispose of it; the vat forgets it
-   * and reloads from its image and transcript when next needed.
-   */
-  giveUpSandbox(): Sandbox {
-    const sandbox = this.load();
-    this.sandbox = null;
-    return sandbox;
   }
 
   drop(): void {

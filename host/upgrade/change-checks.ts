@@ -40,8 +40,8 @@ export class ChangeChecks {
 
   /**
    * Pre-flight as part of the upgrade itself (issue 16): the current
-   * incarnation is inspected now, in its live sandbox (given up: the
-   * upgrade replaces it); the new one is judged inside the upgrade's crank
+   * incarnation is inspected now, in a clone of its live sandbox; the new
+   * one is judged inside the upgrade's crank
    * on a clone of the sandbox the upgrade started, and any problem aborts
    * that crank with PreflightRefused. The verdict is runPreflight's: the
    * same inspection of the same incarnation, started by the same delivery
@@ -50,7 +50,7 @@ export class ChangeChecks {
   upgradeChecks(vat: string, source: LoadedCode, options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy }): UpgradeChecks {
     const { kernel } = this.h;
     const next = kernel.vatRecord(vat).incarnation + 1;
-    const session = new PreflightSession(this.preflightInput(vat, source, options, {}, true));
+    const session = new PreflightSession(this.preflightInput(vat, source, options, {}));
     return {
       started: (sandbox) => {
         const trial = trialOfStarted(kernel, vat, sandbox);
@@ -81,7 +81,7 @@ export class ChangeChecks {
       }
     }
     if (problems.length > 0) exits = {};
-    return runPreflight(this.preflightInput(vat, source, options, exits, false), problems);
+    return runPreflight(this.preflightInput(vat, source, options, exits), problems);
   }
 
   private preflightInput(
@@ -89,7 +89,6 @@ export class ChangeChecks {
     source: LoadedCode,
     options: { privateArgs?: unknown; vatParameters?: unknown },
     exits: Record<string, unknown>,
-    replacing: boolean,
   ): PreflightInput {
     const { h } = this;
     return {
@@ -102,7 +101,6 @@ export class ChangeChecks {
       facets: this.facetsOf(vat),
       decode: this.vatDecoder(vat),
       exitNames: { from: h.runningManifestOf(vat)?.exits ?? [], to: source.manifest.exits },
-      replacing,
     };
   }
 

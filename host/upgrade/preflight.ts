@@ -75,12 +75,6 @@ export interface PreflightInput {
   readonly decode: (data: Capdata) => unknown;
   /** named exits the running bundle and the new one import (for the summary) */
   readonly exitNames?: { readonly from: readonly string[]; readonly to: readonly string[] };
-  /**
-   * The caller replaces the incarnation next (host.upgrade): the current
-   * incarnation is inspected in the vat's live sandbox, which the vat gives
-   * up (see trialOfCurrent). Default: in a copy, leaving the live one alone.
-   */
-  readonly replacing?: boolean;
 }
 
 const KIND_NOT_REDEFINED = /kind "([^"]+)" \(defined by incarnation (\d+)\) was not redefined/g;
@@ -156,7 +150,7 @@ export class PreflightSession {
     }
     this.names = names;
     this.vrefs = [...names.keys()];
-    const current = trialOfCurrent(kernel, vat, { readThrough: true, takeLive: input.replacing });
+    const current = trialOfCurrent(kernel, vat, { readThrough: true });
     try {
       this.before = this.inspect(current, 0);
     } finally {

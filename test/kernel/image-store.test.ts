@@ -67,6 +67,35 @@ describe('image store: page-shared snapshots', function () {
     for (let i = 0; i < 200 && instancePoolStats().readyFilled < filled; i++) await new Promise((r) => setTimeout(r, 10));
   };
 
+  it('keeps memories for the two most recently used memory sizes only, and none above 32 MiB (break16 #3)', async () => {
+    const grown = (mib: number) => {
+      const s = Sandbox.create();
+      s.evaluate(`globalThis.big = []; while (${mib} * 1048576 > 0 && big.length < ${mib} * 8) big.push('x'.repeat(65536) + big.length); 1`);
+      return s.snapshot();
+    };
+    try {
+      setInstancePool(false);
+      setInstancePool(true);
+      const images = [grown(0), grown(24), grown(36), grown(80)];
+      const sizes = images.map((i) => i.header.memoryBytes);
+      assert.equal(new Set(sizes.slice(0, 3)).size, 3, `three memory sizes up to 32 MiB: ${sizes}`);
+      assert.ok(sizes[3] > 32 * 1048576, `and one above: ${sizes[3]}`);
+      for (const image of images.slice(0, 3)) {
+        for (let k = 0; k < 3; k++) Sandbox.restore(image, { identity: `r${k}` }).dispose();
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const stats = instancePoolStats();
+      assert.equal(stats.kinds, 2, 'the two most recently used sizes only');
+      assert.ok(stats.heldBytes <= 2 * 8 * 32 * 1048576, `${stats.heldBytes} bytes held`);
+      const fresh = stats.fresh;
+      for (let k = 0; k < 3; k++) Sandbox.restore(images[3], { identity: `r${k}` }).dispose();
+      assert.equal(instancePoolStats().fresh, fresh + 3, 'a memory above 32 MiB is never pooled');
+      assert.ok(instancePoolStats().kinds <= 2);
+    } finally {
+      setInstancePool(true);
+    }
+  });
+
   it('gives a disposed sandbox\'s memory to one later sandbox only, however often it is disposed (break16 #1)', () => {
     const image = Sandbox.create().snapshot();
     try {

@@ -1,7 +1,7 @@
 // host.upgrade runs pre-flight inside its own crank (issue 16): the current
-// incarnation is inspected in its live sandbox (given up: the upgrade
-// replaces it), the new one on a clone of the sandbox the upgrade started,
-// and a problem rolls the crank back. These tests check that the checks
+// incarnation is inspected on a clone of its live sandbox, the new one on a
+// clone of the sandbox the upgrade started, and a problem rolls the crank
+// back. These tests check that the checks
 // leave no trace: a checked upgrade ends in exactly the state a forced one
 // does, and a refused one in exactly the state before it.
 import assert from 'node:assert/strict';
@@ -55,11 +55,15 @@ describe('pre-flight inside the upgrade crank (issue 16)', function () {
       assert.equal(host.stateHash(), before);
       // ... and when it starts but reading stored records through it fails.
       const cursed = V2_MIGRATES.replace("old.count === 666n", 'true');
+      const live = host.kernel.manager(kit.instanceId).sandboxForTests;
       await assert.rejects(host.upgrade(kit.adminFacet, cursed), (err: Error) => {
         assert.ok(err instanceof PreflightRefused, String(err));
         assert.ok(err.problems.some((p) => p.code === 'migrate-threw'), JSON.stringify(err.problems));
         return true;
       });
+      // The live sandbox kept serving: no reload and replay after a refusal (break16 #2).
+      assert.ok(host.kernel.isLoaded(kit.instanceId), 'the old incarnation is still loaded');
+      assert.equal(host.kernel.manager(kit.instanceId).sandboxForTests, live, 'in the same sandbox');
       assert.equal(host.stateHash(), before);
       assert.equal(await host.E(counters[3] as object).read(), 5n);
       assert.equal(await host.E(kit.publicFacet).version(), 'v1');
