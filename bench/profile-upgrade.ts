@@ -38,11 +38,11 @@ const caps = [0, 1].map((k) => {
   return host.bundles.install(sb.manifest);
 });
 timePhases([
-  [ChangeChecks.prototype, 'upgradeChecks', 'pre-flight: inspect the current incarnation (live sandbox)'],
+  [ChangeChecks.prototype, 'upgradeChecks', 'pre-flight: inspect the current incarnation (on a clone of its live sandbox)'],
   [Kernel.prototype, 'upgradeVat', 'upgrade crank (kernel.upgradeVat)'],
-  [VatManager.prototype, 'startIncarnation', '  restore the base image + startVat'],
+  [VatManager.prototype, 'startIncarnation', '  restore the base image + startVat + the checks on the started sandbox'],
   [Sandbox, 'restore', '    restore the base image'],
-  [Sandbox.prototype, 'clone', '  clone the new incarnation'],
+  [Sandbox.prototype, 'clone', '  Sandbox.clone (the current incarnation and the started one; counted in their phases too)'],
   [PreflightSession.prototype, 'judge', '  inspect + judge the new incarnation (clone included)'],
   [Kernel.prototype, 'commit', 'commit'],
 ]);
