@@ -51,6 +51,8 @@ interface StartOptions {
   readonly role: 'root' | 'zygote' | 'upgrade';
   readonly vatParameters?: Capdata;
   readonly privateArgs?: Capdata;
+  /** After an upgrade: the imports (o-N) the vat's c-list still holds, for the GC to release those this incarnation no longer reaches. */
+  readonly imports?: readonly string[];
 }
 
 let vatData: VatData | null = null;
@@ -90,10 +92,14 @@ function exitNamespace(specifier: string, grant: ExitGrant, builtins: Record<str
 function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Record<string, ExitGrant>> = {}) {
   vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
-  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11),
-  // and so do the heap weak stores (issue 12).
-  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
-  vatData.setOnDeleted(weak.forget);
+  // Contract code's WeakMap/WeakSet know virtual objects and imports by vref
+  // (issue #11), and so do the heap weak stores (issue 12).
+  const importVrefOf = (key: unknown) => {
+    const vref = liveSlots.knownSlot(key);
+    return vref?.startsWith('o-') ? vref : undefined;
+  };
+  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key) ?? importVrefOf(key), (vref) => liveSlots.slotReleased(vref));
+  vatData.setHeapWeakKeys(weak);
   useWeakMapForStores(weak.WeakMap);
   const base = builtinModules(vatData);
   const builtins: Record<string, unknown> = { ...base };
@@ -114,7 +120,7 @@ function assertKindsRedefined(vd: VatData) {
 }
 
 async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capdata | undefined> {
-  liveSlots.startIncarnation();
+  liveSlots.startIncarnation(options.imports);
   const ns = loadContract(bundle, options.incarnation, options.exits);
   const vd = vatData!;
   if (typeof ns.buildRootObject === 'function') {
@@ -163,6 +169,8 @@ function instanceContext() {
 async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Capdata> {
   if (!instanceFunction || !vatData) throw Error('startInstance needs a vat forked from an installation zygote');
   rawStore.set('d.meta.context', JSON.stringify(context));
+  // Every incarnation reads the context again: the imports it names stay imported.
+  for (const slot of context.slots) if (slot.startsWith('o-')) liveSlots.refSlot(slot, 1, true);
   const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(instanceContext()), unserializeData(privateArgs));
   if (typeof maker !== 'function') throw Error('the instance function must return a kit maker');
   const kit = harden(await maker());

@@ -326,6 +326,19 @@ export class Kernel {
     return result;
   }
 
+  /**
+   * The host no longer needs these objects (host.release): they stop being
+   * pinned for it, and a GC sweep drops those no vat or queued message holds.
+   * Returns how many were pinned.
+   */
+  releaseHostRefs(krefs: readonly Kref[]): number {
+    this.assertIdle();
+    this.outbox.begin();
+    const n = this.gc.unpinForHost(krefs);
+    this.outbox.end();
+    return n;
+  }
+
   /** Calls back when a kernel promise settles (at once if it already has). */
   waitFor(kp: Kref, waiter: HostWaiter): void {
     const p = this.state.promise(kp);

@@ -88,7 +88,7 @@ export class RunItems {
     if (!gcPoint) {
       gc.afterDelivery(vat);
       // A snapshot keeps no garbage: a GC point comes first.
-      if (gc.gcEvery > 0 && manager.snapshotDue()) {
+      if (gc.collects(vat) && manager.snapshotDue()) {
         gc.boydStarted(vat);
         delivered.used += manager.deliver(gcPointDelivery(), this.k.syscall).used;
       }

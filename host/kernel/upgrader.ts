@@ -8,6 +8,7 @@ import type { VatRecord } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId } from './refs.js';
 import { upgradeDisconnectionData } from './upgrade-disconnection.js';
 import { DeliveryFailed } from './vat-manager.js';
+import { GC_PROTOCOL } from './gc.js';
 
 export interface UpgradeOptions {
   readonly privateArgs?: Capdata;
@@ -45,7 +46,7 @@ export class Upgrader {
     const { state } = this.k;
     const base = this.k.baseImage();
     const vat = state.allocateVatId();
-    const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat };
+    const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat, gc: GC_PROTOCOL };
     state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     state.addVat(vat, record);
@@ -84,7 +85,8 @@ export class Upgrader {
     if (z.role !== 'zygote') throw new Error(`vat ${zygote} is not an installation zygote`);
     const vat = state.allocateVatId();
     allocated(vat);
-    state.addVat(vat, { ...this.k.newVatRecord(options.name ?? vat, z.imageId, 'contract', options.budget), identity: vat });
+    // The instance runs the zygote's runtime, and so speaks its GC protocol.
+    state.addVat(vat, { ...this.k.newVatRecord(options.name ?? vat, z.imageId, 'contract', options.budget), identity: vat, ...(z.gc === undefined ? {} : { gc: z.gc }) });
     for (const [key, value] of this.k.vatstoreCopy(zygote)) store.set(state.vatstoreKey(vat, key), value);
     const context = translator.toVat(vat, options.context);
     const privateArgs = translator.toVat(vat, options.privateArgs);
@@ -116,6 +118,11 @@ export class Upgrader {
     if (options.privateArgs) opts.privateArgs = translator.toVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = translator.toVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
+    // Imports only the old incarnation's heap held would otherwise stay in
+    // the c-list for good: the new incarnation's GC releases those it does
+    // not reach again (through durable data) or recognise (durable weak keys).
+    const imports = this.importsOf(vat);
+    if (imports.length > 0) opts.imports = imports;
     // The checks run on the started sandbox before it replaces the old one,
     // which keeps serving if they refuse (break16 #2).
     let refused: Error | undefined;
@@ -134,6 +141,7 @@ export class Upgrader {
       throw options.checks ? options.checks.failed(err as Error) : err;
     }
     try {
+      state.setVat(vat, { ...state.vat(vat), gc: GC_PROTOCOL });
       const message =
         options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
       this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
@@ -148,6 +156,11 @@ export class Upgrader {
       throw err;
     }
     return { incarnation };
+  }
+
+  private importsOf(vat: VatId): string[] {
+    const prefix = `k.c.${vat}.v.o-`;
+    return [...this.k.store.entries(prefix)].map(([key]) => key.slice(`k.c.${vat}.v.`.length));
   }
 
   // Promises the old incarnation decided can never be resolved by it now;
