@@ -390,10 +390,9 @@ export class Host {
         throw new UpgradeError(vat, next, `instance ${vat} already runs bundle ${id}; nothing to upgrade (pass restart: true to start a new incarnation of the same bundle)`);
       }
       this.upgradeGrants(vat, source.manifest, options.exits);
-      if (!options.force) {
-        const checked = this.checks.preflight(vat, source, options);
-        if (!checked.ok) throw new PreflightRefused(vat, next, checked.problems);
-      }
+      // Pre-flight runs inside the upgrade's crank, on the incarnation the
+      // upgrade starts: a problem rolls the crank back (PreflightRefused).
+      const checks = options.force ? undefined : this.checks.upgradeChecks(vat, source, options);
       // One crank: pieces of source text, the new incarnation and the host's
       // records (running bundle, bundle hold) commit together or not at all.
       return this.kernel.operation(() => {
@@ -405,6 +404,7 @@ export class Host {
           vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
           exits,
           upgradeMessage: options.upgradeMessage,
+          checks,
           record: () => this.recordUpgrade(vat, id, policy),
         });
       });

@@ -41,7 +41,7 @@ import { resolveKernelLimits, type KernelLimits, type KernelOptions } from './ke
 export type { KernelOptions } from './kernel-options.js';
 
 export { errorData } from './syscalls.js';
-export type { UpgradeOptions } from './upgrader.js';
+export type { UpgradeChecks, UpgradeOptions } from './upgrader.js';
 
 /** What the host does with a send to one of its device objects. */
 export type DeviceAction =
@@ -250,12 +250,8 @@ export class Kernel {
    * Replaces a vat's code, atomically (see upgrader.ts). `record` runs inside
    * the upgrade's crank, so the host's records commit with it or not at all.
    */
-  upgradeVat(vat: VatId, bundleId: string, bundle: VatBundle, options: UpgradeOptions & { record?: () => void } = {}): { incarnation: number } {
-    return this.operation(() => {
-      const out = this.upgrader.upgrade(vat, bundleId, bundle, options);
-      options.record?.();
-      return out;
-    });
+  upgradeVat(vat: VatId, bundleId: string, bundle: VatBundle, options: UpgradeOptions = {}): { incarnation: number } {
+    return this.operation(() => this.upgrader.upgrade(vat, bundleId, bundle, options));
   }
 
   /** Deletes up to `limit` keys of data an upgrade left behind; part of the current crank. */

@@ -2,6 +2,7 @@
 // instances forked from a zygote, and upgrades (a new incarnation in a fresh
 // sandbox that reconnects to durable state). Each runs inside a crank the
 // kernel opened; a throw leaves that crank to be rolled back.
+import type { Sandbox } from '../engine/index.js';
 import type { Kernel, VatBundle } from './kernel.js';
 import type { VatRecord } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId } from './refs.js';
@@ -15,6 +16,24 @@ export interface UpgradeOptions {
   readonly exits?: Record<string, unknown>;
   /** Told to everyone whose promise the upgrade disconnects (the record's upgradeMessage). */
   readonly upgradeMessage?: string;
+  /** Checks run inside the upgrade's crank (pre-flight, issue 16); a throw from them aborts the upgrade. */
+  readonly checks?: UpgradeChecks;
+  /** Runs inside the upgrade's crank once the new incarnation is in place (the host's records). */
+  readonly record?: () => void;
+}
+
+/**
+ * Checks on a new incarnation, run inside the upgrade's crank so the upgrade
+ * itself is the trial (issue 16): nothing commits unless they pass.
+ */
+export interface UpgradeChecks {
+  /**
+   * The new incarnation started; `sandbox` is its live sandbox, which must
+   * be left as it is (inspect a clone). Throw to refuse the upgrade.
+   */
+  started(sandbox: Sandbox): void;
+  /** The new incarnation did not start: the error the upgrade fails with instead of `err`. */
+  failed(err: Error): Error;
 }
 
 const CLEANUP_PER_CRANK = 200;
@@ -104,15 +123,38 @@ export class Upgrader {
     // not reach again (through durable data) or recognise (durable weak keys).
     const imports = this.importsOf(vat);
     if (imports.length > 0) opts.imports = imports;
-    manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
-    state.setVat(vat, { ...state.vat(vat), gc: GC_PROTOCOL });
-    const message =
-      options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
-    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
-    // No snapshot here: the vat record names the base image and the start-up
-    // delivery is the first transcript entry, so the vat's snapshot policy
-    // takes the first image of this incarnation when one falls due.
-    manager.snapshotIfDue();
+    // The checks run on the started sandbox before it replaces the old one,
+    // which keeps serving if they refuse (break16 #2).
+    let refused: Error | undefined;
+    const check = (started: Sandbox) => {
+      try {
+        options.checks?.started(started);
+      } catch (err) {
+        refused = err as Error;
+        throw err;
+      }
+    };
+    try {
+      manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall, check);
+    } catch (err) {
+      if (refused) throw refused;
+      throw options.checks ? options.checks.failed(err as Error) : err;
+    }
+    try {
+      state.setVat(vat, { ...state.vat(vat), gc: GC_PROTOCOL });
+      const message =
+        options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
+      this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
+      // No snapshot here: the vat record names the base image and the start-up
+      // delivery is the first transcript entry, so the vat's snapshot policy
+      // takes the first image of this incarnation when one falls due.
+      manager.snapshotIfDue();
+      options.record?.();
+    } catch (err) {
+      // The crank is rolled back to the old incarnation: its sandbox reloads when next needed.
+      manager.drop();
+      throw err;
+    }
     return { incarnation };
   }
 

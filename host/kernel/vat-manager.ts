@@ -148,11 +148,21 @@ export class VatManager {
    * delivery; on failure the new sandbox is discarded and the old one keeps
    * serving, untouched.
    */
-  startIncarnation(imageId: string, image: SnapshotImage, identity: string, incarnation: number, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
+  startIncarnation(
+    imageId: string,
+    image: SnapshotImage,
+    identity: string,
+    incarnation: number,
+    delivery: unknown,
+    syscall: LiveSyscall,
+    /** Runs on the started sandbox before it replaces the old one; a throw discards it as a failed start would. */
+    check?: (started: Sandbox) => void,
+  ): DeliveryResult {
     const fresh = Sandbox.restore(image, { ...this.sandboxOptions, identity });
     let result: DeliveryResult;
     try {
       result = this.run(fresh, delivery, syscall);
+      check?.(fresh);
     } catch (err) {
       fresh.dispose();
       throw err;

@@ -58,16 +58,20 @@ export class TrialVat {
   private sortedOverlay: string[] | null = null;
   /** Deleted keys the last nextKey stepped over (charged as the kernel charges its store's). */
   private scanSteps = 0;
-  private sandbox: Sandbox;
 
+  /**
+   * A trial on `sandbox`, which it owns from now on (dispose() disposes it).
+   * `budget` is the compute units each delivery may use.
+   */
   constructor(
-    image: SnapshotImage,
-    identity: string | undefined,
+    private readonly sandbox: Sandbox,
     private readonly base: VatstoreView,
     private readonly budget: bigint,
-    sandboxOptions: SandboxOptions = {},
-  ) {
-    this.sandbox = Sandbox.restore(image, { ...sandboxOptions, identity });
+  ) {}
+
+  /** A trial on a fresh sandbox restored from `image`. */
+  static restore(image: SnapshotImage, identity: string | undefined, base: VatstoreView, budget: bigint, sandboxOptions: SandboxOptions = {}): TrialVat {
+    return new TrialVat(Sandbox.restore(image, { ...sandboxOptions, identity }), base, budget);
   }
 
   /** Delivers one vat-space delivery; never throws for a guest failure. */
