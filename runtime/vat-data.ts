@@ -10,6 +10,8 @@
 //   d.vo.<kindId>/<n>              state of a durable object
 //   d.c.<kindId>/<n>.<key>         entry of a durable collection (key order-encoded)
 //   d.cm.<kindId>/<n>              collection metadata (label, size)
+//   d.cx.<kindId>/<n>              a deleted collection whose entries GC points still delete
+//   d.gcc.<vref>                   a durable object a GC point has yet to look at
 //   v<inc>.…                       the same for virtual (non-durable) data of
 //                                  incarnation <inc>; deleted after an upgrade
 // vrefs: o+d<kindId>/<n> durable, o+v<kindId>/<n> virtual, ":<i>" suffix for a
@@ -79,12 +81,14 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     for (const vref of ctx.takeDied()) candidates.add(baseOf(vref));
     for (const base of objects.takeReleasedStates()) candidates.add(base);
     let work = collections.deleteEntries(budget);
+    work += refs.loadPending(budget - work);
     let deleted = 0;
     while (candidates.size > 0 && work < budget) {
       const [base] = candidates;
       candidates.delete(base);
       work++;
       const vrefs = objects.deleteIfUnreachable(base) ?? (collections.deleteIfUnreachable(base) ? [base] : undefined);
+      refs.settled(base, vrefs !== undefined);
       if (vrefs === undefined) continue;
       deleted++;
       for (const vref of vrefs) {

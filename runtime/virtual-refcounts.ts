@@ -27,6 +27,8 @@ export const baseOf = (vref: string) => {
 export const slotsOf = (text: string | undefined): string[] =>
   text === undefined || text.endsWith('"slots":[]}') ? [] : (JSON.parse(text).slots as string[]);
 
+const PENDING = 'd.gcc.';
+
 export function makeRefcounts(ctx: VatDataContext, marshal: Pick<Marshaller, 'refSlot' | 'slotReleased'>) {
   const { store, prefixOf } = ctx;
   const isVirtual = (vref: string) => VREF.test(vref);
@@ -47,7 +49,32 @@ export function makeRefcounts(ctx: VatDataContext, marshal: Pick<Marshaller, 're
     else {
       store.delete(rcKey(base));
       candidates.add(base);
+      if (isDurable(base)) store.set(PENDING + base, '1');
     }
+  };
+
+  // A durable object that may have become unreachable is also marked in the
+  // vatstore (d.gcc.<base>) until a GC point settles it, so that an upgrade,
+  // which forgets the heap's candidates, does not forget it (break-11b #14).
+  const isDurable = (base: string) => base.startsWith('o+d');
+  /** A GC point looked at `base`: its mark goes once it was deleted or stored data holds it (a heap hold keeps it marked). */
+  const settled = (base: string, deleted: boolean) => {
+    if (isDurable(base) && (deleted || count(base) > 0)) store.delete(PENDING + base);
+  };
+  let pendingCursor: string | undefined = PENDING;
+  /** Adds up to `budget` marked objects (from before this incarnation) to the candidates; returns how many. */
+  const loadPending = (budget: number): number => {
+    let n = 0;
+    while (pendingCursor !== undefined && n < budget) {
+      const k = store.getNextKey(pendingCursor);
+      if (k === undefined || !k.startsWith(PENDING)) pendingCursor = undefined;
+      else {
+        candidates.add(k.slice(PENDING.length));
+        pendingCursor = k;
+        n++;
+      }
+    }
+    return n;
   };
   /** One more (1) or one less (-1) stored reference to `vref`, from durable or virtual data. */
   const ref = (vref: string, delta: 1 | -1, durable: boolean) => {
@@ -109,7 +136,7 @@ export function makeRefcounts(ctx: VatDataContext, marshal: Pick<Marshaller, 're
     return out;
   };
 
-  return { candidates, count, addRef, dropRef, ref, adjust, exported, unexported, isVirtual, weakKeyAdded, weakKeyRemoved, recognizedByStores, weakHolders };
+  return { candidates, settled, loadPending, count, addRef, dropRef, ref, adjust, exported, unexported, isVirtual, weakKeyAdded, weakKeyRemoved, recognizedByStores, weakHolders };
 }
 
 export type Refcounts = ReturnType<typeof makeRefcounts>;

@@ -1,10 +1,17 @@
-// What the heap holds keeps virtual data alive (issue #11, second hostile
-// review): a store's detached methods or an iterator keep the store, and a
-// kept `state` keeps its object's record.
+// What keeps virtual data alive and what lets it go (issue #11, second
+// hostile review): a store's detached methods or an iterator keep the store,
+// a kept `state` keeps its object's record; a lookup registers nothing; an
+// upgrade does not forget durable objects dropped just before it.
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
 
-describe('liveslots: heap holds that keep virtual data (issue #11)', () => {
+function count(host: Host, prefix: string): number {
+  let n = 0;
+  for (const _ of host.store.entries(prefix)) n++;
+  return n;
+}
+
+describe('liveslots: what keeps virtual data, and what lets it go (issue #11)', () => {
   it('keeps a big store whose methods or iterator alone are held, virtual or durable', async () => {
     const src = `import { Far } from '@endo/far';
 import { makeScalarBigMapStore } from '@agoric/vat-data';
@@ -106,6 +113,37 @@ export function buildRootObject() {
       // each lookup allocated (and kept) a vref before.
       const exports = [...host.store.entries(`k.c.${a.vatId}.v.o+`)].map(([k]) => k.slice(`k.c.${a.vatId}.v.`.length));
       assert.deepEqual(exports.filter((v) => /^o\+\d+$/.test(v)).sort(), ['o+0', 'o+1']);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('deletes durable objects dropped just before an upgrade, in the new incarnation', async () => {
+    const version = (v: string) => `import { provideKindHandle, defineDurableKind, provideDurableMapStore, provide } from '@quickvat/vat-data';
+export const defineInstallationKinds = () => (baggage) => {
+  const make = defineDurableKind(provideKindHandle(baggage, 'Rec'), (i) => ({ i }), { i: ({ state }) => state.i });
+  const recs = provideDurableMapStore(baggage, 'recs');
+  const makePub = defineDurableKind(provideKindHandle(baggage, 'Pub'), () => ({}), {
+    add: (_c, n) => { for (let i = 0; i < n; i++) recs.init(recs.getSize(), make(i)); return recs.getSize(); },
+    clear: () => { recs.clear(); return 0; },
+    noop: () => 0,
+    version: () => '${v}',
+  });
+  const pub = provide(baggage, 'pub', () => makePub());
+  return () => ({ publicFacet: pub });
+};`;
+    const host = await Host.open({ gcEvery: 5 });
+    try {
+      const kit = host.startInstance(host.install(version('v1'), { label: 'u' })) as { publicFacet: unknown; adminFacet: unknown; instanceId: string };
+      assert.equal(await host.E(kit.publicFacet).add(20), 20);
+      const records = () => [...host.store.entries(`k.vs.${kit.instanceId}.d.vo.`)].length;
+      const before = records();
+      await host.E(kit.publicFacet).clear(); // the 20 records are unreachable now, known only to the heap
+      await host.upgrade(kit.adminFacet as never, version('v2'));
+      for (let i = 0; i < 15; i++) await host.E(kit.publicFacet).noop();
+      assert.equal(await host.E(kit.publicFacet).version(), 'v2');
+      assert.equal(records(), before - 20);
+      assert.equal(count(host, `k.vs.${kit.instanceId}.d.gcc.`), 0);
     } finally {
       await host.close();
     }
