@@ -16,7 +16,8 @@
 //   entry of any vat for a promise, a queued item (target, arguments,
 //   result), a message queued on an unresolved promise, the resolution data
 //   of a marked promise, a vat's root object, a reference the host was given
-//   and has not released (host.release).
+//   and has not released (host.release; a promise the host was given is
+//   kept only until the host has its settlement).
 //   Each unmarked kernel object is dropped: the sweep queues, in each
 //   exporter's lane, dropExports items of at most DROPS_PER_DELIVERY exports
 //   (reachable and recognisable counts are both zero, so one stands for
