@@ -78,12 +78,12 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
 
   // A strong collection's remotable key is a reference to its object; a weak
   // one's only recognises it (virtual-refcounts.ts). An ordinary heap object
-  // as a weak key keeps its vref while the entry exists: the vref is the
-  // only way to find the entry again.
+  // as a weak key keeps its vref while the program holds the object
+  // (liveslots holds it weakly), and its entries go once it is gone.
   const keyReference = (place: Place, k: string, delta: 1 | -1) => {
     if (k[place.entryPrefix.length] !== 'r') return;
     const ref = k.slice(place.entryPrefix.length + 1);
-    if (!place.weak || (ref.startsWith('o+') && !refs.isVirtual(ref))) refs.ref(ref, delta, place.durable);
+    if (!place.weak) refs.ref(ref, delta, place.durable);
     if (!place.weak) return;
     if (delta > 0) refs.weakKeyAdded(place.durable, ref, place.vref);
     else refs.weakKeyRemoved(place.durable, ref, place.vref);

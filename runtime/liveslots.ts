@@ -24,6 +24,8 @@ export interface VirtualHooks {
   collect(): { deleted: number; more: boolean };
   /** True while a weak collection (a weak store or the heap WeakMap/WeakSet) has `vref` as a key. */
   recognizes(vref: string): boolean;
+  /** The object `vref` named is gone: weak collection entries keyed by it go too. */
+  forgetKey(vref: string): void;
 }
 
 export interface LiveSlots {
@@ -90,10 +92,34 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   // Ordinary exports (o+N) the kernel holds (sent and not yet dropped): one
   // is forgotten once neither the kernel nor stored data names it.
   const kernelExports = new Set<string>();
+  // An ordinary export only weak stores name as a key is held weakly
+  // (break-11b #9): it keeps its vref while the program holds it, so its
+  // entries are found again, and once it is gone a GC point deletes them.
+  const weakOnly = new Map<string, WeakRef<object>>();
   const forgetExport = (vref: string) => {
     const val = slotToVal.get(vref);
     slotToVal.delete(vref);
-    if (val !== undefined) valToSlot.delete(val);
+    if (val === undefined) return;
+    if (virtual?.recognizes(vref)) weakOnly.set(vref, new WeakRef(val));
+    else valToSlot.delete(val);
+  };
+  /** An ordinary export is named strongly again (sent, or stored): held strongly again. */
+  const strengthen = (vref: string) => {
+    const val = weakOnly.get(vref)?.deref();
+    if (val === undefined) return;
+    weakOnly.delete(vref);
+    slotToVal.set(vref, val);
+  };
+  /** A GC point: weak-store entries keyed by ordinary objects the program let go are deleted (at most `limit`). */
+  const collectWeakOnly = (limit: number) => {
+    let n = 0;
+    for (const [vref, ref] of weakOnly) {
+      if (n >= limit) break;
+      if (ref.deref() !== undefined) continue;
+      weakOnly.delete(vref);
+      virtual?.forgetKey(vref);
+      n++;
+    }
   };
   // Imported promises we still wait on: vpid -> resolvers.
   const importedPromises = new Map<string, PromiseRecord>();
@@ -172,7 +198,10 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     for (const slot of data.slots) {
       if (slot[0] === 'p') kernelKnows.add(slot);
       else if (virtual?.isVirtualVref(slot)) virtual.exported(slot);
-      else if (slot.startsWith('o+') && slot !== 'o+0') kernelExports.add(slot);
+      else if (slot.startsWith('o+') && slot !== 'o+0') {
+        kernelExports.add(slot);
+        strengthen(slot);
+      }
     }
     return data;
   };
@@ -277,7 +306,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   };
 
   const convertSlotToVal = (slot: string): any => {
-    const known = slotToVal.get(slot);
+    const known = slotToVal.get(slot) ?? weakOnly.get(slot)?.deref();
     if (known !== undefined) return known;
     if (virtual?.isVirtualVref(slot)) return virtual.reanimate(slot);
     if (/^o-\d+$/.test(slot)) {
@@ -329,15 +358,21 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     },
     refSlot(vref: string, delta: 1 | -1, durable: boolean) {
       slotRefs.adjust(vref, delta, durable);
+      if (delta > 0) strengthen(vref);
       if (delta > 0 || slotRefs.held(vref)) return;
       if (vref[0] === 'p' && settledButStored.delete(vref)) slotToVal.delete(vref);
       else if (vref.startsWith('o+') && vref !== 'o+0' && !kernelExports.has(vref)) forgetExport(vref);
     },
-    slotReleased: (vref: string) => imports.consider(vref),
+    slotReleased(vref: string) {
+      imports.consider(vref);
+      // An ordinary export now named only as a weak key: held weakly.
+      if (vref.startsWith('o+') && vref !== 'o+0' && !virtual?.isVirtualVref(vref) && !kernelExports.has(vref) && !slotRefs.held(vref)) forgetExport(vref);
+    },
     bringOutYourDead() {
       // Virtual objects first: deleting one may release the imports its state named.
       const { deleted: deletedVirtual, more } = virtual ? virtual.collect() : { deleted: 0, more: false };
       const droppedImports = imports.collect((vref) => virtual?.recognizes(vref) ?? false);
+      collectWeakOnly(1000);
       // `more`: the bounded GC point left work; the kernel gives another one soon.
       return { droppedImports, deletedVirtual, more: more || imports.pending() };
     },

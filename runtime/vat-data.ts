@@ -188,6 +188,10 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     unexported: refs.unexported,
     collect,
     recognizes: (vref: string) => heapWeak.recognizes(vref) || refs.recognizedByStores(vref),
+    forgetKey: (vref: string) => {
+      heapWeak.forget(vref);
+      for (const [, collection] of refs.weakHolders(vref)) collections.dropWeakKey(collection, vref);
+    },
     /** Connects the contract's heap WeakMap/WeakSet (they key virtual objects and imports by vref). */
     setHeapWeakKeys: (keys: HeapWeakKeys) => {
       heapWeak = keys;

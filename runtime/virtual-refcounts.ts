@@ -115,7 +115,11 @@ export function makeRefcounts(ctx: VatDataContext, marshal: Pick<Marshaller, 're
 
   // ------------------------------------------------------------ recognisers
   const irPrefix = (durable: boolean, vref: string) => `${prefixOf(durable)}ir.${vref}|`;
-  const weakKeyAdded = (durable: boolean, vref: string, collection: string) => store.set(irPrefix(durable, vref) + collection, '1');
+  const weakKeyAdded = (durable: boolean, vref: string, collection: string) => {
+    store.set(irPrefix(durable, vref) + collection, '1');
+    // An ordinary object as a weak key does not keep it (liveslots holds it weakly).
+    if (vref.startsWith('o+') && !isVirtual(vref)) marshal.slotReleased(vref);
+  };
   const weakKeyRemoved = (durable: boolean, vref: string, collection: string) => {
     store.delete(irPrefix(durable, vref) + collection);
     if (vref.startsWith('o-')) marshal.slotReleased(vref);

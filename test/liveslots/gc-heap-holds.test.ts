@@ -148,4 +148,33 @@ export const defineInstallationKinds = () => (baggage) => {
       await host.close();
     }
   });
+
+  it('lets go of ordinary objects used as weak store keys once the program does, and finds the ones it keeps', async () => {
+    const src = `import { Far } from '@endo/far';
+import { makeScalarBigWeakMapStore, makeScalarBigWeakSetStore } from '@agoric/vat-data';
+export function buildRootObject() {
+  const byHandle = makeScalarBigWeakMapStore('byHandle');
+  const seen = makeScalarBigWeakSetStore('seen');
+  let kept;
+  return Far('a', {
+    round: (n) => {
+      for (let i = 0; i < n; i++) { const h = Far('handle', {}); byHandle.init(h, i); seen.add(h); kept = h; }
+      return 0;
+    },
+    check: () => harden([byHandle.get(kept), seen.has(kept)]),
+    noop: () => 0,
+  });
+}`;
+    const host = await Host.open({ gcEvery: 1 });
+    try {
+      const a = host.createVat(src, { name: 'a' });
+      for (let r = 0; r < 3; r++) await host.E(a.root).round(100);
+      for (let i = 0; i < 3; i++) await host.E(a.root).noop();
+      assert.deepEqual(await host.E(a.root).check(), [99, true]);
+      // Only the kept handle's two entries (one per store) are left.
+      assert.equal(count(host, `k.vs.${a.vatId}.v1.c.`), 2);
+    } finally {
+      await host.close();
+    }
+  });
 });
