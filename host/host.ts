@@ -21,6 +21,7 @@ import type { BlockReport, RunPolicy } from './kernel/run-policy.js';
 import { assertSendable } from './marshal/sendable.js';
 import { PreflightRefused, UpgradeError, upgradeReason } from './upgrade/upgrade-error.js';
 import { readStateExport, writeStateExport, type ExportMeta } from './store/state-export.js';
+import { CLUSTER_BINDING_KEY } from './replica/store-binding.js';
 import type { Replica, ReplicateOptions } from './replica/replica.js';
 
 /** An installed contract: a zygote image plus its bundle. */
@@ -146,7 +147,7 @@ export class Host {
     const store = Store.open({ path: options.path });
     let host: Host;
     try {
-      const imported = options.replicate?.importFrom && store.getNextKey('') === undefined ? readStateExport(store, options.replicate.importFrom) : undefined;
+      const imported = options.replicate?.importFrom && !store.hasState() ? readStateExport(store, options.replicate.importFrom) : undefined;
       host = new Host(store, new Kernel(store, options), options.replicate ? { ...options, autoRun: false } : options);
       if (imported && host.stateHash() !== imported.stateHash) {
         throw new Error(`the state imported from ${options.replicate!.importFrom} hashes to ${host.stateHash()}, not ${imported.stateHash} as its export says`);
@@ -157,7 +158,7 @@ export class Host {
       if (options.replicate) {
         // Loaded only by replicas: a plain host never needs the etcd client.
         const { Replica } = await import('./replica/replica.js');
-        host.replica = await Replica.start(host, options.replicate);
+        host.replica = await Replica.start(host, options.replicate, imported);
       }
     } catch (err) {
       await store.close();
@@ -614,7 +615,12 @@ export class Host {
   exportState(file: string): ExportMeta & { entries: number; bytes: number } {
     this.assertOpen();
     if (this.store.dirty) throw new Error('the host has uncommitted work; run() its block first, then export');
-    return writeStateExport(this.store, file, { height: (this.store.get('replica.height') as number | undefined) ?? 0, stateHash: this.stateHash() });
+    const binding = this.store.get(CLUSTER_BINDING_KEY) as { cluster: string; genesis: string } | undefined;
+    return writeStateExport(this.store, file, {
+      height: (this.store.get('replica.height') as number | undefined) ?? 0,
+      stateHash: this.stateHash(),
+      ...(binding ? { cluster: { name: binding.cluster, genesis: binding.genesis } } : {}),
+    });
   }
 
   // ---------------------------------------------------------------- running
