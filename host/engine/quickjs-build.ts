@@ -124,3 +124,18 @@ export const STACK_GUARD = {
    */
   hardBytes: 320 * 1024,
 } as const;
+
+/**
+ * Where the pinned QuickJS (PUBLISHED_WASM_SHA256) keeps `malloc_gc_threshold`
+ * in its JSRuntime (wasm32 layout: 16 bytes of malloc functions, 16 of malloc
+ * state, then rt_info, the atom table, the class table and four list heads).
+ * QuickJS runs its cycle collector at an object allocation that takes the heap
+ * over this threshold; zeroing it makes the next allocation collect. That is
+ * the only way to ask the published build for a full collection (JS_RunGC is
+ * not exported). Sandbox.create checks the offset against QuickJS's initial
+ * value, so a different build fails loudly instead of writing a wrong field.
+ */
+export const RUNTIME_LAYOUT = {
+  gcThresholdOffset: 108,
+  initialGcThreshold: 256 * 1024,
+} as const;

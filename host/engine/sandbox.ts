@@ -3,7 +3,7 @@
 // through one syscall function with a fixed id.
 import crypto from 'node:crypto';
 import { GuestError, HostStackOverflow, InstanceDiscarded, NotQuiescent, SnapshotError } from './errors.js';
-import { STACK_GUARD } from './quickjs-build.js';
+import { RUNTIME_LAYOUT, STACK_GUARD } from './quickjs-build.js';
 import { Ffi, type Ptr } from './ffi.js';
 import {
   captureImage,
@@ -162,6 +162,10 @@ export class Sandbox {
       const x = inst.exports;
       const rt = x.QTS_NewRuntime();
       if (rt === 0) throw new Error('QTS_NewRuntime returned NULL');
+      const threshold = new DataView(inst.memory.buffer).getUint32(rt + RUNTIME_LAYOUT.gcThresholdOffset, true);
+      if (threshold !== RUNTIME_LAYOUT.initialGcThreshold) {
+        throw new Error(`QuickJS runtime layout differs from the pinned build's (GC threshold reads ${threshold}); update RUNTIME_LAYOUT`);
+      }
       x.QTS_RuntimeSetMaxStackSize(rt, opts.stackLimitBytes);
       const ctx = x.QTS_NewContext(rt, 0);
       if (ctx === 0) throw new Error('QTS_NewContext returned NULL');
@@ -324,6 +328,19 @@ export class Sandbox {
   /** sha256 of the canonical memory image: equal across replicas in the same state. */
   stateHash(): string {
     return imageHash(this.snapshot());
+  }
+
+  /**
+   * Makes QuickJS run its full collection (reference cycles included) at the
+   * guest's next object allocation, normally at the start of the next call.
+   * A GC point chosen by the caller, so deterministic: the collection depends
+   * only on the heap, which every replica has identical. Without it cycles
+   * wait for QuickJS's own trigger (the heap grown by half since the last
+   * collection), so a GC point could not see objects dropped since.
+   */
+  collectAtNextAllocation(): void {
+    this.assertUsable();
+    new DataView(this.inst.memory.buffer).setUint32(this.rt + RUNTIME_LAYOUT.gcThresholdOffset, 0, true);
   }
 
   /** Frees nothing inside (the memory goes with the instance) but forbids further use. */

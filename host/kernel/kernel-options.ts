@@ -4,7 +4,7 @@ import type { SandboxOptions } from '../engine/index.js';
 import type { StoredImage } from './base-image.js';
 
 export interface KernelOptions {
-  /** Snapshot a vat after this many deliveries since its last snapshot. Default 200. */
+  /** Snapshot a vat after this many deliveries since its last snapshot. Default 1,000 (replay cost is bounded by snapshotEveryUnits; this caps transcript length for cheap deliveries). */
   readonly snapshotEvery?: number;
   /** ...or once its deliveries since the last snapshot used this many meter units. Default 1e9. */
   readonly snapshotEveryUnits?: bigint;
@@ -29,6 +29,15 @@ export interface KernelOptions {
    * operator's guide, "Garbage collection", for the known problems).
    */
   readonly gcEvery?: number;
+  /**
+   * Keep every vat's whole transcript (default true, as Agoric's swing-store
+   * keepTranscripts). With false, a vat's transcript entries before its
+   * latest snapshot are deleted when that snapshot is taken (replay never
+   * reads them), so the store stops growing with every delivery; an archive
+   * node keeps them. Recorded in each vat's record when the vat is created,
+   * like snapshotEvery, so replicas agree on what their stores hold.
+   */
+  readonly keepTranscripts?: boolean;
 }
 
 // Off by default: a hostile review found that GC can still forget objects
@@ -37,7 +46,7 @@ export interface KernelOptions {
 // are fixed, distributed GC is opt-in, and a host that never collects loses
 // nothing (issue #11 stays open).
 const DEFAULT_GC_EVERY = 0;
-const DEFAULTS = { snapshotEvery: 200, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
+const DEFAULTS = { snapshotEvery: 1000, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
 
 
 /** The options' values in force (defaults filled in), checked. */
@@ -48,6 +57,7 @@ export interface KernelLimits {
   readonly maxQueueLength: number;
   readonly maxQueuedPerVat: number;
   readonly gcEvery: number;
+  readonly keepTranscripts: boolean;
 }
 
 /** Fills in defaults; throws RangeError naming an option whose value is meaningless. */
@@ -68,5 +78,7 @@ export function resolveKernelLimits(options: KernelOptions): KernelLimits {
   }
   const gcEvery = options.gcEvery ?? DEFAULT_GC_EVERY;
   if (!(Number.isSafeInteger(gcEvery) && gcEvery >= 0)) throw new RangeError(`gcEvery must be a non-negative integer, got ${gcEvery}`);
-  return { ...counts, deliveryBudget, gcEvery };
+  const keepTranscripts = options.keepTranscripts ?? true;
+  if (typeof keepTranscripts !== 'boolean') throw new TypeError(`keepTranscripts must be a boolean, got ${typeof keepTranscripts}`);
+  return { ...counts, deliveryBudget, gcEvery, keepTranscripts };
 }

@@ -56,6 +56,10 @@ export interface VatRecord {
   readonly snapshotEveryUnits?: string;
   /** Meter units used by deliveries since the last snapshot (bigint as text). */
   readonly unitsSinceSnapshot?: string;
+  /** Delete transcript entries replay no longer needs at each snapshot (KernelOptions.keepTranscripts false). */
+  readonly pruneTranscript?: true;
+  /** Transcript entries from the methods-used index's start up to here were pruned. */
+  readonly transcriptPrunedTo?: number;
   /** kref of the vat's root object, once started. */
   readonly root?: Kref;
 }
@@ -127,6 +131,22 @@ export class KernelState {
     this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry);
     const units = BigInt(r.unitsSinceSnapshot ?? '0') + used;
     this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1, unitsSinceSnapshot: String(units) });
+  }
+
+  /**
+   * Deletes the entries replay no longer needs (before the vat's snapshot
+   * position) if the vat prunes. Entries before the methods-used index began
+   * (`k.muFrom`) are kept: a store older than the index knows its clients'
+   * methods only from them. Bounded by the deliveries since the last prune.
+   */
+  pruneTranscript(id: VatId): void {
+    const r = this.vat(id);
+    if (!r.pruneTranscript) return;
+    const indexFrom = this.store.get(`k.muFrom.${id}`) as number | undefined;
+    const from = Math.max(r.transcriptPrunedTo ?? 0, indexFrom ?? 0);
+    if (from >= r.snapshotPos) return;
+    for (let pos = from; pos < r.snapshotPos; pos++) this.store.delete(`k.t.${id}.${pad(pos)}`);
+    this.setVat(id, { ...r, transcriptPrunedTo: r.snapshotPos });
   }
 
   // --- methods clients used, per exported object (pre-flight's method-removed

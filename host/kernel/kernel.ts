@@ -170,6 +170,7 @@ export class Kernel {
       budget: String(budget ?? this.limits.deliveryBudget),
       snapshotEvery: this.limits.snapshotEvery,
       ...(this.options.snapshotEveryUnits ? { snapshotEveryUnits: String(this.options.snapshotEveryUnits) } : {}),
+      ...(this.limits.keepTranscripts ? {} : { pruneTranscript: true }),
     };
   }
 

@@ -100,7 +100,7 @@ export class VatManager {
     };
     let reply: string;
     try {
-      reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(entry.d)), { budget: BigInt(record.budget) });
+      reply = this.dispatch(sandbox, entry.d, record);
     } catch (err) {
       throw new ReplayDiverged(`vat ${this.id} failed replaying transcript entry ${pos}: ${(err as Error).message}`);
     }
@@ -146,11 +146,20 @@ export class VatManager {
     }
     const record = this.state.vat(this.id);
     this.state.setVat(this.id, { ...record, imageId, identity, incarnation, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    this.state.pruneTranscript(this.id);
     this.state.appendTranscript(this.id, { d: delivery, sc: result.syscalls }, result.used);
     if (record.imageId !== imageId) this.state.images.release();
     this.sandbox?.dispose();
     this.sandbox = fresh;
     return result;
+  }
+
+  // Live and in replay alike: a GC point (bringOutYourDead) first has QuickJS
+  // collect everything unreachable, cycles included, so liveslots sees every
+  // dropped import and replay reproduces the same heap.
+  private dispatch(sandbox: Sandbox, delivery: unknown, record: VatRecord): string {
+    if (Array.isArray(delivery) && delivery[0] === 'bringOutYourDead') sandbox.collectAtNextAllocation();
+    return sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
   }
 
   private run(sandbox: Sandbox, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
@@ -180,7 +189,7 @@ export class VatManager {
     try {
       let reply: string;
       try {
-        reply = sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
+        reply = this.dispatch(sandbox, delivery, record);
       } catch (err) {
         // An illegal syscall is the cause, whatever the guest did with its error.
         throw illegal ?? err;
@@ -219,6 +228,7 @@ export class VatManager {
     // collected once no vat names it.
     const imageId = this.state.images.put(this.sandbox!.snapshot());
     this.state.setVat(this.id, { ...record, imageId, identity: null, snapshotPos: record.transcriptLength, unitsSinceSnapshot: '0' });
+    this.state.pruneTranscript(this.id);
     if (record.imageId !== imageId) this.state.images.release();
   }
 

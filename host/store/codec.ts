@@ -32,7 +32,7 @@ export function encodeValue(key: string, value: unknown): Buffer {
   if (value === undefined) {
     throw new TypeError(`store value for key ${describe(key)} is undefined; use delete() to remove a key`);
   }
-  checkValue(key, value, '', new Set());
+  checkValue(key, value, [], new Set());
   let encoded: Uint8Array;
   try {
     encoded = codec.encode(value);
@@ -54,7 +54,7 @@ const ALLOWED = 'null, booleans, numbers, strings, bigints, Uint8Arrays, arrays 
 // Maps as objects, class instances as plain objects, holes as undefined), and
 // nested undefined would make {a: undefined} and {} different states that read
 // alike; refusing them keeps get() returning what set() was given.
-function checkValue(key: string, value: unknown, path: string, ancestors: Set<object>): void {
+function checkValue(key: string, value: unknown, path: PathStep[], ancestors: Set<object>): void {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -72,9 +72,11 @@ function checkValue(key: string, value: unknown, path: string, ancestors: Set<ob
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) reject(key, path, 'an array subclass');
     for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) reject(key, `${path}[${i}]`, 'a hole in a sparse array');
-      if (value[i] === undefined) reject(key, `${path}[${i}]`, 'undefined');
-      checkValue(key, value[i], `${path}[${i}]`, ancestors);
+      path.push(i);
+      if (!(i in value)) reject(key, path, 'a hole in a sparse array');
+      if (value[i] === undefined) reject(key, path, 'undefined');
+      checkValue(key, value[i], path, ancestors);
+      path.pop();
     }
   } else {
     const proto: unknown = Object.getPrototypeOf(value);
@@ -82,16 +84,29 @@ function checkValue(key: string, value: unknown, path: string, ancestors: Set<ob
       reject(key, path, `an instance of ${(value as object).constructor?.name ?? 'a class'}`);
     }
     if (Object.getOwnPropertySymbols(value).length > 0) reject(key, path, 'an object with symbol keys');
-    for (const [name, item] of Object.entries(value)) {
-      const itemPath = `${path}${/^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`}`;
-      if (item === undefined) reject(key, itemPath, 'undefined');
-      checkValue(key, item, itemPath, ancestors);
+    for (const name in value) {
+      if (!Object.hasOwn(value, name)) continue;
+      const item = (value as Record<string, unknown>)[name];
+      path.push(name);
+      if (item === undefined) reject(key, path, 'undefined');
+      checkValue(key, item, path, ancestors);
+      path.pop();
     }
   }
   ancestors.delete(value);
 }
 
-function reject(key: string, path: string, what: string): never {
+// Steps from the value's root: array indexes and property names. Formatted
+// only for an error, so a valid value costs no string building.
+type PathStep = string | number;
+
+function formatPath(path: readonly PathStep[]): string {
+  return path.map((step) => (typeof step === 'number' ? `[${step}]` : /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`)).join('');
+}
+
+
+function reject(key: string, steps: readonly PathStep[], what: string): never {
+  const path = formatPath(steps);
   const where = path === '' ? '' : ` at ${path}`;
   throw new TypeError(`store value for key ${describe(key)}${where} is ${what}; values may contain only ${ALLOWED}`);
 }

@@ -19,8 +19,14 @@ export type BufferedWrite = Uint8Array | null;
 
 export class CrankBuffer {
   readonly #writes = new Map<string, BufferedWrite>();
-  /** Keys whose buffered write is a value (not a delete), in store order. */
+  /**
+   * Keys whose buffered write is a value (not a delete), in store order, as of
+   * the last ordered query: most blocks make none, so keys written since wait
+   * in #unsorted and join the tree at the next query (each key once per
+   * query: O(log n) amortised per write, whatever the mix).
+   */
   readonly #set = new BTree<string, true>(undefined, compareKeys);
+  readonly #unsorted = new Set<string>();
   /** Since the savepoint: each touched key's write before it (undefined: none). */
   #journal: Map<string, BufferedWrite | undefined> | null = null;
 
@@ -41,12 +47,21 @@ export class CrankBuffer {
   #put(key: string, write: BufferedWrite | undefined): void {
     if (write === undefined) {
       this.#writes.delete(key);
-      this.#set.delete(key);
+      this.#unsorted.add(key);
       return;
     }
     this.#writes.set(key, write);
-    if (write === null) this.#set.delete(key);
-    else this.#set.set(key, true);
+    this.#unsorted.add(key);
+  }
+
+  // Brings the tree up to date with the writes made since the last query.
+  #sort(): void {
+    for (const key of this.#unsorted) {
+      const write = this.#writes.get(key);
+      if (write === undefined || write === null) this.#set.delete(key);
+      else this.#set.set(key, true);
+    }
+    this.#unsorted.clear();
   }
 
   writes(): IterableIterator<[string, BufferedWrite]> {
@@ -56,6 +71,7 @@ export class CrankBuffer {
   clear(): void {
     this.#writes.clear();
     this.#set.clear();
+    this.#unsorted.clear();
     this.#journal = null;
   }
 
@@ -86,6 +102,7 @@ export class CrankBuffer {
    * and is at or after `from` (strictly after when `exclusive`). O(log n).
    */
   firstSetKey(prefix: string, from: string, exclusive: boolean): string | undefined {
+    if (this.#unsorted.size > 0) this.#sort();
     const key = exclusive ? this.#set.nextHigherKey(from) : this.#set.has(from) ? from : this.#set.nextHigherKey(from);
     return key !== undefined && key.startsWith(prefix) ? key : undefined;
   }

@@ -13,6 +13,16 @@ export type KeyRole = 'key' | 'prefix' | 'after key';
 
 /** Validates `value` as a key (or prefix, which may be empty) and returns its lmdb bytes. */
 export function encodeKey(value: unknown, role: KeyRole = 'key'): Buffer {
+  checkKey(value, role);
+  return Buffer.from(value as string, 'utf8');
+}
+
+/**
+ * encodeKey's checks without making the bytes (a read served from memory
+ * needs none). Throws TypeError (not a string, empty, lone surrogate) or
+ * RangeError (over MAX_KEY_BYTES of UTF-8).
+ */
+export function checkKey(value: unknown, role: KeyRole = 'key'): void {
   if (typeof value !== 'string' || (value === '' && role !== 'prefix')) {
     const expected = role === 'prefix' ? 'a string' : 'a non-empty string';
     throw new TypeError(`store ${role} must be ${expected}, got ${describe(value)}`);
@@ -22,13 +32,13 @@ export function encodeKey(value: unknown, role: KeyRole = 'key'): Buffer {
   if (LONE_SURROGATE.test(value)) {
     throw new TypeError(`store ${role} must not contain lone surrogates, got ${describe(value)}`);
   }
-  const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length > MAX_KEY_BYTES) {
-    throw new RangeError(
-      `store ${role} is ${bytes.length} bytes of UTF-8, more than lmdb's limit of ${MAX_KEY_BYTES}: ${describe(value)}`,
-    );
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short keys need no count.
+  if (value.length * 3 > MAX_KEY_BYTES) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > MAX_KEY_BYTES) {
+      throw new RangeError(`store ${role} is ${bytes} bytes of UTF-8, more than lmdb's limit of ${MAX_KEY_BYTES}: ${describe(value)}`);
+    }
   }
-  return bytes;
 }
 
 export function decodeKey(bytes: Uint8Array): string {

@@ -10,7 +10,7 @@ import nodePath from 'node:path';
 import { asBinary, open, type RootDatabase } from 'lmdb';
 import { codec, decodeValue, encodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
-import { compareKeys, decodeKey, describe, encodeKey } from './keys.js';
+import { checkKey, compareKeys, decodeKey, describe, encodeKey } from './keys.js';
 import { lockStateDir } from './dir-lock.js';
 
 export interface StoreOptions {
@@ -36,6 +36,15 @@ export class Store {
   readonly temporary: boolean;
   #db: RootDatabase<unknown, Buffer> | undefined;
   readonly #buffer = new CrankBuffer();
+  /**
+   * Decoded values of keys read since they last changed, deeply frozen, so a
+   * block's repeated reads of the kernel's hot records (vat, run-queue and
+   * promise records) decode once (issue #10: decoding was ~10% of a crank).
+   * Frozen because every reader shares one object: mutating a value read from
+   * the store throws instead of silently changing what others read.
+   * Invalidated by set/delete of the key, cleared on abort, import and close.
+   */
+  readonly #decoded = new Map<string, unknown>();
   #closed: Promise<void> | undefined;
   #unlock: () => void = () => {};
   #held = 0;
@@ -102,33 +111,48 @@ export class Store {
 
   get(key: string): unknown {
     const db = this.#open();
-    const raw = encodeKey(key);
+    const cached = this.#decoded.get(key);
+    if (cached !== undefined) return cached;
+    checkKey(key);
     const buffered = this.#buffer.lookup(key);
-    if (buffered !== undefined) return buffered === null ? undefined : decodeValue(buffered);
-    return db.get(raw);
+    if (buffered === null) return undefined;
+    const value = buffered !== undefined ? decodeValue(buffered) : db.get(Buffer.from(key, 'utf8'));
+    if (value !== undefined && freezeTree(value)) this.#remember(key, value);
+    return value;
+  }
+
+  #remember(key: string, value: unknown): void {
+    if (this.#decoded.size >= DECODED_CACHE_ENTRIES) this.#decoded.clear();
+    this.#decoded.set(key, value);
   }
 
   has(key: string): boolean {
     const db = this.#open();
-    const raw = encodeKey(key);
+    if (this.#decoded.has(key)) return true;
+    checkKey(key);
     const buffered = this.#buffer.lookup(key);
     if (buffered !== undefined) return buffered !== null;
-    return db.doesExist(raw);
+    return db.doesExist(Buffer.from(key, 'utf8'));
   }
 
   /** Buffers a write until commit(). The value is encoded now, so later changes to it by the caller are not stored. */
   set(key: string, value: unknown): void {
     this.#open();
-    encodeKey(key);
+    checkKey(key);
     this.#writeGuard?.(key);
     this.#buffer.record(key, encodeValue(key, value));
+    // A scalar cannot be changed by its caller afterwards: reads of counters
+    // and shares need no decode.
+    if (readsBackAsIs(value)) this.#remember(key, value);
+    else this.#decoded.delete(key);
   }
 
   delete(key: string): void {
     this.#open();
-    encodeKey(key);
+    checkKey(key);
     this.#writeGuard?.(key);
     this.#buffer.record(key, null);
+    this.#decoded.delete(key);
   }
 
   /**
@@ -137,8 +161,8 @@ export class Store {
    */
   getNextKey(prefix: string, after?: string): string | undefined {
     const db = this.#open();
-    encodeKey(prefix, 'prefix');
-    if (after !== undefined) encodeKey(after, 'after key');
+    checkKey(prefix, 'prefix');
+    if (after !== undefined) checkKey(after, 'after key');
     const exclusive = after !== undefined && compareKeys(after, prefix) >= 0;
     const from = exclusive ? after : prefix;
     const buffered = this.#buffer.firstSetKey(prefix, from, exclusive);
@@ -241,6 +265,7 @@ export class Store {
   importRawEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
     const db = this.#open();
     if (this.#buffer.size > 0 || this.hasState()) throw new Error(`cannot import into ${this.path}: the store is not empty`);
+    this.#decoded.clear();
     db.transactionSync(() => {
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
     });
@@ -250,6 +275,7 @@ export class Store {
   abort(): void {
     this.#open();
     this.#buffer.clear();
+    this.#decoded.clear();
   }
 
   /**
@@ -290,6 +316,7 @@ export class Store {
   abortCrank(): void {
     this.#open();
     this.#buffer.rollback();
+    this.#decoded.clear();
   }
 
   /**
@@ -328,6 +355,7 @@ export class Store {
       const db = this.#open();
       this.#db = undefined;
       this.#buffer.clear();
+      this.#decoded.clear();
       this.#closed = (async () => {
         try {
           await db.close();
@@ -345,6 +373,51 @@ export class Store {
     if (this.#db === undefined) throw new Error('store is closed');
     return this.#db;
   }
+}
+
+/**
+ * A scalar that decodes to itself: not -0 (msgpack has none) and not a string
+ * with a lone surrogate (UTF-8 has none). Objects are excluded: the caller
+ * may still change them.
+ */
+function readsBackAsIs(value: unknown): boolean {
+  switch (typeof value) {
+    case 'number':
+      return !Object.is(value, -0);
+    case 'bigint':
+    case 'boolean':
+      return true;
+    case 'string':
+      return !/\p{Cs}/u.test(value);
+    default:
+      return false;
+  }
+}
+
+/** Bound on the decoded-value cache; reaching it empties the cache (cheap, and no eviction order to keep). */
+const DECODED_CACHE_ENTRIES = 20_000;
+
+/**
+ * Deep-freezes a decoded value and returns true, or returns false (leaving it
+ * unfrozen, not to be shared) when it holds a Uint8Array, which cannot be frozen.
+ */
+function freezeTree(value: unknown): boolean {
+  if (!freezable(value)) return false;
+  deepFreeze(value);
+  return true;
+}
+
+function freezable(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (value instanceof Uint8Array) return false;
+  for (const item of Object.values(value)) if (!freezable(item)) return false;
+  return true;
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  for (const item of Object.values(value)) deepFreeze(item);
+  Object.freeze(value);
 }
 
 function startsWithBytes(bytes: Buffer, prefix: Buffer): boolean {

@@ -39,3 +39,30 @@ describe('runtime: smallcaps fast paths agree with @endo/marshal', () => {
     assert.equal(decodePlain({ body: '#{"#error":"x","name":"Error"}', slots: [] }), undefined);
   });
 });
+
+describe('runtime: encodeFast / decodeFast (the delivery path) agree with @endo/marshal', () => {
+  it('encodes scalars, undefined and arrays of them exactly as marshal does', async () => {
+    const { encodeFast, decodeFast } = await import('../../runtime/smallcaps-fast.js');
+    const values: unknown[] = [undefined, 'ok', 1, true, null, 5n, [], [1, 'a', undefined, null, -2n], ['!x'], [NaN], [[1]], [{ a: 1 }]];
+    for (const v of values) {
+      const hardened = harden(v);
+      const fast = encodeFast(hardened);
+      if (fast === undefined) continue;
+      assert.deepEqual(fast, m.toCapData(hardened as never), `value ${String(v)}`);
+      const back = decodeFast(fast as never);
+      if (back) assert.deepEqual(back.value, m.fromCapData(fast as never));
+    }
+    assert.equal(encodeFast(['!x']), undefined, 'special strings take the full path');
+    assert.equal(encodeFast([[1]]), undefined, 'nested arrays take the full path');
+  });
+
+  it('declines arrays with holes, extra names, accessors or throwing proxies', async () => {
+    const { encodeFast } = await import('../../runtime/smallcaps-fast.js');
+    const holes = [1, , 3];
+    const extra = Object.assign([1], { x: 1 });
+    const accessor = [1];
+    Object.defineProperty(accessor, 0, { get: () => 1 });
+    const proxy = new Proxy([1], { ownKeys() { throw Error('trap'); } });
+    for (const v of [holes, extra, accessor, proxy]) assert.equal(encodeFast(v), undefined);
+  });
+});
