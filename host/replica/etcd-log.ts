@@ -98,7 +98,11 @@ export class EtcdLog {
     this.ns = this.client.namespace(`/quickvat/${cluster}/`);
   }
 
+  /** True once close() was called: loops that retry etcd calls end. */
+  closed = false;
+
   close(): void {
+    this.closed = true;
     this.client.close();
   }
 

@@ -71,7 +71,7 @@ export class NameClaim {
   }
 
   private async reclaim(): Promise<void> {
-    for (let delay = 250; !this.released; delay = Math.min(delay * 2, 5000)) {
+    for (let delay = 250; !this.released && !this.log.closed; delay = Math.min(delay * 2, 5000)) {
       try {
         await this.claim();
         return;
