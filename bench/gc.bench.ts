@@ -60,10 +60,10 @@ export async function runGcBench(): Promise<void> {
       );
     }
   };
-  const withGc = await rounds(50, 10_000, 2_500);
-  print('GC every 50 deliveries', withGc);
+  const withGc = await rounds(100, 10_000, 2_500);
+  print('GC every 100 deliveries (the default)', withGc);
   const without = await rounds(0, 2_000, 1_000);
-  print('no GC points          ', without);
+  print('no GC points                         ', without);
   const first = withGc[0];
   const last = withGc[withGc.length - 1];
   verdict(
@@ -81,7 +81,11 @@ export async function runGcBench(): Promise<void> {
     const { root } = host.createVat(PRODUCER, { name: 'producer' });
     return (done: () => void) => void host.E(root).trivial().then(done);
   };
-  await compare('round trip with a GC point after every delivery vs no GC points', { name: 'no GC points', fn: send(none), defer: true }, { name: 'GC point after every delivery', fn: send(every), defer: true });
+  const sendNone = send(none);
+  await compare('round trip with a GC point after every delivery vs no GC points', { name: 'no GC points', fn: sendNone, defer: true }, { name: 'GC point after every delivery', fn: send(every), defer: true });
+  const byDefault = await Host.open();
+  await compare('round trip with the default GC points (every 100 deliveries) vs no GC points', { name: 'no GC points', fn: sendNone, defer: true }, { name: 'default GC points', fn: send(byDefault), defer: true });
   await every.close();
   await none.close();
+  await byDefault.close();
 }

@@ -79,6 +79,51 @@ export function compareInterleaved(title: string, baseline: Case, candidate: Cas
   return speedup;
 }
 
+/** Median wall time and median CPU time of this process (all its threads) of one operation, in ms. */
+export interface Timing {
+  readonly wall: number;
+  readonly cpu: number;
+}
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * Times operations (sync or async) alternately in ABBA order (A B B A, ...)
+ * for `rounds` rounds, each one after `idleMs` of idle time (as requests
+ * arrive in practice; the instance pool refills in idle turns), and returns
+ * each one's median wall and CPU time. On a shared machine a change of load
+ * during the run hits all of them alike, so their ratios hold; the CPU
+ * column says what the wall time would be without other processes.
+ * `fns[i](k)` gets how many times it ran before. `repeats[i]` (default 1)
+ * runs operation i that many times per turn, each timed: a cheap operation
+ * after a costly one (a fork after a cold start) otherwise always pays the
+ * costly one's garbage collection.
+ */
+export async function alternate(fns: readonly ((k: number) => unknown)[], rounds: number, idleMs = 20, repeats: readonly number[] = []): Promise<Timing[]> {
+  const wall: number[][] = fns.map(() => []);
+  const cpu: number[][] = fns.map(() => []);
+  const order = fns.map((_, i) => i);
+  const once = async (i: number) => {
+    if (idleMs > 0) await new Promise((res) => setTimeout(res, idleMs));
+    const c = process.cpuUsage();
+    const t = performance.now();
+    await fns[i](wall[i].length);
+    wall[i].push(performance.now() - t);
+    const d = process.cpuUsage(c);
+    cpu[i].push((d.user + d.system) / 1000);
+  };
+  for (let r = 0; r < rounds; r++) {
+    for (const i of r % 2 === 0 ? order : [...order].reverse()) {
+      for (let n = 0; n < (repeats[i] ?? 1); n++) await once(i);
+    }
+  }
+  return fns.map((_, i) => ({ wall: median(wall[i]), cpu: median(cpu[i]) }));
+}
+
+export function fmtTiming(t: Timing): string {
+  return `${fmtMs(t.wall)} (CPU ${fmtMs(t.cpu)})`;
+}
+
 export function fmtMs(ms: number): string {
   return ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(1)} us`;
 }

@@ -4,6 +4,10 @@ import { Host } from '../host/index.js';
 import { Sandbox } from '../host/engine/index.js';
 import { baseImage } from '../host/kernel/base-image.js';
 import { exampleContractSource } from '../host/example-contracts.js';
+import { Kernel } from '../host/kernel/kernel.js';
+import { VatManager } from '../host/kernel/vat-manager.js';
+import { Upgrader } from '../host/kernel/upgrader.js';
+import { printPhases, timePhases } from './profile-phases.js';
 
 const forks = Number(process.argv[2] ?? '100');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -33,6 +37,15 @@ await host.close();
 // With idle time between forks, the spare instance is ready each time.
 const host2 = await Host.open();
 const inst2 = host2.install(exampleContractSource('ledger', 'v1'), { label: 'ledger' });
+timePhases([
+  [Host.prototype, 'startInstance', 'host.startInstance'],
+  [Upgrader.prototype, 'startInstance', '  kernel: the fork crank (vatstore copy, delivery, snapshot policy)'],
+  [Kernel.prototype, 'vatstoreCopy', '    read the zygote vatstore'],
+  [VatManager.prototype, 'load', '    restore the zygote image'],
+  [Sandbox, 'restore', '      Sandbox.restore'],
+  [VatManager.prototype, 'deliver', '    startInstance delivery (restore included)'],
+  [Kernel.prototype, 'commit', '  commit'],
+]);
 const idle: number[] = [];
 for (let i = 0; i < forks; i++) {
   await new Promise((r) => setTimeout(r, 5));
@@ -41,4 +54,5 @@ for (let i = 0; i < forks; i++) {
   idle.push(performance.now() - t);
 }
 console.log(`fork after idle time: median ${median(idle).toFixed(2)} ms of ${forks}`);
+printPhases(forks);
 await host2.close();

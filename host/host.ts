@@ -391,10 +391,9 @@ export class Host {
         throw new UpgradeError(vat, next, `instance ${vat} already runs bundle ${id}; nothing to upgrade (pass restart: true to start a new incarnation of the same bundle)`);
       }
       this.upgradeGrants(vat, source.manifest, options.exits);
-      if (!options.force) {
-        const checked = this.checks.preflight(vat, source, options);
-        if (!checked.ok) throw new PreflightRefused(vat, next, checked.problems);
-      }
+      // Pre-flight runs inside the upgrade's crank, on the incarnation the
+      // upgrade starts: a problem rolls the crank back (PreflightRefused).
+      const checks = options.force ? undefined : this.checks.upgradeChecks(vat, source, options);
       // One crank: pieces of source text, the new incarnation and the host's
       // records (running bundle, bundle hold) commit together or not at all.
       return this.kernel.operation(() => {
@@ -406,6 +405,7 @@ export class Host {
           vatParameters: options.vatParameters === undefined ? undefined : this.marshal.serialize(harden(options.vatParameters)),
           exits,
           upgradeMessage: options.upgradeMessage,
+          checks,
           record: () => this.recordUpgrade(vat, id, policy),
         });
       });
@@ -569,6 +569,46 @@ export class Host {
     const kref = this.marshal.krefOf(presence);
     if (kref === undefined) throw new TypeError('refOf needs a presence this host received from a vat');
     return kref;
+  }
+
+  /**
+   * Releases objects this host received (presences, or refs from refOf):
+   * every object a vat hands the host stays alive for it, however long,
+   * until released (issue #11; without it a long-running host would pin
+   * everything it was ever given). Once released, the next GC point drops an
+   * object no vat or queued message holds, and its presence and ref stop
+   * working (sends to it fail with "no kernel object"); an object handed to
+   * the host again is held again. Resolves to how many were held.
+   * Throws TypeError for anything that is not a presence or ref of this host,
+   * and for a facet of an instance kit (the host keeps kits: instanceKit).
+   */
+  release(...refs: unknown[]): Promise<number> {
+    this.assertOpen();
+    if (this.replica) throw new Error('release is not replicated yet: a replica keeps every object it was handed');
+    const krefs = refs.map((r) => {
+      const kref = typeof r === 'string' ? r : this.marshal.krefOf(r);
+      if (kref === undefined || !/^ko\d+$/.test(kref)) throw new TypeError('release needs presences this host received from a vat, or refs from refOf');
+      return kref;
+    });
+    // Instance kits stay held: instanceKit() hands them out again at any time.
+    for (const [key, kit] of this.store.entries('h.kit.')) {
+      const facet = krefs.find((k) => (kit as Capdata).slots.includes(k));
+      if (facet) throw new TypeError(`${facet} is a facet of instance ${key.slice('h.kit.'.length)}'s kit, which the host keeps (instanceKit); it cannot be released`);
+    }
+    return new Promise((resolve, reject) =>
+      this.runner.atBoundary(
+        () => {
+          try {
+            resolve(this.kernel.releaseHostRefs(krefs));
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          this.runner.schedule();
+        },
+        () => reject(new Error('the host was closed before release')),
+      ),
+    );
   }
 
   /** The presence for a reference from refOf; TypeError if this store has no such object. */

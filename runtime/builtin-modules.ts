@@ -110,7 +110,8 @@ export function builtinExportNames(): Record<string, string[]> {
     unserialize: notForUse,
     knownSlot: () => undefined,
     slotToVal: notForUse,
-    retainPromise: notForUse,
+    refSlot: notForUse,
+    slotReleased: notForUse,
     exportPromise: notForUse,
   };
   const modules = builtinModules(makeVatData(store, noMarshal, 1));

@@ -60,39 +60,70 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype &&
     Object.keys(x).length > 0 && Object.keys(x).every((k) => k === 'start' || k === 'end');
 
-  // A strong collection's remotable key is a reference to its object.
-  const keyReference = (entryPrefix: string, weak: boolean, k: string, delta: 1 | -1) => {
-    if (weak || k[entryPrefix.length] !== 'r') return;
-    const ref = k.slice(entryPrefix.length + 1);
-    if (refs.isVirtual(ref)) {
-      if (delta > 0) refs.addRef(ref);
-      else refs.dropRef(ref);
-    } else if (delta > 0) refs.adjust(undefined, `{"slots":[${JSON.stringify(ref)}]}`);
+  /** Where a collection's data lives, from its vref. */
+  interface Place {
+    readonly vref: string;
+    readonly durable: boolean;
+    readonly weak: boolean;
+    readonly entryPrefix: string;
+    readonly metaKey: string;
+  }
+  const placeOf = (vref: string): Place | undefined => {
+    const m = VREF.exec(vref);
+    const kind = m && collectionKinds[Number(m[2])];
+    if (!kind) return undefined;
+    const p = prefixOf(m[1] === 'd');
+    return { vref, durable: m[1] === 'd', weak: kind[0] === 'weakMap' || kind[0] === 'weakSet', entryPrefix: `${p}c.${m[2]}/${m[3]}.`, metaKey: `${p}cm.${m[2]}/${m[3]}` };
   };
-  const removeStoredEntry = (entryPrefix: string, weak: boolean, k: string, raw: string) => {
+
+  // A strong collection's remotable key is a reference to its object; a weak
+  // one's only recognises it (virtual-refcounts.ts). An ordinary heap object
+  // as a weak key keeps its vref while the entry exists: the vref is the
+  // only way to find the entry again.
+  const keyReference = (place: Place, k: string, delta: 1 | -1) => {
+    if (k[place.entryPrefix.length] !== 'r') return;
+    const ref = k.slice(place.entryPrefix.length + 1);
+    if (!place.weak || (ref.startsWith('o+') && !refs.isVirtual(ref))) refs.ref(ref, delta, place.durable);
+    if (!place.weak) return;
+    if (delta > 0) refs.weakKeyAdded(place.durable, ref, place.vref);
+    else refs.weakKeyRemoved(place.durable, ref, place.vref);
+  };
+  const removeStoredEntry = (place: Place, k: string, raw: string) => {
     store.delete(k);
-    if (raw !== '1') refs.adjust(raw, undefined);
-    keyReference(entryPrefix, weak, k, -1);
+    if (raw !== '1') refs.adjust(raw, undefined, place.durable);
+    keyReference(place, k, -1);
+  };
+
+  /**
+   * Removes the entry weak collection `collection` has for `keyVref` (an
+   * object that was deleted), if any.
+   */
+  const dropWeakKey = (collection: string, keyVref: string) => {
+    const place = placeOf(collection);
+    const raw = place && store.get(place.metaKey);
+    if (!place || raw === undefined) return;
+    const k = `${place.entryPrefix}r${keyVref}`;
+    const entry = store.get(k);
+    if (entry === undefined) return;
+    removeStoredEntry(place, k, entry);
+    const meta = JSON.parse(raw) as CollectionMeta;
+    store.set(place.metaKey, JSON.stringify({ ...meta, size: meta.size - 1 }));
   };
 
   /** Deletes collection `vref` with its entries if nothing holds it. True when deleted. */
   const deleteIfUnreachable = (vref: string): boolean => {
-    const m = VREF.exec(vref);
-    const kind = m && collectionKinds[Number(m[2])];
-    if (!kind || refs.count(vref) > 0 || recall(vref)) return false;
-    const p = prefixOf(m[1] === 'd');
-    const metaKey = `${p}cm.${m[2]}/${m[3]}`;
+    const place = placeOf(vref);
+    if (!place || refs.count(vref) > 0 || recall(vref)) return false;
+    const { metaKey, entryPrefix } = place;
     if (store.get(metaKey) === undefined) return false;
-    const entryPrefix = `${p}c.${m[2]}/${m[3]}.`;
-    const weak = kind[0] === 'weakMap' || kind[0] === 'weakSet';
     let k = store.getNextKey(entryPrefix);
     while (k !== undefined && k.startsWith(entryPrefix)) {
       const next = store.getNextKey(k);
-      removeStoredEntry(entryPrefix, weak, k, store.get(k)!);
+      removeStoredEntry(place, k, store.get(k)!);
       k = next;
     }
     const { schema } = JSON.parse(store.get(metaKey)!) as CollectionMeta;
-    if (schema !== undefined) refs.adjust(schema, undefined);
+    if (schema !== undefined) refs.adjust(schema, undefined, place.durable);
     store.delete(metaKey);
     return true;
   };
@@ -119,9 +150,10 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       const m = meta();
       store.set(metaKey, JSON.stringify({ ...m, size: m.size + delta }));
     };
-    const weak = type === 'weakMap' || type === 'weakSet';
+    const place = placeOf(vref)!;
+    const weak = place.weak;
     const isSet = type === 'set' || type === 'weakSet';
-    const refKey = (k: string, delta: 1 | -1) => keyReference(entryPrefix, weak, k, delta);
+    const refKey = (k: string, delta: 1 | -1) => keyReference(place, k, delta);
     const keyOf = (key: unknown) => {
       const t = typeof key;
       if (!weak && (t === 'string' || t === 'bigint' || t === 'boolean' || (t === 'number' && !Number.isNaN(key)))) {
@@ -156,7 +188,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       if (!isSet) checkValue(value);
       if (store.get(k) !== undefined) throw Error(`key ${describeKey(key)} already registered in collection "${label}"`);
       const text = type === 'set' || type === 'weakSet' ? '1' : encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
-      refs.adjust(undefined, text === '1' ? undefined : text);
+      refs.adjust(undefined, text === '1' ? undefined : text, durable);
       refKey(k, 1);
       store.set(k, text);
       bump(1);
@@ -167,7 +199,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       if (before === undefined) throw Error(`key ${describeKey(key)} not found in collection "${label}"`);
       checkValue(value);
       const text = encodeValue(value, durable, `collection "${label}" value for ${describeKey(key)}`);
-      refs.adjust(before, text);
+      refs.adjust(before, text, durable);
       store.set(k, text);
     };
     const del = (key: unknown) => {
@@ -227,7 +259,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       for (const _ of select(keyPatt, valuePatt)) n += 1;
       return n;
     };
-    const removeEntry = (k: string, raw: string) => removeStoredEntry(entryPrefix, weak, k, raw);
+    const removeEntry = (k: string, raw: string) => removeStoredEntry(place, k, raw);
     // As in Agoric, adding a member already present is not an error.
     const add = (key: unknown) => {
       if (!has(key)) init(key, undefined);
@@ -278,7 +310,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     let schema: string | undefined;
     if (keyShape !== undefined || valueShape !== undefined) {
       schema = encodeValue(harden(given), durable, `collection "${label}" shapes`);
-      refs.adjust(undefined, schema);
+      refs.adjust(undefined, schema, durable);
     }
     const kindId = durable
       ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap, weakSet: K.durableWeakSet } as const)[type]
@@ -288,5 +320,5 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
     return makeCollection(kindId, n);
   };
 
-  return { createCollection, makeCollection, collectionKinds, deleteIfUnreachable };
+  return { createCollection, makeCollection, collectionKinds, deleteIfUnreachable, dropWeakKey };
 }

@@ -8,6 +8,8 @@ import { makeMarshal } from '@endo/marshal';
 import { Remotable, passStyleOf } from '@endo/pass-style';
 import { decodeFast, encodeFast } from './smallcaps-fast.js';
 import type { Capdata, Resolution, Syscall } from './syscall.js';
+import { makeImportTracker } from './import-tracker.js';
+import { makeSlotRefs } from './slot-refs.js';
 
 /** Virtual and durable objects, which live outside the heap (vat-data.ts). */
 export interface VirtualHooks {
@@ -20,6 +22,8 @@ export interface VirtualHooks {
   unexported(vref: string): void;
   /** Deletes virtual and durable objects nothing refers to any more (a GC point). */
   collect(): number;
+  /** True while a weak collection (a weak store or the heap WeakMap/WeakSet) has `vref` as a key. */
+  recognizes(vref: string): boolean;
 }
 
 export interface LiveSlots {
@@ -41,14 +45,20 @@ export interface LiveSlots {
    * Called when an incarnation starts: continues the vat's promise and object
    * ID counters from the vatstore, so no ID the kernel still maps is reused
    * (issue #11: an upgraded vat's first send used to collide with a pending p+1).
+   * `imports` are the imports the kernel's c-list still holds for the vat
+   * (after an upgrade: those of earlier incarnations); the next GC point
+   * releases those this incarnation does not reach again.
    */
-  startIncarnation(): void;
+  startIncarnation(imports?: readonly string[]): void;
   /**
-   * Keeps the promise for a vpid readable after it settles: the vpid is stored
-   * in virtual data, which reads it back later (issue #11, promises in
-   * virtual data). The kernel forgets the vpid as usual.
+   * Stored data (virtual or durable) now names `vref` once more (delta 1) or
+   * once less (delta -1): a promise stays readable by its vpid after it
+   * settles, an import stays imported and an ordinary export stays exported
+   * while any stored data names it (slot-refs.ts).
    */
-  retainPromise(vpid: string): void;
+  refSlot(vref: string, delta: 1 | -1, durable: boolean): void;
+  /** A weak key naming `vref` was removed: the next GC point checks whether the import is still recognised. */
+  slotReleased(vref: string): void;
   /** The vpid of a promise, known to the kernel afterwards: a new local one is subscribed to, so an upgrade's disconnection reaches the next incarnation. */
   exportPromise(p: Promise<unknown>): string;
   /**
@@ -74,18 +84,26 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   // Exports and promises are held strongly; imports (o-N) weakly, so the
   // program's dropping a presence can be noticed at a GC point.
   const slotToVal = new Map<string, any>();
-  const imports = new Map<string, WeakRef<object>>();
-  // Imports stored in virtual or durable data stay imported for good (their
-  // vref is in the vatstore, where no GC point can see it).
-  const isPinned = (vref: string) => syscall.vatstoreGet(`ls.pin.${vref}`) !== undefined;
+  // What stored data names, and the imports' reachability (GC points).
+  const slotRefs = makeSlotRefs(syscall);
+  const imports = makeImportTracker(syscall, slotRefs);
+  // Ordinary exports (o+N) the kernel holds (sent and not yet dropped): one
+  // is forgotten once neither the kernel nor stored data names it.
+  const kernelExports = new Set<string>();
+  const forgetExport = (vref: string) => {
+    const val = slotToVal.get(vref);
+    slotToVal.delete(vref);
+    if (val !== undefined) valToSlot.delete(val);
+  };
   // Imported promises we still wait on: vpid -> resolvers.
   const importedPromises = new Map<string, PromiseRecord>();
   let virtual: VirtualHooks | null = null;
   // vpids the kernel knows (they crossed a syscall); only those are resolved
   // through the kernel. A promise only ever stored in virtual data is not.
   const kernelKnows = new Set<string>();
-  // vpids whose promise virtual data refers to: their value stays in slotToVal.
-  const retained = new Set<string>();
+  // Settled vpids virtual data still names: their value stays in slotToVal
+  // until the last stored reference goes.
+  const settledButStored = new Set<string>();
   // The promise E() hands the program for a send is eventual-send's own
   // (returnedP), forwarded to ours; it names the same vpid, so passing it on
   // passes the kernel promise itself, not a new one this vat would decide.
@@ -136,7 +154,8 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       aliases.delete(vpid);
     }
     kernelKnows.delete(vpid);
-    if (!retained.has(vpid)) slotToVal.delete(vpid);
+    if (slotRefs.held(vpid)) settledButStored.add(vpid);
+    else slotToVal.delete(vpid);
   };
   // Capdata for the kernel: every promise in it becomes known to the kernel.
   const toKernel = (value: unknown): Capdata => {
@@ -145,12 +164,15 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     // An array of scalars is hardened by freezing it (its prototype is
     // hardened by lockdown), and a scalar needs nothing: harden itself costs
     // 6-17 us inside QuickJS.
+    // Frozen before it is read, as harden would, so what is encoded is what
+    // the vat is left holding.
+    if (Array.isArray(value)) Object.freeze(value);
     let data = typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : encodeFast(value);
-    if (data !== undefined) Object.freeze(value);
-    else data = m.toCapData(harden(value) as any);
+    data ??= m.toCapData(harden(value) as any);
     for (const slot of data.slots) {
       if (slot[0] === 'p') kernelKnows.add(slot);
       else if (virtual?.isVirtualVref(slot)) virtual.exported(slot);
+      else if (slot.startsWith('o+') && slot !== 'o+0') kernelExports.add(slot);
     }
     return data;
   };
@@ -259,11 +281,11 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     if (known !== undefined) return known;
     if (virtual?.isVirtualVref(slot)) return virtual.reanimate(slot);
     if (/^o-\d+$/.test(slot)) {
-      const held = imports.get(slot)?.deref();
+      const held = imports.presence(slot);
       if (held !== undefined) return held;
       const presence = makeImportedPresence(slot);
       valToSlot.set(presence, slot);
-      imports.set(slot, new WeakRef(presence));
+      imports.remember(slot, presence);
       return presence;
     }
     if (/^p[+-]\d+$/.test(slot)) return makeImportedPromise(slot);
@@ -284,6 +306,12 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     knownSlot: (value: unknown) => (typeof value === 'object' && value !== null ? valToSlot.get(value) ?? virtual?.vrefOf(value) : undefined),
     setRoot(root: unknown) {
       if (passStyleOf(root) !== 'remotable') throw Error('buildRootObject must return a Far object');
+      // A presence as the root would make o+0 an alias of another vat's
+      // object (Agoric's liveslots refuses it as well).
+      const known = valToSlot.get(root as object);
+      if (known !== undefined && !known.startsWith('o+')) {
+        throw Error(`buildRootObject must return an ephemeral Far object of this vat, not a presence (${known}) of an object another vat exports`);
+      }
       // The root is o+0 in every incarnation: a virtual or durable object
       // already has a vref of its own, and after an upgrade o+0 would name a
       // different record (issue #11; Agoric's liveslots requires the same).
@@ -294,26 +322,23 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
       register('o+0', root);
     },
-    startIncarnation() {
+    startIncarnation(priorImports: readonly string[] = []) {
       promiseIds.start();
       exportIds.start();
+      imports.seen(priorImports);
     },
-    retainPromise(vpid: string) {
-      if (vpid[0] === 'p') retained.add(vpid);
-      else if (vpid.startsWith('o-') && !isPinned(vpid)) syscall.vatstoreSet(`ls.pin.${vpid}`, '1');
+    refSlot(vref: string, delta: 1 | -1, durable: boolean) {
+      slotRefs.adjust(vref, delta, durable);
+      if (delta > 0 || slotRefs.held(vref)) return;
+      if (vref[0] === 'p' && settledButStored.delete(vref)) slotToVal.delete(vref);
+      else if (vref.startsWith('o+') && vref !== 'o+0' && !kernelExports.has(vref)) forgetExport(vref);
     },
+    slotReleased: (vref: string) => imports.consider(vref),
     bringOutYourDead() {
-      const dead: string[] = [];
-      for (const [vref, ref] of imports) {
-        if (ref.deref() !== undefined) continue;
-        imports.delete(vref);
-        if (!isPinned(vref)) dead.push(vref);
-      }
-      if (dead.length > 0) {
-        syscall.dropImports(dead);
-        syscall.retireImports(dead);
-      }
-      return { droppedImports: dead.length, deletedVirtual: virtual ? virtual.collect() : 0 };
+      // Virtual objects first: deleting one may release the imports its state named.
+      const deletedVirtual = virtual ? virtual.collect() : 0;
+      const droppedImports = imports.collect((vref) => virtual?.recognizes(vref) ?? false);
+      return { droppedImports, deletedVirtual };
     },
     dropExports(vrefs: string[]) {
       for (const vref of vrefs) {
@@ -322,9 +347,9 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
           virtual.unexported(vref);
           continue;
         }
-        const val = slotToVal.get(vref);
-        slotToVal.delete(vref);
-        if (val !== undefined) valToSlot.delete(val);
+        kernelExports.delete(vref);
+        // Virtual data naming it keeps it (Agoric's remotable refcount).
+        if (!slotRefs.held(vref)) forgetExport(vref);
       }
     },
     exportPromise(p: Promise<unknown>) {
@@ -336,6 +361,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       return vpid;
     },
     deliver(target, method, args, result) {
+      imports.seen(args.slots);
       let res: Promise<unknown>;
       try {
         const t = slotToVal.get(target) ?? (virtual?.isVirtualVref(target) ? virtual.reanimate(target) : undefined);
@@ -346,9 +372,9 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
         if (typeof t === 'object' && t !== null && fn === undefined) throw TypeError(noSuchMethod(t, method));
         // An object's own method is called now rather than a turn later
         // through eventual-send (~140 us inside QuickJS): the delivery starts
-        // on an empty job queue, so nothing can observe the difference, and
-        // the syscalls come in the same order. Promises and thenables keep
-        // eventual-send's queueing.
+        // on an empty job queue, so the syscalls come in the same order (the
+        // method sees a shallower stack, nothing else differs). Promises and
+        // thenables keep eventual-send's queueing.
         if (typeof fn === 'function' && typeof (t as { then?: unknown }).then !== 'function') {
           let value: unknown;
           try {
@@ -367,7 +393,10 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
             }
             return;
           }
-          res = Promise.resolve(value);
+          // A fresh promise that follows the answer, as eventual-send's was:
+          // Promise.resolve would hand back an answered promise itself, and
+          // registering it as the result would rename that promise.
+          res = new Promise((resolve) => resolve(value));
         } else {
           res = HandledPromise.applyMethod(t, method, decoded);
         }
@@ -383,6 +412,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
     },
     notify(resolutions) {
+      for (const [, , data] of resolutions) imports.seen(data.slots);
       // The kernel sends the settlement of every settled promise the data
       // names in the same notify (Agoric's rule), so promises that name each
       // other settle together: make each one first (no subscription: it is

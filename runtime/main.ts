@@ -7,6 +7,7 @@ import { getRemotableMethodNames } from '@endo/pass-style';
 import { builtinExportNames, builtinModules } from './builtin-modules.js';
 import { makeLiveSlots } from './liveslots.js';
 import { loadBundle, type VatBundle } from './module-loader.js';
+import { decodePlain, encodePlain } from './smallcaps-fast.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 import { makeVatData, type VatData } from './vat-data.js';
 import { makeVrefAwareWeakCollections } from './vref-weak-collections.js';
@@ -50,6 +51,8 @@ interface StartOptions {
   readonly role: 'root' | 'zygote' | 'upgrade';
   readonly vatParameters?: Capdata;
   readonly privateArgs?: Capdata;
+  /** After an upgrade: the imports (o-N) the vat's c-list still holds, for the GC to release those this incarnation no longer reaches. */
+  readonly imports?: readonly string[];
 }
 
 let vatData: VatData | null = null;
@@ -89,10 +92,14 @@ function exitNamespace(specifier: string, grant: ExitGrant, builtins: Record<str
 function loadContract(bundle: VatBundle, incarnation: number, exits: Readonly<Record<string, ExitGrant>> = {}) {
   vatData = makeVatData(rawStore, liveSlots, incarnation);
   liveSlots.setVirtualHooks(vatData);
-  // Contract code's WeakMap/WeakSet know virtual objects by vref (issue #11),
-  // and so do the heap weak stores (issue 12).
-  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key));
-  vatData.setOnDeleted(weak.forget);
+  // Contract code's WeakMap/WeakSet know virtual objects and imports by vref
+  // (issue #11), and so do the heap weak stores (issue 12).
+  const importVrefOf = (key: unknown) => {
+    const vref = liveSlots.knownSlot(key);
+    return vref?.startsWith('o-') ? vref : undefined;
+  };
+  const weak = makeVrefAwareWeakCollections((key) => vatData!.vrefOf(key) ?? importVrefOf(key), (vref) => liveSlots.slotReleased(vref));
+  vatData.setHeapWeakKeys(weak);
   useWeakMapForStores(weak.WeakMap);
   const base = builtinModules(vatData);
   const builtins: Record<string, unknown> = { ...base };
@@ -113,14 +120,14 @@ function assertKindsRedefined(vd: VatData) {
 }
 
 async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capdata | undefined> {
-  liveSlots.startIncarnation();
+  liveSlots.startIncarnation(options.imports);
   const ns = loadContract(bundle, options.incarnation, options.exits);
   const vd = vatData!;
   if (typeof ns.buildRootObject === 'function') {
     // Installing an Agoric-style vat: nothing runs at installation level;
     // each instance is started cold with buildRootObject.
     if (options.role === 'zygote') return liveSlots.serialize('buildRootObject');
-    const params = options.vatParameters ? liveSlots.unserialize(options.vatParameters) : undefined;
+    const params = options.vatParameters ? unserializeData(options.vatParameters) : undefined;
     const root = await ns.buildRootObject(harden({ vatstore }), params, vd.provideBaggage('baggage'));
     liveSlots.setRoot(root);
     assertKindsRedefined(vd);
@@ -137,22 +144,34 @@ async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capda
   }
   // Upgrade: the instance function runs again with the same baggage; the kit
   // it made at the first start is kept, so its maker is not called.
-  const privateArgs = options.privateArgs ? liveSlots.unserialize(options.privateArgs) : undefined;
+  const privateArgs = options.privateArgs ? unserializeData(options.privateArgs) : undefined;
   await instanceFn(vd.provideBaggage('instanceBaggage'), harden(instanceContext()), privateArgs);
   assertKindsRedefined(vd);
   vd.reviveWatchedPromises();
   return undefined;
 }
 
+/**
+ * Capdata from the host (context, privateArgs, vatParameters), decoded: plain
+ * data without the full marshal (~80k meter units less per fork, issue 16),
+ * anything with references or special values through liveslots.
+ */
+function unserializeData(data: Capdata): unknown {
+  const plain = decodePlain(data);
+  return plain ? plain.value : liveSlots.unserialize(data);
+}
+
 function instanceContext() {
   const raw = rawStore.get('d.meta.context');
-  return raw === undefined ? {} : liveSlots.unserialize(JSON.parse(raw));
+  return raw === undefined ? {} : unserializeData(JSON.parse(raw));
 }
 
 async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Capdata> {
   if (!instanceFunction || !vatData) throw Error('startInstance needs a vat forked from an installation zygote');
   rawStore.set('d.meta.context', JSON.stringify(context));
-  const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(instanceContext()), liveSlots.unserialize(privateArgs));
+  // Every incarnation reads the context again: the imports it names stay imported.
+  for (const slot of context.slots) if (slot.startsWith('o-')) liveSlots.refSlot(slot, 1, true);
+  const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(instanceContext()), unserializeData(privateArgs));
   if (typeof maker !== 'function') throw Error('the instance function must return a kit maker');
   const kit = harden(await maker());
   if (typeof kit !== 'object' || kit === null) throw Error('the kit maker must return a record of facets');
@@ -179,7 +198,10 @@ function inspect(vrefs: string[], samplePerKind = 0): Capdata {
       methods[vref] = [];
     }
   }
-  return liveSlots.serialize(harden({ methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] }));
+  const report = { methods, kinds: vatData ? vatData.sampleRecords(samplePerKind) : [] };
+  // The report is plain data the runtime made: the full marshal would cost
+  // milliseconds here (harden and pass-style checks on every node).
+  return encodePlain(report) ?? liveSlots.serialize(harden(report));
 }
 
 type Delivery =
@@ -188,7 +210,7 @@ type Delivery =
   | ['deliver', string, string, Capdata, string | null]
   | ['notify', Resolution[]]
   | ['inspect', string[], number?]
-  | ['bringOutYourDead']
+  | ['bringOutYourDead', string?]
   | ['dropExports', string[]];
 
 // The host calls this with one JSON delivery and reads the reply after every

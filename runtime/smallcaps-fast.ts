@@ -110,3 +110,70 @@ function freezeParsed<T>(v: T): T {
   }
   return v;
 }
+
+const NOT_PLAIN = Symbol('not plain');
+
+// What encodeToSmallcaps makes of plain data (strings, numbers, bigints,
+// booleans, null, undefined, arrays, records with Object.prototype), or
+// NOT_PLAIN for anything else (references, promises, errors, tagged,
+// symbols, accessors, cycles deeper than the limit).
+function smallcapsOf(v: unknown, depth: number): unknown {
+  if (depth > 64) return NOT_PLAIN;
+  switch (typeof v) {
+    case 'string':
+      return startsSpecial(v) ? `!${v}` : v;
+    case 'number':
+      if (Number.isNaN(v)) return '#NaN';
+      if (v === Infinity) return '#Infinity';
+      if (v === -Infinity) return '#-Infinity';
+      return Object.is(v, -0) ? 0 : v;
+    case 'bigint':
+      return v < 0n ? String(v) : `+${v}`;
+    case 'boolean':
+      return v;
+    case 'undefined':
+      return '#undefined';
+    case 'object': {
+      if (v === null) return null;
+      if (Array.isArray(v)) {
+        if (Object.getPrototypeOf(v) !== Array.prototype) return NOT_PLAIN;
+        const out = new Array(v.length);
+        for (let i = 0; i < v.length; i++) {
+          if (!(i in v)) return NOT_PLAIN;
+          const x = smallcapsOf(v[i], depth + 1);
+          if (x === NOT_PLAIN) return NOT_PLAIN;
+          out[i] = x;
+        }
+        return out;
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN;
+      const names = Reflect.ownKeys(v);
+      const entries: [string, unknown][] = [];
+      for (const name of names) {
+        if (typeof name !== 'string') return NOT_PLAIN;
+        const desc = Object.getOwnPropertyDescriptor(v, name)!;
+        if (!('value' in desc) || !desc.enumerable) return NOT_PLAIN;
+      }
+      for (const name of (names as string[]).sort()) {
+        const x = smallcapsOf((v as Record<string, unknown>)[name], depth + 1);
+        if (x === NOT_PLAIN) return NOT_PLAIN;
+        entries.push([startsSpecial(name) ? `!${name}` : name, x]);
+      }
+      return Object.fromEntries(entries);
+    }
+    default:
+      return NOT_PLAIN;
+  }
+}
+
+/**
+ * Capdata for plain data (no references, promises, errors, tagged or
+ * symbols), byte for byte what @endo/marshal's smallcaps gives, without
+ * harden or pass-style checks; undefined for anything else. Used for
+ * reports the runtime makes itself (pre-flight inspection), where the full
+ * marshal costs milliseconds inside QuickJS.
+ */
+export function encodePlain(value: unknown): Capdata | undefined {
+  const encoded = smallcapsOf(value, 0);
+  return encoded === NOT_PLAIN ? undefined : { body: `#${JSON.stringify(encoded)}`, slots: [] };
+}

@@ -21,10 +21,14 @@ export interface Marshaller {
   /** The value for one slot, as unserialize would give it. */
   slotToVal(vref: string): unknown;
   /**
-   * A promise or import (o-N) is now referred to from stored data: a promise
-   * stays readable by its vpid after it settles, an import stays imported.
+   * Stored data (durable or virtual) names a promise, import or ordinary
+   * export once more (delta 1) or once less (delta -1): while it does, a
+   * promise stays readable by its vpid after it settles, an import stays
+   * imported and an ordinary export stays exported (slot-refs.ts).
    */
-  retainPromise(vref: string): void;
+  refSlot(vref: string, delta: 1 | -1, durable: boolean): void;
+  /** A weak key naming an import was removed: the next GC point checks whether anything still recognises it. */
+  slotReleased(vref: string): void;
   /** The vpid of a promise, made known to the kernel (for watches that outlive the incarnation). */
   exportPromise(p: Promise<unknown>): string;
 }

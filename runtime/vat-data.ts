@@ -20,6 +20,16 @@ import { makeVirtualObjects, type Behavior, type KindOptions } from './virtual-o
 import { makeWatchedPromises } from './watched-promises.js';
 import { baseOf, makeRefcounts } from './virtual-refcounts.js';
 
+/** What the GC needs from the heap WeakMap/WeakSet (vref-weak-collections.ts). */
+export interface HeapWeakKeys {
+  /** Drops every entry keyed by `vref`, an object that was deleted. */
+  forget(vref: string): void;
+  /** True while some live WeakMap/WeakSet has `vref` as a key. */
+  recognizes(vref: string): boolean;
+  /** Notices collections the program dropped (their keys may no longer be recognised). */
+  sweep(): void;
+}
+
 /** Options of the big stores: Agoric's `durable`, `keyShape`, `valueShape`. */
 type StoreOptions = StoreShapes & { readonly durable?: boolean };
 
@@ -39,29 +49,34 @@ export function isUpgradeDisconnection(reason: unknown): boolean {
 export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation: number) {
   const ctx = makeVatDataContext(rawStore, marshal, incarnation);
   const { store, recall, vrefOf, findNonDurable, reanimateOrImport } = ctx;
-  const refs = makeRefcounts(ctx, (vref) => marshal.retainPromise(vref));
+  const refs = makeRefcounts(ctx, marshal);
   const objects = makeVirtualObjects(ctx, refs);
   const { makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords } = objects;
   const collections = makeCollections(ctx, refs);
   const { createCollection, makeCollection, collectionKinds } = collections;
-  // Told which virtual objects were deleted (the vref-aware WeakMap/WeakSet drop their entries).
-  let onDeleted: (vref: string) => void = () => {};
+  // The contract's heap WeakMap/WeakSet (vref-weak-collections.ts).
+  let heapWeak: HeapWeakKeys = { forget: () => {}, recognizes: () => false, sweep: () => {} };
 
   /**
    * A GC point: deletes virtual and durable objects and collections nothing
    * holds any more (see virtual-refcounts.ts), and what only they held, up to
-   * `limit` per call (the rest wait for the next point). Returns how many.
+   * `limit` per call (the rest wait for the next point), with the weak
+   * collection entries they were keys of. Returns how many.
    */
   const collect = (limit = 1000): number => {
+    heapWeak.sweep();
     const { candidates } = refs;
     for (const vref of ctx.takeDied()) candidates.add(baseOf(vref));
     let deleted = 0;
     while (candidates.size > 0 && deleted < limit) {
       const [base] = candidates;
       candidates.delete(base);
-      if (objects.deleteIfUnreachable(base) || collections.deleteIfUnreachable(base)) {
-        deleted++;
-        onDeleted(base);
+      const vrefs = objects.deleteIfUnreachable(base) ?? (collections.deleteIfUnreachable(base) ? [base] : undefined);
+      if (vrefs === undefined) continue;
+      deleted++;
+      for (const vref of vrefs) {
+        heapWeak.forget(vref);
+        for (const [, collection] of refs.weakHolders(vref)) collections.dropWeakKey(collection, vref);
       }
     }
     return deleted;
@@ -155,8 +170,10 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     exported: refs.exported,
     unexported: refs.unexported,
     collect,
-    setOnDeleted: (fn: (vref: string) => void) => {
-      onDeleted = fn;
+    recognizes: (vref: string) => heapWeak.recognizes(vref) || refs.recognizedByStores(vref),
+    /** Connects the contract's heap WeakMap/WeakSet (they key virtual objects and imports by vref). */
+    setHeapWeakKeys: (keys: HeapWeakKeys) => {
+      heapWeak = keys;
     },
     /** Follows promises watched by earlier incarnations (once kinds are redefined). */
     reviveWatchedPromises: watched.revive,

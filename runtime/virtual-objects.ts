@@ -73,7 +73,7 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
           checkStateField(def.options, tag, field, value);
           const r = load();
           const text = encodeValue(value, durable, `${tag}.state.${field}`);
-          refs.adjust(r.s[field], text);
+          refs.adjust(r.s[field], text, durable);
           rec = { v: r.v, s: { ...r.s, [field]: text } };
           store.set(key, JSON.stringify(rec));
         },
@@ -100,8 +100,8 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     if (typeof next !== 'object' || next === null) throw Error(`migrate for ${tag} returned ${typeof next}, expected a state record`);
     const s: Record<string, string> = {};
     for (const [k, v] of Object.entries(next)) s[k] = encodeValue(v, def.record.durable, `${tag}.state.${k}`);
-    for (const text of Object.values(s)) refs.adjust(undefined, text);
-    for (const text of Object.values(r.s)) refs.adjust(text, undefined);
+    for (const text of Object.values(s)) refs.adjust(undefined, text, def.record.durable);
+    for (const text of Object.values(r.s)) refs.adjust(text, undefined, def.record.durable);
     const migrated = { v: version, s };
     store.set(key, JSON.stringify(migrated));
     return migrated;
@@ -210,7 +210,7 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
       (def as { record: KindRecord }).record = updated;
       const s: Record<string, string> = {};
       for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
-      for (const text of Object.values(s)) refs.adjust(undefined, text);
+      for (const text of Object.values(s)) refs.adjust(undefined, text, def.record.durable);
       store.set(stateKey(def.record.durable, def.id, n), JSON.stringify({ v: def.options.stateVersion ?? 0, s }));
       const made = makeRepresentative(def, n);
       if (def.options.finish) {
@@ -313,26 +313,27 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
 
   /**
    * Deletes the state of object `base` (no facet suffix) if nothing holds it:
-   * no reference in stored data, not exported, no live representative or
-   * facet. True when deleted. Kind handles are never deleted.
+   * no reference in stored data, no exported facet, no live representative or
+   * facet. Returns the vrefs that named it (the base, or each facet's) when
+   * deleted, else undefined. Kind handles are never deleted.
    */
-  const deleteIfUnreachable = (base: string): boolean => {
+  const deleteIfUnreachable = (base: string): string[] | undefined => {
     const m = VREF.exec(base);
-    if (!m) return false;
+    if (!m) return undefined;
     const kindId = Number(m[2]);
-    if (kindId === K.kindHandle || refs.count(base) > 0) return false;
+    if (kindId === K.kindHandle || refs.count(base) > 0) return undefined;
     const durable = m[1] === 'd';
     const def = defs.get(kindId);
     const facets = def?.record.facets?.length ?? readKind(kindId, durable)?.facets?.length ?? 0;
-    if (recall(base)) return false;
-    for (let i = 0; i < facets; i++) if (recall(`${base}:${i}`)) return false;
+    const vrefs = facets === 0 ? [base] : Array.from({ length: facets }, (_, i) => `${base}:${i}`);
+    if (vrefs.some((v) => recall(v))) return undefined;
     const key = stateKey(durable, kindId, Number(m[3]));
     const raw = store.get(key);
-    if (raw === undefined) return false;
+    if (raw === undefined) return undefined;
     store.delete(key);
     holders.delete(base);
-    for (const text of Object.values((JSON.parse(raw) as StateRecord).s)) refs.adjust(text, undefined);
-    return true;
+    for (const text of Object.values((JSON.parse(raw) as StateRecord).s)) refs.adjust(text, undefined, durable);
+    return vrefs;
   };
 
   /** The representative (or facet) for a parsed user-kind vref. */

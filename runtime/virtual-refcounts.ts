@@ -4,13 +4,18 @@
 //   - a reference stored in virtual or durable data (state of another object,
 //     a collection value, a strong collection key): counted in the vatstore
 //     under <p>rc.<vref>, where <p> is the object's own data prefix;
-//   - the kernel (it was exported and not yet dropped): <p>ex.<vref>, which
-//     also counts as one reference;
+//   - the kernel, for each of its facets that was exported and not yet
+//     dropped: <p>ex.<facet vref>, each counting as one reference (so one
+//     facet dropped while another is held keeps the object; Agoric keeps
+//     export status per facet vref as well);
 //   - the heap (a live representative or facet): seen at the GC point.
-// Weak collection keys do not count. When nothing holds an object, the GC
-// point deletes its state (or a collection's entries), and what that state
-// referred to loses a reference in turn.
-import { VREF, type VatDataContext } from './vat-data-context.js';
+// References stored data makes to imports, ordinary exports and promises are
+// counted by liveslots (slot-refs.ts), told through `refSlot`.
+// Weak collection keys do not count: they are recorded as recognisers,
+// <h>ir.<vref>|<collection vref> where <h> is the weak store's own prefix,
+// so that an import a weak key names is dropped but not retired, and the
+// entries keyed by a deleted object can be found and removed.
+import { VREF, type Marshaller, type VatDataContext } from './vat-data-context.js';
 
 /** The vref of the object itself (a facet's vref names its object's facet). */
 export const baseOf = (vref: string) => {
@@ -22,7 +27,7 @@ export const baseOf = (vref: string) => {
 export const slotsOf = (text: string | undefined): string[] =>
   text === undefined || text.endsWith('"slots":[]}') ? [] : (JSON.parse(text).slots as string[]);
 
-export function makeRefcounts(ctx: VatDataContext, retainSlot: (vref: string) => void) {
+export function makeRefcounts(ctx: VatDataContext, marshal: Pick<Marshaller, 'refSlot' | 'slotReleased'>) {
   const { store, prefixOf } = ctx;
   const isVirtual = (vref: string) => VREF.test(vref);
   const prefixFor = (base: string) => prefixOf(base.startsWith('o+d'));
@@ -44,42 +49,67 @@ export function makeRefcounts(ctx: VatDataContext, retainSlot: (vref: string) =>
       candidates.add(base);
     }
   };
-
-  /**
-   * Stored text `before` is replaced by `after` (either may be undefined):
-   * the references they hold are adjusted, and promises and imports that
-   * are now stored are kept by liveslots.
-   */
-  const adjust = (before: string | undefined, after: string | undefined) => {
-    for (const slot of slotsOf(after)) {
-      if (isVirtual(slot)) addRef(slot);
-      else if (slot[0] === 'p' || slot.startsWith('o-')) retainSlot(slot);
+  /** One more (1) or one less (-1) stored reference to `vref`, from durable or virtual data. */
+  const ref = (vref: string, delta: 1 | -1, durable: boolean) => {
+    if (isVirtual(vref)) {
+      if (delta > 0) addRef(vref);
+      else dropRef(vref);
+    } else {
+      marshal.refSlot(vref, delta, durable);
     }
-    for (const slot of slotsOf(before)) if (isVirtual(slot)) dropRef(slot);
   };
 
+  /**
+   * Stored text `before` is replaced by `after` (either may be undefined) in
+   * durable or virtual data: the references they hold are adjusted.
+   */
+  const adjust = (before: string | undefined, after: string | undefined, durable: boolean) => {
+    for (const slot of slotsOf(after)) ref(slot, 1, durable);
+    for (const slot of slotsOf(before)) ref(slot, -1, durable);
+  };
+
+  const exportKey = (vref: string) => `${prefixFor(vref)}ex.${vref}`;
   const exportedNow = new Set<string>();
   const exported = (vref: string) => {
-    const base = baseOf(vref);
-    if (exportedNow.has(base)) return;
-    exportedNow.add(base);
-    const key = `${prefixFor(base)}ex.${base}`;
-    if (store.get(key) === undefined) {
-      store.set(key, '1');
-      addRef(base);
+    if (exportedNow.has(vref)) return;
+    exportedNow.add(vref);
+    if (store.get(exportKey(vref)) === undefined) {
+      store.set(exportKey(vref), '1');
+      addRef(vref);
     }
   };
   const unexported = (vref: string) => {
-    const base = baseOf(vref);
-    exportedNow.delete(base);
-    const key = `${prefixFor(base)}ex.${base}`;
-    if (store.get(key) !== undefined) {
-      store.delete(key);
-      dropRef(base);
+    exportedNow.delete(vref);
+    if (store.get(exportKey(vref)) !== undefined) {
+      store.delete(exportKey(vref));
+      dropRef(vref);
     }
   };
 
-  return { candidates, count, addRef, dropRef, adjust, exported, unexported, isVirtual };
+  // ------------------------------------------------------------ recognisers
+  const irPrefix = (durable: boolean, vref: string) => `${prefixOf(durable)}ir.${vref}|`;
+  const weakKeyAdded = (durable: boolean, vref: string, collection: string) => store.set(irPrefix(durable, vref) + collection, '1');
+  const weakKeyRemoved = (durable: boolean, vref: string, collection: string) => {
+    store.delete(irPrefix(durable, vref) + collection);
+    if (vref.startsWith('o-')) marshal.slotReleased(vref);
+  };
+  const firstUnder = (prefix: string) => {
+    const k = store.getNextKey(prefix);
+    return k !== undefined && k.startsWith(prefix) ? k : undefined;
+  };
+  /** True while a weak store has `vref` as a key. */
+  const recognizedByStores = (vref: string) => firstUnder(irPrefix(true, vref)) !== undefined || firstUnder(irPrefix(false, vref)) !== undefined;
+  /** The weak stores that have `vref` as a key: [durable, collection vref]. */
+  const weakHolders = (vref: string): [boolean, string][] => {
+    const out: [boolean, string][] = [];
+    for (const durable of [true, false]) {
+      const prefix = irPrefix(durable, vref);
+      for (let k = store.getNextKey(prefix); k !== undefined && k.startsWith(prefix); k = store.getNextKey(k)) out.push([durable, k.slice(prefix.length)]);
+    }
+    return out;
+  };
+
+  return { candidates, count, addRef, dropRef, ref, adjust, exported, unexported, isVirtual, weakKeyAdded, weakKeyRemoved, recognizedByStores, weakHolders };
 }
 
 export type Refcounts = ReturnType<typeof makeRefcounts>;

@@ -1,6 +1,6 @@
 // The engine: deterministic, metered QuickJS sandboxes with memory images.
 export { Sandbox, SYSCALL_GLOBAL } from './sandbox.js';
-export { setInstancePool } from './instance-pool.js';
+export { instancePoolStats, setInstancePool } from './instance-pool.js';
 export type { SandboxOptions, CallOptions, SyscallHandler } from './sandbox.js';
 export {
   compressImage,

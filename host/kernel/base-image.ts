@@ -24,6 +24,14 @@ export function storedImage(image: SnapshotImage): StoredImage {
 export function buildBaseImage(identity = 'quickvat-base', source = runtimeBundleSource()): StoredImage {
   const sandbox = Sandbox.create({ identity });
   sandbox.evaluate(source, { budget: BASE_BUDGET, filename: 'vat-runtime.js' });
+  // A full collection first: QuickJS sets its next collection at 1.5 times
+  // the heap it leaves, so vats (and forks of zygotes) start with that much
+  // headroom. Otherwise the runtime's heap sits just under QuickJS's initial
+  // threshold (256 KiB), and the first delivery of every vat collects, which
+  // rewrites object headers across the heap: a fork then shares few pages
+  // with its zygote's image.
+  sandbox.collectAtNextAllocation();
+  sandbox.evaluate('void {}', { budget: BASE_BUDGET, filename: 'collect.js' });
   const image = storedImage(sandbox.snapshot());
   sandbox.dispose();
   return image;

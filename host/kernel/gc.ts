@@ -4,12 +4,19 @@
 //
 // - Vats report imports they no longer reach or recognise (dropImports,
 //   retireImports) from their bring-out-your-dead deliveries. A retired
-//   import's c-list entry is deleted at once, and a sweep is queued.
+//   import's c-list entry is deleted at once, and a sweep is queued. A
+//   dropped import a vat still recognises (a weak key) keeps its c-list
+//   entry, and so keeps the object at its exporter: the kernel does not yet
+//   tell an exporter "dropped but recognised" apart (Agoric does, and lets
+//   the exporter retire it when its heap lets go); keeping it is the safe
+//   side: the importer's weak entry is found again whenever the object
+//   comes back.
 // - A sweep (a run-queue item of the kernel's own, so a crank of its own)
 //   marks every kref still named by: an importer's c-list entry, a c-list
 //   entry of any vat for a promise, a queued item (target, arguments,
 //   result), a message queued on an unresolved promise, the resolution data
-//   of a marked promise, a vat's root object, a reference the host was given.
+//   of a marked promise, a vat's root object, a reference the host was given
+//   and has not released (host.release).
 //   Each unmarked kernel object is dropped: its exporter gets one
 //   dropExports delivery (reachable and recognisable counts are both zero,
 //   so it stands for dropExports + retireExports), then its c-list entry and
@@ -29,6 +36,15 @@ export interface GCHost {
   enqueueKernelItem(item: RunItem): void;
   enqueueVatItem(vat: VatId, item: RunItem): void;
 }
+
+/**
+ * The GC protocol of this build's runtime, recorded in the records of the vats
+ * it starts (created, forked from a zygote it started, or upgraded). Vats
+ * whose runtime predates it get no bring-out-your-dead and no dropExports:
+ * their liveslots forgot ordinary objects virtual data still named (issue
+ * #11's hostile review), and a vat keeps its runtime until it is upgraded.
+ */
+export const GC_PROTOCOL = 2;
 
 const SWEEP_QUEUED = 'k.gc.sweepQueued';
 const HOST_REF = 'k.gc.hostref.';
@@ -74,12 +90,22 @@ export class KernelGC {
 
   // ------------------------------------------------------------ GC points
 
+  /** Whether `vat` runs a runtime whose GC this kernel may drive (GC_PROTOCOL). */
+  capable(vat: VatId): boolean {
+    return ((this.k.state.vat(vat) as VatRecord).gc ?? 0) >= GC_PROTOCOL;
+  }
+
+  /** Whether `vat` gets GC points: GC is on and its runtime is capable. */
+  collects(vat: VatId): boolean {
+    return this.gcEvery > 0 && this.capable(vat);
+  }
+
   /**
    * Counts a delivery to `vat`; every `gcEvery` deliveries queues a
    * bring-out-your-dead delivery in the vat's lane (one at a time).
    */
   afterDelivery(vat: VatId): void {
-    if (this.gcEvery <= 0) return;
+    if (!this.collects(vat)) return;
     const n = ((this.k.store.get(SINCE(vat)) as number | undefined) ?? 0) + 1;
     if (n < this.gcEvery || this.k.store.get(BOYD_QUEUED(vat))) {
       this.k.store.set(SINCE(vat), n);
@@ -102,9 +128,21 @@ export class KernelGC {
     if (item.type === 'bringOutYourDead') this.boydStarted(item.vat);
   }
 
-  /** The host was handed these references: they are never swept. */
+  /** The host was handed these references: they are not swept until it releases them. */
   pinForHost(slots: readonly Kref[]): void {
     for (const kref of slots) if (!this.k.store.has(HOST_REF + kref)) this.k.store.set(HOST_REF + kref, true);
+  }
+
+  /** The host releases these references (host.release): the next sweep drops those nothing else holds. Returns how many were pinned. */
+  unpinForHost(krefs: readonly Kref[]): number {
+    let n = 0;
+    for (const kref of krefs) {
+      if (!this.k.store.has(HOST_REF + kref)) continue;
+      this.k.store.delete(HOST_REF + kref);
+      n++;
+    }
+    if (n > 0) this.queueSweep();
+    return n;
   }
 
   // ------------------------------------------------------------ the sweep
@@ -152,7 +190,7 @@ export class KernelGC {
     const drops = new Map<VatId, [Vref, Kref][]>();
     for (const [key, owner] of store.entries('k.ko.')) {
       const ko = key.slice('k.ko.'.length);
-      if (marked.has(ko) || owner === HOST_VAT) continue;
+      if (marked.has(ko) || owner === HOST_VAT || !this.capable(owner as VatId)) continue;
       const vref = state.vrefFor(owner as VatId, ko);
       if (vref === undefined || vref === 'o+0') {
         if (vref === undefined) this.deleteObject(ko);

@@ -24,9 +24,10 @@ export interface KernelOptions {
   /** The image new vats start from; tests substitute a hostile guest runtime here. */
   readonly baseImage?: () => StoredImage;
   /**
-   * Deliveries to a vat between its bring-out-your-dead GC points (also one
-   * before every snapshot); 0 turns GC off. Default 0 (opt-in: see the
-   * operator's guide, "Garbage collection", for the known problems).
+   * Deliveries to a vat between its bring-out-your-dead GC points (there is
+   * also one before every snapshot); 0 turns GC off. Default 100 (Agoric's
+   * kernel likewise asks each vat to bring out its dead every so many
+   * deliveries and before each heap snapshot).
    */
   readonly gcEvery?: number;
   /**
@@ -40,12 +41,7 @@ export interface KernelOptions {
   readonly keepTranscripts?: boolean;
 }
 
-// Off by default: a hostile review found that GC can still forget objects
-// virtual data names (ordinary Far objects stored in virtual collections, one
-// facet of a multi-facet object dropped while another is held). Until those
-// are fixed, distributed GC is opt-in, and a host that never collects loses
-// nothing (issue #11 stays open).
-const DEFAULT_GC_EVERY = 0;
+const DEFAULT_GC_EVERY = 100;
 const DEFAULTS = { snapshotEvery: 1000, deliveryBudget: 500_000_000n, maxLoadedVats: 32, maxQueueLength: 100_000, maxQueuedPerVat: 1_000 };
 
 

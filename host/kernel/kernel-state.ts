@@ -62,6 +62,12 @@ export interface VatRecord {
   readonly transcriptPrunedTo?: number;
   /** kref of the vat's root object, once started. */
   readonly root?: Kref;
+  /**
+   * The distributed-GC protocol of the runtime in the vat's image (gc.ts,
+   * GC_PROTOCOL). Absent for vats started by builds whose liveslots could
+   * forget what virtual data names: they get no GC deliveries until upgraded.
+   */
+  readonly gc?: number;
 }
 
 /** Per-vat counters an operator reads to find a runaway (issue #10). */

@@ -41,7 +41,7 @@ import { resolveKernelLimits, type KernelLimits, type KernelOptions } from './ke
 export type { KernelOptions } from './kernel-options.js';
 
 export { errorData } from './syscalls.js';
-export type { UpgradeOptions } from './upgrader.js';
+export type { UpgradeChecks, UpgradeOptions } from './upgrader.js';
 
 /** What the host does with a send to one of its device objects. */
 export type DeviceAction =
@@ -248,12 +248,8 @@ export class Kernel {
    * Replaces a vat's code, atomically (see upgrader.ts). `record` runs inside
    * the upgrade's crank, so the host's records commit with it or not at all.
    */
-  upgradeVat(vat: VatId, bundleId: string, bundle: VatBundle, options: UpgradeOptions & { record?: () => void } = {}): { incarnation: number } {
-    return this.operation(() => {
-      const out = this.upgrader.upgrade(vat, bundleId, bundle, options);
-      options.record?.();
-      return out;
-    });
+  upgradeVat(vat: VatId, bundleId: string, bundle: VatBundle, options: UpgradeOptions = {}): { incarnation: number } {
+    return this.operation(() => this.upgrader.upgrade(vat, bundleId, bundle, options));
   }
 
   /** Deletes up to `limit` keys of data an upgrade left behind; part of the current crank. */
@@ -328,6 +324,19 @@ export class Kernel {
     this.outbox.end();
     if (waiter) this.outbox.addWaiter(result, waiter);
     return result;
+  }
+
+  /**
+   * The host no longer needs these objects (host.release): they stop being
+   * pinned for it, and a GC sweep drops those no vat or queued message holds.
+   * Returns how many were pinned.
+   */
+  releaseHostRefs(krefs: readonly Kref[]): number {
+    this.assertIdle();
+    this.outbox.begin();
+    const n = this.gc.unpinForHost(krefs);
+    this.outbox.end();
+    return n;
   }
 
   /** Calls back when a kernel promise settles (at once if it already has). */

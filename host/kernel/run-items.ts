@@ -9,6 +9,7 @@ import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.j
 import { KERNEL_LANE, type Sender } from './run-queue.js';
 import { errorData } from './syscalls.js';
 import { presenceSlot } from './failures.js';
+import { gcPointDelivery } from './vat-manager.js';
 
 /** Most settled promises one notify carries; the rest are imported and notified later. */
 const NOTIFY_BATCH = 1000;
@@ -31,7 +32,7 @@ export class RunItems {
     if (item.type === 'bringOutYourDead') {
       delivered.vat = item.vat;
       gc.boydStarted(item.vat);
-      return this.deliverTo(item.vat, ['bringOutYourDead'], delivered);
+      return this.deliverTo(item.vat, gcPointDelivery(), delivered);
     }
     if (item.type === 'gc') return this.dropUnreferenced(delivered);
     if (item.type === 'upgrade') {
@@ -87,9 +88,9 @@ export class RunItems {
     if (!gcPoint) {
       gc.afterDelivery(vat);
       // A snapshot keeps no garbage: a GC point comes first.
-      if (gc.gcEvery > 0 && manager.snapshotDue()) {
+      if (gc.collects(vat) && manager.snapshotDue()) {
         gc.boydStarted(vat);
-        delivered.used += manager.deliver(['bringOutYourDead'], this.k.syscall).used;
+        delivered.used += manager.deliver(gcPointDelivery(), this.k.syscall).used;
       }
     }
     manager.snapshotIfDue();

@@ -2,11 +2,13 @@
 // instances forked from a zygote, and upgrades (a new incarnation in a fresh
 // sandbox that reconnects to durable state). Each runs inside a crank the
 // kernel opened; a throw leaves that crank to be rolled back.
+import type { Sandbox } from '../engine/index.js';
 import type { Kernel, VatBundle } from './kernel.js';
 import type { VatRecord } from './kernel-state.js';
 import { isKpid, type Capdata, type Kref, type VatId } from './refs.js';
 import { upgradeDisconnectionData } from './upgrade-disconnection.js';
 import { DeliveryFailed } from './vat-manager.js';
+import { GC_PROTOCOL } from './gc.js';
 
 export interface UpgradeOptions {
   readonly privateArgs?: Capdata;
@@ -14,6 +16,24 @@ export interface UpgradeOptions {
   readonly exits?: Record<string, unknown>;
   /** Told to everyone whose promise the upgrade disconnects (the record's upgradeMessage). */
   readonly upgradeMessage?: string;
+  /** Checks run inside the upgrade's crank (pre-flight, issue 16); a throw from them aborts the upgrade. */
+  readonly checks?: UpgradeChecks;
+  /** Runs inside the upgrade's crank once the new incarnation is in place (the host's records). */
+  readonly record?: () => void;
+}
+
+/**
+ * Checks on a new incarnation, run inside the upgrade's crank so the upgrade
+ * itself is the trial (issue 16): nothing commits unless they pass.
+ */
+export interface UpgradeChecks {
+  /**
+   * The new incarnation started; `sandbox` is its live sandbox, which must
+   * be left as it is (inspect a clone). Throw to refuse the upgrade.
+   */
+  started(sandbox: Sandbox): void;
+  /** The new incarnation did not start: the error the upgrade fails with instead of `err`. */
+  failed(err: Error): Error;
 }
 
 const CLEANUP_PER_CRANK = 200;
@@ -26,7 +46,7 @@ export class Upgrader {
     const { state } = this.k;
     const base = this.k.baseImage();
     const vat = state.allocateVatId();
-    const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat };
+    const record: VatRecord = { ...this.k.newVatRecord(options.name ?? vat, base.id, options.role ?? 'root', options.budget), identity: vat, gc: GC_PROTOCOL };
     state.images.put(base.image);
     state.putBundle(bundleId, bundle);
     state.addVat(vat, record);
@@ -65,7 +85,8 @@ export class Upgrader {
     if (z.role !== 'zygote') throw new Error(`vat ${zygote} is not an installation zygote`);
     const vat = state.allocateVatId();
     allocated(vat);
-    state.addVat(vat, { ...this.k.newVatRecord(options.name ?? vat, z.imageId, 'contract', options.budget), identity: vat });
+    // The instance runs the zygote's runtime, and so speaks its GC protocol.
+    state.addVat(vat, { ...this.k.newVatRecord(options.name ?? vat, z.imageId, 'contract', options.budget), identity: vat, ...(z.gc === undefined ? {} : { gc: z.gc }) });
     for (const [key, value] of this.k.vatstoreCopy(zygote)) store.set(state.vatstoreKey(vat, key), value);
     const context = translator.toVat(vat, options.context);
     const privateArgs = translator.toVat(vat, options.privateArgs);
@@ -97,15 +118,49 @@ export class Upgrader {
     if (options.privateArgs) opts.privateArgs = translator.toVat(vat, options.privateArgs);
     if (options.vatParameters) opts.vatParameters = translator.toVat(vat, options.vatParameters);
     if (options.exits) opts.exits = options.exits;
-    manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall);
-    const message =
-      options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
-    this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
-    // No snapshot here: the vat record names the base image and the start-up
-    // delivery is the first transcript entry, so the vat's snapshot policy
-    // takes the first image of this incarnation when one falls due.
-    manager.snapshotIfDue();
+    // Imports only the old incarnation's heap held would otherwise stay in
+    // the c-list for good: the new incarnation's GC releases those it does
+    // not reach again (through durable data) or recognise (durable weak keys).
+    const imports = this.importsOf(vat);
+    if (imports.length > 0) opts.imports = imports;
+    // The checks run on the started sandbox before it replaces the old one,
+    // which keeps serving if they refuse (break16 #2).
+    let refused: Error | undefined;
+    const check = (started: Sandbox) => {
+      try {
+        options.checks?.started(started);
+      } catch (err) {
+        refused = err as Error;
+        throw err;
+      }
+    };
+    try {
+      manager.startIncarnation(base.id, base.image, `${vat}#${incarnation}`, incarnation, ['startVat', bundleId, opts], this.k.syscall, check);
+    } catch (err) {
+      if (refused) throw refused;
+      throw options.checks ? options.checks.failed(err as Error) : err;
+    }
+    try {
+      state.setVat(vat, { ...state.vat(vat), gc: GC_PROTOCOL });
+      const message =
+        options.upgradeMessage ?? `its vat was upgraded to incarnation ${incarnation}; this promise from incarnation ${record.incarnation} was disconnected`;
+      this.disconnectOldIncarnation(vat, record.incarnation, incarnation, record.role === 'root', message);
+      // No snapshot here: the vat record names the base image and the start-up
+      // delivery is the first transcript entry, so the vat's snapshot policy
+      // takes the first image of this incarnation when one falls due.
+      manager.snapshotIfDue();
+      options.record?.();
+    } catch (err) {
+      // The crank is rolled back to the old incarnation: its sandbox reloads when next needed.
+      manager.drop();
+      throw err;
+    }
     return { incarnation };
+  }
+
+  private importsOf(vat: VatId): string[] {
+    const prefix = `k.c.${vat}.v.o-`;
+    return [...this.k.store.entries(prefix)].map(([key]) => key.slice(`k.c.${vat}.v.`.length));
   }
 
   // Promises the old incarnation decided can never be resolved by it now;

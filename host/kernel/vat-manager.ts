@@ -9,6 +9,19 @@ import { syscallCost, type SyscallReply } from './syscalls.js';
 export const DISPATCH = '__quickvat_dispatch';
 
 /**
+ * The GC-point delivery the kernel makes. Its marker has the host make QuickJS
+ * collect reference cycles first (Sandbox.collectAtNextAllocation), live and
+ * in replay. Transcripts written before the marker existed hold a bare
+ * ['bringOutYourDead'], recorded without that collection, and replay without it.
+ */
+export const gcPointDelivery = (): unknown[] => ['bringOutYourDead', 'collectCycles'];
+
+/** Whether `delivery` asks for QuickJS's cycle collection before it runs. */
+export function collectsCycles(delivery: unknown): boolean {
+  return Array.isArray(delivery) && delivery[0] === 'bringOutYourDead' && delivery[1] === 'collectCycles';
+}
+
+/**
  * Snapshot once the deliveries since the last snapshot have used this many
  * meter units (default): a reload then replays at most this much work plus
  * one delivery's budget.
@@ -135,11 +148,21 @@ export class VatManager {
    * delivery; on failure the new sandbox is discarded and the old one keeps
    * serving, untouched.
    */
-  startIncarnation(imageId: string, image: SnapshotImage, identity: string, incarnation: number, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
+  startIncarnation(
+    imageId: string,
+    image: SnapshotImage,
+    identity: string,
+    incarnation: number,
+    delivery: unknown,
+    syscall: LiveSyscall,
+    /** Runs on the started sandbox before it replaces the old one; a throw discards it as a failed start would. */
+    check?: (started: Sandbox) => void,
+  ): DeliveryResult {
     const fresh = Sandbox.restore(image, { ...this.sandboxOptions, identity });
     let result: DeliveryResult;
     try {
       result = this.run(fresh, delivery, syscall);
+      check?.(fresh);
     } catch (err) {
       fresh.dispose();
       throw err;
@@ -158,7 +181,7 @@ export class VatManager {
   // collect everything unreachable, cycles included, so liveslots sees every
   // dropped import and replay reproduces the same heap.
   private dispatch(sandbox: Sandbox, delivery: unknown, record: VatRecord): string {
-    if (Array.isArray(delivery) && delivery[0] === 'bringOutYourDead') sandbox.collectAtNextAllocation();
+    if (collectsCycles(delivery)) sandbox.collectAtNextAllocation();
     return sandbox.call(DISPATCH, JSON.stringify(this.expand(delivery)), { budget: BigInt(record.budget) });
   }
 

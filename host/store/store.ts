@@ -114,10 +114,13 @@ export class Store {
     const cached = this.#decoded.get(key);
     if (cached !== undefined) return cached;
     checkKey(key);
-    const buffered = this.#buffer.lookup(key);
-    if (buffered === null) return undefined;
-    const value = buffered !== undefined ? decodeValue(buffered) : db.get(Buffer.from(key, 'utf8'));
-    if (value !== undefined && freezeTree(value)) this.#remember(key, value);
+    let bytes = this.#buffer.lookup(key);
+    if (bytes === null) return undefined;
+    // lmdb's scratch buffer, valid until the next read: decoded at once.
+    bytes ??= db.getBinaryFast(Buffer.from(key, 'utf8'));
+    if (bytes === undefined) return undefined;
+    const value = decodeValue(bytes);
+    if (bytes.length <= CACHED_VALUE_BYTES && freezeTree(value)) this.#remember(key, value);
     return value;
   }
 
@@ -143,7 +146,7 @@ export class Store {
     this.#buffer.record(key, encodeValue(key, value));
     // A scalar cannot be changed by its caller afterwards: reads of counters
     // and shares need no decode.
-    if (readsBackAsIs(value)) this.#remember(key, value);
+    if (readsBackAsIs(value) && (typeof value !== 'string' || value.length <= CACHED_VALUE_BYTES / 3)) this.#remember(key, value);
     else this.#decoded.delete(key);
   }
 
@@ -394,8 +397,14 @@ function readsBackAsIs(value: unknown): boolean {
   }
 }
 
-/** Bound on the decoded-value cache; reaching it empties the cache (cheap, and no eviction order to keep). */
-const DECODED_CACHE_ENTRIES = 20_000;
+/**
+ * Bounds on the decoded-value cache: entries, and the encoded size of a value
+ * it keeps (bytes; a string of up to a third as many UTF-16 units), so it
+ * holds at most a few tens of MiB whatever vats store. Reaching the entry
+ * bound empties it (cheap, and no eviction order to keep).
+ */
+const DECODED_CACHE_ENTRIES = 4_096;
+const CACHED_VALUE_BYTES = 4_096;
 
 /**
  * Deep-freezes a decoded value and returns true, or returns false (leaving it

@@ -5,16 +5,16 @@
 // calls these.
 import { ExitNotGranted, grantExits, type ExitPolicy } from '../bundles/exit-policy.js';
 import type { Manifest } from '../bundles/manifest.js';
-import type { Kernel, VatBundle } from '../kernel/kernel.js';
+import type { Kernel, UpgradeChecks, VatBundle } from '../kernel/kernel.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
 import { Far, harden, makeMarshal } from '../marshal/endo.js';
 import type { HostMarshal } from '../marshal/host-marshal.js';
 import type { Store } from '../store/index.js';
 import { runDryRun, type DryRunReport } from './dry-run.js';
-import { runPreflight, type PreflightProblem, type PreflightReport } from './preflight.js';
+import { PreflightSession, runPreflight, type PreflightInput, type PreflightProblem, type PreflightReport } from './preflight.js';
 import { Shadow, type ShadowDifference } from './shadow.js';
-import { trialUpgrade } from './trials.js';
-import { UpgradeError } from './upgrade-error.js';
+import { trialOfStarted, trialUpgrade } from './trials.js';
+import { PreflightRefused, UpgradeError, upgradeReason } from './upgrade-error.js';
 
 /** Code already resolved and loaded (not yet stored). */
 export interface LoadedCode {
@@ -38,7 +38,35 @@ export interface ChangeHost {
 export class ChangeChecks {
   constructor(private readonly h: ChangeHost) {}
 
-  /** Pre-flight of code already loaded; host.upgrade runs this too. */
+  /**
+   * Pre-flight as part of the upgrade itself (issue 16): the current
+   * incarnation is inspected now, in a clone of its live sandbox; the new
+   * one is judged inside the upgrade's crank
+   * on a clone of the sandbox the upgrade started, and any problem aborts
+   * that crank with PreflightRefused. The verdict is runPreflight's: the
+   * same inspection of the same incarnation, started by the same delivery
+   * under the same limits. The exits must already be granted.
+   */
+  upgradeChecks(vat: string, source: LoadedCode, options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy }): UpgradeChecks {
+    const { kernel } = this.h;
+    const next = kernel.vatRecord(vat).incarnation + 1;
+    const session = new PreflightSession(this.preflightInput(vat, source, options, {}));
+    return {
+      started: (sandbox) => {
+        const trial = trialOfStarted(kernel, vat, sandbox);
+        let report: PreflightReport;
+        try {
+          report = session.judge(trial);
+        } finally {
+          trial.dispose();
+        }
+        if (!report.ok) throw new PreflightRefused(vat, next, report.problems);
+      },
+      failed: (err) => new PreflightRefused(vat, next, session.startFailed(upgradeReason(err)).problems),
+    };
+  }
+
+  /** Pre-flight of code already loaded, in trial vats (nothing live changes). */
   preflight(vat: string, source: LoadedCode, options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy }): PreflightReport {
     const { h } = this;
     const problems: PreflightProblem[] = [];
@@ -53,20 +81,27 @@ export class ChangeChecks {
       }
     }
     if (problems.length > 0) exits = {};
-    return runPreflight(
-      {
-        kernel: h.kernel,
-        vat,
-        bundle: source.bundle,
-        exits,
-        privateArgs: options.privateArgs === undefined ? undefined : h.marshal.serialize(harden(options.privateArgs)),
-        vatParameters: options.vatParameters === undefined ? undefined : h.marshal.serialize(harden(options.vatParameters)),
-        facets: this.facetsOf(vat),
-        decode: this.vatDecoder(vat),
-        exitNames: { from: h.runningManifestOf(vat)?.exits ?? [], to: source.manifest.exits },
-      },
-      problems,
-    );
+    return runPreflight(this.preflightInput(vat, source, options, exits), problems);
+  }
+
+  private preflightInput(
+    vat: string,
+    source: LoadedCode,
+    options: { privateArgs?: unknown; vatParameters?: unknown },
+    exits: Record<string, unknown>,
+  ): PreflightInput {
+    const { h } = this;
+    return {
+      kernel: h.kernel,
+      vat,
+      bundle: source.bundle,
+      exits,
+      privateArgs: options.privateArgs === undefined ? undefined : h.marshal.serialize(harden(options.privateArgs)),
+      vatParameters: options.vatParameters === undefined ? undefined : h.marshal.serialize(harden(options.vatParameters)),
+      facets: this.facetsOf(vat),
+      decode: this.vatDecoder(vat),
+      exitNames: { from: h.runningManifestOf(vat)?.exits ?? [], to: source.manifest.exits },
+    };
   }
 
   /**

@@ -81,57 +81,97 @@ const KIND_NOT_REDEFINED = /kind "([^"]+)" \(defined by incarnation (\d+)\) was 
 const VERSION_INVALID = /kind "([^"]+)" declares stateVersion (.*?); it must be a non-negative integer/;
 const VERSION_LOWERED = /kind "([^"]+)" lowers stateVersion from (\d+) to (\d+)/;
 
+/**
+ * Pre-flight in a trial vat: inspects the current incarnation, starts the
+ * new one in a throwaway copy and judges it. Nothing live changes.
+ */
 export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] = []): PreflightReport {
-  const { kernel, vat } = input;
-  const problems = [...earlier];
-  const facetVrefs = Object.entries(input.facets)
-    .map(([name, kref]) => [name, kernel.vrefOf(vat, kref)] as const)
-    .filter((e): e is readonly [string, string] => e[1] !== undefined);
-  // Every exported object clients have called (or have calls queued for),
-  // kit facets or not: a method removed from any of them breaks its callers.
-  // Objects of one durable kind (and facet) share their methods, so one
-  // representative per kind is inspected, with the methods used on any of
-  // them: inspection stays bounded however many objects clients hold.
-  const used = new Map<string, Set<string>>();
-  const names = new Map<string, string>(facetVrefs.map(([name, vref]) => [vref, name]));
-  const reps = new Map<string, string>();
-  for (const [vref, methods] of methodsUsed(kernel, vat)) {
-    // Only what survives the upgrade: the root and durable objects (heap and
-    // virtual objects are disconnected by any upgrade, whatever their methods).
-    if (vref !== 'o+0' && !vref.startsWith('o+d')) continue;
-    const group = names.has(vref) ? undefined : kindGroup(vref);
-    let rep = group === undefined ? vref : reps.get(group);
-    if (rep === undefined) {
-      rep = vref;
-      reps.set(group!, rep);
-    }
-    if (!names.has(rep)) names.set(rep, group === undefined ? `object ${rep}` : `objects of durable kind ${group} (e.g. ${rep})`);
-    for (const m of methods) used.set(rep, (used.get(rep) ?? new Set<string>()).add(m));
-  }
-  const vrefs = [...names.keys()];
-  const inspect = (t: TrialVat, sample: number): Inspection => {
-    const out = t.deliver(['inspect', vrefs, sample]);
-    if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
-    return input.decode(out.result) as Inspection;
-  };
-  const current = trialOfCurrent(kernel, vat, { readThrough: true });
-  let before: Inspection;
+  const session = new PreflightSession(input, earlier);
+  const { trial, ok, error } = trialUpgrade(input.kernel, input.vat, input.bundle, {
+    privateArgs: input.privateArgs,
+    vatParameters: input.vatParameters,
+    exits: input.exits,
+    readThrough: true,
+  });
   try {
-    before = inspect(current, 0);
+    return ok ? session.judge(trial) : session.startFailed(error ?? 'failed');
   } finally {
-    current.dispose();
+    trial.dispose();
   }
-  const exits = input.exitNames ?? { from: [], to: [] };
-  const { trial, ok, error } = trialUpgrade(kernel, vat, input.bundle, { privateArgs: input.privateArgs, vatParameters: input.vatParameters, exits: input.exits, readThrough: true });
-  try {
-    if (!ok) {
-      problems.push(...startFailure(error ?? 'failed'));
-      const gone = problems.filter((p) => p.code === 'kind-not-redefined').map((p) => p.kind!);
-      return { ok: false, problems, summary: summarizeUpgrade(before.kinds, undefined, exits, gone) };
+}
+
+/**
+ * One pre-flight run, in two steps: constructing it inspects the current
+ * incarnation (which objects clients use, their methods, the durable
+ * kinds); then the new incarnation, started somewhere (a trial vat, or the
+ * upgrade's own crank, issue 16), is judged with judge() or, if it did not
+ * start, startFailed(). Both give the same report for the same incarnation.
+ */
+export class PreflightSession {
+  private readonly problems: PreflightProblem[];
+  /** exported object (vref) -> how problems name it */
+  private readonly names: Map<string, string>;
+  /** exported object (vref) -> methods clients have called or queued on it (or on objects of its kind) */
+  private readonly used = new Map<string, Set<string>>();
+  private readonly vrefs: string[];
+  private readonly before: Inspection;
+  private readonly exits: { readonly from: readonly string[]; readonly to: readonly string[] };
+
+  constructor(
+    private readonly input: PreflightInput,
+    earlier: readonly PreflightProblem[] = [],
+  ) {
+    const { kernel, vat } = input;
+    this.problems = [...earlier];
+    this.exits = input.exitNames ?? { from: [], to: [] };
+    const facetVrefs = Object.entries(input.facets)
+      .map(([name, kref]) => [name, kernel.vrefOf(vat, kref)] as const)
+      .filter((e): e is readonly [string, string] => e[1] !== undefined);
+    // Every exported object clients have called (or have calls queued for),
+    // kit facets or not: a method removed from any of them breaks its callers.
+    // Objects of one durable kind (and facet) share their methods, so one
+    // representative per kind is inspected, with the methods used on any of
+    // them: inspection stays bounded however many objects clients hold.
+    const { used } = this;
+    const names = new Map<string, string>(facetVrefs.map(([name, vref]) => [vref, name]));
+    const reps = new Map<string, string>();
+    for (const [vref, methods] of methodsUsed(kernel, vat)) {
+      // Only what survives the upgrade: the root and durable objects (heap and
+      // virtual objects are disconnected by any upgrade, whatever their methods).
+      if (vref !== 'o+0' && !vref.startsWith('o+d')) continue;
+      const group = names.has(vref) ? undefined : kindGroup(vref);
+      let rep = group === undefined ? vref : reps.get(group);
+      if (rep === undefined) {
+        rep = vref;
+        reps.set(group!, rep);
+      }
+      if (!names.has(rep)) names.set(rep, group === undefined ? `object ${rep}` : `objects of durable kind ${group} (e.g. ${rep})`);
+      for (const m of methods) used.set(rep, (used.get(rep) ?? new Set<string>()).add(m));
     }
+    this.names = names;
+    this.vrefs = [...names.keys()];
+    const current = trialOfCurrent(kernel, vat, { readThrough: true });
+    try {
+      this.before = this.inspect(current, 0);
+    } finally {
+      current.dispose();
+    }
+  }
+
+  /** The report when the new incarnation did not start (`error`: why, in the contract author's terms). */
+  startFailed(error: string): PreflightReport {
+    const problems = [...this.problems, ...startFailure(error)];
+    const gone = problems.filter((p) => p.code === 'kind-not-redefined').map((p) => p.kind!);
+    return { ok: false, problems, summary: summarizeUpgrade(this.before.kinds, undefined, this.exits, gone) };
+  }
+
+  /** The report on a started new incarnation, read through `trial` (which the caller disposes). */
+  judge(trial: TrialVat): PreflightReport {
+    const { before, exits, names, used } = this;
+    const problems = [...this.problems];
     let after: Inspection;
     try {
-      after = inspect(trial, SAMPLE_PER_KIND);
+      after = this.inspect(trial, SAMPLE_PER_KIND);
     } catch (err) {
       // Reading the stored records through the new version blew a limit (meter, memory).
       problems.push({ code: 'record-unreadable', message: `reading stored records through the new version failed: ${(err as Error).message}` });
@@ -162,8 +202,12 @@ export function runPreflight(input: PreflightInput, earlier: PreflightProblem[] 
       }
     }
     return { ok: problems.length === 0, problems, ...(warnings.length > 0 ? { warnings } : {}), sampled, summary: summarizeUpgrade(before.kinds, after.kinds, exits) };
-  } finally {
-    trial.dispose();
+  }
+
+  private inspect(t: TrialVat, sample: number): Inspection {
+    const out = t.deliver(['inspect', this.vrefs, sample]);
+    if (!out.ok || !out.result) throw new Error(`inspection failed: ${out.error}`);
+    return this.input.decode(out.result) as Inspection;
   }
 }
 

@@ -13,7 +13,7 @@
 import { Sandbox, type SandboxOptions, type SnapshotImage } from '../engine/index.js';
 import { assertCapdata, assertString, assertVref, type Capdata } from '../kernel/refs.js';
 import { checkVatstoreKey, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
-import { DISPATCH, parseReply } from '../kernel/vat-manager.js';
+import { collectsCycles, DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
 import { upgradeReason } from './upgrade-error.js';
 
@@ -58,16 +58,20 @@ export class TrialVat {
   private sortedOverlay: string[] | null = null;
   /** Deleted keys the last nextKey stepped over (charged as the kernel charges its store's). */
   private scanSteps = 0;
-  private sandbox: Sandbox;
 
+  /**
+   * A trial on `sandbox`, which it owns from now on (dispose() disposes it).
+   * `budget` is the compute units each delivery may use.
+   */
   constructor(
-    image: SnapshotImage,
-    identity: string | undefined,
+    private readonly sandbox: Sandbox,
     private readonly base: VatstoreView,
     private readonly budget: bigint,
-    sandboxOptions: SandboxOptions = {},
-  ) {
-    this.sandbox = Sandbox.restore(image, { ...sandboxOptions, identity });
+  ) {}
+
+  /** A trial on a fresh sandbox restored from `image`. */
+  static restore(image: SnapshotImage, identity: string | undefined, base: VatstoreView, budget: bigint, sandboxOptions: SandboxOptions = {}): TrialVat {
+    return new TrialVat(Sandbox.restore(image, { ...sandboxOptions, identity }), base, budget);
   }
 
   /** Delivers one vat-space delivery; never throws for a guest failure. */
@@ -88,6 +92,8 @@ export class TrialVat {
       }
     };
     try {
+      // As the live vat does, so a shadow's GC points see the same heap.
+      if (collectsCycles(delivery)) this.sandbox.collectAtNextAllocation();
       const reply = parseReply('(trial)', this.sandbox.call(DISPATCH, JSON.stringify(delivery), { budget: this.budget }));
       if (illegal) return { ok: false, error: (illegal as Error).message, resolutions };
       if (!reply.ok) return { ok: false, error: reply.error, resolutions };

@@ -2,6 +2,7 @@
 // built from what the kernel exposes; nothing here changes the kernel or the
 // store. Trials run under the vat's own limits: its budget, the kernel's
 // sandbox options, and (in trial-vat.ts) the kernel's syscall checks and charges.
+import type { Sandbox } from '../engine/index.js';
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
 import type { Capdata, VatId, Vref } from '../kernel/refs.js';
 import { copiedVatstore, TrialVat, type VatstoreView } from './trial-vat.js';
@@ -43,17 +44,30 @@ export function trialUpgrade(
   if (options.privateArgs) opts.privateArgs = kernel.translator.existingToVat(vat, options.privateArgs);
   if (options.vatParameters) opts.vatParameters = kernel.translator.existingToVat(vat, options.vatParameters);
   if (options.exits) opts.exits = options.exits;
-  const trial = new TrialVat(image, `${vat}#${incarnation}`, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
+  const trial = TrialVat.restore(image, `${vat}#${incarnation}`, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
   const outcome = trial.deliver(['startVat', bundle, opts]);
   return { trial, ok: outcome.ok, error: outcome.error };
 }
 
-/** A throwaway copy of the vat as it is now (its current memory and vatstore). */
+/**
+ * A throwaway copy of the vat as it is now (its current memory, cloned from
+ * its live sandbox, ~1 ms; and its vatstore). The live sandbox is left as it
+ * is: a refused upgrade keeps serving from it (break16 #2).
+ */
 export function trialOfCurrent(kernel: Kernel, vat: VatId, options: TrialOptions = {}): TrialVat {
   kernel.assertIdle();
-  const sandbox = kernel.manager(vat).load();
   const record = kernel.vatRecord(vat);
-  return new TrialVat(sandbox.snapshot(), undefined, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
+  return new TrialVat(kernel.manager(vat).load().clone(), vatstoreFor(kernel, vat, options), BigInt(record.budget));
+}
+
+/**
+ * A throwaway copy of `sandbox`, a live sandbox of `vat` inside the open
+ * crank (e.g. a new incarnation the upgrade just started): a clone of its
+ * memory over the vatstore as the crank sees it. Dispose it before the
+ * crank ends.
+ */
+export function trialOfStarted(kernel: Kernel, vat: VatId, sandbox: Sandbox): TrialVat {
+  return new TrialVat(sandbox.clone(), vatstoreFor(kernel, vat, { readThrough: true }), BigInt(kernel.vatRecord(vat).budget));
 }
 
 /**

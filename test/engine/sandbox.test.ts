@@ -151,6 +151,29 @@ describe('engine: snapshot, restore, fork', () => {
     assert.notEqual(a.evaluate('Math.random()'), b.evaluate('Math.random()'));
   });
 
+  it('clones a sandbox: the same memory in an independent instance, the original untouched', () => {
+    const parent = Sandbox.restore(Sandbox.create({ identity: 'p' }).snapshot());
+    parent.evaluate(SETUP);
+    parent.clockMs = 1234;
+    const parentHash = parent.stateHash();
+    const copy = parent.clone();
+    assert.equal(copy.stateHash(), parentHash, 'a clone is byte-identical');
+    assert.equal(copy.clockMs, 1234);
+    // The same Math.random stream (a clone is not a fork with its own identity).
+    assert.equal(copy.evaluate('Math.random()'), Sandbox.restore(parent.snapshot()).evaluate('Math.random()'));
+    assert.deepEqual(copy.evaluate(PROBE), [3, 3, 'w', 'yes', 's3cret', 'resolved-before', 'resolved-after']);
+    copy.evaluate('globalThis.big = "x".repeat(3e6); map.set("a", 100)');
+    assert.equal(parent.stateHash(), parentHash, 'the original is untouched');
+    assert.deepEqual(parent.evaluate('[map.get("a"), typeof big, counter()]'), [1, 'undefined', 3]);
+    copy.dispose();
+    // Only at a quiet point.
+    parent.onSyscall = () => {
+      assert.throws(() => parent.clone(), /mid-call|pending/);
+      return 'ok';
+    };
+    parent.evaluate('__quickvat_syscall("x")');
+  });
+
   it('restores in another process an image taken in this one, and vice versa', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-img-'));
     const file = path.join(tmp, 'image.bin');

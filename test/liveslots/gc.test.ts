@@ -75,9 +75,9 @@ describe('liveslots: distributed GC (issue #11)', () => {
     }
   });
 
-  it('two hosts with the same inputs end with identical state hashes, GC included', async () => {
-    const run = async () => {
-      const host = await Host.open({ gcEvery: 3, snapshotEvery: 7 });
+  it('two hosts with the same inputs end with identical state hashes, GC included, whether vats are evicted or not', async () => {
+    const run = async (maxLoadedVats?: number) => {
+      const host = await Host.open({ gcEvery: 3, snapshotEvery: 7, ...(maxLoadedVats ? { maxLoadedVats } : {}) });
       const producer = host.createVat(TICKET_PRODUCER, { name: 'producer' });
       const consumer = host.createVat(TICKET_CONSUMER, { name: 'consumer' });
       const garbage = host.createVat(VIRTUAL_GARBAGE, { name: 'garbage' }).root;
@@ -96,6 +96,8 @@ describe('liveslots: distributed GC (issue #11)', () => {
     const a = await run();
     const b = await run();
     assert.deepEqual(a, b);
+    // Reloading a vat (image + transcript replay) reaches the same GC points.
+    assert.deepEqual(await run(1), a);
     assert.ok(a.dropped > 0 && a.gcDeliveries > a.dropped, `GC ran: ${JSON.stringify(a)}`);
   });
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { harden, makeMarshal } from '../../host/marshal/endo.js';
+import { Far, harden, makeMarshal } from '../../host/marshal/endo.js';
 
 // The guest runtime expects the global harden that lockdown provides.
 (globalThis as { harden?: unknown }).harden ??= harden;
-const { decodePlain, encodeScalar } = await import('../../runtime/smallcaps-fast.js');
+const { decodePlain, encodePlain, encodeScalar } = await import('../../runtime/smallcaps-fast.js');
 
 const m = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
 
@@ -37,6 +37,24 @@ describe('runtime: smallcaps fast paths agree with @endo/marshal', () => {
     }
     assert.equal(decodePlain({ body: '#"$0.Alleged: x"', slots: ['o-1'] }), undefined);
     assert.equal(decodePlain({ body: '#{"#error":"x","name":"Error"}', slots: [] }), undefined);
+  });
+
+  it('encodes plain data exactly as marshal does (escapes, sorted and integer-like keys, undefined), and declines references', () => {
+    const plain = [
+      { methods: { 'o+0': ['b', 'a'] }, kinds: [{ tag: 'Record', stateVersion: 0, facets: { '': ['value'] }, samples: [{ vref: 'o+d10/1', fields: ['i'] }] }] },
+      { z: 1, a: [1, '#x', '!y', '-5', ''], 10: 'ten', 2: 'two', '#k': true, '': null, u: undefined },
+      [NaN, Infinity, -Infinity, -0, 1.5, 2n ** 70n, -3n, 0n],
+      'plain',
+      '$special',
+      [],
+      {},
+    ];
+    for (const v of plain) assert.deepEqual(encodePlain(v), m.toCapData(harden(v) as never), JSON.stringify(m.toCapData(harden(v) as never)));
+    for (const v of [Far('x', {}), [Promise.resolve()], { e: new Error('x') }, [Symbol.iterator], new Map(), Object.create({ a: 1 })]) {
+      assert.equal(encodePlain(v), undefined);
+    }
+    const accessor = Object.defineProperty({}, 'g', { get: () => 1, enumerable: true });
+    assert.equal(encodePlain(accessor), undefined);
   });
 });
 
