@@ -103,6 +103,12 @@ export class EtcdLog {
 
   close(): void {
     this.closed = true;
+    // A watcher still attached when the client closes (its cancel timed out,
+    // or the election's own) makes etcd3's watch manager try to reconnect for
+    // ever, one timer after another, which keeps the process alive: cancel
+    // them all first (a cancel that cannot reach etcd ends with the stream).
+    const manager = (this.ns as unknown as { watchManager?: { watchers?: { cancel(): Promise<void> }[] } }).watchManager;
+    for (const watcher of [...(manager?.watchers ?? [])]) watcher.cancel().catch(() => {});
     this.client.close();
   }
 

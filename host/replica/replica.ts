@@ -160,6 +160,18 @@ export class Replica extends EventEmitter {
   }
 
   private async begin(): Promise<void> {
+    // The hash of the height it stopped at (killed before publishing it, or
+    // restarted): published and checked again. Taken before anything can
+    // apply a block, so that hash and height go together.
+    const height = this.height();
+    const hash = height > 0 && !this.halted ? this.host.stateHash() : null;
+    if (!this.halted) await this.log.clearHalt(this.name);
+    if (hash !== null) {
+      this.lastHash = hash;
+      await this.log.publish(this.name, height, hash, this.status());
+      this.checker.add(height, hash);
+      this.checker.check();
+    } else await this.log.publishStatus(this.status());
     this.watchers.push(this.log.watchBlocks(() => this.pump()));
     this.watchers.push(this.log.watchHashes(() => this.checker.check()));
     for (const w of this.watchers) w.catch(() => {});
@@ -170,16 +182,6 @@ export class Replica extends EventEmitter {
       if (this.checker.pending > 0) this.checker.check();
     }, 1000);
     this.poll.unref();
-    // The hash of the height it stopped at (killed before publishing it, or
-    // restarted): published and checked again.
-    const height = this.height();
-    if (!this.halted) await this.log.clearHalt(this.name);
-    if (height > 0 && !this.halted) {
-      this.lastHash = this.host.stateHash();
-      await this.log.publish(this.name, height, this.lastHash, this.status());
-      this.checker.add(height, this.lastHash);
-      this.checker.check();
-    } else await this.log.publishStatus(this.status());
     this.pump();
     if (this.options.cutter ?? true) {
       this.cutter = new Cutter(this.log, this, {
