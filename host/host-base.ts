@@ -13,6 +13,7 @@ import { BlockRunner } from './kernel/block-runner.js';
 import type { BlockReport, RunPolicy } from './kernel/run-policy.js';
 import { assertSendable } from './marshal/sendable.js';
 import { writeStateExport, type ExportMeta } from './store/state-export.js';
+import { CLUSTER_BINDING_KEY } from './replica/store-binding.js';
 import type { Replica } from './replica/replica.js';
 
 export type Eventual<T> = { [K in keyof T]: (...args: any[]) => Promise<any> } & Record<string, (...args: any[]) => Promise<any>>;
@@ -222,7 +223,12 @@ export abstract class HostBase {
   exportState(file: string): ExportMeta & { entries: number; bytes: number } {
     this.assertOpen();
     if (this.store.dirty) throw new Error('the host has uncommitted work; run() its block first, then export');
-    return writeStateExport(this.store, file, { height: (this.store.get('replica.height') as number | undefined) ?? 0, stateHash: this.stateHash() });
+    const binding = this.store.get(CLUSTER_BINDING_KEY) as { cluster: string; genesis: string } | undefined;
+    return writeStateExport(this.store, file, {
+      height: (this.store.get('replica.height') as number | undefined) ?? 0,
+      stateHash: this.stateHash(),
+      ...(binding ? { cluster: { name: binding.cluster, genesis: binding.genesis } } : {}),
+    });
   }
 
   // ---------------------------------------------------------------- running

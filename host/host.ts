@@ -126,7 +126,7 @@ export class Host extends HostBase {
     const store = Store.open({ path: options.path });
     let host: Host;
     try {
-      const imported = options.replicate?.importFrom && store.getNextKey('') === undefined ? readStateExport(store, options.replicate.importFrom) : undefined;
+      const imported = options.replicate?.importFrom && !store.hasState() ? readStateExport(store, options.replicate.importFrom) : undefined;
       host = new Host(store, new Kernel(store, options), options.replicate ? { ...options, autoRun: false } : options);
       if (imported && host.stateHash() !== imported.stateHash) {
         throw new Error(`the state imported from ${options.replicate!.importFrom} hashes to ${host.stateHash()}, not ${imported.stateHash} as its export says`);
@@ -137,7 +137,7 @@ export class Host extends HostBase {
       if (options.replicate) {
         // Loaded only by replicas: a plain host never needs the etcd client.
         const { Replica } = await import('./replica/replica.js');
-        host.replica = await Replica.start(host, options.replicate);
+        host.replica = await Replica.start(host, options.replicate, imported);
       }
     } catch (err) {
       await store.close();

@@ -1,12 +1,16 @@
 // Replicas on etcd (issue #15): `replica` runs one (until SIGINT/SIGTERM),
 // `replica status` shows the cluster, `replica export FILE` writes the state a
-// new replica joins from, `replica call` sends as a client outside the cluster. docs/operators-guide.md ("Replicas on etcd").
+// new replica joins from, `replica call` sends as a client outside the
+// cluster, `replica remove NAME` takes a member out. docs/operators-guide.md ("Replicas on etcd").
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Host } from '../index.js';
 import { EtcdLog } from '../replica/etcd-log.js';
+import { clusterStatus, showClusterStatus } from '../replica/cluster-status.js';
+import { removeMember } from '../replica/membership.js';
 import { Far, harden, makeMarshal } from '../marshal/endo.js';
+import { checkInputId } from '../replica/inputs.js';
 import { parseValue, showValue, toJson } from './values.js';
 import { EXIT, out, program, stateDir, UsageError } from './context.js';
 
@@ -18,6 +22,7 @@ interface ReplicaOptions {
   cutter: boolean;
   lease: string;
   maxCranks?: string;
+  id?: string;
 }
 
 const replica = program
@@ -54,6 +59,10 @@ const replica = program
       process.stderr.write(`quickvat: replica ${name} halted at height ${h.height}: ${h.reason}\n`);
       void stop(EXIT.problems);
     });
+    r.on('disputed', (d: { height: number; detail: string } | null) => {
+      if (d) process.stderr.write(`quickvat: replica ${name} PAUSED: its state hash at height ${d.height} is disputed: ${d.detail}\n`);
+      else process.stderr.write(`quickvat: replica ${name} resumed: the dispute was decided\n`);
+    });
     process.on('SIGINT', () => void stop(EXIT.ok));
     process.on('SIGTERM', () => void stop(EXIT.ok));
     await new Promise(() => {}); // runs until a signal or a halt
@@ -61,29 +70,34 @@ const replica = program
 
 replica
   .command('status')
-  .description('heights, state hashes and the block cutter of a cluster (needs --etcd and --cluster)')
+  .description('members, liveness, heights, state hashes, halts and disputes, and the block cutter of a cluster (needs --etcd and --cluster); exits 3 when a member is halted or disputed')
   .action(async () => {
     const { endpoints, cluster } = target(replica.opts() as ReplicaOptions);
     const log = new EtcdLog(endpoints, cluster);
     try {
-      const [{ head }, cutter, pruned, members, statuses] = await Promise.all([
-        log.head(),
-        log.election(5).leader(),
-        log.pruned(),
-        log.members(),
-        log.statuses(),
-      ]);
-      const byName = new Map(statuses.map((s) => [s.name, s]));
-      const rows = members.map((m) => ({ name: m, height: byName.get(m)?.height ?? null, hash: byName.get(m)?.hash ?? null, halted: byName.get(m)?.halted ?? null, cutter: m === cutter }));
-      const lines = [
-        `cluster ${cluster}: head ${head.height}, cutter ${cutter ?? '(none)'}${pruned ? `, blocks through ${pruned} pruned` : ''}`,
-        ...rows.map(
-          (r) =>
-            `  ${r.name.padEnd(16)} height ${String(r.height ?? '-').padStart(6)}  hash ${r.hash ? `${r.hash.slice(0, 16)}…` : '-'}` +
-            `${r.cutter ? '  (cutter)' : ''}${r.halted ? `  HALTED at ${r.halted.height}: ${r.halted.reason}` : ''}`,
-        ),
-      ];
-      out(lines.join('\n'), { cluster, head: head.height, cutter: cutter ?? null, pruned, replicas: rows });
+      const status = await clusterStatus(log);
+      if (!status) throw new UsageError(`cluster ${cluster} does not exist in the etcd at ${endpoints.join(',')}: no replica ever joined it (check --cluster and --etcd)`);
+      out(showClusterStatus(status), status);
+      if (status.replicas.some((r) => r.halted || r.disputed)) process.exitCode = EXIT.problems;
+    } finally {
+      log.close();
+    }
+  });
+
+replica
+  .command('remove <name>')
+  .description('take a stopped replica out of the cluster for good: its hashes stop counting, the majority is of the members left, and the name is not used again (needs --etcd, --cluster)')
+  .action(async (name: string) => {
+    const { endpoints, cluster } = target(replica.opts() as ReplicaOptions);
+    const log = new EtcdLog(endpoints, cluster);
+    try {
+      try {
+        await removeMember(log, name);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const members = await log.members();
+      out(`removed ${name} from cluster ${cluster}; members now: ${members.join(', ') || '(none)'} (a majority is ${Math.floor(members.length / 2) + 1})`, { removed: name, members });
     } finally {
       log.close();
     }
@@ -108,7 +122,8 @@ replica
 replica
   .command('call <target> <method> [args...]')
   .description('send a message through the log, as a client outside the cluster, and print the answer once a replica has committed it (needs --etcd, --cluster)')
-  .action(async (targetRef: string, method: string, args: string[]) => {
+  .option('--id <id>', 'the input id (default random): a retry of a call that failed with "may still commit" reuses it, and is applied at most once')
+  .action(async (targetRef: string, method: string, args: string[], callOpts: { id?: string }) => {
     const { endpoints, cluster } = target(replica.opts() as ReplicaOptions);
     if (!/^ko\d+$/.test(targetRef)) throw new UsageError(`${targetRef}: a target is an object reference like ko12 (from refOf, or a replica's call --json output)`);
     const refs = new Map<object, string>();
@@ -138,10 +153,21 @@ replica
     });
     const log = new EtcdLog(endpoints, cluster);
     try {
-      const id = crypto.randomUUID();
+      let id: string;
+      try {
+        id = callOpts.id === undefined ? crypto.randomUUID() : checkInputId(callOpts.id);
+      } catch (err) {
+        throw new UsageError(`--id: ${(err as Error).message}`);
+      }
       const argsData = marshal.toCapData(harden(values)) as { body: string; slots: string[] };
-      await log.submit({ id, origin: 'cli', reply: true, input: { type: 'send', target: targetRef, method, args: argsData } });
-      const outcome = await log.awaitReply(id, 60_000);
+      const retry = `the call may still commit: retry with --id ${id} to have it applied at most once`;
+      let outcome;
+      try {
+        await log.submit({ id, origin: 'cli', reply: true, input: { type: 'send', target: targetRef, method, args: argsData } });
+        outcome = await log.awaitReply(id, 60_000);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; ${retry}`, { cause: err });
+      }
       const value = marshal.fromCapData(outcome.data as never);
       const describe = (v: object) => (refs.has(v) ? { ref: refs.get(v)!, iface: ifaces.get(v) } : undefined);
       if (outcome.rejected) throw new UsageError(`${targetRef}.${method}: ${(value as Error)?.message ?? showValue(value, describe)}`);

@@ -33,6 +33,8 @@ export interface CutterReplica {
   /** Resolves when the replica has applied `height` (or after `ms`). */
   waitForHeight(height: number, ms: number): Promise<void>;
   readonly stopped: boolean;
+  /** True while the replica must not make progress (halted, or its hash disputed). */
+  readonly paused: boolean;
 }
 
 /** Waits for `p` at most `ms`, ignoring its failure. */
@@ -139,6 +141,7 @@ export class Cutter {
 
   // One step: wait for our replica, or cut a block. False when there was nothing to do.
   private async cutOnce(): Promise<boolean> {
+    if (this.replica.paused) return false;
     const { head, modRevision } = await this.log.head();
     if (this.replica.height() < head.height) {
       await this.replica.waitForHeight(head.height, 1000);

@@ -6,18 +6,32 @@
 //   block/<H>            block H: its inputs (copied, with their revisions) and
 //                        the run policy; written once, never changed
 //   hash/<H>/<replica>   the state hash a replica reached after block H
-//   member/<replica>     the replicas of the cluster (majorities count these)
-//   status/<replica>     a replica's height, hash and whether it halted
+//   genesis              the cluster's id, created by its first replica; a
+//                        store is bound to it (store-binding.ts)
+//   member/<replica>     the cluster's members (majorities count these); a
+//                        replica registers at its first start, and stays a
+//                        member until `replica remove` (membership.ts)
+//   removed/<replica>    a name removed from the cluster, never used again
+//   live/<replica>       on the replica's lease: present while it runs, and
+//                        claims the name (a second replica of that name is refused)
+//   halted/<replica>     why and where a replica halted (authoritative)
+//   status/<replica>     a replica's height, hash, and a dispute if any
 //   pruned               { height }: blocks up to here were deleted
 //   cutter               the election (lease-based) of the one block cutter
+//   out/<id>             an input's outcome for a client outside the cluster
 // Why etcd3 (gRPC) and not the v3 JSON gateway: the cutter needs leases with
 // keep-alives, an election and watches, which etcd3 implements against etcd's
 // own protocol; over the gateway we would re-implement them on HTTP streams.
-import { Etcd3, type Namespace } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
+import { Etcd3, isRecoverableError, type Namespace } from 'etcd3';
 import { codec } from '../store/codec.js';
 import type { BlockRecord, LoggedInput, Outcome } from './inputs.js';
+import { confirmedHash } from './divergence.js';
 
-const heightKey = (h: number) => String(h).padStart(12, '0');
+export const heightKey = (h: number) => String(h).padStart(12, '0');
+
+/** The deadline of one etcd call (a healthy etcd answers in milliseconds; a big catch-up read of 20 blocks in well under a second). */
+export const DEFAULT_CALL_TIMEOUT_MS = 5000;
 
 export interface Head {
   readonly height: number;
@@ -30,6 +44,8 @@ export interface ReplicaStatus {
   readonly height: number;
   readonly hash: string | null;
   readonly halted?: { readonly height: number; readonly reason: string };
+  /** Another member's hash disputes this replica's at `height`, and no majority has decided yet. */
+  readonly disputed?: { readonly height: number; readonly detail: string };
 }
 
 export interface PendingInput extends LoggedInput {
@@ -45,6 +61,8 @@ export class EtcdLog {
   constructor(
     endpoints: readonly string[],
     readonly cluster: string,
+    /** How long one etcd call may take before it is retried on another endpoint, in ms. */
+    callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
   ) {
     if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((e) => typeof e === 'string' && /^https?:\/\/./.test(e))) {
       throw new TypeError(`replicate.endpoints must be a non-empty list of etcd client URLs (http://host:port), got ${JSON.stringify(endpoints)}`);
@@ -55,11 +73,42 @@ export class EtcdLog {
     // gRPC's default 4 MiB receive limit is below what a batch of blocks or of
     // waiting inputs (each up to MAX_INPUT_BYTES) can take: with it, a replica
     // that fell behind could never catch up (found by a hostile review).
-    this.client = new Etcd3({ hosts: [...endpoints], dialTimeout: 5000, grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 } });
+    // Every call has a deadline, and idle connections are pinged: a frozen
+    // etcd member (SIGSTOP, a partition that keeps TCP open) otherwise holds
+    // calls forever although the others have quorum (hostile review of #15).
+    // A call that misses its deadline is retried on another endpoint (etcd3's
+    // fault handling: 3 attempts), and an endpoint that failed 3 times in a
+    // row is left out for 2 s; with one endpoint there is nothing to leave
+    // out for, so its calls are simply retried. Every write here is safe to
+    // repeat (an input id is applied once, a block is cut by compare-and-put).
+    this.client = new Etcd3({
+      hosts: [...endpoints],
+      dialTimeout: Math.min(5000, callTimeoutMs),
+      grpcOptions: {
+        'grpc.max_receive_message_length': 512 * 1024 * 1024,
+        // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 3000,
+      },
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      faultHandling: {
+        host: () => (endpoints.length > 1 ? circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(3) }) : noop),
+      },
+    });
     this.ns = this.client.namespace(`/quickvat/${cluster}/`);
   }
 
+  /** True once close() was called: loops that retry etcd calls end. */
+  closed = false;
+
   close(): void {
+    this.closed = true;
+    // A watcher still attached when the client closes (its cancel timed out,
+    // or the election's own) makes etcd3's watch manager try to reconnect for
+    // ever, one timer after another, which keeps the process alive: cancel
+    // them all first (a cancel that cannot reach etcd ends with the stream).
+    const manager = (this.ns as unknown as { watchManager?: { watchers?: { cancel(): Promise<void> }[] } }).watchManager;
+    for (const watcher of [...(manager?.watchers ?? [])]) watcher.cancel().catch(() => {});
     this.client.close();
   }
 
@@ -163,15 +212,35 @@ export class EtcdLog {
 
   // ---------------------------------------------------------------- hashes, members, status
 
+  /** Publishes a replica's hash at `height` and its status, unless it halted (a halt is final: nothing after it is published). */
   async publish(name: string, height: number, hash: string, status: ReplicaStatus): Promise<void> {
     await this.ns
-      .if('head', 'Version', '>', 0)
+      .if(`halted/${name}`, 'Create', '==', 0)
       .then(this.ns.put(`hash/${heightKey(height)}/${name}`).value(hash), this.ns.put(`status/${name}`).value(JSON.stringify(status)))
       .commit();
   }
 
   async publishStatus(status: ReplicaStatus): Promise<void> {
-    await this.ns.put(`status/${status.name}`).value(JSON.stringify(status)).exec();
+    await this.ns.if(`halted/${status.name}`, 'Create', '==', 0).then(this.ns.put(`status/${status.name}`).value(JSON.stringify(status))).commit();
+  }
+
+  /** Records a replica's halt; `replica status` takes it over anything the replica published. */
+  async publishHalt(status: ReplicaStatus & { halted: { height: number; reason: string } }): Promise<void> {
+    await this.ns
+      .if('head', 'Version', '>', -1)
+      .then(this.ns.put(`halted/${status.name}`).value(JSON.stringify(status.halted)), this.ns.put(`status/${status.name}`).value(JSON.stringify(status)))
+      .commit();
+  }
+
+  /** Clears a recorded halt: a store that is not halted (a replacement under the name) runs under it now. */
+  async clearHalt(name: string): Promise<void> {
+    await this.ns.delete().key(`halted/${name}`).exec();
+  }
+
+  /** Every replica's recorded halt. */
+  async halts(): Promise<Map<string, { height: number; reason: string }>> {
+    const values = await this.ns.getAll().prefix('halted/').strings();
+    return new Map(Object.entries(values).map(([k, v]) => [k.slice('halted/'.length), JSON.parse(v)]));
   }
 
   /** Every replica's hash at `height`. */
@@ -181,9 +250,9 @@ export class EtcdLog {
     return new Map(res.kvs.map((kv) => [kv.key.toString().slice(cut), kv.value.toString()]));
   }
 
-  /** All published hashes: height -> replica -> hash. */
-  async allHashes(): Promise<Map<number, Map<string, string>>> {
-    const res = await this.ns.getAll().prefix('hash/').exec();
+  /** All published hashes (from `from` through `to` if given): height -> replica -> hash. */
+  async allHashes(from?: number, to?: number): Promise<Map<number, Map<string, string>>> {
+    const res = await (from === undefined ? this.ns.getAll().prefix('hash/') : this.ns.getAll().inRange({ start: `hash/${heightKey(from)}`, end: `hash/${heightKey(to! + 1)}` })).exec();
     const out = new Map<number, Map<string, string>>();
     for (const kv of res.kvs) {
       const [h, name] = kv.key.toString().slice('hash/'.length).split('/');
@@ -203,10 +272,7 @@ export class EtcdLog {
       .then((w) => w.on('put', (kv) => onHash(Number(kv.key.toString().slice('hash/'.length).split('/')[0]))));
   }
 
-  async join(name: string): Promise<void> {
-    await this.ns.put(`member/${name}`).value('1').exec();
-  }
-
+  /** The cluster's current members (membership.ts registers and removes them). */
   async members(): Promise<string[]> {
     const keys = await this.ns.getAll().prefix('member/').keys();
     return keys.map((k) => k.slice('member/'.length));
@@ -223,13 +289,27 @@ export class EtcdLog {
   }
 
   /**
-   * Deletes blocks up to `height` (their hashes, and inputs already cut), then compacts etcd's
-   * history: a replica behind `height` must join from an export.
+   * Deletes blocks up to `height`, the hashes of those heights that a
+   * majority of the current members confirmed, and inputs already cut; then
+   * compacts etcd's history: a replica behind `height` must join from an
+   * export. Unconfirmed hashes stay: deleting them would leave the heights
+   * they belong to undecided for good, and their replicas unchecked (hostile
+   * review of #15). Resolves with the heights whose hashes were kept.
    */
-  async prune(height: number): Promise<void> {
+  async prune(height: number): Promise<number[]> {
     await this.ns.put('pruned').value(JSON.stringify({ height })).exec();
     await this.ns.delete().inRange({ start: 'block/', end: `block/${heightKey(height + 1)}` }).exec();
-    await this.ns.delete().inRange({ start: 'hash/', end: `hash/${heightKey(height + 1)}` }).exec();
+    const members = await this.members();
+    const kept: number[] = [];
+    let prefixEnd = 0; // heights 1..prefixEnd are all confirmed (or have no hashes left)
+    for (const [h, hashes] of [...(await this.allHashes(1, height))].sort((a, b) => a[0] - b[0])) {
+      if (confirmedHash(hashes, members) !== undefined) {
+        if (kept.length === 0) prefixEnd = h;
+        else await this.ns.delete().prefix(`hash/${heightKey(h)}/`).exec();
+      } else kept.push(h);
+    }
+    if (kept.length === 0) prefixEnd = height;
+    if (prefixEnd > 0) await this.ns.delete().inRange({ start: 'hash/', end: `hash/${heightKey(prefixEnd + 1)}` }).exec();
     // Inputs a block holds that its cutter died before deleting (cutter.ts).
     const { head } = await this.head();
     if (head.to !== '0') {
@@ -237,7 +317,8 @@ export class EtcdLog {
       await this.forgetInputs(stale.map((k) => k.slice('in/'.length)));
     }
     const { header } = await this.ns.get('head').exec();
-    await this.client.kv.compact({ revision: header.revision, physical: true });
+    await this.client.kv.compact({ revision: header.revision, physical: true }, { deadline: Date.now() + 60_000 });
+    return kept;
   }
 
   /** The cutter's election: a lease-backed campaign in etcd. */

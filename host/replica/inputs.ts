@@ -65,6 +65,14 @@ export function checkBlock(block: unknown, height: number): BlockRecord {
   return b;
 }
 
+/** Throws a TypeError unless `id` can name an input: 1-100 letters, digits, "_", ".", ":", "@", "-". */
+export function checkInputId(id: unknown): string {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_.:@-]{1,100}$/.test(id)) {
+    throw new TypeError(`an input id is 1-100 letters, digits, "_", ".", ":", "@" or "-", got ${JSON.stringify(id) ?? typeof id}`);
+  }
+  return id;
+}
+
 /** Throws a TypeError naming what is wrong with an input before it is written to the log. */
 export function checkInput(input: unknown): Input {
   const type = (input as { type?: unknown } | null)?.type;

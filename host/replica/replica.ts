@@ -1,9 +1,12 @@
 // A replica: a host whose every state change comes from the cluster's log in
 // etcd (issue #15). It applies blocks in height order (apply-block.ts),
 // publishes its state hash for each, halts when its hash at some height
-// differs from the one a majority of the cluster's replicas reached, runs for
-// block cutter (cutter.ts), and lets clients submit inputs: a submission's
-// promise settles when the block holding it has committed here.
+// differs from the one a majority of the cluster's members confirmed, pauses
+// while its hash is disputed (divergence.ts, hash-check.ts), runs for block
+// cutter (cutter.ts), and lets clients submit inputs: a submission's promise
+// settles when the block holding it has committed here. Its store is bound to
+// its cluster (store-binding.ts) and its name is claimed on a lease while it
+// runs (membership.ts).
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Host, Installation, InstanceKit } from '../host.js';
@@ -17,8 +20,12 @@ import { codec } from '../store/codec.js';
 import { applyBlock, appliedHeight } from './apply-block.js';
 import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
-import { judgeHashes } from './divergence.js';
-import { checkBlock, checkInput, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
+import { HashCheck, type Dispute } from './hash-check.js';
+import { Rerun } from './rerun.js';
+import { checkBlock, checkInput, checkInputId, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
+import { createGenesis, NameClaim, readGenesis, register } from './membership.js';
+import { bindStore, HALT_KEY } from './store-binding.js';
+import type { ExportMeta } from '../store/state-export.js';
 
 export interface ReplicateOptions {
   /** etcd client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -31,8 +38,10 @@ export interface ReplicateOptions {
   readonly cutter?: boolean;
   /** The run policy of the blocks this replica cuts (defaults: maxCranks 1000, run-policy.ts otherwise). */
   readonly runPolicy?: RunPolicy;
-  /** The cutter's election lease in seconds (default 5; etcd's minimum is about 2). */
+  /** The cutter's election lease, and the lease of this replica's live key, in seconds (default 5; etcd's minimum is about 2). */
   readonly leaseSeconds?: number;
+  /** How long one etcd call may take before it is retried on another endpoint, in ms (default 5000). */
+  readonly callTimeoutMs?: number;
   /** Most inputs per block (default 500). */
   readonly maxBlockInputs?: number;
   /** How long the cutter waits for more inputs once one is waiting, in ms (default 5). */
@@ -50,8 +59,28 @@ const SUBMIT_ATTEMPTS = 8;
 
 type Pending = { resolve: (o: Outcome) => void; reject: (e: Error) => void };
 
-/** Where a replica keeps its halt, so that it survives a restart. */
-const HALT_KEY = 'replica.halted';
+/** Options of one submission. */
+export interface SubmitOptions {
+  /**
+   * The input's id (1-100 letters, digits, "_", ".", ":", "@", "-"; default a
+   * random UUID). Every replica applies an id at most once: a client told that
+   * an input "may still commit" retries it under the same id.
+   */
+  readonly id?: string;
+}
+
+/** A submission that failed; `inputId` names the input, and `mayCommit` says whether it may still be applied. */
+export class SubmitError extends Error {
+  constructor(
+    message: string,
+    readonly inputId: string,
+    readonly mayCommit: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'SubmitError';
+  }
+}
 
 export class Replica extends EventEmitter {
   /** True while a block is being applied: the only time the host's store may change. */
@@ -64,13 +93,13 @@ export class Replica extends EventEmitter {
   private readonly pending = new Map<string, Pending>();
   /** Inputs whose outcome a client outside the cluster waits for in etcd. */
   private readonly replyTo = new Set<string>();
-  /** Own hashes of heights not yet agreed by a majority. */
-  private readonly unconfirmed = new Map<number, string>();
+  private readonly checker: HashCheck;
+  private claim: NameClaim | null = null;
   private lastHash: string | null = null;
-  private pumping = false;
-  private again = false;
-  private checking = false;
-  private recheck = false;
+  private readonly pumper = new Rerun(
+    () => this.catchUp(),
+    () => !this.paused,
+  );
   private readonly watchers: Promise<{ cancel(): Promise<void> }>[] = [];
   private poll: NodeJS.Timeout | null = null;
 
@@ -83,11 +112,21 @@ export class Replica extends EventEmitter {
       throw new TypeError(`replicate.name must be 1-100 letters, digits, "_", "." or "-", got ${JSON.stringify(options?.name)}`);
     }
     this.name = options.name;
-    this.log = new EtcdLog(options.endpoints, options.cluster);
+    this.log = new EtcdLog(options.endpoints, options.cluster, options.callTimeoutMs);
+    this.checker = new HashCheck(this.log, this.name, {
+      diverged: (height, reason) => this.halt(height, reason),
+      disputed: (dispute) => this.onDispute(dispute),
+      removed: () => this.halt(this.height(), `replica ${this.name} was removed from cluster ${options.cluster} (replica remove)`),
+    });
   }
 
-  /** Connects, joins the cluster, catches up in the background and runs for cutter. */
-  static async start(host: Host, options: ReplicateOptions): Promise<Replica> {
+  /**
+   * Connects, checks the store against the cluster (binding it at the first
+   * join), claims the name, registers as a member, catches up in the
+   * background and runs for cutter. `imported`: what the export this store
+   * was just loaded from says it is.
+   */
+  static async start(host: Host, options: ReplicateOptions, imported?: ExportMeta): Promise<Replica> {
     const replica = new Replica(host, options);
     host.store.setWriteGuard((key) => {
       if (!replica.applying) {
@@ -100,7 +139,18 @@ export class Replica extends EventEmitter {
     const kept = host.store.get(HALT_KEY) as HaltReport | undefined;
     if (kept) replica.halted = kept;
     try {
-      await replica.log.join(replica.name);
+      const log = replica.log;
+      const binding = await bindStore(
+        host.store,
+        { cluster: options.cluster, name: replica.name, height: replica.height(), ...(imported ? { imported } : {}) },
+        { read: () => readGenesis(log), create: () => createGenesis(log, crypto.randomUUID()) },
+        (key, value) => replica.writeLocal(key, value),
+      );
+      replica.claim = new NameClaim(log, replica.name, binding.storeId, options.leaseSeconds ?? 5, (reason) =>
+        replica.halt(replica.height(), `lost its name: ${reason}`, false),
+      );
+      await replica.claim.claim();
+      await register(log, replica.name);
       await replica.begin();
     } catch (err) {
       await replica.stop();
@@ -110,13 +160,28 @@ export class Replica extends EventEmitter {
   }
 
   private async begin(): Promise<void> {
+    // The hash of the height it stopped at (killed before publishing it, or
+    // restarted): published and checked again. Taken before anything can
+    // apply a block, so that hash and height go together.
+    const height = this.height();
+    const hash = height > 0 && !this.halted ? this.host.stateHash() : null;
+    if (!this.halted) await this.log.clearHalt(this.name);
+    if (hash !== null) {
+      this.lastHash = hash;
+      await this.log.publish(this.name, height, hash, this.status());
+      this.checker.add(height, hash);
+      this.checker.check();
+    } else await this.log.publishStatus(this.status());
     this.watchers.push(this.log.watchBlocks(() => this.pump()));
-    this.watchers.push(this.log.watchHashes(() => this.checkHashes()));
+    this.watchers.push(this.log.watchHashes(() => this.checker.check()));
     for (const w of this.watchers) w.catch(() => {});
-    // Watches reconnect by themselves; the poll covers what a reconnect misses.
-    this.poll = setInterval(() => this.pump(), 1000);
+    // Watches reconnect by themselves; the poll covers what a reconnect
+    // misses, and membership changes (a removal can decide a height).
+    this.poll = setInterval(() => {
+      this.pump();
+      if (this.checker.pending > 0) this.checker.check();
+    }, 1000);
     this.poll.unref();
-    await this.log.publishStatus(this.status());
     this.pump();
     if (this.options.cutter ?? true) {
       this.cutter = new Cutter(this.log, this, {
@@ -144,8 +209,25 @@ export class Replica extends EventEmitter {
     return this.cutter?.isLeader ?? false;
   }
 
+  /** Set while another member's hash disputes this replica's at some height and no majority has decided: no applying, cutting or submitting. */
+  get disputed(): Dispute | null {
+    return this.checker.dispute;
+  }
+
+  /** True while the replica neither applies blocks nor takes submissions (halted, disputed or stopped). */
+  get paused(): boolean {
+    return this.stopped || this.halted !== null || this.checker.dispute !== null;
+  }
+
   status(): ReplicaStatus & { cutter: boolean } {
-    return { name: this.name, height: this.height(), hash: this.lastHash, ...(this.halted ? { halted: this.halted } : {}), cutter: this.isCutter };
+    return {
+      name: this.name,
+      height: this.height(),
+      hash: this.lastHash,
+      ...(this.halted ? { halted: this.halted } : {}),
+      ...(this.disputed ? { disputed: this.disputed } : {}),
+      cutter: this.isCutter,
+    };
   }
 
   waitForHeight(height: number, ms = Infinity): Promise<void> {
@@ -174,40 +256,25 @@ export class Replica extends EventEmitter {
   // ---------------------------------------------------------------- applying
 
   private pump(): void {
-    if (this.stopped || this.halted) return;
-    if (this.pumping) {
-      this.again = true;
-      return;
-    }
-    this.pumping = true;
-    void (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.catchUp();
-        } while (this.again && !this.stopped && !this.halted);
-      } catch {
-        // etcd unreachable: the next watch event or poll retries
-      } finally {
-        this.pumping = false;
-      }
-    })();
+    this.pumper.run();
   }
 
   private async catchUp(): Promise<void> {
     for (;;) {
-      if (this.stopped || this.halted) return;
+      if (this.paused) return;
       const from = this.height() + 1;
       const blocks = await this.log.blocks(from, 20);
       if (blocks.length === 0) {
         const pruned = await this.log.pruned();
         if (pruned >= from) {
-          this.halt(from - 1, `blocks through ${pruned} were pruned from the log; this replica is at ${from - 1}: join from an export at height ${pruned} or later`);
+          // Not kept in the store: nothing is wrong with its state, and it may
+          // be given an export (--import into this directory) next.
+          this.halt(from - 1, `blocks through ${pruned} were pruned from the log; this replica is at ${from - 1}: join from an export at height ${pruned} or later`, false);
         }
         return;
       }
       for (const { block } of blocks) {
-        if (this.stopped || this.halted) return;
+        if (this.paused) return;
         let checked: BlockRecord;
         try {
           checked = checkBlock(block, this.height() + 1);
@@ -236,12 +303,12 @@ export class Replica extends EventEmitter {
     }
     const hash = this.host.stateHash();
     this.lastHash = hash;
-    this.unconfirmed.set(block.height, hash);
     for (const [id, outcome] of applied.outcomes) void outcome.then((o) => this.deliver(id, o));
     this.emit('applied', { height: block.height, hash, cranks: applied.cranks, inputs: block.inputs.length });
     this.cutter?.poke();
     await this.log.publish(this.name, block.height, hash, this.status());
-    this.checkHashes();
+    this.checker.add(block.height, hash);
+    this.checker.check();
   }
 
   private deliver(id: string, outcome: Outcome): void {
@@ -255,74 +322,78 @@ export class Replica extends EventEmitter {
 
   // ---------------------------------------------------------------- divergence
 
-  private checkHashes(): void {
-    if (this.checking) {
-      this.recheck = true;
-      return;
-    }
-    this.checking = true;
-    void (async () => {
-      try {
-        do {
-          this.recheck = false;
-          await this.checkOnce();
-        } while (this.recheck && !this.halted && !this.stopped);
-      } catch {
-        // etcd unreachable: the next hash event retries
-      } finally {
-        this.checking = false;
-      }
-    })();
-  }
-
-  // Heights in order, so the first divergent block is the one named.
-  private async checkOnce(): Promise<void> {
-    if (this.unconfirmed.size === 0 || this.halted) return;
-    const members = await this.log.members();
-    for (const height of [...this.unconfirmed.keys()].sort((a, b) => a - b)) {
-      const verdict = judgeHashes(await this.log.hashesAt(height), this.name, members.length);
-      if (verdict.kind === 'undecided') return;
-      if (verdict.kind === 'diverged') {
-        this.halt(height, `state hash ${this.unconfirmed.get(height)} after block ${height} differs from ${verdict.detail}; first divergent block: ${height}`);
-        return;
-      }
-      this.unconfirmed.delete(height);
+  private onDispute(dispute: Dispute | null): void {
+    this.emit('disputed', dispute);
+    void this.log.publishStatus(this.status()).catch(() => {});
+    if (dispute) {
+      this.failPending((id) => `replica ${this.name} paused: its state hash at height ${dispute.height} is disputed (${dispute.detail}); ${mayCommit(id)}`);
+    } else {
+      this.pump();
+      this.cutter?.poke();
     }
   }
 
-  private halt(height: number, reason: string): void {
-    if (this.halted) return;
-    this.halted = { height, reason };
-    // Kept in the store: a restart must not clear a halt and serve clients
-    // from a diverged state (found by a hostile review). A halted replica is
-    // replaced by a fresh one joining from another replica's export.
+  /** Writes a node-local store key (outside the state hash: store-binding.ts). */
+  private writeLocal(key: string, value: unknown): void {
     const was = this.applying;
     this.applying = true;
     try {
-      this.host.store.atomically(() => this.host.store.set(HALT_KEY, { height, reason }));
-    } catch {
-      // the store itself failed: the halt still stands in this process
+      this.host.store.atomically(() => this.host.store.set(key, value));
     } finally {
       this.applying = was;
     }
-    void this.cutter?.stop();
-    for (const p of this.pending.values()) p.reject(new Error(`replica ${this.name} halted at height ${height}: ${reason}`));
+  }
+
+  private failPending(message: (id: string) => string): void {
+    for (const [id, p] of this.pending) p.reject(new SubmitError(message(id), id, true));
     this.pending.clear();
+  }
+
+  /** `persist`: kept in the store and in etcd (a divergence); otherwise a restart tries again. */
+  private halt(height: number, reason: string, persist = true): void {
+    if (this.halted) return;
+    this.halted = { height, reason };
+    this.checker.stopped = true;
+    if (persist) {
+      // Kept in the store: a restart must not clear a halt and serve clients
+      // from a diverged state (found by a hostile review). A halted replica is
+      // replaced by a fresh one joining from another replica's export.
+      try {
+        this.writeLocal(HALT_KEY, { height, reason });
+      } catch {
+        // the store itself failed: the halt still stands in this process
+      }
+      void this.log.publishHalt({ ...this.status(), halted: this.halted }).catch(() => {});
+    } else void this.log.publishStatus(this.status()).catch(() => {});
+    void this.cutter?.stop();
+    this.failPending((id) => `replica ${this.name} halted at height ${height}: ${reason}; ${mayCommit(id)}`);
     this.emit('halt', this.halted);
-    void this.log.publishStatus(this.status()).catch(() => {});
   }
 
   // ---------------------------------------------------------------- clients
 
-  /** Writes `input` to the log; resolves with its outcome once the block holding it commits here. */
-  async submit(input: Input): Promise<Outcome> {
+  /**
+   * Writes `input` to the log; resolves with its outcome once the block
+   * holding it commits here. Throws a SubmitError: with `mayCommit` false when
+   * nothing was written; with `mayCommit` true when the input may be in the
+   * log (a write that timed out, or this replica halted, paused or closed
+   * before its block committed): the client then retries under the same id
+   * (`options.id`), which every replica applies at most once.
+   */
+  async submit(input: Input, options: SubmitOptions = {}): Promise<Outcome> {
     checkInput(input);
-    if (this.halted) throw new Error(`replica ${this.name} halted at height ${this.halted.height}: ${this.halted.reason}`);
-    if (this.stopped) throw new Error(`replica ${this.name} is closed`);
-    const logged = { id: crypto.randomUUID(), origin: this.name, input };
+    const id = options.id === undefined ? crypto.randomUUID() : checkInputId(options.id);
+    const refuse = (why: string) => new SubmitError(`${why}; input ${id} was not written to the log`, id, false);
+    if (this.halted) throw refuse(`replica ${this.name} halted at height ${this.halted.height}: ${this.halted.reason}`);
+    if (this.stopped) throw refuse(`replica ${this.name} is closed`);
+    const dispute = this.disputed;
+    if (dispute) throw refuse(`replica ${this.name} paused: its state hash at height ${dispute.height} is disputed (${dispute.detail}); submit through another replica`);
+    if (this.pending.has(id)) throw refuse(`input ${id} is already waiting for its block on this replica`);
+    const logged = { id, origin: this.name, input };
     const bytes = codec.encode(logged).length;
     if (bytes > MAX_INPUT_BYTES) throw new RangeError(`a ${input.type} input of ${bytes} bytes is over the log's limit of ${MAX_INPUT_BYTES} bytes; split it (e.g. upload pieces one at a time)`);
-    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(logged.id, { resolve, reject }));
+    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    outcome.catch(() => {}); // failPending may reject it while the write is still under way; the caller gets it below
     // A write that timed out (e.g. while etcd elects a new leader) may still
     // have committed: write it again under the same id, which replicas apply
     // at most once (apply-block.ts).
@@ -332,8 +403,8 @@ export class Replica extends EventEmitter {
         break;
       } catch (err) {
         if (attempt >= SUBMIT_ATTEMPTS || this.stopped) {
-          this.pending.delete(logged.id);
-          throw new Error(`the input could not be written to etcd (${attempt} attempts): ${(err as Error).message}`, { cause: err });
+          this.pending.delete(id);
+          throw new SubmitError(`the input could not be written to etcd (${attempt} attempts: ${(err as Error).message}); ${mayCommit(id)}`, id, true, { cause: err });
         }
         await new Promise((r) => setTimeout(r, 250 * attempt));
       }
@@ -350,8 +421,8 @@ export class Replica extends EventEmitter {
   }
 
   /** A send (host.E on a replica comes here); resolves with the result's capdata outcome. */
-  send(target: Kref, method: string, args: Capdata): Promise<Outcome> {
-    return this.submit({ type: 'send', target, method, args });
+  send(target: Kref, method: string, args: Capdata, options: SubmitOptions = {}): Promise<Outcome> {
+    return this.submit({ type: 'send', target, method, args }, options);
   }
 
   async install(code: Bundlecap | string, options: { label?: string; budget?: bigint; exits?: ExitPolicy } = {}): Promise<Installation> {
@@ -386,11 +457,12 @@ export class Replica extends EventEmitter {
   }
 
   /** Deletes blocks up to `height` from etcd and compacts its history (replicas behind it must join from an export). */
-  async pruneLog(height: number): Promise<void> {
+  /** Resolves with the heights up to `height` whose hashes were kept: no majority has confirmed them yet. */
+  async pruneLog(height: number): Promise<number[]> {
     if (!(Number.isSafeInteger(height) && height >= 0 && height <= this.height())) {
       throw new RangeError(`prune height must be an integer from 0 to this replica's height ${this.height()}, got ${height}`);
     }
-    await this.log.prune(height);
+    return this.log.prune(height);
   }
 
   /** The underlying log (status tools and tests read the cluster through it). */
@@ -406,12 +478,17 @@ export class Replica extends EventEmitter {
     for (const w of this.watchers) await withTimeout((async () => (await w)?.cancel())(), 1000);
     // A block is applied synchronously, so none is half-applied here; what is
     // left is etcd calls in flight, which must not hold up closing the store.
-    for (let i = 0; i < 100 && (this.pumping || this.checking); i++) await new Promise((r) => setTimeout(r, 10));
-    for (const p of this.pending.values()) p.reject(new Error(`replica ${this.name} was closed before the input's block committed`));
-    this.pending.clear();
+    this.checker.stopped = true;
+    for (let i = 0; i < 100 && (this.pumper.busy || this.checker.busy); i++) await new Promise((r) => setTimeout(r, 10));
+    this.failPending((id) => `replica ${this.name} was closed before the block holding input ${id} committed here; ${mayCommit(id)}`);
+    await withTimeout(this.claim?.release(), 1000);
     this.host.store.setWriteGuard(null);
     this.log.close();
   }
+}
+
+function mayCommit(id: string): string {
+  return `the input may still commit: retry with the same id (${id}; submit(input, { id }) or replica call --id) to have it applied at most once`;
 }
 
 function codeRef(code: Bundlecap | string): CodeRef {

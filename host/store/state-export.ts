@@ -11,6 +11,8 @@ const FORMAT = 'quickvat-state-export/1';
 export interface ExportMeta {
   readonly height: number;
   readonly stateHash: string;
+  /** The cluster the exporting replica belongs to, and its genesis id (a joiner must be of the same cluster). */
+  readonly cluster?: { readonly name: string; readonly genesis: string };
 }
 
 /** Writes the store's committed entries and `meta` to `file` (atomically: a temporary file, then rename). */

@@ -23,6 +23,14 @@ export interface StoreOptions {
 // close the environment under it.
 const openPaths = new Set<string>();
 
+/**
+ * Keys under this prefix are node-local bookkeeping (a replica's cluster
+ * binding, its halt): left out of stateHash() and of state exports, so that
+ * replicas of one cluster hash alike whatever each keeps about itself (issue #15).
+ */
+export const LOCAL_PREFIX = 'local.';
+const RAW_LOCAL = Buffer.from(LOCAL_PREFIX, 'utf8');
+
 export class Store {
   readonly path: string;
   readonly temporary: boolean;
@@ -243,15 +251,23 @@ export class Store {
     const db = this.#open();
     if (this.#buffer.size > 0) throw new Error('store has uncommitted writes; an export covers committed state only');
     for (const raw of db.getKeys({})) {
+      if (startsWithBytes(raw, RAW_LOCAL)) continue;
       const value = db.getBinary(raw);
       if (value !== undefined) yield [Buffer.from(raw), Buffer.from(value)];
     }
   }
 
-  /** Writes raw entries (from rawEntries) in one transaction; the store must be empty. */
+  /** True when the store holds a committed key outside the node-local ones (LOCAL_PREFIX). */
+  hasState(): boolean {
+    const db = this.#open();
+    for (const raw of db.getKeys({})) if (!startsWithBytes(raw, RAW_LOCAL)) return true;
+    return false;
+  }
+
+  /** Writes raw entries (from rawEntries) in one transaction; the store must have no state (node-local keys may be there). */
   importRawEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
     const db = this.#open();
-    if (this.#buffer.size > 0 || db.getKeysCount({}) > 0) throw new Error(`cannot import into ${this.path}: the store is not empty`);
+    if (this.#buffer.size > 0 || this.hasState()) throw new Error(`cannot import into ${this.path}: the store is not empty`);
     this.#decoded.clear();
     db.transactionSync(() => {
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
@@ -310,7 +326,7 @@ export class Store {
    * SHA-256 (hex) of the committed entries under `prefix`, in key order. Each
    * key and each encoded value is hashed as a 4-byte big-endian length followed
    * by its bytes, so equal committed contents give equal hashes regardless of
-   * the history that produced them.
+   * the history that produced them. Node-local keys (LOCAL_PREFIX) are left out.
    */
   stateHash(prefix = ''): string {
     const db = this.#open();
@@ -322,6 +338,7 @@ export class Store {
     const start = prefix === '' ? undefined : rawPrefix;
     for (const raw of db.getKeys({ start })) {
       if (!startsWithBytes(raw, rawPrefix)) break;
+      if (startsWithBytes(raw, RAW_LOCAL)) continue;
       // Not getBinaryFast: its result is lmdb's whole scratch buffer with a
       // patched `length`, and hash.update() would read all of it.
       const value = db.getBinary(raw);

@@ -143,3 +143,20 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** The member that is etcd's Raft leader, asked through the v3 JSON gateway. */
+export async function etcdLeader(cluster: Pick<EtcdCluster, 'nodes'>) {
+  for (const node of cluster.nodes) {
+    try {
+      const res = await fetch(`${node.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+      const status = (await res.json()) as { header: { member_id: string }; leader: string };
+      for (const candidate of cluster.nodes) {
+        const r = await fetch(`${candidate.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+        if (((await r.json()) as { header: { member_id: string } }).header.member_id === status.leader) return candidate;
+      }
+    } catch {
+      // that node is down; ask another
+    }
+  }
+  throw new Error('no etcd leader found');
+}

@@ -81,3 +81,14 @@ export async function settleCluster(replicas: readonly TestReplica[], ms = 60_00
     ms,
   );
 }
+
+/** Changes a running replica's store behind the log's back (a bit flip, an operator's mistake): its next hash differs. */
+export function tamper(r: TestReplica, key = 'tampered'): void {
+  const replica = r.host.replica as unknown as { applying: boolean };
+  replica.applying = true;
+  try {
+    r.host.store.atomically(() => r.host.store.set(key, 1));
+  } finally {
+    replica.applying = false;
+  }
+}

@@ -38,12 +38,15 @@ describe('replicas on etcd: SIGKILL', function () {
     const log = client.host.replica!.etcd;
     try {
       const root = await startCounter(client);
+      // Both children running and caught up before the sends start, so that `a` is killed amid them however fast they go.
+      const started = client.host.replica!.height();
+      await until('a and b to start', async () => (await publishedHeight(log, 'a')) >= started && (await publishedHeight(log, 'b')) >= started);
       const sends: Promise<unknown>[] = [];
       for (let i = 0; i < 800; i++) sends.push(client.host.E(root).add(1));
       // Kill `a` while blocks keep coming: it is applying one, or about to.
       let settled = 0;
       for (const s of sends) void s.then(() => settled++);
-      await until('a to be applying blocks', async () => (await publishedHeight(log, 'a')) >= 3 && settled < 700);
+      await until('a to be applying blocks', async () => (await publishedHeight(log, 'a')) >= started + 3 && settled < 700);
       await stopProcess(a, 'SIGKILL');
       const killedAt = await publishedHeight(log, 'a');
       assert.equal(a.signalCode, 'SIGKILL');

@@ -3,7 +3,9 @@
 // with the same value everywhere, batched into blocks.
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
-import { etcdInstalled, startEtcd, until, type EtcdCluster } from './etcd-fixture.js';
+import path from 'node:path';
+import type { SubmitError } from '../../host/replica/replica.js';
+import { etcdInstalled, runCliAsync, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
 import { assertHashesAgree, counterSource, openReplica, prng, settleCluster, type TestReplica } from './helpers.js';
 
 const SENDS = Number(process.env.QUICKVAT_REPLICA_SENDS ?? 2000);
@@ -72,24 +74,72 @@ describe('replicas on etcd', function () {
     }
   });
 
-  it('applies an input written twice under one id (a client retrying a timed-out write) once', async () => {
+  it('applies an input written twice under one id (a client retrying a timed-out write) once; the repeat is told which block applied it', async () => {
     const r = await openReplica(etcd.endpoints, 'retry', 'solo');
     try {
       const installation = await r.host.replica!.install(counterSource(1));
       const { root } = await r.host.replica!.startInstance(installation);
       const input = { type: 'send' as const, target: r.host.refOf(root), method: 'add', args: r.host.toCapdata([5]) };
       const log = r.host.replica!.etcd;
-      const outcomes: string[] = [];
-      r.host.replica!.on('outcome', (o: { id: string }) => o.id === 'retried-1' && outcomes.push(o.id));
+      const outcomes: { rejected: boolean; body: string }[] = [];
+      r.host.replica!.on('outcome', (o: { id: string; rejected: boolean; data: { body: string } }) => o.id === 'retried-1' && outcomes.push({ rejected: o.rejected, body: o.data.body }));
       await log.submit({ id: 'retried-1', origin: 'test', input });
       await until('the first write to be applied', () => outcomes.length === 1);
+      const first = r.host.replica!.height();
       await log.submit({ id: 'retried-1', origin: 'test', input });
       const height = (await log.head()).head.height;
       await r.host.E(root).add(0); // a later block: the retry was cut by then
       assert.ok((await log.blocks(1, 100)).filter(({ block }) => block.inputs.some((i) => i.id === 'retried-1')).length === 2, 'both writes were cut');
       assert.ok(r.host.replica!.height() > height);
-      assert.deepEqual(outcomes, ['retried-1']);
+      assert.equal(outcomes.length, 2);
+      assert.equal(outcomes[0].rejected, false);
+      assert.equal(outcomes[1].rejected, true);
+      assert.match(outcomes[1].body, new RegExp(`DuplicateInput: input retried-1 was already applied, in block ${first}; it was not applied again`));
       assert.deepEqual(await r.host.E(root).read(), { total: 5, count: 2, version: 1 });
+
+      // Through the API: a client-chosen id, reused by a retry.
+      assert.match(String(await r.host.fromCapdata((await r.host.replica!.send(r.host.refOf(root), 'add', r.host.toCapdata([7]), { id: 'order-42' })).data)), /^v1:12$/);
+      const again = await r.host.replica!.send(r.host.refOf(root), 'add', r.host.toCapdata([7]), { id: 'order-42' });
+      assert.equal(again.rejected, true);
+      assert.match((r.host.fromCapdata(again.data) as Error).message, /DuplicateInput: input order-42 was already applied, in block \d+/);
+      assert.deepEqual(await r.host.E(root).read(), { total: 12, count: 3, version: 1 });
+      await assert.rejects(r.host.replica!.send(r.host.refOf(root), 'add', r.host.toCapdata([1]), { id: 'bad id' }), /an input id is 1-100 letters/);
+    } finally {
+      await r.host.close();
+    }
+  });
+
+  it('a client told that its input failed learns it may still commit, and a retry under its id is applied at most once (hostile review of #15)', async () => {
+    const solo = path.join(tmpdir(), 'solo');
+    let r = await openReplica(etcd.endpoints, 'idem', 'solo', {}, solo);
+    const installation = await r.host.replica!.install(counterSource(1));
+    const { root } = await r.host.replica!.startInstance(installation);
+    const ref = r.host.refOf(root);
+    await r.host.close();
+    // No cutter is running: w's input is written to the log but no block holds it yet when w closes.
+    const w = await openReplica(etcd.endpoints, 'idem', 'w', { cutter: false });
+    const args = w.host.toCapdata([5]);
+    const pending = w.host.replica!.send(ref, 'add', args, { id: 'late-1' });
+    await until('the input to be in the log', async () => (await w.host.replica!.etcd.ns.getAll().prefix('in/').keys()).length === 1);
+    await w.host.close();
+    const err = await pending.then(
+      () => assert.fail('settled'),
+      (e: SubmitError) => e,
+    );
+    assert.match(err.message, /replica w was closed before the block holding input late-1 committed here; the input may still commit: retry with the same id \(late-1;/);
+    assert.equal(err.inputId, 'late-1');
+    assert.equal(err.mayCommit, true);
+    // It does commit, once a cutter runs; the client's retry under the same id is not applied again.
+    r = await openReplica(etcd.endpoints, 'idem', 'solo', {}, solo);
+    try {
+      await until('the input to be applied', async () => ((await r.host.E(r.host.presence(ref)).read()) as { total: number }).total === 5);
+      const retry = await r.host.replica!.send(ref, 'add', args, { id: 'late-1' });
+      assert.equal(retry.rejected, true);
+      assert.match((r.host.fromCapdata(retry.data) as Error).message, /DuplicateInput: input late-1 was already applied/);
+      const call = await runCliAsync(['replica', 'call', '--etcd', etcd.endpoints.join(','), '--cluster', 'idem', '--id', 'late-1', ref, 'add', '5']);
+      assert.equal(call.status, 1);
+      assert.match(call.stderr, /input late-1 was already applied/);
+      assert.deepEqual(await r.host.E(r.host.presence(ref)).read(), { total: 5, count: 1, version: 1 });
     } finally {
       await r.host.close();
     }
