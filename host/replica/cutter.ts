@@ -160,14 +160,18 @@ export class Cutter {
       from: head.to,
       to: taken.length > 0 ? taken[taken.length - 1].rev : head.to,
       policy: { maxCranks: policy.maxCranks, computeBudget: String(policy.computeBudget), suspendAfterMeterFaults: policy.suspendAfterMeterFaults },
-      inputs: taken.map(({ id, origin, input, rev, reply }) => ({ id, origin, input, rev, ...(reply === true ? { reply } : {}) })),
+      // Keys that hold no applicable input still count in the revision range
+      // (so they are never looked at again), but are not cut into the block.
+      inputs: taken.filter((t) => !t.poison).map(({ id, origin, input, rev, reply }) => ({ id, origin, input, rev, ...(reply === true ? { reply } : {}) })),
     };
+    const poisoned = taken.flatMap((t) => (t.poison ? [t.poison] : []));
     if (!this.leading) return false;
     if (await this.log.cutBlock(block, modRevision)) {
       this.cut++;
       // The block holds copies; the waiting inputs can go (best effort: a
       // later cutter never looks below the head's revision anyway).
-      void this.log.forgetInputs(taken.map((t) => t.id)).catch(() => {});
+      void this.log.forgetInputs(taken.filter((t) => !t.poison).map((t) => t.id)).catch(() => {});
+      if (poisoned.length > 0) void this.log.forgetKeys(poisoned.map((p) => p.key)).catch(() => {});
     }
     return true;
   }

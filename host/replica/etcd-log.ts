@@ -25,7 +25,7 @@
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
 import { Etcd3, isRecoverableError, type Namespace } from 'etcd3';
 import { codec } from '../store/codec.js';
-import type { BlockRecord, LoggedInput, Outcome } from './inputs.js';
+import { checkInputId, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
 import { confirmedHash } from './divergence.js';
 
 export const heightKey = (h: number) => String(h).padStart(12, '0');
@@ -51,6 +51,13 @@ export interface ReplicaStatus {
 export interface PendingInput extends LoggedInput {
   readonly rev: string;
   readonly bytes: number;
+  /**
+   * Set for a key under in/ that is not an input a replica could apply (bytes
+   * that do not decode, no record, an id that is not its key's or not a valid
+   * id): the cutter skips it and deletes it, so anyone with etcd access can
+   * neither halt every replica nor stop the cutter with one write.
+   */
+  readonly poison?: { readonly key: string; readonly why: string };
 }
 
 /** One cluster's keys in one etcd cluster. */
@@ -123,7 +130,12 @@ export class EtcdLog {
   /** Inputs not yet in a block (revision after `after`), in revision order. */
   async pendingInputs(after: string): Promise<PendingInput[]> {
     const res = await this.ns.getAll().prefix('in/').minCreateRevision(String(BigInt(after) + 1n)).sort('Create', 'Ascend').exec();
-    return res.kvs.map((kv) => ({ ...(codec.decode(kv.value) as LoggedInput), rev: kv.create_revision, bytes: kv.value.length }));
+    return res.kvs.map((kv) => readPendingInput(kv.key.toString('utf8'), kv.value, kv.create_revision));
+  }
+
+  /** Deletes keys under in/ that hold no applicable input (PendingInput.poison). */
+  async forgetKeys(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await this.ns.delete().key(key);
   }
 
   /** Deletes inputs a block now holds (they were copied into it). */
@@ -325,4 +337,25 @@ export class EtcdLog {
   election(ttlSeconds: number) {
     return this.ns.election('cutter', ttlSeconds);
   }
+}
+
+// One waiting input as the cutter sees it; never throws (see PendingInput.poison).
+function readPendingInput(key: string, value: Buffer, rev: string): PendingInput {
+  const poison = (why: string): PendingInput => ({ id: '', origin: '', input: undefined as never, rev, bytes: value.length, poison: { key, why } });
+  let decoded: unknown;
+  try {
+    decoded = codec.decode(value);
+  } catch {
+    return poison('its bytes do not decode');
+  }
+  const logged = decoded as Partial<LoggedInput> | null;
+  if (typeof logged !== 'object' || logged === null) return poison('it is not a record');
+  try {
+    checkInputId(logged.id);
+  } catch (err) {
+    return poison((err as Error).message);
+  }
+  if (key !== `in/${logged.id}`) return poison(`its id ${JSON.stringify(logged.id)} is not its key's`);
+  if (typeof logged.origin !== 'string' || logged.origin.length > 200) return poison('its origin is not a short string');
+  return { ...(logged as LoggedInput), rev, bytes: value.length };
 }

@@ -152,14 +152,23 @@ describe('replicas on etcd', function () {
       const [p0, p1] = replicas;
       await assert.rejects(p0.host.replica!.submit({ type: 'bogus' } as never), /an input must be a record whose type is one of send, put/);
       // Written past the client's check, as anyone with access to etcd could.
-      const log = (p0.host.replica as unknown as { log: { submit(logged: unknown): Promise<void> } }).log;
+      const log = (p0.host.replica as unknown as { log: { submit(logged: unknown): Promise<void>; ns: { put(key: string): { value(v: Buffer): Promise<unknown> } } } }).log;
       await log.submit({ id: 'poison-1', origin: 'mallory', input: { type: 'bogus' } });
       await log.submit({ id: 'poison-2', origin: 'mallory', input: null });
+      // Raw keys no client API would write (break15b #1): an id no replica
+      // accepts, one that is not its key's, and bytes that do not decode.
+      const { codec } = await import('../../host/store/codec.js');
+      const long = 'x'.repeat(101);
+      await log.ns.put(`in/${long}`).value(Buffer.from(codec.encode({ id: long, origin: 'mallory', input: { type: 'bogus' } })));
+      await log.ns.put('in/liar').value(Buffer.from(codec.encode({ id: 'other', origin: 'mallory', input: { type: 'bogus' } })));
+      await log.ns.put('in/garbage').value(Buffer.from([0xc1, 0xc1, 0xc1]));
       const installation = await p1.host.replica!.install(counterSource(1), { label: 'counter' });
       const kit = await p0.host.replica!.startInstance(installation);
       assert.match(String(await p0.host.E(kit.root).add(5)), /^v1:5$/);
       await settleCluster(replicas);
       assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1);
+      assert.match(String(await p0.host.E(kit.root).add(1)), /^v1:6$/, 'blocks are still cut after the raw keys');
+      for (const r of replicas) assert.equal(r.host.replica!.halted, null, `${r.name} did not halt`);
     } finally {
       for (const r of replicas) await r.host.close();
     }
