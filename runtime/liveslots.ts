@@ -6,7 +6,7 @@
 //        p+N a promise this vat allocated, p-N one the kernel told it about.
 import { makeMarshal } from '@endo/marshal';
 import { Remotable, passStyleOf } from '@endo/pass-style';
-import { decodeFast, encodeFast } from './smallcaps-fast.js';
+import { fromCapDataFast, toCapDataFast } from './smallcaps-fast.js';
 import type { Capdata, Resolution, Syscall } from './syscall.js';
 import { makeImportTracker } from './import-tracker.js';
 import { makeSlotRefs } from './slot-refs.js';
@@ -190,11 +190,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     // An array of scalars is hardened by freezing it (its prototype is
     // hardened by lockdown), and a scalar needs nothing: harden itself costs
     // 6-17 us inside QuickJS.
-    // Frozen before it is read, as harden would, so what is encoded is what
-    // the vat is left holding.
-    if (Array.isArray(value)) Object.freeze(value);
-    let data = typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : encodeFast(value);
-    data ??= m.toCapData(harden(value) as any);
+    const data = toCapDataFast(value, (v) => m.toCapData(harden(v) as any));
     for (const slot of data.slots) {
       if (slot[0] === 'p') kernelKnows.add(slot);
       else if (virtual?.isVirtualVref(slot)) virtual.exported(slot);
@@ -402,7 +398,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       try {
         const t = slotToVal.get(target) ?? (virtual?.isVirtualVref(target) ? virtual.reanimate(target) : undefined);
         if (t === undefined) throw Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`);
-        const decoded = (decodeFast(args) ?? { value: m.fromCapData(args) }).value;
+        const decoded = fromCapDataFast(args, (d) => m.fromCapData(d));
         if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
         const fn = typeof t === 'object' && t !== null ? (t as Record<string, unknown>)[method] : undefined;
         if (typeof t === 'object' && t !== null && fn === undefined) throw TypeError(noSuchMethod(t, method));
@@ -456,7 +452,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       for (const [vpid] of resolutions) if (!importedPromises.has(vpid) && !slotToVal.has(vpid)) makeImportedPromise(vpid, false);
       const decoded = resolutions.map(([vpid, rejected, data]) => {
         try {
-          return { vpid, rejected, value: (decodeFast(data) ?? { value: m.fromCapData(data) }).value };
+          return { vpid, rejected, value: fromCapDataFast(data, (d) => m.fromCapData(d)) };
         } catch (err) {
           return { vpid, rejected: true, value: err as unknown };
         }

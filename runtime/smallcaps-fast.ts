@@ -177,3 +177,21 @@ export function encodePlain(value: unknown): Capdata | undefined {
   const encoded = smallcapsOf(value, 0);
   return encoded === NOT_PLAIN ? undefined : { body: `#${JSON.stringify(encoded)}`, slots: [] };
 }
+
+/**
+ * Capdata for `value`: encodeFast where it applies, else `full(value)` (the
+ * full marshal, which hardens). An array is frozen before it is read, as
+ * harden would, so what is encoded is what its owner is left holding. The
+ * guest's liveslots and the host's marshal both encode through this.
+ */
+export function toCapDataFast(value: unknown, full: (value: unknown) => Capdata): Capdata {
+  if (Array.isArray(value)) Object.freeze(value);
+  const fast = typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : encodeFast(value);
+  return fast ?? full(value);
+}
+
+/** The value of `data`: decodeFast where it applies, else `full(data)`. */
+export function fromCapDataFast(data: Capdata, full: (data: Capdata) => unknown): unknown {
+  const fast = decodeFast(data);
+  return fast === undefined ? full(data) : fast.value;
+}

@@ -6,7 +6,7 @@ import { Far, harden, makeMarshal, passStyleOf } from './endo.js';
 // The guest's fast paths for plain capdata (pure functions, byte-for-byte
 // what marshal gives, tested against it): most host sends and answers are
 // scalars or arrays of them, and marshal plus harden were ~10% of a round trip.
-import { decodeFast, encodeFast } from '../../runtime/smallcaps-fast.js';
+import { fromCapDataFast, toCapDataFast } from '../../runtime/smallcaps-fast.js';
 
 export interface HostMarshal {
   serialize(value: unknown): Capdata;
@@ -60,13 +60,8 @@ export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): Hos
   );
 
   return {
-    serialize: (value) => {
-      const fast = typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : encodeFast(value);
-      if (fast === undefined) return m.toCapData(harden(value) as any) as Capdata;
-      Object.freeze(value);
-      return fast;
-    },
-    unserialize: (data) => (decodeFast(data as { body: string; slots: string[] }) ?? { value: m.fromCapData(data as any) }).value,
+    serialize: (value) => toCapDataFast(value, (v) => m.toCapData(harden(v) as any) as { body: string; slots: string[] }),
+    unserialize: (data) => fromCapDataFast(data as { body: string; slots: string[] }, (d) => m.fromCapData(d as any)),
     krefOf: (value) => (typeof value === 'object' && value !== null ? krefs.get(value) : undefined),
     presence,
     interfaceOf: (kref) => ifaces.get(kref),
