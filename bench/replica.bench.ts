@@ -4,7 +4,7 @@
 // they share its cores: the 3-replica numbers include applying every block
 // three times here.
 import { performance } from 'node:perf_hooks';
-import { etcdInstalled, startEtcd, usePorts } from '../test/replica/etcd-fixture.js';
+import { etcdInstalled, startEtcd } from '../test/replica/etcd-fixture.js';
 import { counterSource, openReplica, settleCluster, type TestReplica } from '../test/replica/helpers.js';
 
 const BURST = 1000;
@@ -61,7 +61,6 @@ export async function runReplicaBench(): Promise<void> {
     console.log('  skipped: /usr/bin/etcd is not installed (apt-get install etcd-server)');
     return;
   }
-  usePorts(24680, 20);
   const etcd = await startEtcd(1);
   try {
     await runCluster(etcd.endpoints, 1);

@@ -10,7 +10,7 @@ import { EtcdLog } from '../replica/etcd-log.js';
 import { clusterStatus, showClusterStatus } from '../replica/cluster-status.js';
 import { removeMember } from '../replica/membership.js';
 import { Far, harden, makeMarshal } from '../marshal/endo.js';
-import { checkInputId } from '../replica/inputs.js';
+import { checkInputId, inputDigest, InputIdConflict } from '../replica/inputs.js';
 import { parseValue, showValue, toJson } from './values.js';
 import { EXIT, out, program, stateDir, UsageError } from './context.js';
 
@@ -163,9 +163,11 @@ replica
       const retry = `the call may still commit: retry with --id ${id} to have it applied at most once`;
       let outcome;
       try {
-        await log.submit({ id, origin: 'cli', reply: true, input: { type: 'send', target: targetRef, method, args: argsData } });
-        outcome = await log.awaitReply(id, 60_000);
+        const input = { type: 'send', target: targetRef, method, args: argsData } as const;
+        await log.submit({ id, origin: 'cli', reply: true, input });
+        outcome = await log.awaitReply(id, 60_000, inputDigest(input));
       } catch (err) {
+        if (err instanceof InputIdConflict) throw new UsageError(err.message);
         throw new Error(`${(err as Error).message}; ${retry}`, { cause: err });
       }
       const value = marshal.fromCapData(outcome.data as never);

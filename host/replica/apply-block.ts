@@ -8,19 +8,24 @@ import { bundlecapInfo, type Bundlecap } from '../bundles/module-store.js';
 import { BlockMeter, resolveRunPolicy } from '../kernel/run-policy.js';
 import { harden } from '../marshal/endo.js';
 import type { Capdata } from '../kernel/refs.js';
-import type { BlockRecord, CodeRef, Input, Outcome } from './inputs.js';
+import { inputDigest, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
 
 /** The store key holding the height of the last block applied. */
 export const HEIGHT_KEY = 'replica.height';
 
-// Every input id applied, with its height. A client cannot always know
-// whether its input reached the log (a write that timed out, a replica that
-// halted or closed before the block committed), so it writes it again under
-// the same id; a replica applies an id at most once, however late the retry
-// comes (issue #15: no input applied twice; the hostile review found a
-// window of 1000 blocks too short). A repeat gets a rejection that names the
-// block that applied the id, on every replica alike.
+// Every input id applied, with its height and the digest of its content. A
+// client cannot always know whether its input reached the log (a write that
+// timed out, a replica that halted or closed before the block committed), so
+// it writes it again under the same id; a replica applies an id at most once,
+// however late the retry comes (issue #15: no input applied twice; the
+// hostile review found a window of 1000 blocks too short). A repeat gets a
+// rejection that names the block that applied the id, on every replica alike;
+// a repeat with different content is told that the id was already used for a
+// different input (hostile review of #15: an id is bound to its content).
 const SEEN = 'replica.seen.';
+
+/** What a seen id records: [height, content digest] (a bare height in stores written before digests). */
+type Seen = readonly [number, string] | number;
 
 export function appliedHeight(host: Host): number {
   return (host.store.get(HEIGHT_KEY) as number | undefined) ?? 0;
@@ -28,34 +33,39 @@ export function appliedHeight(host: Host): number {
 
 export interface AppliedBlock {
   readonly cranks: number;
-  /** Outcomes of the block's inputs other than sends, known once the block has committed. */
-  readonly outcomes: readonly (readonly [string, Promise<Outcome>])[];
+  /** Outcomes of the block's inputs other than sends, known once the block has committed: [id, content digest, outcome]. */
+  readonly outcomes: readonly (readonly [string, string, Promise<Outcome>])[];
 }
+
+/** Where a settled input's outcome goes: its id and the digest of its content (inputDigest). */
+export type OnSettled = (id: string, digest: string, outcome: Outcome) => void;
 
 /**
  * Applies `block` (the next height) and commits it. Sends' outcomes reach
  * `onSettled` when the block that settles them commits (maybe a later one).
  * Throws only for a failure of the replica itself (then nothing is stored).
  */
-export function applyBlock(host: Host, block: BlockRecord, onSettled: (id: string, outcome: Outcome) => void): AppliedBlock {
+export function applyBlock(host: Host, block: BlockRecord, onSettled: OnSettled): AppliedBlock {
   const { store, kernel } = host;
   const expected = appliedHeight(host) + 1;
   if (block.height !== expected) throw new Error(`block ${block.height} cannot be applied at height ${expected - 1}`);
-  const outcomes: [string, Promise<Outcome>][] = [];
+  const outcomes: [string, string, Promise<Outcome>][] = [];
   let cranks = 0;
   store.hold();
   let done = false;
   try {
     for (const { id, input } of block.inputs) {
-      const first = store.get(SEEN + id) as number | undefined;
-      if (first !== undefined) {
-        // Twice in one block: the first copy's outcome answers the id.
-        if (first < block.height) outcomes.push([id, Promise.resolve(repeated(host, id, first))]);
+      const digest = inputDigest(input);
+      const seen = store.get(SEEN + id) as Seen | undefined;
+      if (seen !== undefined) {
+        const [first, firstDigest] = typeof seen === 'number' ? [seen, digest] : seen;
+        // Twice in one block with the same content: the first copy's outcome answers the id.
+        if (first < block.height || firstDigest !== digest) outcomes.push([id, digest, Promise.resolve(repeated(host, id, first, firstDigest === digest))]);
         continue;
       }
-      store.set(SEEN + id, block.height);
-      const outcome = applyInput(host, input, (o) => onSettled(id, o));
-      if (outcome) outcomes.push([id, outcome]);
+      store.set(SEEN + id, [block.height, digest]);
+      const outcome = applyInput(host, input, (o) => onSettled(id, digest, o));
+      if (outcome) outcomes.push([id, digest, outcome]);
     }
     const { maxCranks, computeBudget, suspendAfterMeterFaults } = block.policy;
     const meter = new BlockMeter(resolveRunPolicy({ maxCranks, computeBudget: BigInt(computeBudget), suspendAfterMeterFaults }));
@@ -74,8 +84,14 @@ export function applyBlock(host: Host, block: BlockRecord, onSettled: (id: strin
   return { cranks, outcomes };
 }
 
-function repeated(host: Host, id: string, height: number): Outcome {
-  const err = harden(new Error(`DuplicateInput: input ${id} was already applied, in block ${height}; it was not applied again`));
+function repeated(host: Host, id: string, height: number, sameContent: boolean): Outcome {
+  const err = harden(
+    new Error(
+      sameContent
+        ? `DuplicateInput: input ${id} was already applied, in block ${height}; it was not applied again`
+        : `DuplicateInput: id ${id} was already used for a different input, in block ${height}; this input was not applied: submit it under a new id`,
+    ),
+  );
   return { rejected: true, data: host.toCapdata(err) };
 }
 

@@ -25,7 +25,7 @@
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
 import { Etcd3, isRecoverableError, type Namespace } from 'etcd3';
 import { codec } from '../store/codec.js';
-import { checkInputId, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
+import { checkInputId, inputDigest, InputIdConflict, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
 import { confirmedHash } from './divergence.js';
 
 export const heightKey = (h: number) => String(h).padStart(12, '0');
@@ -121,10 +121,28 @@ export class EtcdLog {
 
   // ---------------------------------------------------------------- inputs
 
-  /** Appends an input; resolves with its revision (its place in the order). */
+  /**
+   * Appends an input unless its id is waiting already; resolves with the
+   * revision of the write. An id waiting with the same content (a retry of a
+   * write that timed out but committed) is not written again; one waiting with
+   * different content throws InputIdConflict (hostile review of #15: a second
+   * put would replace the first client's input, and both be told it ran).
+   */
   async submit(input: LoggedInput): Promise<string> {
-    const res = await this.ns.put(`in/${input.id}`).value(Buffer.from(codec.encode(input))).exec();
-    return res.header.revision;
+    const key = `in/${input.id}`;
+    const res = await this.ns
+      .if(key, 'Create', '==', 0)
+      .then(this.ns.put(key).value(Buffer.from(codec.encode(input))))
+      .else(this.ns.get(key))
+      .commit();
+    if (res.succeeded) return res.header.revision;
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    if (kv) {
+      const waiting = readPendingInput(key, kv.value, kv.create_revision);
+      if (waiting.poison || inputDigest(waiting.input) !== inputDigest(input.input)) throw new InputIdConflict(input.id);
+      return kv.create_revision;
+    }
+    return this.submit(input); // cut and deleted between the compare and the read: write it (the block applying it decides)
   }
 
   /** Inputs not yet in a block (revision after `after`), in revision order. */
@@ -151,19 +169,21 @@ export class EtcdLog {
   }
 
   /** Publishes an input's outcome for a client outside the cluster; the first replica to get there writes it. */
-  async reply(id: string, outcome: Outcome): Promise<void> {
+  async reply(id: string, outcome: Outcome, digest: string): Promise<void> {
     const key = `out/${id}`;
-    await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(Buffer.from(codec.encode(outcome)))).commit();
+    await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(Buffer.from(codec.encode({ ...outcome, digest })))).commit();
   }
 
-  /** Waits for the outcome of input `id` (published by reply), then deletes it. */
-  async awaitReply(id: string, ms: number): Promise<Outcome> {
+  /** Waits for the outcome of input `id` whose content has `digest` (published by reply), then deletes it. */
+  async awaitReply(id: string, ms: number, digest: string): Promise<Outcome> {
     const until = Date.now() + ms;
     for (;;) {
       const value = await this.ns.get(`out/${id}`).buffer();
       if (value) {
+        const { digest: theirs, ...outcome } = codec.decode(value) as Outcome & { digest?: string };
+        if (theirs !== undefined && theirs !== digest) throw new InputIdConflict(id);
         await this.ns.delete().key(`out/${id}`);
-        return codec.decode(value) as Outcome;
+        return outcome;
       }
       if (Date.now() > until) throw new Error(`no replica reported the outcome of input ${id} within ${ms} ms (is a replica of cluster ${this.cluster} running?)`);
       await new Promise((r) => setTimeout(r, 50));

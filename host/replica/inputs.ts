@@ -2,7 +2,9 @@
 // state, and blocks that fix which inputs, in which order, a block applies.
 // Values that may hold presences (send arguments, privateArgs, options) travel
 // as capdata whose slots are krefs: the same kernel objects on every replica.
+import crypto from 'node:crypto';
 import type { Capdata } from '../kernel/refs.js';
+import { codec } from '../store/codec.js';
 
 /** Contract code in an input: source text, or a bundle installed through the log earlier. */
 export type CodeRef = { readonly source: string } | { readonly bundleId: string };
@@ -80,4 +82,37 @@ export function checkInput(input: unknown): Input {
     throw new TypeError(`an input must be a record whose type is one of ${INPUT_TYPES.join(', ')}; got ${JSON.stringify(type) ?? typeof input}`);
   }
   return input as Input;
+}
+
+/**
+ * The digest (sha256, hex) of an input's content, which binds its id to it
+ * (hostile review of #15: two clients reusing one id must not have one input
+ * vanish and both told it ran). Object keys are sorted first, so the same
+ * content built in another key order (another client) has the same digest.
+ * Never throws: content that cannot be encoded digests as its type's name.
+ */
+export function inputDigest(input: unknown): string {
+  let bytes: Uint8Array;
+  try {
+    bytes = codec.encode(canonical(input));
+  } catch {
+    bytes = Buffer.from(`unencodable ${typeof input}`);
+  }
+  return crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) out[key] = canonical((value as Record<string, unknown>)[key]);
+  return out;
+}
+
+/** The id of an input already in the log (or applied) names different content: nothing was written. */
+export class InputIdConflict extends Error {
+  constructor(readonly inputId: string) {
+    super(`id ${inputId} was already used for a different input: submit this input under a new id (an id names one input, and a retry must resend the same content)`);
+    this.name = 'InputIdConflict';
+  }
 }

@@ -22,7 +22,7 @@ import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
 import { HashCheck, type Dispute } from './hash-check.js';
 import { Rerun } from './rerun.js';
-import { checkBlock, checkInput, checkInputId, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
+import { checkBlock, checkInput, checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
 import { createGenesis, NameClaim, readGenesis, register } from './membership.js';
 import { bindStore, HALT_KEY } from './store-binding.js';
 import type { ExportMeta } from '../store/state-export.js';
@@ -57,14 +57,19 @@ export interface HaltReport {
 
 const SUBMIT_ATTEMPTS = 8;
 
-type Pending = { resolve: (o: Outcome) => void; reject: (e: Error) => void };
+/** A submission waiting for its block; `digest`: its content's (an outcome of other content under its id is not its own). */
+type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void };
 
 /** Options of one submission. */
 export interface SubmitOptions {
   /**
    * The input's id (1-100 letters, digits, "_", ".", ":", "@", "-"; default a
    * random UUID). Every replica applies an id at most once: a client told that
-   * an input "may still commit" retries it under the same id.
+   * an input "may still commit" retries it under the same id, with the same
+   * content. An id is bound to its input's content (inputDigest): other
+   * content under an id in use is refused (SubmitError with `mayCommit` false
+   * while the first waits in the log; a `DuplicateInput` rejection once it was
+   * applied).
    */
   readonly id?: string;
 }
@@ -91,8 +96,8 @@ export class Replica extends EventEmitter {
   private readonly log: EtcdLog;
   private cutter: Cutter | null = null;
   private readonly pending = new Map<string, Pending>();
-  /** Inputs whose outcome a client outside the cluster waits for in etcd. */
-  private readonly replyTo = new Set<string>();
+  /** Inputs whose outcome a client outside the cluster waits for in etcd: id -> content digest. */
+  private readonly replyTo = new Map<string, string>();
   private readonly checker: HashCheck;
   private claim: NameClaim | null = null;
   private lastHash: string | null = null;
@@ -289,11 +294,11 @@ export class Replica extends EventEmitter {
   }
 
   private async apply(block: BlockRecord): Promise<void> {
-    for (const i of block.inputs) if (i.reply === true) this.replyTo.add(i.id);
+    for (const i of block.inputs) if (i.reply === true) this.replyTo.set(i.id, inputDigest(i.input));
     let applied;
     this.applying = true;
     try {
-      applied = applyBlock(this.host, block, (id, outcome) => this.deliver(id, outcome));
+      applied = applyBlock(this.host, block, (id, digest, outcome) => this.deliver(id, digest, outcome));
     } catch (err) {
       this.applying = false;
       this.halt(block.height, `applying block ${block.height} failed: ${(err as Error).message}`);
@@ -303,7 +308,7 @@ export class Replica extends EventEmitter {
     }
     const hash = this.host.stateHash();
     this.lastHash = hash;
-    for (const [id, outcome] of applied.outcomes) void outcome.then((o) => this.deliver(id, o));
+    for (const [id, digest, outcome] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o));
     this.emit('applied', { height: block.height, hash, cranks: applied.cranks, inputs: block.inputs.length });
     this.cutter?.poke();
     await this.log.publish(this.name, block.height, hash, this.status());
@@ -311,11 +316,15 @@ export class Replica extends EventEmitter {
     this.checker.check();
   }
 
-  private deliver(id: string, outcome: Outcome): void {
+  private deliver(id: string, digest: string, outcome: Outcome): void {
     this.emit('outcome', { id, ...outcome });
-    if (this.replyTo.delete(id)) void this.log.reply(id, outcome).catch(() => {});
+    if (this.replyTo.get(id) === digest) {
+      this.replyTo.delete(id);
+      void this.log.reply(id, outcome, digest).catch(() => {});
+    }
     const p = this.pending.get(id);
-    if (!p) return;
+    // Another input under this id (its own comes later, and is refused as a reuse).
+    if (!p || p.digest !== digest) return;
     this.pending.delete(id);
     p.resolve(outcome);
   }
@@ -392,7 +401,8 @@ export class Replica extends EventEmitter {
     const logged = { id, origin: this.name, input };
     const bytes = codec.encode(logged).length;
     if (bytes > MAX_INPUT_BYTES) throw new RangeError(`a ${input.type} input of ${bytes} bytes is over the log's limit of ${MAX_INPUT_BYTES} bytes; split it (e.g. upload pieces one at a time)`);
-    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const digest = inputDigest(input);
+    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(id, { digest, resolve, reject }));
     outcome.catch(() => {}); // failPending may reject it while the write is still under way; the caller gets it below
     // A write that timed out (e.g. while etcd elects a new leader) may still
     // have committed: write it again under the same id, which replicas apply
@@ -402,6 +412,10 @@ export class Replica extends EventEmitter {
         await this.log.submit(logged);
         break;
       } catch (err) {
+        if (err instanceof InputIdConflict) {
+          this.pending.delete(id);
+          throw new SubmitError(`${err.message}; input ${id} was not written to the log`, id, false, { cause: err });
+        }
         if (attempt >= SUBMIT_ATTEMPTS || this.stopped) {
           this.pending.delete(id);
           throw new SubmitError(`the input could not be written to etcd (${attempt} attempts: ${(err as Error).message}); ${mayCommit(id)}`, id, true, { cause: err });

@@ -1,8 +1,12 @@
 // Real etcd processes for the replica tests (Debian's etcd-server, as .ci/run
-// installs it), and replica child processes run through the CLI. Ports come
-// from 24600-24679 (24680-24699 are the benchmark's).
+// installs it), and replica child processes run through the CLI. Ports are
+// free ports the kernel hands out at run time (listen on port 0, close, use),
+// so suite runs side by side on one machine do not cross-talk; an etcd that
+// loses its port to someone else in between is started again on new ones.
+// QUICKVAT_ETCD_PORT_BASE=N uses N, N+1, ... instead.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,17 +14,26 @@ import { fileURLToPath } from 'node:url';
 const ETCD = '/usr/bin/etcd';
 export const etcdInstalled = fs.existsSync(ETCD) && spawnSync(ETCD, ['--version']).status === 0;
 
-let nextPort = 24600;
-let portLimit = 24680;
-function port(): number {
-  if (nextPort >= portLimit) nextPort -= 80;
-  return nextPort++;
-}
+const handedOut = new Set<number>();
+let nextBase = Number(process.env.QUICKVAT_ETCD_PORT_BASE ?? 0);
 
-/** Moves later etcds to ports from `first` up to `first + count` (the benchmark's own range). */
-export function usePorts(first: number, count: number): void {
-  nextPort = first;
-  portLimit = first + count;
+async function port(): Promise<number> {
+  if (nextBase > 0) return nextBase++;
+  for (;;) {
+    const p = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.unref();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    if (!handedOut.has(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
 }
 
 export interface EtcdNode {
@@ -43,7 +56,18 @@ export function tmpdir(prefix = 'quickvat-replica-'): string {
 
 /** Starts `size` etcd members on 127.0.0.1 with fast elections, and waits until they serve. */
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
-  const members = Array.from({ length: size }, (_, i) => ({ name: `e${i}`, client: port(), peer: port(), dir: tmpdir('quickvat-etcd-') }));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnce(size);
+    } catch (err) {
+      if (attempt >= 3 || !/exited before it served/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startEtcdOnce(size: number): Promise<EtcdCluster> {
+  const members: { name: string; client: number; peer: number; dir: string }[] = [];
+  for (let i = 0; i < size; i++) members.push({ name: `e${i}`, client: await port(), peer: await port(), dir: tmpdir('quickvat-etcd-') });
   const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
   const nodes: EtcdNode[] = members.map((m) => {
     const clientUrl = `http://127.0.0.1:${m.client}`;
@@ -64,21 +88,30 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     };
     return node;
   });
-  await Promise.all(nodes.map((n) => waitHealthy(n.clientUrl, 20_000)));
+  const stopAll = async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    for (const m of members) fs.rmSync(m.dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(nodes.map((n) => waitHealthy(n, 20_000)));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
   return {
     nodes,
     endpoints: nodes.map((n) => n.clientUrl),
-    async stop() {
-      await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
-      for (const m of members) fs.rmSync(m.dir, { recursive: true, force: true });
-    },
+    stop: stopAll,
   };
 }
 
-async function waitHealthy(url: string, ms: number): Promise<void> {
+async function waitHealthy(node: EtcdNode, ms: number): Promise<void> {
+  const url = node.clientUrl;
   const until = Date.now() + ms;
   let last = '';
   while (Date.now() < until) {
+    // e.g. its port was taken between finding it free and etcd binding it
+    if (node.proc.exitCode !== null) throw new Error(`etcd ${node.name} at ${url} exited before it served (exit code ${node.proc.exitCode})`);
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
       last = await res.text();

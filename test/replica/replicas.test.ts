@@ -86,6 +86,8 @@ describe('replicas on etcd', function () {
       await log.submit({ id: 'retried-1', origin: 'test', input });
       await until('the first write to be applied', () => outcomes.length === 1);
       const first = r.host.replica!.height();
+      // Once the cutter has deleted it from in/: a write while it waits there is the same input, not a second copy.
+      await until('the first write to leave in/', async () => (await log.ns.get('in/retried-1').string()) === null);
       await log.submit({ id: 'retried-1', origin: 'test', input });
       const height = (await log.head()).head.height;
       await r.host.E(root).add(0); // a later block: the retry was cut by then

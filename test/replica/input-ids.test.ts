@@ -1,0 +1,74 @@
+// An input id is bound to its content (hostile review of #15, break15b #2):
+// two clients that submit different inputs under one id must not have one
+// input vanish and both be told it ran. The second is refused at submit while
+// the first waits in the log, and refused at apply once the first was applied;
+// a retry of the same content still gets the original (or DuplicateInput).
+import assert from 'node:assert/strict';
+import { SubmitError } from '../../host/replica/replica.js';
+import { etcdInstalled, runCliAsync, startEtcd, until, type EtcdCluster } from './etcd-fixture.js';
+import { counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
+
+describe('replicas on etcd: input ids', function () {
+  this.timeout(120_000);
+  let etcd: EtcdCluster;
+  before(async function () {
+    if (!etcdInstalled) this.skip();
+    etcd = await startEtcd(1);
+  });
+  after(async () => etcd?.stop());
+
+  it('refuses an id reused for different content, at submit and after apply; the same content is one input', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      const cutter = await openReplica(etcd.endpoints, 'reuse', 'c');
+      replicas.push(cutter);
+      const installation = await cutter.host.replica!.install(counterSource(1));
+      const { root } = await cutter.host.replica!.startInstance(installation);
+      const ref = cutter.host.refOf(root);
+      // No cutter while the clients write: both inputs wait in the log together.
+      await cutter.host.close();
+      replicas.length = 0;
+      const a = await openReplica(etcd.endpoints, 'reuse', 'a', { cutter: false });
+      const b = await openReplica(etcd.endpoints, 'reuse', 'b', { cutter: false });
+      replicas.push(a, b);
+      const args = (n: number) => a.host.toCapdata([n]);
+      const first = a.host.replica!.send(ref, 'add', args(1), { id: 'order-1' });
+      await until('order-1 to be in the log', async () => (await a.host.replica!.etcd.ns.get('in/order-1').string()) !== null);
+      // Refused by the write itself (no block is cut meanwhile: without the check it would wait for ever).
+      const accepted = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a second input under order-1 was written to the log')), 10_000).unref());
+      const clash = await Promise.race([b.host.replica!.send(ref, 'add', args(1000), { id: 'order-1' }), accepted]).then(
+        () => assert.fail('a second input under order-1 was accepted'),
+        (e: SubmitError) => e,
+      );
+      assert.ok(clash instanceof SubmitError);
+      assert.match(clash.message, /id order-1 was already used for a different input: submit this input under a new id.*input order-1 was not written to the log/);
+      assert.equal(clash.mayCommit, false);
+      // A retry of the same content through another replica is the same input.
+      const retry = b.host.replica!.send(ref, 'add', args(1), { id: 'order-1' });
+
+      const c = await openReplica(etcd.endpoints, 'reuse', 'c', {}, cutter.dir);
+      replicas.push(c);
+      const [o1, o2] = await Promise.all([first, retry]);
+      assert.deepEqual(o1, o2);
+      assert.equal(o1.rejected, false);
+      assert.equal(a.host.fromCapdata(o1.data), 'v1:1');
+      await settleCluster(replicas);
+      assert.deepEqual(await c.host.E(c.host.presence(ref)).read(), { total: 1, count: 1, version: 1 }, 'only the first content ran');
+
+      // After it was applied (its in/ key is gone), a reuse with other content is refused alike on every replica.
+      const late = await c.host.replica!.send(ref, 'add', args(7), { id: 'order-1' });
+      assert.equal(late.rejected, true);
+      assert.match((c.host.fromCapdata(late.data) as Error).message, /DuplicateInput: id order-1 was already used for a different input, in block \d+; this input was not applied: submit it under a new id/);
+      const same = await a.host.replica!.send(ref, 'add', args(1), { id: 'order-1' });
+      assert.match((a.host.fromCapdata(same.data) as Error).message, /DuplicateInput: input order-1 was already applied, in block \d+; it was not applied again/);
+      const call = await runCliAsync(['replica', 'call', '--etcd', etcd.endpoints.join(','), '--cluster', 'reuse', '--id', 'order-1', ref, 'add', '9']);
+      assert.equal(call.status, 1, call.stderr);
+      assert.match(call.stderr, /id order-1 was already used for a different input/);
+      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 1, count: 1, version: 1 });
+      await settleCluster(replicas);
+      assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1, JSON.stringify(replicas.map((r) => [r.name, r.host.replica!.height(), r.host.stateHash()])));
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+});
