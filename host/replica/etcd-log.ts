@@ -244,29 +244,40 @@ export class EtcdLog {
 
   // ---------------------------------------------------------------- hashes, members, status
 
+  // Every write under a replica's name is fenced on the lease its live key is
+  // on (membership.ts NameClaim): a process that lost its name (frozen past
+  // its lease, replaced) writes nothing there (break15b #3). These resolve
+  // false when live/<name> is not on `lease` (null: not held): the caller
+  // must stop publishing and see to its name.
+
   /** Publishes a replica's hash at `height` and its status, unless it halted (a halt is final: nothing after it is published). */
-  async publish(name: string, height: number, hash: string, status: ReplicaStatus): Promise<void> {
-    await this.ns
-      .if(`halted/${name}`, 'Create', '==', 0)
-      .then(this.ns.put(`hash/${heightKey(height)}/${name}`).value(hash), this.ns.put(`status/${name}`).value(JSON.stringify(status)))
-      .commit();
+  publish(name: string, lease: string | null, height: number, hash: string, status: ReplicaStatus): Promise<boolean> {
+    return this.underName(name, lease, true, this.ns.put(`hash/${heightKey(height)}/${name}`).value(hash), this.ns.put(`status/${name}`).value(JSON.stringify(status)));
   }
 
-  async publishStatus(status: ReplicaStatus): Promise<void> {
-    await this.ns.if(`halted/${status.name}`, 'Create', '==', 0).then(this.ns.put(`status/${status.name}`).value(JSON.stringify(status))).commit();
+  publishStatus(status: ReplicaStatus, lease: string | null): Promise<boolean> {
+    return this.underName(status.name, lease, true, this.ns.put(`status/${status.name}`).value(JSON.stringify(status)));
   }
 
   /** Records a replica's halt; `replica status` takes it over anything the replica published. */
-  async publishHalt(status: ReplicaStatus & { halted: { height: number; reason: string } }): Promise<void> {
-    await this.ns
-      .if('head', 'Version', '>', -1)
-      .then(this.ns.put(`halted/${status.name}`).value(JSON.stringify(status.halted)), this.ns.put(`status/${status.name}`).value(JSON.stringify(status)))
-      .commit();
+  publishHalt(status: ReplicaStatus & { halted: { height: number; reason: string } }, lease: string | null): Promise<boolean> {
+    return this.underName(status.name, lease, false, this.ns.put(`halted/${status.name}`).value(JSON.stringify(status.halted)), this.ns.put(`status/${status.name}`).value(JSON.stringify(status)));
   }
 
   /** Clears a recorded halt: a store that is not halted (a replacement under the name) runs under it now. */
-  async clearHalt(name: string): Promise<void> {
-    await this.ns.delete().key(`halted/${name}`).exec();
+  clearHalt(name: string, lease: string | null): Promise<boolean> {
+    return this.underName(name, lease, false, this.ns.delete().key(`halted/${name}`));
+  }
+
+  private async underName(name: string, lease: string | null, unlessHalted: boolean, ...ops: Parameters<ReturnType<Namespace['if']>['then']>): Promise<boolean> {
+    if (lease === null) return false;
+    const live = `live/${name}`;
+    let txn = this.ns.if(live, 'Lease', '==', lease);
+    if (unlessHalted) txn = txn.and(`halted/${name}`, 'Create', '==', 0);
+    const res = await txn.then(...ops).else(this.ns.get(live)).commit();
+    if (res.succeeded) return true;
+    // Still ours: only a recorded halt stopped the write.
+    return res.responses[0]?.response_range?.kvs[0]?.lease === lease;
   }
 
   /** Every replica's recorded halt. */

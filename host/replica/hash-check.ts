@@ -71,7 +71,11 @@ export class HashCheck {
     for (const height of heights) {
       if (this.stopped) return;
       const mine = this.unconfirmed.get(height)!;
-      const verdict = judgeHashes(published.get(height) ?? new Map(), this.name, members);
+      // Its own hash, not what etcd holds under its name: a write of it may
+      // have been fenced off, and after a lapse the name may be another
+      // process's (break15b #3).
+      const hashes = new Map(published.get(height) ?? []).set(this.name, mine);
+      const verdict = judgeHashes(hashes, this.name, members);
       if (verdict.kind === 'agreed') this.unconfirmed.delete(height);
       else if (verdict.kind === 'diverged') {
         return this.events.diverged(height, `state hash ${mine} after block ${height} differs from ${verdict.detail}; first divergent block: ${height}`);

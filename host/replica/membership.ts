@@ -17,19 +17,40 @@ interface LiveRecord {
   readonly pid: number;
 }
 
-/** A name held by a running replica: the lease keeps it; releasing revokes it at once. */
+/**
+ * A name held by a running replica: the lease keeps it; releasing revokes it
+ * at once. Every write a replica makes under its name (hash/, status/,
+ * halted/) is fenced on `lease`: it lands only while live/<name> is still on
+ * this process's lease (etcd-log.ts), so a process that lost its name (frozen
+ * longer than its lease, and replaced) can neither overwrite its
+ * replacement's hashes nor record a halt under its name (hostile review of
+ * #15, break15b #3).
+ */
 export class NameClaim {
-  private lease: Lease | null = null;
+  private current: Lease | null = null;
+  private leaseId: string | null = null;
   private released = false;
+  private reclaiming: Promise<void> | null = null;
 
   constructor(
     private readonly log: EtcdLog,
     readonly name: string,
     private readonly storeId: string,
     private readonly ttlSeconds: number,
-    /** Called when the name was lost for good (another replica took it while this one could not reach etcd). */
-    private readonly onLost: (reason: string) => void,
+    private readonly events: {
+      /** The name was lost for good (another replica took it while this one could not reach etcd). */
+      lost(reason: string): void;
+      /** The name is held again (after a lapse): publishing may go on. */
+      held(): void;
+      /** The name lapsed (lease lost, or a fenced write found live/<name> not ours): stop publishing. */
+      lapsed(): void;
+    },
   ) {}
+
+  /** The lease live/<name> must be on for this process's writes; null while the name is not held. */
+  get lease(): string | null {
+    return this.leaseId;
+  }
 
   /** Takes the name, or throws naming who holds it. */
   async claim(): Promise<void> {
@@ -38,10 +59,9 @@ export class NameClaim {
     const record: LiveRecord = { storeId: this.storeId, host: os.hostname(), pid: process.pid };
     const lease = ns.lease(this.ttlSeconds, { autoKeepAlive: true });
     lease.on('lost', () => {
-      if (this.lease !== lease || this.released) return;
-      this.lease = null;
+      if (this.current !== lease || this.released) return;
       // etcd was out of reach longer than the TTL: take the name again.
-      void this.reclaim();
+      this.lapse();
     });
     try {
       const id = await lease.grant();
@@ -59,7 +79,8 @@ export class NameClaim {
         const put = ns.put(key).value(JSON.stringify(record)).lease(id);
         const res = await (kv ? ns.if(key, 'Mod', '==', Number(kv.mod_revision)) : ns.if(key, 'Create', '==', 0)).then(put).commit();
         if (res.succeeded) {
-          this.lease = lease;
+          this.current = lease;
+          this.leaseId = id;
           return;
         }
       }
@@ -70,23 +91,46 @@ export class NameClaim {
     }
   }
 
+  /**
+   * The name is not (or may not be) ours any more: stop publishing at once,
+   * then take it back if it is free, or give up if another replica holds it.
+   * Called when the lease is lost, and when a fenced write failed.
+   */
+  lapse(): void {
+    if (this.released || (this.current === null && this.reclaiming)) return;
+    const old = this.current;
+    this.current = null;
+    this.leaseId = null;
+    void old?.revoke().catch(() => {});
+    this.events.lapsed();
+    this.reclaiming ??= this.reclaim().finally(() => (this.reclaiming = null));
+  }
+
   private async reclaim(): Promise<void> {
     for (let delay = 250; !this.released && !this.log.closed; delay = Math.min(delay * 2, 5000)) {
       try {
         await this.claim();
-        return;
+        if (this.released) return;
+        return this.events.held();
       } catch (err) {
-        if (/already in use/.test((err as Error).message)) return this.onLost((err as Error).message);
+        if (/already in use/.test((err as Error).message)) return this.events.lost((err as Error).message);
         await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
 
+  /** Runs a fenced write (given the lease, null while the name is not held); one refused for want of the name lapses it. */
+  async write(fenced: (lease: string | null) => Promise<boolean>): Promise<void> {
+    if (this.released) return;
+    if (!(await fenced(this.leaseId))) this.lapse();
+  }
+
   /** Gives the name up (revokes the lease, so the live key goes at once). */
   async release(): Promise<void> {
     this.released = true;
-    const lease = this.lease;
-    this.lease = null;
+    const lease = this.current;
+    this.current = null;
+    this.leaseId = null;
     await lease?.revoke().catch(() => {});
   }
 }

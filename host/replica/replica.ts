@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Host, Installation, InstanceKit } from '../host.js';
-import { bundlecapInfo, isBundlecap, type Bundlecap } from '../bundles/module-store.js';
+import type { Bundlecap } from '../bundles/module-store.js';
 import type { SourceBundle } from '../bundles/manifest.js';
 import type { ExitPolicy } from '../bundles/exit-policy.js';
 import type { Capdata, Kref } from '../kernel/refs.js';
@@ -26,6 +26,9 @@ import { checkBlock, checkInput, checkInputId, inputDigest, InputIdConflict, MAX
 import { createGenesis, NameClaim, readGenesis, register } from './membership.js';
 import { bindStore, HALT_KEY } from './store-binding.js';
 import type { ExportMeta } from '../store/state-export.js';
+import { codeRef, mayCommit, SubmitError, type SubmitOptions } from './submission.js';
+
+export { SubmitError, type SubmitOptions } from './submission.js';
 
 export interface ReplicateOptions {
   /** etcd client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -59,33 +62,6 @@ const SUBMIT_ATTEMPTS = 8;
 
 /** A submission waiting for its block; `digest`: its content's (an outcome of other content under its id is not its own). */
 type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void };
-
-/** Options of one submission. */
-export interface SubmitOptions {
-  /**
-   * The input's id (1-100 letters, digits, "_", ".", ":", "@", "-"; default a
-   * random UUID). Every replica applies an id at most once: a client told that
-   * an input "may still commit" retries it under the same id, with the same
-   * content. An id is bound to its input's content (inputDigest): other
-   * content under an id in use is refused (SubmitError with `mayCommit` false
-   * while the first waits in the log; a `DuplicateInput` rejection once it was
-   * applied).
-   */
-  readonly id?: string;
-}
-
-/** A submission that failed; `inputId` names the input, and `mayCommit` says whether it may still be applied. */
-export class SubmitError extends Error {
-  constructor(
-    message: string,
-    readonly inputId: string,
-    readonly mayCommit: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'SubmitError';
-  }
-}
 
 export class Replica extends EventEmitter {
   /** True while a block is being applied: the only time the host's store may change. */
@@ -151,9 +127,11 @@ export class Replica extends EventEmitter {
         { read: () => readGenesis(log), create: () => createGenesis(log, crypto.randomUUID()) },
         (key, value) => replica.writeLocal(key, value),
       );
-      replica.claim = new NameClaim(log, replica.name, binding.storeId, options.leaseSeconds ?? 5, (reason) =>
-        replica.halt(replica.height(), `lost its name: ${reason}`, false),
-      );
+      replica.claim = new NameClaim(log, replica.name, binding.storeId, options.leaseSeconds ?? 5, {
+        lost: (reason) => replica.halt(replica.height(), `lost its name: ${reason}`, false),
+        lapsed: () => replica.emit('lapsed'),
+        held: () => void replica.republish(),
+      });
       await replica.claim.claim();
       await register(log, replica.name);
       await replica.begin();
@@ -170,13 +148,16 @@ export class Replica extends EventEmitter {
     // apply a block, so that hash and height go together.
     const height = this.height();
     const hash = height > 0 && !this.halted ? this.host.stateHash() : null;
-    if (!this.halted) await this.log.clearHalt(this.name);
+    // A halt kept in the store is recorded under the name again (it may not
+    // have reached etcd); a store that is not halted clears an older halt.
+    if (this.halted) await this.publishHalt();
+    else await this.claim!.write((lease) => this.log.clearHalt(this.name, lease));
     if (hash !== null) {
       this.lastHash = hash;
-      await this.log.publish(this.name, height, hash, this.status());
+      await this.claim!.write((lease) => this.log.publish(this.name, lease, height, hash, this.status()));
       this.checker.add(height, hash);
       this.checker.check();
-    } else await this.log.publishStatus(this.status());
+    } else await this.claim!.write((lease) => this.log.publishStatus(this.status(), lease));
     this.watchers.push(this.log.watchBlocks(() => this.pump()));
     this.watchers.push(this.log.watchHashes(() => this.checker.check()));
     for (const w of this.watchers) w.catch(() => {});
@@ -219,9 +200,13 @@ export class Replica extends EventEmitter {
     return this.checker.dispute;
   }
 
-  /** True while the replica neither applies blocks nor takes submissions (halted, disputed or stopped). */
+  /**
+   * True while the replica neither applies blocks nor takes submissions:
+   * halted, disputed, stopped, or not holding its name (its lease lapsed: it
+   * takes it back, or halts if another replica took it).
+   */
   get paused(): boolean {
-    return this.stopped || this.halted !== null || this.checker.dispute !== null;
+    return this.stopped || this.halted !== null || this.checker.dispute !== null || this.claim?.lease === null;
   }
 
   status(): ReplicaStatus & { cutter: boolean } {
@@ -311,8 +296,8 @@ export class Replica extends EventEmitter {
     for (const [id, digest, outcome] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o));
     this.emit('applied', { height: block.height, hash, cranks: applied.cranks, inputs: block.inputs.length });
     this.cutter?.poke();
-    await this.log.publish(this.name, block.height, hash, this.status());
     this.checker.add(block.height, hash);
+    await this.claim!.write((lease) => this.log.publish(this.name, lease, block.height, hash, this.status()));
     this.checker.check();
   }
 
@@ -333,13 +318,27 @@ export class Replica extends EventEmitter {
 
   private onDispute(dispute: Dispute | null): void {
     this.emit('disputed', dispute);
-    void this.log.publishStatus(this.status()).catch(() => {});
+    void this.claim?.write((lease) => this.log.publishStatus(this.status(), lease)).catch(() => {});
     if (dispute) {
       this.failPending((id) => `replica ${this.name} paused: its state hash at height ${dispute.height} is disputed (${dispute.detail}); ${mayCommit(id)}`);
     } else {
       this.pump();
       this.cutter?.poke();
     }
+  }
+
+  private publishHalt(): Promise<void> {
+    return this.claim!.write((lease) => this.log.publishHalt({ ...this.status(), halted: this.halted! }, lease));
+  }
+
+  /** The name is held again after a lapse: the hash a fenced write may have missed is published, and applying goes on. */
+  private async republish(): Promise<void> {
+    const hash = this.lastHash;
+    if (this.halted) await this.publishHalt().catch(() => {});
+    else if (hash !== null) await this.claim!.write((lease) => this.log.publish(this.name, lease, this.height(), hash, this.status())).catch(() => {});
+    this.emit('held');
+    this.pump();
+    this.cutter?.poke();
   }
 
   /** Writes a node-local store key (outside the state hash: store-binding.ts). */
@@ -372,8 +371,8 @@ export class Replica extends EventEmitter {
       } catch {
         // the store itself failed: the halt still stands in this process
       }
-      void this.log.publishHalt({ ...this.status(), halted: this.halted }).catch(() => {});
-    } else void this.log.publishStatus(this.status()).catch(() => {});
+      void this.publishHalt().catch(() => {});
+    } else void this.claim?.write((lease) => this.log.publishStatus(this.status(), lease)).catch(() => {});
     void this.cutter?.stop();
     this.failPending((id) => `replica ${this.name} halted at height ${height}: ${reason}; ${mayCommit(id)}`);
     this.emit('halt', this.halted);
@@ -397,6 +396,7 @@ export class Replica extends EventEmitter {
     if (this.stopped) throw refuse(`replica ${this.name} is closed`);
     const dispute = this.disputed;
     if (dispute) throw refuse(`replica ${this.name} paused: its state hash at height ${dispute.height} is disputed (${dispute.detail}); submit through another replica`);
+    if (this.claim?.lease === null) throw refuse(`replica ${this.name} does not hold its name in etcd right now (its lease lapsed; it is taking it back); submit through another replica`);
     if (this.pending.has(id)) throw refuse(`input ${id} is already waiting for its block on this replica`);
     const logged = { id, origin: this.name, input };
     const bytes = codec.encode(logged).length;
@@ -499,14 +499,4 @@ export class Replica extends EventEmitter {
     this.host.store.setWriteGuard(null);
     this.log.close();
   }
-}
-
-function mayCommit(id: string): string {
-  return `the input may still commit: retry with the same id (${id}; submit(input, { id }) or replica call --id) to have it applied at most once`;
-}
-
-function codeRef(code: Bundlecap | string): CodeRef {
-  if (typeof code === 'string') return { source: code };
-  if (isBundlecap(code)) return { bundleId: bundlecapInfo(code).bundleId };
-  throw new TypeError('expected a bundlecap (from host.replica.addBundle) or contract source text');
 }

@@ -50,8 +50,18 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
+const made: string[] = [];
+// Stores and etcd data of every run otherwise pile up in /tmp (they filled a
+// shared machine's disk): removed when the test process exits.
+process.on('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system's temporary directory, removed when this process exits. */
 export function tmpdir(prefix = 'quickvat-replica-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** Starts `size` etcd members on 127.0.0.1 with fast elections, and waits until they serve. */
