@@ -35,6 +35,8 @@ export interface CutterReplica {
   readonly stopped: boolean;
   /** True while the replica must not make progress (halted, or its hash disputed). */
   readonly paused: boolean;
+  /** A block was cut: apply it now (its watch may sit on a frozen etcd member, and only the poll would wake it). */
+  blockCut(): void;
 }
 
 /** Waits for `p` at most `ms`, ignoring its failure. */
@@ -168,6 +170,7 @@ export class Cutter {
     if (!this.leading) return false;
     if (await this.log.cutBlock(block, modRevision)) {
       this.cut++;
+      this.replica.blockCut();
       // The block holds copies; the waiting inputs can go (best effort: a
       // later cutter never looks below the head's revision anyway).
       void this.log.forgetInputs(taken.filter((t) => !t.poison).map((t) => t.id)).catch(() => {});

@@ -22,8 +22,9 @@
 // Why etcd3 (gRPC) and not the v3 JSON gateway: the cutter needs leases with
 // keep-alives, an election and watches, which etcd3 implements against etcd's
 // own protocol; over the gateway we would re-implement them on HTTP streams.
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
-import { Etcd3, isRecoverableError, type Namespace } from 'etcd3';
+import { noop } from 'cockatiel';
+import { Etcd3, type Namespace } from 'etcd3';
+import { probedBreaker, readDeadlineMs } from './etcd-endpoints.js';
 import { codec } from '../store/codec.js';
 import { checkInputId, inputDigest, InputIdConflict, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
 import { confirmedHash } from './divergence.js';
@@ -84,10 +85,12 @@ export class EtcdLog {
     // etcd member (SIGSTOP, a partition that keeps TCP open) otherwise holds
     // calls forever although the others have quorum (hostile review of #15).
     // A call that misses its deadline is retried on another endpoint (etcd3's
-    // fault handling: 3 attempts), and an endpoint that failed 3 times in a
-    // row is left out for 2 s; with one endpoint there is nothing to leave
-    // out for, so its calls are simply retried. Every write here is safe to
-    // repeat (an input id is applied once, a block is cut by compare-and-put).
+    // fault handling: 3 attempts), and an endpoint that failed is left out
+    // until a short probe of it answers (etcd-endpoints.ts); reads have a
+    // shorter deadline than writes. With one endpoint there is nothing to
+    // leave out for, so its calls are simply retried. Every write here is
+    // safe to repeat (an input id is applied once, a block is cut by
+    // compare-and-put).
     this.client = new Etcd3({
       hosts: [...endpoints],
       dialTimeout: Math.min(5000, callTimeoutMs),
@@ -97,9 +100,10 @@ export class EtcdLog {
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': 3000,
       },
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      defaultCallOptions: (context) =>
+        context.isStream ? {} : { deadline: Date.now() + (context.service === 'KV' && context.method === 'range' ? readDeadlineMs(callTimeoutMs) : callTimeoutMs) },
       faultHandling: {
-        host: () => (endpoints.length > 1 ? circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(3) }) : noop),
+        host: (endpoint) => (endpoints.length > 1 ? probedBreaker(endpoint, () => this.closed, () => this.moveWatches()) : noop),
       },
     });
     this.ns = this.client.namespace(`/quickvat/${cluster}/`);
@@ -108,14 +112,33 @@ export class EtcdLog {
   /** True once close() was called: loops that retry etcd calls end. */
   closed = false;
 
+  /** The namespaces whose watch streams this log uses (its own, the cutter's elections'). */
+  private readonly watching: Namespace[] = [];
+
+  // A member was left out (etcd-endpoints.ts). Watches share one gRPC stream
+  // per namespace, which may sit on that member: with it frozen, no block,
+  // hash or election event would arrive until gRPC keepalive gives up on it
+  // (~13 s: the cutter's successor never learns it was elected). Each stream
+  // is ended and opened again through the members still in (etcd3 re-creates
+  // its watchers from their last revision, so no event is lost). Uses etcd3's
+  // WatchManager internals (etcd3 is pinned by package-lock.json).
+  private moveWatches(): void {
+    for (const space of [this.ns, ...this.watching]) {
+      const manager = (space as unknown as { watchManager?: { state: number; handleError(err: Error): void } }).watchManager;
+      if (manager?.state === 2 /* connected */) manager.handleError(new Error('an etcd member was left out: watching through another'));
+    }
+  }
+
   close(): void {
     this.closed = true;
     // A watcher still attached when the client closes (its cancel timed out,
     // or the election's own) makes etcd3's watch manager try to reconnect for
     // ever, one timer after another, which keeps the process alive: cancel
     // them all first (a cancel that cannot reach etcd ends with the stream).
-    const manager = (this.ns as unknown as { watchManager?: { watchers?: { cancel(): Promise<void> }[] } }).watchManager;
-    for (const watcher of [...(manager?.watchers ?? [])]) watcher.cancel().catch(() => {});
+    for (const space of [this.ns, ...this.watching]) {
+      const manager = (space as unknown as { watchManager?: { watchers?: { cancel(): Promise<void> }[] } }).watchManager;
+      for (const watcher of [...(manager?.watchers ?? [])]) watcher.cancel().catch(() => {});
+    }
     this.client.close();
   }
 
@@ -366,7 +389,11 @@ export class EtcdLog {
 
   /** The cutter's election: a lease-backed campaign in etcd. */
   election(ttlSeconds: number) {
-    return this.ns.election('cutter', ttlSeconds);
+    const election = this.ns.election('cutter', ttlSeconds);
+    // Its campaign waits for its predecessor's key to go through a watch of its own namespace.
+    this.watching.push((election as unknown as { namespace: Namespace }).namespace);
+    if (this.watching.length > 8) this.watching.shift();
+    return election;
   }
 }
 

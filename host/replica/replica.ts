@@ -186,6 +186,11 @@ export class Replica extends EventEmitter {
     return appliedHeight(this.host);
   }
 
+  /** Told by its own cutter (cutter.ts). */
+  blockCut(): void {
+    this.pump();
+  }
+
   hasRunnableWork(): boolean {
     return this.host.kernel.hasRunnableWork();
   }

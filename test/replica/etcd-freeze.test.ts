@@ -48,6 +48,46 @@ describe('replicas on etcd: a frozen etcd member', function () {
       assert.ok(took < 40_000, `settled in ${took} ms`);
     } finally {
       for (const r of replicas) await r.host.close();
+      frozen?.proc.kill('SIGCONT');
+      frozen = undefined;
+    }
+  });
+
+  // break15b #4: the circuit breaker let a frozen member back in every 2 s
+  // for a trial call that waited out its whole deadline, so sends stalled
+  // again and again while the member stayed frozen. Now a member that failed
+  // is let back in only after a short probe of it answers. Counted, not
+  // timed: the first calls to the member wait out their deadline (that is how
+  // it is found out); after that, hardly any send may stall.
+  it('a frozen member is left out until a probe answers: after the first deadline, sends stop stalling', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      for (const name of ['s0', 's1']) replicas.push(await openReplica(three.endpoints, 'frozen-probe', name, { callTimeoutMs: 2000 }));
+      const installation = await replicas[0].host.replica!.install(counterSource(1));
+      const { root } = await replicas[0].host.replica!.startInstance(installation);
+      const ref = replicas[0].host.refOf(root);
+      await settleCluster(replicas);
+      frozen = await etcdLeader(three);
+      frozen.proc.kill('SIGSTOP');
+      const start = Date.now();
+      const sends: Promise<{ at: number; ms: number }>[] = [];
+      for (let i = 0; i < 70; i++) {
+        const r = replicas[i % 2];
+        const at = Date.now() - start;
+        sends.push(r.host.E(r.host.presence(ref)).add(1).then(() => ({ at, ms: Date.now() - start - at })));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      const took = await Promise.all(sends);
+      assert.equal(frozen.proc.signalCode, null, 'still frozen, not dead');
+      const late = took.filter((t) => t.at >= 4000);
+      const slow = late.filter((t) => t.ms > 1500);
+      assert.ok(late.length >= 30, `${late.length} sends issued 4 s or more into the freeze`);
+      assert.ok(slow.length <= 2, `${slow.length} of ${late.length} sends issued 4 s or more into the freeze took over 1.5 s: ${JSON.stringify(slow)}`);
+      assert.deepEqual(await replicas[1].host.E(replicas[1].host.presence(ref)).read(), { total: 70, count: 70, version: 1 });
+    } finally {
+      for (const r of replicas) await r.host.close();
+      frozen?.proc.kill('SIGCONT');
+      frozen = undefined;
     }
   });
 });
