@@ -50,18 +50,9 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-const made: string[] = [];
-// Stores and etcd data of every run otherwise pile up in /tmp (they filled a
-// shared machine's disk): removed when the test process exits.
-process.on('exit', () => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh directory under the system's temporary directory, removed when this process exits. */
+// Under the test run's own directory when mocha runs (test/tmpdir-hook.ts), removed when the run ends.
 export function tmpdir(prefix = 'quickvat-replica-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  made.push(dir);
-  return dir;
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 /** Starts `size` etcd members on 127.0.0.1 with fast elections, and waits until they serve. */
