@@ -86,13 +86,17 @@ replica
 
 replica
   .command('remove <name>')
-  .description('take a stopped replica out of the cluster for good: its hashes stop counting, the majority is of the members left, and the name is not used again (needs --etcd, --cluster)')
-  .action(async (name: string) => {
+  .description(
+    'take a stopped replica out of the cluster for good: its hashes stop counting, the majority is of the members left, and the name is not used again (needs --etcd, --cluster);' +
+      ' refused when it would halt the members left (a dispute only it could decide) unless --force',
+  )
+  .option('--force', 'remove it even if the members left would halt')
+  .action(async (name: string, removeOpts: { force?: boolean }) => {
     const { endpoints, cluster } = target(replica.opts() as ReplicaOptions);
     const log = new EtcdLog(endpoints, cluster);
     try {
       try {
-        await removeMember(log, name);
+        await removeMember(log, name, { force: removeOpts.force === true });
       } catch (err) {
         throw new UsageError((err as Error).message);
       }

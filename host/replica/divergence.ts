@@ -60,6 +60,30 @@ export function judgeHashes(hashes: ReadonlyMap<string, string>, me: string, mem
   if (counts.get(mine)!.length + (members.length - published) < majority) {
     return { kind: 'diverged', detail: `the other members' hashes, and no hash can reach a majority of the ${members.length} members (${describe()})` };
   }
-  if (counts.size > 1) return { kind: 'disputed', detail: `members disagree and no hash has a majority of ${members.length} yet (${describe()})` };
+  if (counts.size > 1) {
+    return {
+      kind: 'disputed',
+      detail:
+        `members disagree and no hash has a majority of ${members.length} yet (${describe()}); to decide: start ${missing.sort().join(', ')} again,` +
+        ` or stop the replica whose state is wrong and \`replica remove\` it (removing a member that has not published would halt every side)`,
+    };
+  }
   return { kind: 'undecided' };
+}
+
+/**
+ * What removing `name` would do to the replicas left, at each height whose
+ * hashes are in `all` (height -> replica -> hash): the first height where a
+ * member left that is not diverged now would be (halt) without `name`, with
+ * who would halt. Undefined when the removal halts nobody (break15b #5:
+ * removing the down member mid-dispute halted the honest replica too).
+ */
+export function removalHalts(all: ReadonlyMap<number, ReadonlyMap<string, string>>, members: readonly string[], name: string): { height: number; halted: string[] } | undefined {
+  const left = members.filter((m) => m !== name);
+  for (const height of [...all.keys()].sort((a, b) => a - b)) {
+    const hashes = all.get(height)!;
+    const halted = left.filter((m) => judgeHashes(hashes, m, members).kind !== 'diverged' && judgeHashes(hashes, m, left).kind === 'diverged');
+    if (halted.length > 0) return { height, halted: halted.sort() };
+  }
+  return undefined;
 }

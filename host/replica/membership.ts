@@ -10,6 +10,7 @@
 import os from 'node:os';
 import type { Lease } from 'etcd3';
 import type { EtcdLog } from './etcd-log.js';
+import { removalHalts } from './divergence.js';
 
 interface LiveRecord {
   readonly storeId: string;
@@ -157,10 +158,17 @@ export async function register(log: EtcdLog, name: string): Promise<void> {
  * Takes `name` out of the cluster for good: its hashes stop counting, and the
  * majority is of the members left. Refuses while the replica runs.
  */
-export async function removeMember(log: EtcdLog, name: string): Promise<void> {
+export async function removeMember(log: EtcdLog, name: string, options: { force?: boolean } = {}): Promise<void> {
   const [member, live] = await Promise.all([log.ns.get(`member/${name}`).string(), log.ns.get(`live/${name}`).string()]);
   if (member === null) throw new Error(`${name} is not a member of cluster ${log.cluster}`);
   if (live !== null) throw new Error(`replica ${name} is running (its live key is in etcd): stop it first, then remove it`);
+  const halts = options.force ? undefined : removalHalts(await log.allHashes(), await log.members(), name);
+  if (halts) {
+    throw new Error(
+      `removing ${name} would halt ${halts.halted.join(', ')} for good: at height ${halts.height} the members left disagree and too few would be left to decide.` +
+        ` Start ${name} again to decide, or stop the replica whose state is wrong and remove that one instead; --force removes ${name} anyway`,
+    );
+  }
   const res = await log.ns
     .if(`live/${name}`, 'Create', '==', 0)
     .then(log.ns.delete().key(`member/${name}`), log.ns.put(`removed/${name}`).value("1"), log.ns.delete().key(`status/${name}`), log.ns.delete().key(`halted/${name}`))

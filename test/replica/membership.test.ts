@@ -64,6 +64,14 @@ describe('replicas on etcd: membership, liveness, store binding', function () {
     const json = JSON.parse(shown.stdout) as ClusterStatus;
     assert.deepEqual(json.replicas.map((r) => [r.name, r.live, r.disputed?.height ?? null]), [['a', true, height], ['b', true, height], ['c', false, null]]);
 
+    // Removing the down member would leave 2 that disagree: both would halt (break15b #5). Refused, naming the safe way.
+    assert.match(json.replicas[0].disputed!.detail, /to decide: start c again, or stop the replica whose state is wrong and `replica remove` it/);
+    const remove = await runCliAsync(['replica', 'remove', 'c', '--etcd', etcd.endpoints.join(','), '--cluster', 'absent']);
+    assert.equal(remove.status, 1, remove.stdout);
+    assert.match(remove.stderr, new RegExp(`removing c would halt a, b for good: at height ${height} the members left disagree .* Start c again to decide, or stop the replica whose state is wrong and remove that one instead; --force removes c anyway`));
+    assert.deepEqual((JSON.parse((await status('absent')).stdout) as ClusterStatus).replicas.map((r) => r.name), ['a', 'b', 'c']);
+    assert.equal(a.host.replica!.halted, null);
+
     // c comes back, catches up and publishes: a majority (a, c) decides against b.
     await replica('absent', 'c', { cutter: false }, cDir);
     const halt = await until('b to halt', () => b.host.replica!.halted ?? undefined);
