@@ -126,7 +126,12 @@ export class Host extends HostBase {
     const store = Store.open({ path: options.path });
     let host: Host;
     try {
-      const imported = options.replicate?.importFrom && !store.hasState() ? readStateExport(store, options.replicate.importFrom) : undefined;
+      let imported = options.replicate?.importFrom && !store.hasState() ? readStateExport(store, options.replicate.importFrom) : undefined;
+      if (options.replicate?.importFrom && !imported) {
+        // A replica behind a prune, given an export into its own directory.
+        const { importBehindPrune } = await import('./replica/rejoin.js');
+        imported = await importBehindPrune(store, options.replicate);
+      }
       host = new Host(store, new Kernel(store, options), options.replicate ? { ...options, autoRun: false } : options);
       if (imported && host.stateHash() !== imported.stateHash) {
         throw new Error(`the state imported from ${options.replicate!.importFrom} hashes to ${host.stateHash()}, not ${imported.stateHash} as its export says`);

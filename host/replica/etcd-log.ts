@@ -369,7 +369,9 @@ export class EtcdLog {
     const kept: number[] = [];
     let prefixEnd = 0; // heights 1..prefixEnd are all confirmed (or have no hashes left)
     for (const [h, hashes] of [...(await this.allHashes(1, height))].sort((a, b) => a[0] - b[0])) {
-      if (confirmedHash(hashes, members) !== undefined) {
+      // A height no current member published (only removed members' hashes
+      // are left) has nothing to confirm (break15b #6c).
+      if (confirmedHash(hashes, members) !== undefined || !members.some((m) => hashes.has(m))) {
         if (kept.length === 0) prefixEnd = h;
         else await this.ns.delete().prefix(`hash/${heightKey(h)}/`).exec();
       } else kept.push(h);

@@ -68,6 +68,7 @@ export class HashCheck {
     const heights = [...this.unconfirmed.keys()].sort((a, b) => a - b);
     const published = await this.log.allHashes(heights[0], heights[heights.length - 1]);
     let dispute: Dispute | null = null;
+    let pruned: number | undefined;
     for (const height of heights) {
       if (this.stopped) return;
       const mine = this.unconfirmed.get(height)!;
@@ -80,6 +81,13 @@ export class HashCheck {
       else if (verdict.kind === 'diverged') {
         return this.events.diverged(height, `state hash ${mine} after block ${height} differs from ${verdict.detail}; first divergent block: ${height}`);
       } else if (verdict.kind === 'disputed') dispute ??= { height, detail: verdict.detail };
+      else if (!members.some((m) => m !== this.name && hashes.has(m))) {
+        // Nobody else's hash is left here: if a prune deleted them (it
+        // deletes only confirmed heights), this height can never be decided,
+        // and would be read again at every check for good (break15b #6b).
+        pruned ??= await this.log.pruned();
+        if (height <= pruned) this.unconfirmed.delete(height);
+      }
     }
     this.setDispute(dispute);
   }

@@ -8,25 +8,20 @@
 // its cluster (store-binding.ts) and its name is claimed on a lease while it
 // runs (membership.ts).
 import crypto from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import type { Host, Installation, InstanceKit } from '../host.js';
-import type { Bundlecap } from '../bundles/module-store.js';
-import type { SourceBundle } from '../bundles/manifest.js';
-import type { ExitPolicy } from '../bundles/exit-policy.js';
-import type { Capdata, Kref } from '../kernel/refs.js';
+import type { Host } from '../host.js';
 import { resolveRunPolicy, type RunPolicy } from '../kernel/run-policy.js';
-import { harden } from '../marshal/endo.js';
 import { codec } from '../store/codec.js';
 import { applyBlock, appliedHeight } from './apply-block.js';
 import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
 import { HashCheck, type Dispute } from './hash-check.js';
 import { Rerun } from './rerun.js';
-import { checkBlock, checkInput, checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type CodeRef, type Input, type Outcome } from './inputs.js';
+import { checkBlock, checkInput, checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type Input, type Outcome } from './inputs.js';
 import { createGenesis, NameClaim, readGenesis, register } from './membership.js';
 import { bindStore, HALT_KEY } from './store-binding.js';
 import type { ExportMeta } from '../store/state-export.js';
-import { codeRef, mayCommit, SubmitError, type SubmitOptions } from './submission.js';
+import { mayCommit, SubmitError, type SubmitOptions } from './submission.js';
+import { ReplicaClient } from './replica-client.js';
 
 export { SubmitError, type SubmitOptions } from './submission.js';
 
@@ -63,7 +58,7 @@ const SUBMIT_ATTEMPTS = 8;
 /** A submission waiting for its block; `digest`: its content's (an outcome of other content under its id is not its own). */
 type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void };
 
-export class Replica extends EventEmitter {
+export class Replica extends ReplicaClient {
   /** True while a block is being applied: the only time the host's store may change. */
   applying = false;
   stopped = false;
@@ -85,10 +80,10 @@ export class Replica extends EventEmitter {
   private poll: NodeJS.Timeout | null = null;
 
   private constructor(
-    private readonly host: Host,
+    host: Host,
     private readonly options: ReplicateOptions,
   ) {
-    super();
+    super(host);
     if (typeof options?.name !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(options.name)) {
       throw new TypeError(`replicate.name must be 1-100 letters, digits, "_", "." or "-", got ${JSON.stringify(options?.name)}`);
     }
@@ -152,8 +147,8 @@ export class Replica extends EventEmitter {
     // have reached etcd); a store that is not halted clears an older halt.
     if (this.halted) await this.publishHalt();
     else await this.claim!.write((lease) => this.log.clearHalt(this.name, lease));
-    if (hash !== null) {
-      this.lastHash = hash;
+    if (hash !== null) this.lastHash = hash;
+    if (hash !== null && (await this.checkable(height))) {
       await this.claim!.write((lease) => this.log.publish(this.name, lease, height, hash, this.status()));
       this.checker.add(height, hash);
       this.checker.check();
@@ -184,6 +179,14 @@ export class Replica extends EventEmitter {
   /** The height of the last block applied (committed) here. */
   height(): number {
     return appliedHeight(this.host);
+  }
+
+  // A height at or below the prune height whose other hashes are gone (a
+  // joiner from an export taken at the prune height) can never be decided:
+  // its hash is not published (break15b #6b); the next block's is checked.
+  private async checkable(height: number): Promise<boolean> {
+    if (height > (await this.log.pruned())) return true;
+    return [...(await this.log.hashesAt(height)).keys()].some((name) => name !== this.name);
   }
 
   /** Told by its own cutter (cutter.ts). */
@@ -430,49 +433,6 @@ export class Replica extends EventEmitter {
     }
     this.cutter?.poke();
     return outcome;
-  }
-
-  private async value(input: Input): Promise<unknown> {
-    const { rejected, data } = await this.submit(input);
-    const value = this.host.fromCapdata(data);
-    if (rejected) throw value;
-    return value;
-  }
-
-  /** A send (host.E on a replica comes here); resolves with the result's capdata outcome. */
-  send(target: Kref, method: string, args: Capdata, options: SubmitOptions = {}): Promise<Outcome> {
-    return this.submit({ type: 'send', target, method, args }, options);
-  }
-
-  async install(code: Bundlecap | string, options: { label?: string; budget?: bigint; exits?: ExitPolicy } = {}): Promise<Installation> {
-    return harden((await this.value({ type: 'install', code: codeRef(code), options: this.host.toCapdata(harden({ ...options })) })) as Installation);
-  }
-
-  async startInstance(
-    installation: Installation,
-    options: { privateArgs?: unknown; parameters?: unknown; vatParameters?: unknown; name?: string; budget?: bigint } = {},
-  ): Promise<InstanceKit> {
-    const id = await this.value({ type: 'start', installationId: installation.installationId, options: this.host.toCapdata(harden({ ...options })) });
-    return this.host.instanceKit(id as string);
-  }
-
-  async upgrade(instanceId: string, code: Bundlecap | string, options: { privateArgs?: unknown; vatParameters?: unknown; exits?: ExitPolicy } = {}): Promise<{ incarnation: number }> {
-    return (await this.value({ type: 'upgrade', instanceId, code: codeRef(code), options: this.host.toCapdata(harden({ ...options })) })) as { incarnation: number };
-  }
-
-  async suspend(instanceId: string, reason?: string): Promise<void> {
-    await this.value({ type: 'suspend', instanceId, ...(reason === undefined ? {} : { reason }) });
-  }
-
-  async resume(instanceId: string): Promise<void> {
-    await this.value({ type: 'resume', instanceId });
-  }
-
-  /** Uploads the pieces the replica lacks (one input each), then installs the manifest; resolves with the bundlecap. */
-  async addBundle(bundle: Pick<SourceBundle, 'manifest' | 'pieces'>): Promise<Bundlecap> {
-    for (const hash of this.host.bundles.missing(bundle.manifest)) await this.value({ type: 'put', pieces: [[hash, bundle.pieces.get(hash)!]] });
-    const id = (await this.value({ type: 'installBundle', manifest: bundle.manifest })) as string;
-    return this.host.bundles.bundlecap(id)!;
   }
 
   /** Deletes blocks up to `height` from etcd and compacts its history (replicas behind it must join from an export). */

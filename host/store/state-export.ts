@@ -25,8 +25,8 @@ export function writeStateExport(store: Store, file: string, meta: ExportMeta): 
   return { ...meta, entries: entries.length, bytes: bytes.length };
 }
 
-/** Loads an export into an empty store; returns what the exporter said it is. */
-export function readStateExport(store: Store, file: string): ExportMeta {
+/** Reads an export file: what the exporter said it is, and its entries. Throws naming the file if it is not one. */
+export function loadStateExport(file: string): { meta: ExportMeta; entries: [Uint8Array, Uint8Array][] } {
   let data: { format?: unknown; meta?: ExportMeta; entries?: [Uint8Array, Uint8Array][] };
   try {
     data = unpack(fs.readFileSync(file));
@@ -36,6 +36,12 @@ export function readStateExport(store: Store, file: string): ExportMeta {
   if (data?.format !== FORMAT || !Array.isArray(data.entries) || typeof data.meta?.stateHash !== 'string') {
     throw new Error(`${file} is not a quickvat state export (expected format ${FORMAT})`);
   }
-  store.importRawEntries(data.entries);
-  return data.meta;
+  return { meta: data.meta, entries: data.entries };
+}
+
+/** Loads an export into an empty store; returns what the exporter said it is. */
+export function readStateExport(store: Store, file: string): ExportMeta {
+  const { meta, entries } = loadStateExport(file);
+  store.importRawEntries(entries);
+  return meta;
 }

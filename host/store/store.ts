@@ -300,6 +300,21 @@ export class Store {
     });
   }
 
+  /**
+   * Replaces the whole committed state (every key outside LOCAL_PREFIX) by
+   * `entries` in ONE transaction: a crash leaves the old state or the new
+   * one. Node-local keys stay (a replica's binding to its cluster).
+   */
+  replaceRawEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
+    const db = this.#open();
+    if (this.#buffer.size > 0) throw new Error(`cannot replace the state of ${this.path}: it has uncommitted writes`);
+    this.#decoded.clear();
+    db.transactionSync(() => {
+      for (const raw of [...db.getKeys({})]) if (!startsWithBytes(raw, RAW_LOCAL)) db.removeSync(raw);
+      for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
+    });
+  }
+
   /** Drops every uncommitted write (the whole block). */
   abort(): void {
     this.#open();

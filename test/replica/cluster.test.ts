@@ -117,6 +117,43 @@ describe('replicas on etcd: divergence, joining, etcd failover', function () {
     }
   });
 
+  // break15b #6: the documented recovery of a replica behind a prune (--import
+  // into its own directory) halted again; a joiner's hash at the prune height,
+  // and a removed member's hash, stayed unconfirmed for good.
+  it('a replica behind a prune rejoins with --import into its own directory; heights nobody can decide are let go', async () => {
+    const cluster = 'rejoin';
+    const replicas = [await openReplica(etcd.endpoints, cluster, 'r0'), await openReplica(etcd.endpoints, cluster, 'r1', { cutter: false })];
+    let r2 = await openReplica(etcd.endpoints, cluster, 'r2', { cutter: false });
+    try {
+      const { roots, ref } = await counterOn([...replicas, r2]);
+      await sendsThrough(replicas, roots, 10);
+      await settleCluster([...replicas, r2]);
+      const behind = r2.host.replica!.height();
+      await r2.host.close();
+      await sendsThrough(replicas, roots, 20);
+      const height = await settleCluster(replicas);
+      const file = path.join(tmpdir(), 'r0.export');
+      replicas[0].host.exportState(file);
+      assert.deepEqual(await replicas[0].host.replica!.pruneLog(height), []);
+      assert.ok(behind < height);
+
+      r2 = await openReplica(etcd.endpoints, cluster, 'r2', { cutter: false, importFrom: file }, r2.dir);
+      assert.equal(r2.host.replica!.halted, null);
+      assert.ok(r2.host.replica!.height() >= height, `r2 continues from the export (at ${r2.host.replica!.height()})`);
+      await sendsThrough([r2], [r2.host.presence(ref)], 5);
+      await settleCluster([...replicas, r2]);
+      assert.equal(r2.host.stateHash(), replicas[0].host.stateHash());
+      const pending = (r: TestReplica) => (r.host.replica as unknown as { checker: { pending: number } }).checker.pending;
+      await until('every height of r2 to be decided', () => pending(r2) === 0, 10_000);
+
+      // A hash only a non-member published (a removed member's) has nothing to confirm.
+      await replicas[0].host.replica!.etcd.ns.put('hash/000000000002/gone').value('ab'.repeat(32));
+      assert.deepEqual(await replicas[0].host.replica!.pruneLog(replicas[0].host.replica!.height()), []);
+    } finally {
+      for (const r of [...replicas, r2]) await r.host.close();
+    }
+  });
+
   it('SIGKILL of the etcd leader in a 3-node cluster: progress resumes', async () => {
     const three = await startEtcd(3);
     const cluster = 'failover';
