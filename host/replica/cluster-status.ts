@@ -73,7 +73,11 @@ export function showClusterStatus(s: ClusterStatus): string {
     flags.push(r.live ? 'live' : 'DOWN');
     if (r.live && r.behind !== null && r.behind >= LAG_BLOCKS && !r.halted) flags.push(`LAGGING ${r.behind} blocks behind`);
     if (r.disputed && !r.halted) flags.push(`DISPUTED at ${r.disputed.height}: ${r.disputed.detail}`);
-    if (r.halted) flags.push(`HALTED at ${r.halted.height}: ${r.halted.reason}`);
+    if (r.halted) {
+      flags.push(`HALTED at ${r.halted.height}: ${r.halted.reason}`);
+      // A halted member still counts towards the majority (break15b #7b: a newcomer that failed its join).
+      flags.push(`(to replace it: stop it, \`quickvat replica remove ${r.name}\`, then start a new replica under a new name from another replica's export)`);
+    }
     lines.push(`  ${r.name.padEnd(16)} height ${String(r.height ?? '-').padStart(6)}  hash ${r.hash ? `${r.hash.slice(0, 16)}…` : '-'}  ${flags.join('  ')}`);
   }
   return lines.join('\n');

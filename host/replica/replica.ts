@@ -118,7 +118,7 @@ export class Replica extends ReplicaClient {
       const log = replica.log;
       const binding = await bindStore(
         host.store,
-        { cluster: options.cluster, name: replica.name, height: replica.height(), ...(imported ? { imported } : {}) },
+        { cluster: options.cluster, name: replica.name, height: replica.height(), hasState: host.store.hasState(), ...(imported ? { imported } : {}) },
         { read: () => readGenesis(log), create: () => createGenesis(log, crypto.randomUUID()) },
         (key, value) => replica.writeLocal(key, value),
       );

@@ -30,7 +30,7 @@ export interface StoreBinding {
  */
 export async function bindStore(
   store: Store,
-  want: { cluster: string; name: string; height: number; imported?: ExportMeta },
+  want: { cluster: string; name: string; height: number; hasState: boolean; imported?: ExportMeta },
   genesis: { read(): Promise<string | undefined>; create(): Promise<string> },
   write: (key: string, value: unknown) => void,
 ): Promise<StoreBinding> {
@@ -56,10 +56,13 @@ export async function bindStore(
         `${existing === undefined ? ', which does not exist in this etcd' : ` (genesis ${existing})`}: export from a replica of ${want.cluster}`,
     );
   }
-  if (want.height > 0 && !want.imported) {
+  // Any state, not only a replica height: a plain host's directory with
+  // contracts in it would have the log applied on top of foreign state
+  // (break15b #7b).
+  if (want.hasState && !want.imported) {
     throw new Error(
-      `this store has state (height ${want.height}) but belongs to no cluster: a replica starts from an empty state directory,` +
-        ` or from --import of an export of the cluster (into an empty directory)`,
+      `this store has state (${want.height > 0 ? `height ${want.height}` : 'a host that never was a replica'}) but belongs to no cluster:` +
+        ` a replica starts from an empty state directory, or from --import of an export of the cluster (into an empty directory)`,
     );
   }
   if (want.height > 0 && existing === undefined) {

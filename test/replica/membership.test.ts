@@ -6,6 +6,7 @@
 // `replica status` shows liveness, halts, disputes and lag.
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { Host } from '../../host/index.js';
 import { EtcdLog } from '../../host/replica/etcd-log.js';
 import { showClusterStatus, type ClusterStatus } from '../../host/replica/cluster-status.js';
 import { etcdInstalled, runCliAsync, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
@@ -167,6 +168,19 @@ describe('replicas on etcd: membership, liveness, store binding', function () {
     wipe.close();
     await replica('home', 'z');
     await assert.rejects(replica('home', 'x', {}, dir), /this store belongs to cluster home \(genesis [0-9a-f-]+\), not to cluster home \(genesis [0-9a-f-]+\)/);
+
+    // A plain host's directory with a contract in it (height 0: never a replica) is no replica's store (break15b #7b).
+    const plainDir = path.join(tmpdir(), 'plain');
+    const plain = await Host.open({ path: plainDir });
+    plain.createVat(counterSource(1));
+    await plain.close();
+    await assert.rejects(replica('home', 'w', {}, plainDir), /this store has state \(a host that never was a replica\) but belongs to no cluster: a replica starts from an empty state directory/);
+    const log = new EtcdLog(etcd.endpoints, 'home');
+    try {
+      assert.deepEqual(await log.members(), ['z'], 'the refused store did not become a member');
+    } finally {
+      log.close();
+    }
   });
 
   it('replica status: a cluster nobody joined is an error; lagging members are flagged', async () => {
@@ -184,11 +198,13 @@ describe('replicas on etcd: membership, liveness, store binding', function () {
         { name: 'a', live: true, height: 40, behind: 0, hash: 'ab'.repeat(32), cutter: true, halted: null, disputed: null },
         { name: 'b', live: true, height: 12, behind: 28, hash: 'cd'.repeat(32), cutter: false, halted: null, disputed: null },
         { name: 'c', live: false, height: 30, behind: 10, hash: 'ab'.repeat(32), cutter: false, halted: null, disputed: null },
+        { name: 'd', live: false, height: 7, behind: 33, hash: 'ef'.repeat(32), cutter: false, halted: { height: 7, reason: 'state hash differs' }, disputed: null },
       ],
     };
     const text = showClusterStatus(shown);
     assert.match(text, /a +height +40 .*\(cutter\) +live$/m);
     assert.match(text, /b +height +12 .* live +LAGGING 28 blocks behind$/m);
     assert.match(text, /c +height +30 .* DOWN$/m);
+    assert.match(text, /d +height +7 .* DOWN +HALTED at 7: state hash differs +\(to replace it: stop it, `quickvat replica remove d`, then start a new replica under a new name from another replica's export\)$/m);
   });
 });
