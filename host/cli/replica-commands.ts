@@ -22,6 +22,7 @@ interface ReplicaOptions {
   cutter: boolean;
   lease: string;
   maxCranks?: string;
+  retryWindow: string;
   id?: string;
 }
 
@@ -35,6 +36,7 @@ const replica = program
   .option('--no-cutter', 'never cut blocks (apply only)')
   .option('--lease <seconds>', "the block cutter's election lease", '5')
   .option('--max-cranks <n>', 'the run policy of the blocks this replica cuts: cranks per block', '1000')
+  .option('--retry-window <blocks>', 'how many blocks an applied input id is remembered in the blocks this replica cuts (a retry must come within it)', '100000')
   .action(async (opts: ReplicaOptions) => {
     const { endpoints, cluster } = target(opts);
     const dir = stateDir();
@@ -44,10 +46,12 @@ const replica = program
     if (!(lease > 0)) throw new UsageError(`--lease must be a positive number of seconds, got ${opts.lease}`);
     const maxCranks = Number(opts.maxCranks);
     if (!(Number.isSafeInteger(maxCranks) && maxCranks > 0)) throw new UsageError(`--max-cranks must be a positive integer, got ${opts.maxCranks}`);
+    const retryWindow = Number(opts.retryWindow);
+    if (!(Number.isSafeInteger(retryWindow) && retryWindow > 0)) throw new UsageError(`--retry-window must be a positive integer (blocks), got ${opts.retryWindow}`);
     if (opts.import && !fs.existsSync(opts.import)) throw new UsageError(`--import ${opts.import}: no such file`);
     const host = await Host.open({
       path: dir,
-      replicate: { endpoints, cluster, name, cutter: opts.cutter, leaseSeconds: lease, runPolicy: { maxCranks }, ...(opts.import ? { importFrom: opts.import } : {}) },
+      replicate: { endpoints, cluster, name, cutter: opts.cutter, leaseSeconds: lease, runPolicy: { maxCranks }, retryWindow, ...(opts.import ? { importFrom: opts.import } : {}) },
     });
     const r = host.replica!;
     out(`replica ${name} of cluster ${cluster}: state ${dir}, at height ${r.height()}`, { event: 'started', name, cluster, height: r.height() });

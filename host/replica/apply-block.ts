@@ -23,6 +23,16 @@ export const HEIGHT_KEY = 'replica.height';
 // a repeat with different content is told that the id was already used for a
 // different input (hostile review of #15: an id is bound to its content).
 const SEEN = 'replica.seen.';
+// The ids first applied in block H (replica.seenAt.<H>), so that they can be
+// forgotten once H is older than the retry window (break15b #8: every id
+// ever applied stayed in the hashed state, and stateHash, a full scan after
+// every block, grew with history); and the last height whose ids were
+// forgotten. All of it is replicated state: every replica forgets alike.
+const SEEN_AT = 'replica.seenAt.';
+const FORGOTTEN = 'replica.seenForgotten';
+/** Most heights' ids forgotten per block (a window made much smaller catches up over several blocks). */
+const FORGET_HEIGHTS_PER_BLOCK = 64;
+const heightKey = (h: number) => String(h).padStart(12, '0');
 
 /** What a seen id records: [height, content digest] (a bare height in stores written before digests). */
 type Seen = readonly [number, string] | number;
@@ -54,6 +64,7 @@ export function applyBlock(host: Host, block: BlockRecord, onSettled: OnSettled)
   store.hold();
   let done = false;
   try {
+    const firstSeen: string[] = [];
     for (const { id, input } of block.inputs) {
       const digest = inputDigest(input);
       const seen = store.get(SEEN + id) as Seen | undefined;
@@ -64,9 +75,12 @@ export function applyBlock(host: Host, block: BlockRecord, onSettled: OnSettled)
         continue;
       }
       store.set(SEEN + id, [block.height, digest]);
+      firstSeen.push(id);
       const outcome = applyInput(host, input, (o) => onSettled(id, digest, o));
       if (outcome) outcomes.push([id, digest, outcome]);
     }
+    if (firstSeen.length > 0) store.set(SEEN_AT + heightKey(block.height), firstSeen);
+    forgetSeen(host, block);
     const { maxCranks, computeBudget, suspendAfterMeterFaults } = block.policy;
     const meter = new BlockMeter(resolveRunPolicy({ maxCranks, computeBudget: BigInt(computeBudget), suspendAfterMeterFaults }));
     while (!meter.limitReached() && kernel.crank(meter));
@@ -82,6 +96,27 @@ export function applyBlock(host: Host, block: BlockRecord, onSettled: OnSettled)
   }
   kernel.commit();
   return { cranks, outcomes };
+}
+
+// Forgets the ids first applied at heights older than the block's retry
+// window (a bounded number of heights per block).
+function forgetSeen(host: Host, block: BlockRecord): void {
+  const window = block.retryWindow;
+  if (!(typeof window === 'number' && Number.isSafeInteger(window) && window > 0)) return;
+  const { store } = host;
+  const done = (store.get(FORGOTTEN) as number | undefined) ?? 0;
+  const through = Math.min(block.height - window, done + FORGET_HEIGHTS_PER_BLOCK);
+  if (through <= done) return;
+  for (let h = done + 1; h <= through; h++) {
+    const ids = store.get(SEEN_AT + heightKey(h)) as string[] | undefined;
+    if (!ids) continue;
+    for (const id of ids) {
+      const seen = store.get(SEEN + id) as Seen | undefined;
+      if (seen !== undefined && (typeof seen === 'number' ? seen : seen[0]) === h) store.delete(SEEN + id);
+    }
+    store.delete(SEEN_AT + heightKey(h));
+  }
+  store.set(FORGOTTEN, through);
 }
 
 function repeated(host: Host, id: string, height: number, sameContent: boolean): Outcome {

@@ -23,6 +23,8 @@ export interface CutterOptions {
   readonly batchMs: number;
   /** The election lease: another replica takes over this long after the cutter dies, in seconds. */
   readonly leaseSeconds: number;
+  /** The retry window of the blocks it cuts, in blocks (BlockRecord.retryWindow). */
+  readonly retryWindow: number;
 }
 
 /** What the cutter needs from its own replica. */
@@ -162,6 +164,7 @@ export class Cutter {
       from: head.to,
       to: taken.length > 0 ? taken[taken.length - 1].rev : head.to,
       policy: { maxCranks: policy.maxCranks, computeBudget: String(policy.computeBudget), suspendAfterMeterFaults: policy.suspendAfterMeterFaults },
+      retryWindow: this.options.retryWindow,
       // Keys that hold no applicable input still count in the revision range
       // (so they are never looked at again), but are not cut into the block.
       inputs: taken.filter((t) => !t.poison).map(({ id, origin, input, rev, reply }) => ({ id, origin, input, rev, ...(reply === true ? { reply } : {}) })),

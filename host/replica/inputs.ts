@@ -31,6 +31,9 @@ export interface LoggedInput {
   readonly reply?: boolean;
 }
 
+/** The default retry window, in blocks (BlockRecord.retryWindow). */
+export const DEFAULT_RETRY_WINDOW = 100_000;
+
 /** The most bytes one input may take in the log (etcd refuses requests over 1.5 MiB). */
 export const MAX_INPUT_BYTES = 1024 * 1024;
 
@@ -46,6 +49,12 @@ export interface BlockRecord {
   readonly from: string;
   readonly to: string;
   readonly policy: { readonly maxCranks: number; readonly computeBudget: string; readonly suspendAfterMeterFaults: number };
+  /**
+   * The retry window, in blocks: the ids this block applies are remembered
+   * (a repeat is refused) until block height + retryWindow, then forgotten
+   * (apply-block.ts). Absent (blocks cut before it existed): never forgotten.
+   */
+  readonly retryWindow?: number;
   readonly inputs: readonly (LoggedInput & { readonly rev: string })[];
 }
 

@@ -16,7 +16,7 @@ import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
 import { HashCheck, type Dispute } from './hash-check.js';
 import { Rerun } from './rerun.js';
-import { checkBlock, checkInput, checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type Input, type Outcome } from './inputs.js';
+import { checkBlock, checkInput, checkInputId, DEFAULT_RETRY_WINDOW, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type Input, type Outcome } from './inputs.js';
 import { createGenesis, NameClaim, readGenesis, register } from './membership.js';
 import { bindStore, HALT_KEY } from './store-binding.js';
 import type { ExportMeta } from '../store/state-export.js';
@@ -44,6 +44,12 @@ export interface ReplicateOptions {
   readonly maxBlockInputs?: number;
   /** How long the cutter waits for more inputs once one is waiting, in ms (default 5). */
   readonly batchMs?: number;
+  /**
+   * How many blocks an applied input id is remembered (a repeat refused) in
+   * the blocks this replica cuts (default 100,000); a retry must reach the log
+   * within it. Recorded in each block, so every replica forgets alike.
+   */
+  readonly retryWindow?: number;
   /** Start from this state export (host.exportState) when the store is empty. */
   readonly importFrom?: string;
 }
@@ -88,6 +94,8 @@ export class Replica extends ReplicaClient {
       throw new TypeError(`replicate.name must be 1-100 letters, digits, "_", "." or "-", got ${JSON.stringify(options?.name)}`);
     }
     this.name = options.name;
+    const window = options.retryWindow;
+    if (window !== undefined && !(Number.isSafeInteger(window) && window > 0)) throw new TypeError(`replicate.retryWindow must be a positive integer (blocks), got ${window}`);
     this.log = new EtcdLog(options.endpoints, options.cluster, options.callTimeoutMs);
     this.checker = new HashCheck(this.log, this.name, {
       diverged: (height, reason) => this.halt(height, reason),
@@ -171,6 +179,7 @@ export class Replica extends ReplicaClient {
         maxBytes: MAX_INPUT_BYTES,
         batchMs: this.options.batchMs ?? 5,
         leaseSeconds: this.options.leaseSeconds ?? 5,
+        retryWindow: this.options.retryWindow ?? DEFAULT_RETRY_WINDOW,
       });
       this.cutter.start();
     }

@@ -71,4 +71,36 @@ describe('replicas on etcd: input ids', function () {
       for (const r of replicas) await r.host.close();
     }
   });
+
+  // break15b #8: every id ever applied stayed in the hashed state for good.
+  it('forgets applied ids after the retry window (blocks, recorded in each block): bounded, alike on every replica', async () => {
+    const replicas = [await openReplica(etcd.endpoints, 'window', 'w0', { retryWindow: 3 }), await openReplica(etcd.endpoints, 'window', 'w1', { cutter: false })];
+    try {
+      const [w0, w1] = replicas;
+      const { root } = await w0.host.replica!.startInstance(await w0.host.replica!.install(counterSource(1)));
+      const ref = w0.host.refOf(root);
+      const add = (n: number, id: string) => w0.host.replica!.send(ref, 'add', w0.host.toCapdata([n]), { id });
+      const seenIds = (r: TestReplica) => [...r.host.store.entries('replica.seen.')].map(([k]) => k.slice('replica.seen.'.length));
+      assert.equal((await add(1, 'w-1')).rejected, false);
+      const applied = w0.host.replica!.height();
+      const within = await add(1, 'w-1');
+      assert.match((w0.host.fromCapdata(within.data) as Error).message, /DuplicateInput: input w-1 was already applied/);
+      for (let i = 0; i < 6; i++) await add(1, `fill-${i}`);
+      await settleCluster(replicas);
+      assert.ok(w0.host.replica!.height() > applied + 3);
+      for (const r of replicas) {
+        assert.equal(r.host.store.get('replica.seen.w-1'), undefined, `${r.name} forgot w-1 after 3 blocks`);
+        assert.ok(seenIds(r).length <= 4, `${r.name} remembers only the last blocks' ids: ${seenIds(r)}`);
+        assert.equal([...r.host.store.entries('replica.seenAt.')].length <= 4, true);
+      }
+      // Past the window a repeat is a new input: the documented contract.
+      assert.equal((await add(1, 'w-1')).rejected, false);
+      await settleCluster(replicas);
+      assert.deepEqual(await w1.host.E(w1.host.presence(ref)).read(), { total: 8, count: 8, version: 1 });
+      assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1);
+      await assert.rejects(openReplica(etcd.endpoints, 'window', 'w2', { retryWindow: 0 }), /replicate.retryWindow must be a positive integer/);
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
 });
