@@ -344,8 +344,8 @@ export class Replica extends ReplicaClient {
     }
   }
 
-  private publishHalt(): Promise<void> {
-    return this.claim!.write((lease) => this.log.publishHalt({ ...this.status(), halted: this.halted! }, lease));
+  private async publishHalt(): Promise<void> {
+    await this.claim?.write((lease) => this.log.publishHalt({ ...this.status(), halted: this.halted! }, lease));
   }
 
   /** The name is held again after a lapse: the hash a fenced write may have missed is published, and applying goes on. */
