@@ -153,19 +153,29 @@ export class EtcdLog {
    */
   async submit(input: LoggedInput): Promise<string> {
     const key = `in/${input.id}`;
-    const res = await this.ns
-      .if(key, 'Create', '==', 0)
-      .then(this.ns.put(key).value(Buffer.from(codec.encode(input))))
-      .else(this.ns.get(key))
-      .commit();
-    if (res.succeeded) return res.header.revision;
-    const kv = res.responses[0]?.response_range?.kvs[0];
-    if (kv) {
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.ns
+        .if(key, 'Create', '==', 0)
+        .then(this.ns.put(key).value(Buffer.from(codec.encode(input))))
+        .else(this.ns.get(key))
+        .commit();
+      if (res.succeeded) return res.header.revision;
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      if (!kv) continue;
+      // Already cut into a block, and not yet deleted by its cutter: it is
+      // not waiting. Deleted here (as the cutter would), so that this input
+      // is written and the block applying it decides (DuplicateInput, or a
+      // reuse refused); otherwise a retry would wait for an outcome already
+      // delivered.
+      const { head } = await this.head();
+      if (BigInt(kv.create_revision) <= BigInt(head.to) && attempt < 3) {
+        await this.ns.if(key, 'Mod', '==', Number(kv.mod_revision)).then(this.ns.delete().key(key)).commit();
+        continue;
+      }
       const waiting = readPendingInput(key, kv.value, kv.create_revision);
       if (waiting.poison || inputDigest(waiting.input) !== inputDigest(input.input)) throw new InputIdConflict(input.id);
       return kv.create_revision;
     }
-    return this.submit(input); // cut and deleted between the compare and the read: write it (the block applying it decides)
   }
 
   /** Inputs not yet in a block (revision after `after`), in revision order. */

@@ -95,8 +95,8 @@ describe('replicas on etcd: input ids', function () {
       }
       // Past the window a repeat is a new input: the documented contract.
       assert.equal((await add(1, 'w-1')).rejected, false);
-      await settleCluster(replicas);
       assert.deepEqual(await w1.host.E(w1.host.presence(ref)).read(), { total: 8, count: 8, version: 1 });
+      await settleCluster(replicas);
       assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1);
       await assert.rejects(openReplica(etcd.endpoints, 'window', 'w2', { retryWindow: 0 }), /replicate.retryWindow must be a positive integer/);
     } finally {
