@@ -20,7 +20,16 @@ export interface Syscall {
   vatstoreGetNextKey(priorKey: string): string | undefined;
   /** Diagnostics only: goes to the host's log, never into state. */
   log(level: 'log' | 'warn' | 'error', text: string): void;
+  /** A delivery starts: forgets the vatstore values read or written by earlier ones. */
+  newDelivery(): void;
 }
+
+/**
+ * Values a delivery's cache keeps at most; beyond it the cache starts over.
+ * Bounded so that a delivery touching many keys does not leave them all in
+ * the heap (and the next snapshot).
+ */
+const READ_CACHE_LIMIT = 256;
 
 export function takeSyscall(): Syscall {
   const g = globalThis as any;
@@ -29,6 +38,17 @@ export function takeSyscall(): Syscall {
   delete g.__quickvat_syscall;
   const call = (...request: unknown[]) => reply(raw(JSON.stringify(request)));
   const reply = (text: string) => (text === '' ? undefined : JSON.parse(text));
+  // Vatstore values this delivery read or wrote (undefined: absent), so a
+  // key read again costs no syscall (a fork's start-up read a dozen keys
+  // twice, issue 16). Every vatstore write of this vat goes through here and
+  // the kernel writes a vat's vatstore only between deliveries, so within one
+  // delivery the copy cannot go stale; it is dropped when the next starts.
+  // A syscall that throws aborts the crank, sandbox included.
+  const cache = new Map<string, string | undefined>();
+  const remember = (key: string, value: string | undefined) => {
+    if (cache.size >= READ_CACHE_LIMIT && !cache.has(key)) cache.clear();
+    cache.set(key, value);
+  };
   return harden({
     // The two syscalls of nearly every delivery build their JSON by hand: a
     // generic JSON.stringify of the nested request costs ~2,200 meter units
@@ -43,14 +63,26 @@ export function takeSyscall(): Syscall {
     dropImports: (vrefs: string[]) => void call('dropImports', vrefs),
     retireImports: (vrefs: string[]) => void call('retireImports', vrefs),
     // Keys are escaped so the store's order is JavaScript's (key-order.ts).
-    vatstoreGet: (key: string) => call('vatstoreGet', escapeKey(key)) ?? undefined,
-    vatstoreSet: (key: string, value: string) => void call('vatstoreSet', escapeKey(key), value),
-    vatstoreDelete: (key: string) => void call('vatstoreDelete', escapeKey(key)),
+    vatstoreGet: (key: string) => {
+      if (cache.has(key)) return cache.get(key);
+      const value: string | undefined = call('vatstoreGet', escapeKey(key)) ?? undefined;
+      remember(key, value);
+      return value;
+    },
+    vatstoreSet: (key: string, value: string) => {
+      call('vatstoreSet', escapeKey(key), value);
+      remember(key, value);
+    },
+    vatstoreDelete: (key: string) => {
+      call('vatstoreDelete', escapeKey(key));
+      remember(key, undefined);
+    },
     vatstoreGetNextKey: (priorKey: string) => {
       const next = call('vatstoreGetNextKey', escapeKey(priorKey));
       return next === undefined ? undefined : unescapeKey(next);
     },
     log: (level: 'log' | 'warn' | 'error', text: string) => void call('log', level, text),
+    newDelivery: () => cache.clear(),
   });
 }
 

@@ -259,6 +259,7 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   const handleDef = register(K.kindHandle, { tag: 'KindHandle', durable: true, facets: null, definedIn: 0, nextId: 1 }, (tag: string) => ({ tag }), {
     getTag: ({ state }: any) => state.tag,
   });
+  const makeHandle = makeMaker(handleDef);
   const kindIdOfHandle = (handle: unknown): number => {
     const vref = vrefOf.get(handle as object);
     const m = vref && VREF.exec(vref);
@@ -268,10 +269,9 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   };
   const makeKindHandle = (tag: string) => {
     if (typeof tag !== 'string' || tag === '') throw Error('a kind handle needs a non-empty tag');
-    const rec = readKind(K.kindHandle, true) ?? handleDef.record;
-    writeKind(K.kindHandle, rec);
-    (handleDef as { record: KindRecord }).record = rec;
-    return makeMaker(handleDef)(tag);
+    // The maker writes the record (its nextId advanced) in any case.
+    (handleDef as { record: KindRecord }).record = readKind(K.kindHandle, true) ?? handleDef.record;
+    return makeHandle(tag);
   };
 
   /**

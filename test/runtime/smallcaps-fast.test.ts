@@ -3,7 +3,7 @@ import { Far, harden, makeMarshal } from '../../host/marshal/endo.js';
 
 // The guest runtime expects the global harden that lockdown provides.
 (globalThis as { harden?: unknown }).harden ??= harden;
-const { decodePlain, encodePlain, encodeScalar } = await import('../../runtime/smallcaps-fast.js');
+const { decodePlain, encodePlain, encodeScalar, encodeWithReferences } = await import('../../runtime/smallcaps-fast.js');
 
 const m = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
 
@@ -82,5 +82,30 @@ describe('runtime: encodeFast / decodeFast (the delivery path) agree with @endo/
     Object.defineProperty(accessor, 0, { get: () => 1 });
     const proxy = new Proxy([1], { ownKeys() { throw Error('trap'); } });
     for (const v of [holes, extra, accessor, proxy]) assert.equal(encodeFast(v), undefined);
+  });
+
+  it('encodes records and arrays of remotables the vat already named exactly as marshal does, and declines unnamed ones and promises', () => {
+    const a = Far('LedgerPublic', {});
+    const b = Far('LedgerCreator', {});
+    const c = Far('Other', {});
+    const slots = new Map<object, string>([[a, 'o+d11/1'], [b, 'o+d12/1'], [c, 'o-4']]);
+    const named = makeMarshal((v: object) => slots.get(v)!, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+    const cases = [
+      { publicFacet: a, creatorFacet: b },
+      { z: a, a: [b, a, 'x', 1n], m: { c, again: c }, '#k': undefined },
+      [c, a, c],
+      a,
+    ];
+    for (const v of cases) {
+      const expected = named.toCapData(harden(v) as never);
+      assert.deepEqual(encodeWithReferences(v, (x: object) => slots.get(x)), expected, JSON.stringify(expected));
+    }
+    const unnamed = Far('Unnamed', {});
+    for (const v of [{ x: unnamed }, [Promise.resolve()], { e: new Error('x') }, { p: harden(Promise.resolve()) }]) {
+      assert.equal(encodeWithReferences(v, (x: object) => slots.get(x)), undefined);
+    }
+    // A promise the vat named (p+N) is not a remotable: the full path encodes it.
+    const p = harden(Promise.resolve());
+    assert.equal(encodeWithReferences([p], () => 'p+5'), undefined);
   });
 });
