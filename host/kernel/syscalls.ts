@@ -129,6 +129,7 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       return ['', 0n];
     case 'log': {
       const level = assertString(a[0], 'log level', 10);
+      if (!/^[a-z]+$/.test(level)) throw new SyscallError('a log level is a lower-case word (log, warn, error)');
       const text = assertString(a[1], 'log text', 10_000);
       k.log(vat, level, text);
       return ['', 0n];
