@@ -232,8 +232,67 @@ export function toCapDataFast(value: unknown, full: (value: unknown) => Capdata,
   return full(value);
 }
 
-/** The value of `data`: decodeFast where it applies, else `full(data)`. */
-export function fromCapDataFast(data: Capdata, full: (data: Capdata) => unknown): unknown {
-  const fast = decodeFast(data);
+const NOT_DECODED = Symbol('not decoded');
+
+// The inverse of smallcapsOf with references: plain JSON plus "$<index>" and
+// "$<index>.<iface>" strings; NOT_DECODED for anything else (escaped or
+// special strings, special record keys, promises, a slot `slotToVal` does not
+// take). Containers are frozen as they are made.
+function decodeRefs(v: unknown, depth: number, data: Capdata, slotToVal: (slot: string, iface: string | undefined) => unknown, made: Map<number, unknown>): unknown {
+  if (depth > 64) return NOT_DECODED;
+  if (typeof v === 'string') {
+    if (!startsSpecial(v)) return v;
+    const m = v[0] === '$' ? /^\$(0|[1-9][0-9]{0,8})(?:\.([^]*))?$/.exec(v) : null;
+    if (!m) return NOT_DECODED;
+    const index = Number(m[1]);
+    if (made.has(index)) return made.get(index);
+    if (index >= data.slots.length) return NOT_DECODED;
+    const value = slotToVal(data.slots[index], m[2]);
+    if (value === undefined) return NOT_DECODED;
+    made.set(index, value);
+    return value;
+  }
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = decodeRefs(v[i], depth + 1, data, slotToVal, made);
+      if (x === NOT_DECODED) return NOT_DECODED;
+      v[i] = x;
+    }
+    return Object.freeze(v);
+  }
+  for (const k of Object.keys(v)) {
+    if (startsSpecial(k)) return NOT_DECODED;
+    const x = decodeRefs((v as Record<string, unknown>)[k], depth + 1, data, slotToVal, made);
+    if (x === NOT_DECODED) return NOT_DECODED;
+    (v as Record<string, unknown>)[k] = x;
+  }
+  return Object.freeze(v);
+}
+
+/**
+ * The value of capdata holding plain data and remotables ("$<index>[.<iface>]"),
+ * as @endo/marshal's smallcaps decodes it when its convertSlotToVal answers
+ * as `slotToVal` does (each slot index decoded once); undefined for anything
+ * else, or when `slotToVal` answers undefined.
+ */
+export function decodeWithReferences(data: Capdata, slotToVal: (slot: string, iface: string | undefined) => unknown): { value: unknown } | undefined {
+  if (!data.body.startsWith('#')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.body.slice(1));
+  } catch {
+    return undefined;
+  }
+  const value = decodeRefs(parsed, 0, data, slotToVal, new Map());
+  return value === NOT_DECODED ? undefined : { value };
+}
+
+/**
+ * The value of `data`: decodeFast where it applies, else (given
+ * `slotToVal`) decodeWithReferences, else `full(data)`.
+ */
+export function fromCapDataFast(data: Capdata, full: (data: Capdata) => unknown, slotToVal?: (slot: string, iface: string | undefined) => unknown): unknown {
+  const fast = decodeFast(data) ?? (slotToVal && data.slots.length > 0 ? decodeWithReferences(data, slotToVal) : undefined);
   return fast === undefined ? full(data) : fast.value;
 }

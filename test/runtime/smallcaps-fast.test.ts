@@ -3,7 +3,7 @@ import { Far, harden, makeMarshal } from '../../host/marshal/endo.js';
 
 // The guest runtime expects the global harden that lockdown provides.
 (globalThis as { harden?: unknown }).harden ??= harden;
-const { decodePlain, encodePlain, encodeScalar, encodeWithReferences } = await import('../../runtime/smallcaps-fast.js');
+const { decodePlain, decodeWithReferences, encodePlain, encodeScalar, encodeWithReferences } = await import('../../runtime/smallcaps-fast.js');
 
 const m = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
 
@@ -107,5 +107,45 @@ describe('runtime: encodeFast / decodeFast (the delivery path) agree with @endo/
     // A promise the vat named (p+N) is not a remotable: the full path encodes it.
     const p = harden(Promise.resolve());
     assert.equal(encodeWithReferences([p], () => 'p+5'), undefined);
+  });
+
+  it('decodes plain data with remotables exactly as marshal does (one value per slot index), and declines anything else', () => {
+    const made = new Map<string, object>();
+    const seen: [string, string | undefined][] = [];
+    const toVal = (slot: string, iface: string | undefined) => {
+      seen.push([slot, iface]);
+      let v = made.get(slot);
+      if (!v) made.set(slot, (v = Far(`presence ${slot}`, {})));
+      return v;
+    };
+    const full = makeMarshal(undefined, toVal as never, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+    const cases = [
+      { body: '#{"creatorFacet":"$0.Alleged: LedgerCreator","publicFacet":"$1.Alleged: LedgerPublic"}', slots: ['ko1', 'ko2'] },
+      { body: '#[["$0.Alleged: a","$1",{"x":"$0","y":[1,"s",null,true]}],"$1"]', slots: ['ko3', 'ko4'] },
+      { body: '#"$0"', slots: ['ko5'] },
+    ];
+    for (const data of cases) {
+      seen.length = 0;
+      const expected = full.fromCapData(data as never);
+      const marshalCalls = [...seen];
+      seen.length = 0;
+      const fast = decodeWithReferences(data, toVal);
+      assert.ok(fast, data.body);
+      assert.deepEqual(fast!.value, expected);
+      assert.deepEqual(seen, marshalCalls, 'the same slots, with the same ifaces, in the same order');
+      assert.ok(Object.isFrozen(fast!.value));
+    }
+    for (const data of [
+      { body: '#["&0"]', slots: ['kp1'] },
+      { body: '#["!$0"]', slots: ['ko1'] },
+      { body: '#{"$k":"$0"}', slots: ['ko1'] },
+      { body: '#["$1"]', slots: ['ko1'] },
+      { body: '#["$x"]', slots: ['ko1'] },
+      { body: '#["#undefined","$0"]', slots: ['ko1'] },
+      { body: '{"@qclass":"slot","index":0}', slots: ['ko1'] },
+    ]) {
+      assert.equal(decodeWithReferences(data, toVal), undefined, data.body);
+    }
+    assert.equal(decodeWithReferences({ body: '#"$0"', slots: ['kp1'] }, () => undefined), undefined, 'a slot the caller does not take');
   });
 });
