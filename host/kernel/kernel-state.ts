@@ -124,13 +124,25 @@ export class KernelState {
   vat(id: VatId): VatRecord {
     const r = this.store.get(`k.vat.${id}`) as VatRecord | undefined;
     if (!r) throw new Error(`no vat ${id}`);
-    return r;
+    const length = this.store.get(`k.tlen.${id}`) as number | undefined;
+    // Stores written before the position had keys of its own keep it in the record.
+    if (length === undefined) return r;
+    return { ...r, transcriptLength: length, unitsSinceSnapshot: this.store.get(`k.tunits.${id}`) as string };
   }
   hasVat(id: VatId): boolean {
     return this.store.has(`k.vat.${id}`);
   }
   setVat(id: VatId, record: VatRecord): void {
-    this.store.set(`k.vat.${id}`, record);
+    const { transcriptLength, unitsSinceSnapshot, ...rest } = record;
+    this.store.set(`k.vat.${id}`, rest);
+    this.setTranscriptPosition(id, transcriptLength, unitsSinceSnapshot ?? '0');
+  }
+  // The transcript position changes with every delivery and the rest of the
+  // record almost never: as scalars of their own, a delivery rewrites two
+  // numbers and the record stays decoded in the store's cache (issue #10).
+  private setTranscriptPosition(id: VatId, length: number, units: string): void {
+    this.store.set(`k.tlen.${id}`, length);
+    this.store.set(`k.tunits.${id}`, units);
   }
 
   // --- transcripts
@@ -138,7 +150,7 @@ export class KernelState {
     const r = this.vat(id);
     this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry);
     const units = BigInt(r.unitsSinceSnapshot ?? '0') + used;
-    this.setVat(id, { ...r, transcriptLength: r.transcriptLength + 1, unitsSinceSnapshot: String(units) });
+    this.setTranscriptPosition(id, r.transcriptLength + 1, String(units));
   }
 
   /**

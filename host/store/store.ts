@@ -188,14 +188,40 @@ export class Store {
   }
 
   /**
-   * Entries under `prefix` after `after`, in key order. Each step looks up the
-   * next key afresh, so writes made while iterating are seen by later steps.
+   * Entries under `prefix` after `after`, in key order, as this crank sees
+   * the store. Writes made while iterating are seen by later steps: the
+   * buffer is asked afresh at each step, and each committed key is checked
+   * against it when reached. Committed keys come from one lmdb cursor (they
+   * cannot change until commit(), which a crank never calls), so a step costs
+   * O(log n) in the buffer plus one cursor step, not a new cursor per key:
+   * a GC sweep reads every kernel row this way.
    */
   *entries(prefix: string, after?: string): Generator<[string, unknown]> {
-    let key = this.getNextKey(prefix, after);
-    while (key !== undefined) {
-      yield [key, this.get(key)];
-      key = this.getNextKey(prefix, key);
+    const db = this.#open();
+    checkKey(prefix, 'prefix');
+    if (after !== undefined) checkKey(after, 'after key');
+    let last = after !== undefined && compareKeys(after, prefix) >= 0 ? after : undefined;
+    const start = last ?? prefix;
+    const committed = db.getKeys({ start: start === '' ? undefined : Buffer.from(start, 'utf8'), exclusiveStart: last !== undefined })[Symbol.iterator]();
+    const pull = (): string | undefined => {
+      const step = committed.next();
+      if (step.done) return undefined;
+      const key = decodeKey(step.value);
+      return key.startsWith(prefix) ? key : undefined;
+    };
+    try {
+      let next = pull();
+      for (;;) {
+        // Committed keys this crank deleted (or that the caller has passed) are skipped.
+        while (next !== undefined && ((last !== undefined && compareKeys(next, last) <= 0) || this.#buffer.lookup(next) === null)) next = pull();
+        const buffered = this.#buffer.firstSetKey(prefix, last ?? prefix, last !== undefined);
+        const key = next === undefined ? buffered : buffered === undefined || compareKeys(next, buffered) < 0 ? next : buffered;
+        if (key === undefined) return;
+        last = key;
+        yield [key, this.get(key)];
+      }
+    } finally {
+      committed.return?.();
     }
   }
 

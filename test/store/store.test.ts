@@ -376,6 +376,46 @@ describe('store', () => {
       assert.deepEqual([...store.entries('b.')], [['b.1', 1], ['b.25', 25], ['b.3', 33], ['b.4', 4]]);
     });
 
+    it('entries sees writes made while iterating exactly as a getNextKey walk does', () => {
+      // entries() walks committed keys with one cursor and asks the buffer
+      // afresh each step; a getNextKey walk starts over each step. With
+      // writes ahead of and behind the position, both must see the same keys.
+      let seed = 7;
+      const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+      const key = () => `b.${rand(40)}`;
+      for (let round = 0; round < 20; round++) {
+        const model = committed(Object.fromEntries(Array.from({ length: 15 }, () => [key(), 1])));
+        const walk = committed({});
+        for (const s of [model, walk]) s.beginCrank();
+        const writes = Array.from({ length: 60 }, () => [rand(3), key()] as const);
+        const apply = (s: Store, i: number) => {
+          for (const [op, k] of writes.slice(i * 3, i * 3 + 3)) op === 0 ? s.delete(k) : s.set(k, op);
+        };
+        // Both stores hold the same committed keys and the same writes.
+        for (const [k, v] of model.entries('')) walk.set(k, v as number);
+        walk.endCrank();
+        walk.commit();
+        walk.beginCrank();
+        // Buffered writes from before the walk too (the crank's earlier work).
+        const pre = Array.from({ length: 10 }, () => [rand(3), key()] as const);
+        for (const s of [model, walk]) for (const [op, k] of pre) op === 0 ? s.delete(k) : s.set(k, op);
+        const seen: string[] = [];
+        let i = 0;
+        for (const [k] of model.entries('b.')) {
+          seen.push(k);
+          apply(model, i++);
+        }
+        const expected: string[] = [];
+        let j = 0;
+        for (let k = walk.getNextKey('b.'); k !== undefined; k = walk.getNextKey('b.', k)) {
+          expected.push(k);
+          apply(walk, j++);
+        }
+        assert.deepEqual(seen, expected, `round ${round}`);
+        for (const s of [model, walk]) s.abortCrank();
+      }
+    });
+
     it('lets a crank delete entries while iterating over them', () => {
       for (const [key] of store.entries('b')) store.delete(key);
       assert.deepEqual([...store.entries('')].map(([k]) => k), ['a', 'c']);
