@@ -241,6 +241,14 @@ type Delivery =
 const OK = '{"ok":true}';
 const reply = (result: Capdata | undefined) => (result === undefined ? OK : JSON.stringify({ ok: true, result }));
 const failed = (err: unknown) => JSON.stringify({ error: `${(err as Error)?.message ?? String(err)}` || 'delivery failed' });
+const batched = (result: Capdata | undefined) => {
+  syscall.endBatch(true);
+  return reply(result);
+};
+const failedBatch = (err: unknown) => {
+  syscall.endBatch(false);
+  return failed(err);
+};
 
 // Deliveries that need no await answer synchronously (an async function costs
 // ~800 meter units per call inside QuickJS); the host runs every promise job
@@ -250,10 +258,14 @@ const dispatch = (request: string): string | Promise<string> => {
   syscall.newDelivery();
   try {
     switch (d[0]) {
+      // Start-ups hold their vatstore writes and send them in one syscall
+      // when they end (a failed start is rolled back: nothing to send).
       case 'startVat':
-        return startVat(d[1], d[2]).then(reply, failed);
+        syscall.startBatch();
+        return startVat(d[1], d[2]).then(batched, failedBatch);
       case 'startInstance':
-        return startInstance(d[1], d[2]).then(reply, failed);
+        syscall.startBatch();
+        return startInstance(d[1], d[2]).then(batched, failedBatch);
       case 'deliver':
         liveSlots.deliver(d[1], d[2], d[3], d[4]);
         return OK;
