@@ -66,7 +66,7 @@ export abstract class HostBase {
       this.runner.atBoundary(
         () => {
           try {
-            this.kernel.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
+            this.kernel.inputs.queueToKref(target, method, data, (rejected, result) => this.settle(resolve, reject, rejected, result));
           } catch (err) {
             reject(err);
             return;
@@ -102,7 +102,7 @@ export abstract class HostBase {
     const known = this.promises.get(kp)?.deref();
     if (known) return known;
     const p = new Promise((resolve, reject) =>
-      this.kernel.waitFor(kp, (rejected, data) => queueMicrotask(() => this.settle(resolve, reject, rejected, data))),
+      this.kernel.inputs.waitFor(kp, (rejected, data) => queueMicrotask(() => this.settle(resolve, reject, rejected, data))),
     );
     this.promises.set(kp, new WeakRef(p));
     this.forgetPromise.register(p, kp);
@@ -167,7 +167,7 @@ export abstract class HostBase {
       this.runner.atBoundary(
         () => {
           try {
-            resolve(this.kernel.releaseHostRefs(krefs));
+            resolve(this.kernel.inputs.releaseHostRefs(krefs));
           } catch (err) {
             reject(err);
             return;

@@ -24,18 +24,20 @@ import { HostStackOverflow, MeterExhausted, type SandboxOptions } from '../engin
 import type { Store } from '../store/index.js';
 import { baseImage, type StoredImage } from './base-image.js';
 import { HOST_VAT, KernelState, type RunItem, type VatRecord, type VatStats } from './kernel-state.js';
-import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
+import { type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 import { BlockMeter, resolveRunPolicy, type BlockReport, type RunPolicy } from './run-policy.js';
 import { KERNEL_LANE, RunQueue, type Lane } from './run-queue.js';
 import { errorData, handleSyscall, type SyscallHost } from './syscalls.js';
 import { Translator } from './translate.js';
-import { ReplayDiverged, VatManager, type LiveSyscall, type RecordedSyscall } from './vat-manager.js';
+import { ReplayDiverged, type LiveSyscall, type RecordedSyscall, type VatManager } from './vat-manager.js';
+import { LoadedVats } from './loaded-vats.js';
 import { describeFailure } from './failures.js';
 import { Upgrader, type UpgradeOptions } from './upgrader.js';
 import { CrankOutbox, type HostWaiter } from './crank-outbox.js';
 import { RunItems } from './run-items.js';
 import { SendRouter } from './send-router.js';
 import { KernelGC } from './gc.js';
+import { HostInputs } from './host-inputs.js';
 import { resolveKernelLimits, type KernelLimits, type KernelOptions } from './kernel-options.js';
 
 export type { KernelOptions } from './kernel-options.js';
@@ -69,7 +71,7 @@ export class Kernel {
   readonly state: KernelState;
   readonly queue: RunQueue;
   readonly translator: Translator;
-  private readonly vats = new Map<VatId, VatManager>();
+  private readonly vats: LoadedVats;
   /** Host promises and observers owed once the block commits (kernel-internal). */
   readonly outbox: CrankOutbox;
   /** Vat creation, instance start and upgrades (kernel-internal). */
@@ -79,6 +81,8 @@ export class Kernel {
   readonly sends: SendRouter;
   /** Distributed garbage collection (gc.ts). */
   readonly gc: KernelGC;
+  /** Messages and references from outside any vat (host-inputs.ts). */
+  readonly inputs: HostInputs;
   private readonly syscallHost: SyscallHost;
   readonly limits: KernelLimits;
   /** Answers sends to host-owned kernel objects (set by the host). */
@@ -100,6 +104,7 @@ export class Kernel {
     this.queue = new RunQueue(store);
     this.translator = new Translator(this.state, (ko) => this.gc.exportNamed(ko));
     this.limits = resolveKernelLimits(options);
+    this.vats = new LoadedVats(this.state, options.sandbox ?? {}, this.limits.maxLoadedVats, (d) => this.expandDelivery(d), (vat) => this.shadows.has(vat));
     this.gc = new KernelGC(
       {
         store,
@@ -111,6 +116,7 @@ export class Kernel {
     );
     this.sends = new SendRouter(this.state, this.queue, this.limits.maxQueuedPerVat);
     this.syscallHost = this.makeSyscallHost();
+    this.inputs = new HostInputs(this.state, this.queue, this.sends, this.outbox, this.gc, this.limits);
     this.upgrader = new Upgrader(this);
   }
 
@@ -118,34 +124,11 @@ export class Kernel {
 
   /** The vat's manager, marked most recently used. */
   manager(vat: VatId): VatManager {
-    let m = this.vats.get(vat);
-    if (!m) {
-      if (!this.state.hasVat(vat)) throw new Error(`no vat ${vat}`);
-      m = new VatManager(vat, this.state, this.options.sandbox ?? {}, (d) => this.expandDelivery(d));
-    }
-    this.vats.delete(vat);
-    this.vats.set(vat, m);
-    return m;
+    return this.vats.manager(vat);
   }
 
   forgetManager(vat: VatId): void {
-    this.vats.get(vat)?.drop();
-    this.vats.delete(vat);
-  }
-
-  // Every vat's state is in the store (image + transcript), so an idle vat's
-  // sandbox (16 MiB or more) can be dropped and rebuilt when next needed.
-  private evictIdleSandboxes(): void {
-    if (this.vats.size <= this.limits.maxLoadedVats) return;
-    let loaded = 0;
-    for (const m of this.vats.values()) if (m.loaded) loaded++;
-    for (const m of this.vats.values()) {
-      if (loaded <= this.limits.maxLoadedVats) break;
-      if (m.loaded && !this.shadows.has(m.id)) {
-        m.drop();
-        loaded--;
-      }
-    }
+    this.vats.forget(vat);
   }
 
   // Transcripts name bundles by id; the guest gets the bundle itself.
@@ -192,7 +175,7 @@ export class Kernel {
         throw err;
       }
     }
-    this.evictIdleSandboxes();
+    this.vats.evictIdle();
     this.outbox.begin();
     let out: T;
     try {
@@ -303,67 +286,6 @@ export class Kernel {
     });
   }
 
-  // ---------------------------------------------------------------- host inputs
-
-  /**
-   * Queues a message from outside any vat; it runs in the next block, and
-   * `waiter` hears its result after that block commits. Throws (queueing
-   * nothing) for an unknown target or argument, or a full run queue.
-   */
-  queueToKref(target: Kref, method: string, args: Capdata, waiter?: HostWaiter): Kref {
-    this.assertIdle();
-    const known = (k: Kref) => !!this.state.objectOwner(k) || (isKpid(k) && this.state.hasPromise(k));
-    if (!known(target)) throw new Error(`no kernel object or promise ${target}`);
-    for (const slot of args.slots) if (!known(slot)) throw new Error(`argument references unknown kernel object ${slot}`);
-    // Vats' traffic never fills the host's room: its sends have a share of their own.
-    if (this.queue.totalShare(HOST_VAT) >= this.limits.maxQueueLength) {
-      throw new RangeError(`the run queue is full (${this.limits.maxQueueLength} host messages waiting); the send of ${method.slice(0, 80)} was refused, try again later`);
-    }
-    this.outbox.begin();
-    const result = this.state.allocatePromise(null, [HOST_VAT]);
-    this.sends.enqueue({ type: 'send', target, msg: { method, args, result } }, HOST_VAT);
-    this.state.bump('inputs');
-    this.outbox.end();
-    if (waiter) this.outbox.addWaiter(result, waiter);
-    return result;
-  }
-
-  /**
-   * The host no longer needs these objects (host.release): they stop being
-   * pinned for it, and a GC sweep drops those no vat or queued message holds.
-   * Returns how many were pinned.
-   */
-  releaseHostRefs(krefs: readonly Kref[]): number {
-    this.assertIdle();
-    this.outbox.begin();
-    const n = this.gc.unpinForHost(krefs);
-    this.outbox.end();
-    return n;
-  }
-
-  /** Calls back when a kernel promise settles (at once if it already has). */
-  waitFor(kp: Kref, waiter: HostWaiter): void {
-    const p = this.state.promise(kp);
-    if (p.state !== 'unresolved') {
-      // The host cannot send a promise anywhere: once it has the settlement, it no longer needs the row.
-      if (this.gc.pinnedForHost(kp)) {
-        this.assertIdle();
-        this.outbox.begin();
-        this.gc.unpinForHost([kp]);
-        this.outbox.end();
-      }
-      return waiter(p.state === 'rejected', p.data);
-    }
-    if (!p.subscribers.includes(HOST_VAT)) {
-      this.assertIdle();
-      this.outbox.begin();
-      this.state.setPromise(kp, { ...p, subscribers: [...p.subscribers, HOST_VAT] });
-      this.outbox.end();
-    }
-    this.outbox.addWaiter(kp, waiter);
-  }
-
-
   // ---------------------------------------------------------------- blocks and cranks
 
   /** True while some queued item may run now (not only suspended vats' work). */
@@ -404,7 +326,7 @@ export class Kernel {
   /** One crank of the open block. False when nothing is runnable. */
   crank(meter: BlockMeter = new BlockMeter(resolveRunPolicy())): boolean {
     this.assertIdle();
-    this.evictIdleSandboxes();
+    this.vats.evictIdle();
     const suspended = new Set(this.state.suspendedVats());
     const mayRun = (lane: Lane) => !suspended.has(lane);
     this.outbox.begin();
@@ -530,7 +452,7 @@ export class Kernel {
   }
 
   isLoaded(vat: VatId): boolean {
-    return this.vats.get(vat)?.loaded ?? false;
+    return this.vats.isLoaded(vat);
   }
 
   vatRecord(vat: VatId): VatRecord {
@@ -551,7 +473,7 @@ export class Kernel {
   }
 
   dropAllSandboxes(): void {
-    for (const m of this.vats.values()) m.drop();
+    this.vats.dropAll();
   }
 
   /** The vat's vatstore as [key, value] pairs, in key order. */

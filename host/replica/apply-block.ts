@@ -90,7 +90,7 @@ function applyInput(host: Host, input: Input, settled: (o: Outcome) => void): Pr
     if (typeof input !== 'object' || input === null) throw new TypeError('the input is not a record');
     switch (input.type) {
       case 'send':
-        host.kernel.queueToKref(input.target, input.method, input.args, (isRejected, data) => settled({ rejected: isRejected, data }));
+        host.kernel.inputs.queueToKref(input.target, input.method, input.args, (isRejected, data) => settled({ rejected: isRejected, data }));
         return null;
       case 'put':
         return Promise.resolve(fulfilled(host.bundles.put(input.pieces)));
