@@ -188,6 +188,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     if (slotRefs.held(vpid)) settledButStored.add(vpid);
     else slotToVal.delete(vpid);
   };
+  const knownRemotable = (v: object) => valToSlot.get(v) ?? virtual?.vrefOf(v);
   // Capdata for the kernel: every promise in it becomes known to the kernel.
   const toKernel = (value: unknown): Capdata => {
     // Scalars and arrays of them (most arguments and answers) skip marshal,
@@ -195,7 +196,9 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     // An array of scalars is hardened by freezing it (its prototype is
     // hardened by lockdown), and a scalar needs nothing: harden itself costs
     // 6-17 us inside QuickJS.
-    const data = toCapDataFast(value, (v) => m.toCapData(harden(v) as any));
+    // Records and arrays of them and of remotables the vat already named
+    // (a contract's kit, most answers that carry references) skip it too.
+    const data = toCapDataFast(value, (v) => m.toCapData(harden(v) as any), knownRemotable);
     for (const slot of data.slots) {
       if (slot[0] === 'p') kernelKnows.add(slot);
       else if (virtual?.isVirtualVref(slot)) virtual.exported(slot);

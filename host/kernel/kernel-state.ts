@@ -346,6 +346,11 @@ export class KernelState {
     return `${kind}-${this.counter(`${vat}.${kind}`)}`;
   }
 
+  /** The vref allocateImportVref would give after `ahead` more allocations, allocating nothing. */
+  peekImportVref(vat: VatId, kind: 'o' | 'p', ahead: number): Vref {
+    return `${kind}-${((this.store.get(`k.next.${vat}.${kind}`) as number | undefined) ?? 1) + ahead}`;
+  }
+
   // --- vatstore
   vatstoreKey(vat: VatId, key: string): string {
     return `k.vs.${vat}.${key}`;
