@@ -37,7 +37,12 @@ export interface LiveSlots {
   slotToVal(vref: string): unknown;
   /** Registers the root object as o+0. */
   setRoot(root: unknown): void;
-  deliver(target: string, method: string, args: Capdata, result: string | null): void;
+  /**
+   * Delivers a message. Returns false when the target is an object without
+   * that method (the result is rejected as usual): the kernel then does not
+   * count the name among the methods clients use (break-10c #3).
+   */
+  deliver(target: string, method: string, args: Capdata, result: string | null): boolean;
   notify(resolutions: Resolution[]): void;
   serialize(value: unknown): Capdata;
   /** serialize, for capdata that goes to the kernel (its references become known there). */
@@ -398,13 +403,17 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     deliver(target, method, args, result) {
       imports.seen(args.slots);
       let res: Promise<unknown>;
+      let found = true;
       try {
         const t = slotToVal.get(target) ?? (virtual?.isVirtualVref(target) ? virtual.reanimate(target) : undefined);
         if (t === undefined) throw Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`);
         const decoded = fromCapDataFast(args, (d) => m.fromCapData(d));
         if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
         const fn = typeof t === 'object' && t !== null ? (t as Record<string, unknown>)[method] : undefined;
-        if (typeof t === 'object' && t !== null && fn === undefined) throw TypeError(noSuchMethod(t, method));
+        if (typeof t === 'object' && t !== null && fn === undefined) {
+          found = false;
+          throw TypeError(noSuchMethod(t, method));
+        }
         // An object's own method is called now rather than a turn later
         // through eventual-send (~140 us inside QuickJS): the delivery starts
         // on an empty job queue, so the syscalls come in the same order (the
@@ -426,7 +435,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
               kernelKnows.add(result);
               void SETTLED.then(() => resolveOut(result, false, value));
             }
-            return;
+            return true;
           }
           // A fresh promise that follows the answer, as eventual-send's was:
           // Promise.resolve would hand back an answered promise itself, and
@@ -445,6 +454,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       } else {
         res.catch(() => {});
       }
+      return found;
     },
     notify(resolutions) {
       for (const [, , data] of resolutions) imports.seen(data.slots);

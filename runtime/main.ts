@@ -235,10 +235,13 @@ type Delivery =
   | ['dropExports', string[]];
 
 // The host calls this with one JSON delivery and reads the reply after every
-// promise job has run: {"ok":true} (with "result" for a started instance), or
+// promise job has run: {"ok":true} (with "result" for a started instance,
+// "noMethod" for a message to an object without that method), or
 // {"error":"..."} for a delivery that failed as a whole. A method that throws
 // is not such a failure: its result promise is rejected instead.
 const OK = '{"ok":true}';
+// A message to an object without that method (its result is rejected).
+const NO_METHOD = '{"ok":true,"noMethod":true}';
 const reply = (result: Capdata | undefined) => (result === undefined ? OK : JSON.stringify({ ok: true, result }));
 const failed = (err: unknown) => JSON.stringify({ error: `${(err as Error)?.message ?? String(err)}` || 'delivery failed' });
 const batched = (result: Capdata | undefined) => {
@@ -267,8 +270,7 @@ const dispatch = (request: string): string | Promise<string> => {
         syscall.startBatch();
         return startInstance(d[1], d[2]).then(batched, failedBatch);
       case 'deliver':
-        liveSlots.deliver(d[1], d[2], d[3], d[4]);
-        return OK;
+        return liveSlots.deliver(d[1], d[2], d[3], d[4]) ? OK : NO_METHOD;
       case 'notify':
         liveSlots.notify(d[1]);
         return OK;
