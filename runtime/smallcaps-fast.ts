@@ -159,11 +159,15 @@ function smallcapsOf(v: unknown, depth: number, refs?: Refs): unknown {
     case 'object': {
       if (v === null) return null;
       if (Array.isArray(v)) {
-        if (Object.getPrototypeOf(v) !== Array.prototype) return NOT_PLAIN;
+        // What marshal's pass-style check accepts: the length plus one
+        // enumerable data property per index, and no other property (an
+        // extra name would be dropped, a getter run; break-16c #2).
+        if (Object.getPrototypeOf(v) !== Array.prototype || Reflect.ownKeys(v).length !== v.length + 1) return NOT_PLAIN;
         const out = new Array(v.length);
         for (let i = 0; i < v.length; i++) {
-          if (!(i in v)) return NOT_PLAIN;
-          const x = smallcapsOf(v[i], depth + 1, refs);
+          const d = Object.getOwnPropertyDescriptor(v, i);
+          if (d === undefined || !('value' in d) || !d.enumerable) return NOT_PLAIN;
+          const x = smallcapsOf(d.value, depth + 1, refs);
           if (x === NOT_PLAIN) return NOT_PLAIN;
           out[i] = x;
         }
@@ -189,6 +193,15 @@ function smallcapsOf(v: unknown, depth: number, refs?: Refs): unknown {
   }
 }
 
+// A proxy's traps may throw: the full marshal then gives the error it always gave.
+function smallcapsOfOrNot(value: unknown, refs?: Refs): unknown {
+  try {
+    return smallcapsOf(value, 0, refs);
+  } catch {
+    return NOT_PLAIN;
+  }
+}
+
 /**
  * Capdata for plain data (no references, promises, errors, tagged or
  * symbols), byte for byte what @endo/marshal's smallcaps gives, without
@@ -197,7 +210,7 @@ function smallcapsOf(v: unknown, depth: number, refs?: Refs): unknown {
  * marshal costs milliseconds inside QuickJS.
  */
 export function encodePlain(value: unknown): Capdata | undefined {
-  const encoded = smallcapsOf(value, 0);
+  const encoded = smallcapsOfOrNot(value);
   return encoded === NOT_PLAIN ? undefined : { body: `#${JSON.stringify(encoded)}`, slots: [] };
 }
 
@@ -210,7 +223,7 @@ export function encodePlain(value: unknown): Capdata | undefined {
  */
 export function encodeWithReferences(value: unknown, slotOf: (value: object) => string | undefined): Capdata | undefined {
   const refs: Refs = { slotOf, slots: [], index: new Map() };
-  const encoded = smallcapsOf(value, 0, refs);
+  const encoded = smallcapsOfOrNot(value, refs);
   return encoded === NOT_PLAIN ? undefined : { body: `#${JSON.stringify(encoded)}`, slots: refs.slots };
 }
 

@@ -33,11 +33,15 @@ export interface Syscall {
 }
 
 /**
- * Values a delivery's cache keeps at most; beyond it the cache starts over.
- * Bounded so that a delivery touching many keys does not leave them all in
- * the heap (and the next snapshot).
+ * What a delivery's read cache keeps at most: entries, and characters of
+ * values (a value longer than READ_CACHE_VALUE_CHARS is never kept); beyond
+ * either it starts over. Bounded in size, since the cache is still in the
+ * heap when the delivery's snapshot is taken, and the heap never shrinks
+ * (break-16c #1: 256 values of 60 kB grew a vat by 9 MiB).
  */
 const READ_CACHE_LIMIT = 256;
+const READ_CACHE_CHARS = 64 * 1024;
+const READ_CACHE_VALUE_CHARS = 4 * 1024;
 /** Writes (and characters of keys and values) held before they are sent; the kernel takes at most 256 writes per syscall. */
 const MAX_BATCH = 256;
 const MAX_BATCH_CHARS = 512 * 1024;
@@ -84,9 +88,20 @@ export function takeSyscall(): Syscall {
   // delivery the copy cannot go stale; it is dropped when the next starts.
   // A syscall that throws aborts the crank, sandbox included.
   const cache = new Map<string, string | undefined>();
+  let cacheChars = 0;
   const remember = (key: string, value: string | undefined) => {
-    if (cache.size >= READ_CACHE_LIMIT && !cache.has(key)) cache.clear();
+    const size = key.length + (value?.length ?? 0);
+    if (value !== undefined && value.length > READ_CACHE_VALUE_CHARS) {
+      // Not kept; an older copy must not answer for it.
+      cache.delete(key);
+      return;
+    }
+    if (cache.size >= READ_CACHE_LIMIT || cacheChars + size > READ_CACHE_CHARS) {
+      cache.clear();
+      cacheChars = 0;
+    }
     cache.set(key, value);
+    cacheChars += size;
   };
   return harden({
     // The two syscalls of nearly every delivery build their JSON by hand: a
@@ -120,6 +135,7 @@ export function takeSyscall(): Syscall {
     log: (level: 'log' | 'warn' | 'error', text: string) => void call('log', level, text),
     newDelivery: () => {
       cache.clear();
+      cacheChars = 0;
       held.clear();
       heldChars = 0;
       batching = false;

@@ -15,12 +15,13 @@ export const ABORTED_CRANK_LINES = 10;
 const ABORTED_MARK = '(aborted crank, rolled back)';
 
 /**
- * A vat's text as one log line: every control or line-separating character
- * is written as an escape, so the text cannot start a line of its own that
- * reads like a kernel note or another vat's line.
+ * A vat's text as one log line: every control, line-separating or
+ * bidirectional-formatting character is written as an escape, so the text
+ * cannot start a line of its own that reads like a kernel note or another
+ * vat's line, nor make the rest of its line display reordered (break-16c #3).
  */
 export function logText(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => {
     if (c === '\n') return '\\n';
     if (c === '\r') return '\\r';
     if (c === '\t') return '\\t';

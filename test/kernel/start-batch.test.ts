@@ -67,3 +67,33 @@ describe('start-up deliveries batch their vatstore writes (issue 16)', function 
     }
   });
 });
+
+describe("a delivery's vatstore read cache is bounded in bytes (break-16c #1)", function () {
+  this.timeout(120_000);
+
+  it('a delivery that reads many big values does not keep them (the vat memory does not grow by their size)', async () => {
+    const SCANNER = `
+import { Far } from '@endo/far';
+export function buildRootObject({ vatstore }) {
+  return Far('big', {
+    fill(from, n) { const s = 'x'.repeat(60000); for (let i = from; i < from + n; i++) vatstore.set('k' + i, s + i); return n; },
+    scan(n) { let total = 0; for (let i = 0; i < n; i++) total += vatstore.get('k' + i).length; return total; },
+    again(n) { let same = 0; for (let i = 0; i < n; i++) if (vatstore.get('s' + (i % 8)) === vatstore.get('s' + (i % 8))) same++; return same; },
+  });
+}`;
+    const host = await Host.open({});
+    try {
+      const { root, vatId } = host.createVat(SCANNER, { name: 'scanner' });
+      for (let i = 0; i < 250; i += 25) await host.E(root).fill(i, 25);
+      const before = host.kernel.vatMemoryBytes(vatId);
+      assert.equal(await host.E(root).scan(250), 250 * 60000 + [...Array(250).keys()].reduce((n, i) => n + String(i).length, 0));
+      const after = host.kernel.vatMemoryBytes(vatId);
+      // 250 values of 60 kB kept alive would grow it by ~15 MB (it grew 9 MiB before the bound).
+      assert.ok(after - before <= 2 * 1024 * 1024, `memory ${before} -> ${after} bytes`);
+      // Small keys read again in one delivery still come from the cache.
+      assert.equal(await host.E(root).again(64), 64);
+    } finally {
+      await host.close();
+    }
+  });
+});

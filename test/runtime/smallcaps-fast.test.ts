@@ -109,6 +109,26 @@ describe('runtime: encodeFast / decodeFast (the delivery path) agree with @endo/
     assert.equal(encodeWithReferences([p], () => 'p+5'), undefined);
   });
 
+  it('declines arrays marshal refuses (extra names, accessors, hidden indexes, throwing proxies) without running their code (break-16c #2)', () => {
+    const a = Far('LedgerPublic', {});
+    const slotOf = (x: object) => (x === a ? 'o+d11/1' : undefined);
+    let ran = 0;
+    const extra = Object.assign([a, 1], { x: 1 });
+    const accessor = [a, 0];
+    Object.defineProperty(accessor, 1, { get: () => ++ran, enumerable: true });
+    const hidden = [a, 1];
+    Object.defineProperty(hidden, 1, { value: 1, enumerable: false });
+    const proxy = new Proxy([a], { ownKeys() { throw Error('trap'); } });
+    for (const v of [extra, accessor, hidden, proxy, { nested: extra }, [[a], accessor]]) {
+      assert.equal(encodeWithReferences(v, slotOf), undefined);
+      assert.equal(encodePlain(v), undefined);
+    }
+    assert.equal(ran, 0, 'no getter ran');
+    // Marshal refuses each of them too, so the full path keeps refusing them.
+    const named = makeMarshal((v: object) => slotOf(v)!, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+    for (const v of [extra, accessor, hidden]) assert.throws(() => named.toCapData(harden(v) as never));
+  });
+
   it('decodes plain data with remotables exactly as marshal does (one value per slot index), and declines anything else', () => {
     const made = new Map<string, object>();
     const seen: [string, string | undefined][] = [];
