@@ -364,6 +364,7 @@ export function makeCollections(ctx: VatDataContext, refs: Refcounts) {
       ? ({ map: K.durableMap, set: K.durableSet, weakMap: K.durableWeakMap, weakSet: K.durableWeakSet } as const)[type]
       : ({ map: K.virtualMap, set: K.virtualSet, weakMap: K.virtualWeakMap, weakSet: K.virtualWeakSet } as const)[type];
     const n = counter(`nextCollection.${kindId}`, 1);
+    refs.born([`o+${durable ? 'd' : 'v'}${kindId}/${n}`]);
     store.set(`${prefixOf(durable)}cm.${kindId}/${n}`, JSON.stringify(schema === undefined ? { label, size: 0 } : { label, size: 0, schema }));
     return makeCollection(kindId, n);
   };

@@ -37,7 +37,12 @@ export interface LiveSlots {
   slotToVal(vref: string): unknown;
   /** Registers the root object as o+0. */
   setRoot(root: unknown): void;
-  deliver(target: string, method: string, args: Capdata, result: string | null): void;
+  /**
+   * Delivers a message. Returns false when the target is an object without
+   * that method (the result is rejected as usual): the kernel then does not
+   * count the name among the methods clients use (break-10c #3).
+   */
+  deliver(target: string, method: string, args: Capdata, result: string | null): boolean;
   notify(resolutions: Resolution[]): void;
   serialize(value: unknown): Capdata;
   /** serialize, for capdata that goes to the kernel (its references become known there). */
@@ -183,6 +188,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     if (slotRefs.held(vpid)) settledButStored.add(vpid);
     else slotToVal.delete(vpid);
   };
+  const knownRemotable = (v: object) => valToSlot.get(v) ?? virtual?.vrefOf(v);
   // Capdata for the kernel: every promise in it becomes known to the kernel.
   const toKernel = (value: unknown): Capdata => {
     // Scalars and arrays of them (most arguments and answers) skip marshal,
@@ -190,7 +196,9 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     // An array of scalars is hardened by freezing it (its prototype is
     // hardened by lockdown), and a scalar needs nothing: harden itself costs
     // 6-17 us inside QuickJS.
-    const data = toCapDataFast(value, (v) => m.toCapData(harden(v) as any));
+    // Records and arrays of them and of remotables the vat already named
+    // (a contract's kit, most answers that carry references) skip it too.
+    const data = toCapDataFast(value, (v) => m.toCapData(harden(v) as any), knownRemotable);
     for (const slot of data.slots) {
       if (slot[0] === 'p') kernelKnows.add(slot);
       else if (virtual?.isVirtualVref(slot)) virtual.exported(slot);
@@ -395,13 +403,17 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     deliver(target, method, args, result) {
       imports.seen(args.slots);
       let res: Promise<unknown>;
+      let found = true;
       try {
         const t = slotToVal.get(target) ?? (virtual?.isVirtualVref(target) ? virtual.reanimate(target) : undefined);
         if (t === undefined) throw Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`);
         const decoded = fromCapDataFast(args, (d) => m.fromCapData(d));
         if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
         const fn = typeof t === 'object' && t !== null ? (t as Record<string, unknown>)[method] : undefined;
-        if (typeof t === 'object' && t !== null && fn === undefined) throw TypeError(noSuchMethod(t, method));
+        if (typeof t === 'object' && t !== null && fn === undefined) {
+          found = false;
+          throw TypeError(noSuchMethod(t, method));
+        }
         // An object's own method is called now rather than a turn later
         // through eventual-send (~140 us inside QuickJS): the delivery starts
         // on an empty job queue, so the syscalls come in the same order (the
@@ -423,7 +435,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
               kernelKnows.add(result);
               void SETTLED.then(() => resolveOut(result, false, value));
             }
-            return;
+            return true;
           }
           // A fresh promise that follows the answer, as eventual-send's was:
           // Promise.resolve would hand back an answered promise itself, and
@@ -442,6 +454,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       } else {
         res.catch(() => {});
       }
+      return found;
     },
     notify(resolutions) {
       for (const [, , data] of resolutions) imports.seen(data.slots);

@@ -10,6 +10,7 @@ import { loadBundle, type VatBundle } from './module-loader.js';
 import { decodePlain, encodePlain } from './smallcaps-fast.js';
 import { takeSyscall, type Capdata, type Resolution } from './syscall.js';
 import { makeVatData, type VatData } from './vat-data.js';
+import { isDurableVref } from './vat-data-context.js';
 import { makeVrefAwareWeakCollections } from './vref-weak-collections.js';
 import { useWeakMapForStores } from './heap-stores.js';
 
@@ -140,6 +141,10 @@ async function startVat(bundle: VatBundle, options: StartOptions): Promise<Capda
   if (typeof instanceFn !== 'function') throw Error('defineInstallationKinds must return the instance function');
   if (options.role === 'zygote') {
     instanceFunction = instanceFn;
+    // Done once here, in the image each fork starts from (~160k meter
+    // units less per fork, issue 16). A fork's vatstore is a copy of the
+    // zygote's, so the instanceBaggage collection is its own.
+    vd.prepareInstances();
     return undefined;
   }
   // Upgrade: the instance function runs again with the same baggage; the kit
@@ -166,18 +171,34 @@ function instanceContext() {
   return raw === undefined ? {} : unserializeData(JSON.parse(raw));
 }
 
+/** Why `kit` cannot be an instance's kit, or undefined. */
+function kitProblem(kit: unknown): string | undefined {
+  if (typeof kit !== 'object' || kit === null) return 'the kit maker must return a record of facets';
+  const bad = vatData!.findNonDurable(kit, 'kit');
+  return bad && `${bad}; every facet of the kit must be a durable object (defineDurableKind) so it survives upgrades`;
+}
+
 async function startInstance(context: Capdata, privateArgs: Capdata): Promise<Capdata> {
   if (!instanceFunction || !vatData) throw Error('startInstance needs a vat forked from an installation zygote');
   rawStore.set('d.meta.context', JSON.stringify(context));
   // Every incarnation reads the context again: the imports it names stay imported.
   for (const slot of context.slots) if (slot.startsWith('o-')) liveSlots.refSlot(slot, 1, true);
-  const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(instanceContext()), unserializeData(privateArgs));
+  // The context as instanceContext() would read it back.
+  const maker = await instanceFunction(vatData.provideBaggage('instanceBaggage'), harden(unserializeData(context)), unserializeData(privateArgs));
   if (typeof maker !== 'function') throw Error('the instance function must return a kit maker');
   const kit = harden(await maker());
-  if (typeof kit !== 'object' || kit === null) throw Error('the kit maker must return a record of facets');
-  const bad = vatData.findNonDurable(kit, 'kit');
-  if (bad) throw Error(`${bad}; every facet of the kit must be a durable object (defineDurableKind) so it survives upgrades`);
-  const data = liveSlots.toKernel(kit);
+  if (typeof kit !== 'object' || kit === null) throw Error(kitProblem(kit));
+  // A kit is durable exactly when every reference in it is (a durable object
+  // or an import): its capdata says so without findNonDurable's walk, which
+  // runs only to name the culprit. Exporting a bad kit's facets first does no
+  // harm: the failed start aborts the crank.
+  let data: Capdata;
+  try {
+    data = liveSlots.toKernel(kit);
+  } catch (err) {
+    throw Error(kitProblem(kit) ?? (err as Error).message);
+  }
+  if (!data.slots.every(isDurableVref)) throw Error(kitProblem(kit) ?? `the kit holds a non-durable reference`);
   rawStore.set('d.meta.kit', JSON.stringify(data));
   instanceFunction = null;
   return data;
@@ -214,27 +235,42 @@ type Delivery =
   | ['dropExports', string[]];
 
 // The host calls this with one JSON delivery and reads the reply after every
-// promise job has run: {"ok":true} (with "result" for a started instance), or
+// promise job has run: {"ok":true} (with "result" for a started instance,
+// "noMethod" for a message to an object without that method), or
 // {"error":"..."} for a delivery that failed as a whole. A method that throws
 // is not such a failure: its result promise is rejected instead.
 const OK = '{"ok":true}';
+// A message to an object without that method (its result is rejected).
+const NO_METHOD = '{"ok":true,"noMethod":true}';
 const reply = (result: Capdata | undefined) => (result === undefined ? OK : JSON.stringify({ ok: true, result }));
 const failed = (err: unknown) => JSON.stringify({ error: `${(err as Error)?.message ?? String(err)}` || 'delivery failed' });
+const batched = (result: Capdata | undefined) => {
+  syscall.endBatch(true);
+  return reply(result);
+};
+const failedBatch = (err: unknown) => {
+  syscall.endBatch(false);
+  return failed(err);
+};
 
 // Deliveries that need no await answer synchronously (an async function costs
 // ~800 meter units per call inside QuickJS); the host runs every promise job
 // before it reads the reply either way.
 const dispatch = (request: string): string | Promise<string> => {
   const d = JSON.parse(request) as Delivery;
+  syscall.newDelivery();
   try {
     switch (d[0]) {
+      // Start-ups hold their vatstore writes and send them in one syscall
+      // when they end (a failed start is rolled back: nothing to send).
       case 'startVat':
-        return startVat(d[1], d[2]).then(reply, failed);
+        syscall.startBatch();
+        return startVat(d[1], d[2]).then(batched, failedBatch);
       case 'startInstance':
-        return startInstance(d[1], d[2]).then(reply, failed);
+        syscall.startBatch();
+        return startInstance(d[1], d[2]).then(batched, failedBatch);
       case 'deliver':
-        liveSlots.deliver(d[1], d[2], d[3], d[4]);
-        return OK;
+        return liveSlots.deliver(d[1], d[2], d[3], d[4]) ? OK : NO_METHOD;
       case 'notify':
         liveSlots.notify(d[1]);
         return OK;

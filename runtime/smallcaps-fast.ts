@@ -113,11 +113,34 @@ function freezeParsed<T>(v: T): T {
 
 const NOT_PLAIN = Symbol('not plain');
 
+/** References met while encoding: slot indices by object, as marshal numbers them (first appearance). */
+interface Refs {
+  readonly slotOf: (value: object) => string | undefined;
+  readonly slots: string[];
+  readonly index: Map<object, number>;
+}
+
+// A remotable the vat already named (an export, import, virtual or durable
+// object: its slot starts with "o"), as smallcaps writes it: "$<index>.<its
+// alleged name>" the first time, "$<index>" again.
+function referenceOf(v: object, refs: Refs): unknown {
+  const seen = refs.index.get(v);
+  if (seen !== undefined) return `$${seen}`;
+  const slot = refs.slotOf(v);
+  const tag = (v as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+  if (slot === undefined || slot[0] !== 'o' || typeof tag !== 'string') return NOT_PLAIN;
+  const i = refs.slots.length;
+  refs.slots.push(slot);
+  refs.index.set(v, i);
+  return `$${i}.${tag}`;
+}
+
 // What encodeToSmallcaps makes of plain data (strings, numbers, bigints,
-// booleans, null, undefined, arrays, records with Object.prototype), or
-// NOT_PLAIN for anything else (references, promises, errors, tagged,
-// symbols, accessors, cycles deeper than the limit).
-function smallcapsOf(v: unknown, depth: number): unknown {
+// booleans, null, undefined, arrays, records with Object.prototype) and,
+// given `refs`, of remotables the vat already named; NOT_PLAIN for anything
+// else (other references, promises, errors, tagged, symbols, accessors,
+// cycles deeper than the limit).
+function smallcapsOf(v: unknown, depth: number, refs?: Refs): unknown {
   if (depth > 64) return NOT_PLAIN;
   switch (typeof v) {
     case 'string':
@@ -136,17 +159,21 @@ function smallcapsOf(v: unknown, depth: number): unknown {
     case 'object': {
       if (v === null) return null;
       if (Array.isArray(v)) {
-        if (Object.getPrototypeOf(v) !== Array.prototype) return NOT_PLAIN;
+        // What marshal's pass-style check accepts: the length plus one
+        // enumerable data property per index, and no other property (an
+        // extra name would be dropped, a getter run; break-16c #2).
+        if (Object.getPrototypeOf(v) !== Array.prototype || Reflect.ownKeys(v).length !== v.length + 1) return NOT_PLAIN;
         const out = new Array(v.length);
         for (let i = 0; i < v.length; i++) {
-          if (!(i in v)) return NOT_PLAIN;
-          const x = smallcapsOf(v[i], depth + 1);
+          const d = Object.getOwnPropertyDescriptor(v, i);
+          if (d === undefined || !('value' in d) || !d.enumerable) return NOT_PLAIN;
+          const x = smallcapsOf(d.value, depth + 1, refs);
           if (x === NOT_PLAIN) return NOT_PLAIN;
           out[i] = x;
         }
         return out;
       }
-      if (Object.getPrototypeOf(v) !== Object.prototype) return NOT_PLAIN;
+      if (Object.getPrototypeOf(v) !== Object.prototype) return refs ? referenceOf(v, refs) : NOT_PLAIN;
       const names = Reflect.ownKeys(v);
       const entries: [string, unknown][] = [];
       for (const name of names) {
@@ -155,7 +182,7 @@ function smallcapsOf(v: unknown, depth: number): unknown {
         if (!('value' in desc) || !desc.enumerable) return NOT_PLAIN;
       }
       for (const name of (names as string[]).sort()) {
-        const x = smallcapsOf((v as Record<string, unknown>)[name], depth + 1);
+        const x = smallcapsOf((v as Record<string, unknown>)[name], depth + 1, refs);
         if (x === NOT_PLAIN) return NOT_PLAIN;
         entries.push([startsSpecial(name) ? `!${name}` : name, x]);
       }
@@ -163,6 +190,15 @@ function smallcapsOf(v: unknown, depth: number): unknown {
     }
     default:
       return NOT_PLAIN;
+  }
+}
+
+// A proxy's traps may throw: the full marshal then gives the error it always gave.
+function smallcapsOfOrNot(value: unknown, refs?: Refs): unknown {
+  try {
+    return smallcapsOf(value, 0, refs);
+  } catch {
+    return NOT_PLAIN;
   }
 }
 
@@ -174,24 +210,102 @@ function smallcapsOf(v: unknown, depth: number): unknown {
  * marshal costs milliseconds inside QuickJS.
  */
 export function encodePlain(value: unknown): Capdata | undefined {
-  const encoded = smallcapsOf(value, 0);
+  const encoded = smallcapsOfOrNot(value);
   return encoded === NOT_PLAIN ? undefined : { body: `#${JSON.stringify(encoded)}`, slots: [] };
 }
 
 /**
- * Capdata for `value`: encodeFast where it applies, else `full(value)` (the
- * full marshal, which hardens). An array is frozen before it is read, as
- * harden would, so what is encoded is what its owner is left holding. The
- * guest's liveslots and the host's marshal both encode through this.
+ * Capdata for plain data and remotables `slotOf` already names (no other
+ * references, promises, errors, tagged or symbols), byte for byte what
+ * @endo/marshal's smallcaps gives when its convertValToSlot answers as
+ * `slotOf` does; undefined for anything else. Neither hardens nor checks
+ * pass styles: the caller hardens `value` first.
  */
-export function toCapDataFast(value: unknown, full: (value: unknown) => Capdata): Capdata {
-  if (Array.isArray(value)) Object.freeze(value);
-  const fast = typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : encodeFast(value);
-  return fast ?? full(value);
+export function encodeWithReferences(value: unknown, slotOf: (value: object) => string | undefined): Capdata | undefined {
+  const refs: Refs = { slotOf, slots: [], index: new Map() };
+  const encoded = smallcapsOfOrNot(value, refs);
+  return encoded === NOT_PLAIN ? undefined : { body: `#${JSON.stringify(encoded)}`, slots: refs.slots };
 }
 
-/** The value of `data`: decodeFast where it applies, else `full(data)`. */
-export function fromCapDataFast(data: Capdata, full: (data: Capdata) => unknown): unknown {
-  const fast = decodeFast(data);
+/**
+ * Capdata for `value`: encodeFast where it applies, else (given `slotOf`)
+ * encodeWithReferences on the hardened value, else `full(value)` (the full
+ * marshal, which hardens). An array is frozen before it is read, as harden
+ * would, so what is encoded is what its owner is left holding. The guest's
+ * liveslots and the host's marshal both encode through this.
+ */
+export function toCapDataFast(value: unknown, full: (value: unknown) => Capdata, slotOf?: (value: object) => string | undefined): Capdata {
+  if (Array.isArray(value)) Object.freeze(value);
+  const fast = typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : encodeFast(value);
+  if (fast) return fast;
+  if (slotOf && typeof value === 'object' && value !== null) {
+    const known = encodeWithReferences(harden(value), slotOf);
+    if (known) return known;
+  }
+  return full(value);
+}
+
+const NOT_DECODED = Symbol('not decoded');
+
+// The inverse of smallcapsOf with references: plain JSON plus "$<index>" and
+// "$<index>.<iface>" strings; NOT_DECODED for anything else (escaped or
+// special strings, special record keys, promises, a slot `slotToVal` does not
+// take). Containers are frozen as they are made.
+function decodeRefs(v: unknown, depth: number, data: Capdata, slotToVal: (slot: string, iface: string | undefined) => unknown, made: Map<number, unknown>): unknown {
+  if (depth > 64) return NOT_DECODED;
+  if (typeof v === 'string') {
+    if (!startsSpecial(v)) return v;
+    const m = v[0] === '$' ? /^\$(0|[1-9][0-9]{0,8})(?:\.([^]*))?$/.exec(v) : null;
+    if (!m) return NOT_DECODED;
+    const index = Number(m[1]);
+    if (made.has(index)) return made.get(index);
+    if (index >= data.slots.length) return NOT_DECODED;
+    const value = slotToVal(data.slots[index], m[2]);
+    if (value === undefined) return NOT_DECODED;
+    made.set(index, value);
+    return value;
+  }
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = decodeRefs(v[i], depth + 1, data, slotToVal, made);
+      if (x === NOT_DECODED) return NOT_DECODED;
+      v[i] = x;
+    }
+    return Object.freeze(v);
+  }
+  for (const k of Object.keys(v)) {
+    if (startsSpecial(k)) return NOT_DECODED;
+    const x = decodeRefs((v as Record<string, unknown>)[k], depth + 1, data, slotToVal, made);
+    if (x === NOT_DECODED) return NOT_DECODED;
+    (v as Record<string, unknown>)[k] = x;
+  }
+  return Object.freeze(v);
+}
+
+/**
+ * The value of capdata holding plain data and remotables ("$<index>[.<iface>]"),
+ * as @endo/marshal's smallcaps decodes it when its convertSlotToVal answers
+ * as `slotToVal` does (each slot index decoded once); undefined for anything
+ * else, or when `slotToVal` answers undefined.
+ */
+export function decodeWithReferences(data: Capdata, slotToVal: (slot: string, iface: string | undefined) => unknown): { value: unknown } | undefined {
+  if (!data.body.startsWith('#')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.body.slice(1));
+  } catch {
+    return undefined;
+  }
+  const value = decodeRefs(parsed, 0, data, slotToVal, new Map());
+  return value === NOT_DECODED ? undefined : { value };
+}
+
+/**
+ * The value of `data`: decodeFast where it applies, else (given
+ * `slotToVal`) decodeWithReferences, else `full(data)`.
+ */
+export function fromCapDataFast(data: Capdata, full: (data: Capdata) => unknown, slotToVal?: (slot: string, iface: string | undefined) => unknown): unknown {
+  const fast = decodeFast(data) ?? (slotToVal && data.slots.length > 0 ? decodeWithReferences(data, slotToVal) : undefined);
   return fast === undefined ? full(data) : fast.value;
 }

@@ -64,9 +64,13 @@ function fastEncode(value: unknown): string | undefined {
  * the heap copy cannot go stale (an aborted crank discards heap and vatstore
  * changes together).
  */
-function cacheHotKeys(store: VatStore, hot: (key: string) => boolean): VatStore {
+function cacheHotKeys(store: VatStore, hot: (key: string) => boolean): VatStore & { knownAbsent(key: string): void } {
   const cache = new Map<string, string | undefined>();
   return {
+    /** `key` cannot be in the vatstore (it names an object made just now): a later get needs no syscall. */
+    knownAbsent(key) {
+      if (hot(key)) cache.set(key, undefined);
+    },
     get(key) {
       if (!hot(key)) return store.get(key);
       if (cache.has(key)) return cache.get(key);

@@ -180,6 +180,11 @@ export function makeVatData(rawStore: VatStore, marshal: Marshaller, incarnation
     vrefOf: (value: unknown) => (typeof value === 'object' && value !== null ? vrefOf.get(value) : undefined),
     isVirtualVref: (vref: string) => VREF.test(vref),
     provideBaggage,
+    /** Work every contract instance starts with, done once in an installation zygote's image: instanceBaggage and the kind handles' prototype. */
+    prepareInstances: () => {
+      provideBaggage('instanceBaggage');
+      objects.prepareKindHandles();
+    },
     undefinedKinds,
     sampleRecords,
     findNonDurable: (value: unknown, path: string) => findNonDurable(harden(value), path),

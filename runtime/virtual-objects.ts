@@ -133,11 +133,15 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
       const methods: Record<string, unknown> = {};
       for (const [name, fn] of Object.entries(behavior)) {
         if (typeof fn !== 'function') throw Error(`kind ${def.record.tag}: behavior ${name} must be a function`);
-        methods[name] = function (this: object, ...args: unknown[]) {
-          const context = isRepOf(def, facet, this) ? contexts.get(this) : undefined;
-          if (context === undefined) throw Error(`${name} called on something that is not a ${facet === null ? def.record.tag : `${def.record.tag} ${facet} facet`}`);
-          return fn(context(this), ...args);
-        };
+        // Method syntax: a function with no `prototype` object for Far's
+        // harden to freeze.
+        methods[name] = {
+          [name](this: object, ...args: unknown[]) {
+            const context = isRepOf(def, facet, this) ? contexts.get(this) : undefined;
+            if (context === undefined) throw Error(`${name} called on something that is not a ${facet === null ? def.record.tag : `${def.record.tag} ${facet} facet`}`);
+            return fn(context(this), ...args);
+          },
+        }[name];
       }
       const made: object = Far(facet === null ? def.record.tag : `${def.record.tag} ${facet}`, methods as any);
       protos.set(key, made);
@@ -225,6 +229,8 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
       const updated = { ...record, nextId: n + 1 };
       writeKind(def.id, updated);
       (def as { record: KindRecord }).record = updated;
+      const base = baseVref(def, n);
+      refs.born(record.facets ? record.facets.map((_, i) => `${base}:${i}`) : [base]);
       const s: Record<string, string> = {};
       for (const [k, v] of Object.entries(init)) s[k] = encodeValue(v, def.record.durable, `${def.record.tag}.state.${k}`);
       for (const text of Object.values(s)) refs.adjust(undefined, text, def.record.durable);
@@ -259,6 +265,7 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   const handleDef = register(K.kindHandle, { tag: 'KindHandle', durable: true, facets: null, definedIn: 0, nextId: 1 }, (tag: string) => ({ tag }), {
     getTag: ({ state }: any) => state.tag,
   });
+  const makeHandle = makeMaker(handleDef);
   const kindIdOfHandle = (handle: unknown): number => {
     const vref = vrefOf.get(handle as object);
     const m = vref && VREF.exec(vref);
@@ -268,10 +275,9 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
   };
   const makeKindHandle = (tag: string) => {
     if (typeof tag !== 'string' || tag === '') throw Error('a kind handle needs a non-empty tag');
-    const rec = readKind(K.kindHandle, true) ?? handleDef.record;
-    writeKind(K.kindHandle, rec);
-    (handleDef as { record: KindRecord }).record = rec;
-    return makeMaker(handleDef)(tag);
+    // The maker writes the record (its nextId advanced) in any case.
+    (handleDef as { record: KindRecord }).record = readKind(K.kindHandle, true) ?? handleDef.record;
+    return makeHandle(tag);
   };
 
   /**
@@ -455,7 +461,10 @@ export function makeVirtualObjects(ctx: VatDataContext, refs: Refcounts) {
     return out;
   };
 
-  return { defs, deleteIfUnreachable, takeReleasedStates, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
+  /** Builds the kind handles' shared prototype now (a zygote does, so its forks need not). */
+  const prepareKindHandles = () => void protoFor(handleDef, null);
+
+  return { prepareKindHandles, defs, deleteIfUnreachable, takeReleasedStates, makeKindHandle, defineDurable, defineVirtual, reanimateObject, undefinedKinds, sampleRecords };
 }
 
 /**

@@ -140,7 +140,19 @@ export function makeRefcounts(ctx: VatDataContext, marshal: Pick<Marshaller, 're
     return out;
   };
 
-  return { candidates, settled, loadPending, count, addRef, dropRef, ref, adjust, exported, unexported, isVirtual, weakKeyAdded, weakKeyRemoved, recognizedByStores, weakHolders };
+  /**
+   * Objects (their vrefs: a facet's each) made just now under an id never
+   * used before: no count or export record can exist for them, so reading
+   * one later costs no syscall.
+   */
+  const born = (vrefs: readonly string[]) => {
+    for (const vref of vrefs) {
+      store.knownAbsent(rcKey(baseOf(vref)));
+      store.knownAbsent(exportKey(vref));
+    }
+  };
+
+  return { born, candidates, settled, loadPending, count, addRef, dropRef, ref, adjust, exported, unexported, isVirtual, weakKeyAdded, weakKeyRemoved, recognizedByStores, weakHolders };
 }
 
 export type Refcounts = ReturnType<typeof makeRefcounts>;

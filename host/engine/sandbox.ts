@@ -1,7 +1,6 @@
 // A sandbox: one QuickJS runtime and context inside one metered wasm
 // instance, entered only through evaluate() and call(), reaching the host only
 // through one syscall function with a fixed id.
-import crypto from 'node:crypto';
 import { GuestError, HostStackOverflow, InstanceDiscarded, NotQuiescent, SnapshotError } from './errors.js';
 import { RUNTIME_LAYOUT, STACK_GUARD } from './quickjs-build.js';
 import { Ffi, type Ptr } from './ffi.js';
@@ -16,6 +15,7 @@ import {
 import { meteredBinary, type WasmBinary } from './wasm-binary.js';
 import { isHostStackOverflow, WASM_PAGE, WasmInstance } from './wasm-instance.js';
 import { instanceHolding, recycleInstance } from './instance-pool.js';
+import { RANDOM_PRELUDE, RESEED_GLOBAL, seedWords } from './random-seed.js';
 
 /** The guest's one door to the host: a string request, a string reply. */
 export type SyscallHandler = (request: string) => string;
@@ -44,7 +44,6 @@ export interface CallOptions {
 
 export const SYSCALL_GLOBAL = '__quickvat_syscall';
 const SYSCALL_ID = 1;
-const RESEED_GLOBAL = '__quickvat_reseed';
 const HOST_FUNCTIONS = Object.freeze({ [SYSCALL_GLOBAL]: SYSCALL_ID });
 const MIN_MEMORY = 16 * 1024 * 1024;
 // Room between QuickJS's limit and the native guard's floor, for the frames
@@ -55,29 +54,6 @@ const DEFAULTS = {
   stackLimitBytes: 256 * 1024,
   defaultBudget: 2_000_000_000n,
 } as const;
-// QuickJS's own Math.random is seeded from the clock at context creation and
-// shared by every fork of an image; ours is xoshiro128** seeded per vat.
-const PRELUDE = `(() => {
-  let a = 1, b = 2, c = 3, d = 4;
-  const rotl = (x, k) => (x << k) | (x >>> (32 - k));
-  const next = () => {
-    const r = Math.imul(rotl(Math.imul(b, 5), 7), 9);
-    const t = b << 9;
-    c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
-    return r >>> 0;
-  };
-  const random = function random() { return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992; };
-  Object.defineProperty(Math, 'random', { value: random, writable: true, configurable: true });
-  Object.defineProperty(globalThis, '${RESEED_GLOBAL}', {
-    value: (words) => {
-      [a, b, c, d] = String(words).split(',').map((w) => Number(w) | 0);
-      if ((a | b | c | d) === 0) a = 1;
-      return '';
-    },
-    configurable: true,
-  });
-})();`;
-
 interface Resolved {
   readonly maxMemoryBytes: number;
   readonly stackLimitBytes: number;
@@ -100,11 +76,6 @@ function resolve(options: SandboxOptions): Resolved {
     defaultBudget: options.defaultBudget ?? DEFAULTS.defaultBudget,
     binary: options.binary ?? meteredBinary(),
   };
-}
-
-function seedWords(identity: string): number[] {
-  const h = crypto.createHash('sha256').update(`quickvat/random/${identity}`).digest();
-  return [0, 4, 8, 12].map((o) => h.readInt32LE(o));
 }
 
 export class Sandbox {
@@ -159,7 +130,7 @@ export class Sandbox {
     });
     const sandbox = new Sandbox(inst, value.rt, value.ctx, stackBase, opts);
     sandbox.installHostFunctions();
-    sandbox.evaluate(PRELUDE, { filename: 'quickvat-prelude.js' });
+    sandbox.evaluate(RANDOM_PRELUDE, { filename: 'quickvat-prelude.js' });
     sandbox.reseed(options.identity ?? '');
     return sandbox;
   }

@@ -58,9 +58,12 @@ export class BlockRunner {
   }
 
   /**
-   * Runs an input (a host send) now, or, while a block is running, right
-   * after it commits: a block's content never depends on when inputs arrive
-   * during it (issue #10: inputs enter at block boundaries).
+   * Runs an input (a host send or release) now, or, while a block is
+   * running, right after it commits: a block's content never depends on when
+   * sends arrive during it (issue #10: inputs enter at block boundaries).
+   * Host operations (createVat, install, upgrade, suspend...) are synchronous
+   * and do not come through here: made during a block they run between two
+   * of its cranks (docs/operators-guide.md, "Blocks and durability").
    */
   atBoundary(run: () => void, cancel: () => void): void {
     if (this.inBlock) this.deferred.push({ run, cancel });

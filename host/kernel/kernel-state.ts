@@ -114,11 +114,21 @@ export class KernelState {
   allocateVatId(): VatId {
     return `v${this.counter('vat')}`;
   }
+  /**
+   * Every vat, in creation order. Ids are allocated in sequence and a vat is
+   * added in the crank that allocates its id, so they are v1 up to the
+   * counter. (A list rewritten at every addVat made each fork write O(vats)
+   * bytes: 0.2 ms per fork at 300 vats, and growing.)
+   */
   vatIds(): VatId[] {
-    return (this.store.get('k.vats') as VatId[] | undefined) ?? [];
+    const next = (this.store.get('k.next.vat') as number | undefined) ?? 1;
+    const ids: VatId[] = [];
+    for (let n = 1; n < next; n++) if (this.hasVat(`v${n}`)) ids.push(`v${n}`);
+    return ids;
   }
   addVat(id: VatId, record: VatRecord): void {
-    this.store.set('k.vats', [...this.vatIds(), id]);
+    // Stores written before vatIds() counted kept the list here.
+    if (this.store.has('k.vats')) this.store.delete('k.vats');
     this.setVat(id, record);
   }
   vat(id: VatId): VatRecord {
@@ -344,6 +354,11 @@ export class KernelState {
   }
   allocateImportVref(vat: VatId, kind: 'o' | 'p'): Vref {
     return `${kind}-${this.counter(`${vat}.${kind}`)}`;
+  }
+
+  /** The vref allocateImportVref would give after `ahead` more allocations, allocating nothing. */
+  peekImportVref(vat: VatId, kind: 'o' | 'p', ahead: number): Vref {
+    return `${kind}-${((this.store.get(`k.next.${vat}.${kind}`) as number | undefined) ?? 1) + ahead}`;
   }
 
   // --- vatstore

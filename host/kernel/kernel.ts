@@ -414,7 +414,7 @@ export class Kernel {
       dropImports: (vat, vrefs) => this.gc.dropImports(vat, vrefs),
       retireImports: (vat, vrefs) => this.gc.retireImports(vat, vrefs),
       // Diagnostics, not state: replays do not log again.
-      log: (vat, level, text) => this.outbox.note(`${vat} ${level}: ${text}`),
+      log: (vat, level, text) => this.outbox.vatLine(vat, level, text),
     };
   }
 

@@ -75,8 +75,11 @@ export class RunItems {
       const rp = state.promise(msg.result);
       if (rp.state === 'unresolved') state.setPromise(msg.result, { ...rp, decider: owner });
     }
-    state.noteMethodUsed(owner, vref, msg.method);
-    this.deliverTo(owner, ['deliver', vref, msg.method, args, result], delivered);
+    const { noMethod } = this.deliverTo(owner, ['deliver', vref, msg.method, args, result], delivered);
+    // Names the object does not have are not methods clients use: noting
+    // them would let any client grow the index (and every later call's cost)
+    // without bound (break-10c #3).
+    if (!noMethod) state.noteMethodUsed(owner, vref, msg.method);
   }
 
   resolveResult(msg: Message, rejected: boolean, data: Capdata): void {

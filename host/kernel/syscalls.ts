@@ -25,8 +25,27 @@ export function checkVatstoreKey(value: unknown): string {
   return key;
 }
 
-/** Meter units charged per syscall, per byte of request and reply, and per key a getNextKey steps over. */
-export const SYSCALL_COST = Object.freeze({ perCall: 2_000n, perByte: 20n, perScanStep: 2_000n });
+/** Meter units charged per syscall, per byte of request and reply, per key a getNextKey steps over, and per write of a vatstoreWrites. */
+export const SYSCALL_COST = Object.freeze({ perCall: 2_000n, perByte: 20n, perScanStep: 2_000n, perWrite: 500n });
+
+/** Writes one vatstoreWrites syscall carries at most (the guest flushes at this many). */
+export const MAX_VATSTORE_WRITES = 256;
+
+/**
+ * The writes of a vatstoreWrites syscall, checked as vatstoreSet and
+ * vatstoreDelete check theirs: [key, value] sets, [key, null] deletes, in
+ * order. Throws SyscallError. Trial vats use this very check.
+ */
+export function checkVatstoreWrites(value: unknown): [string, string | null][] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_VATSTORE_WRITES) {
+    throw new SyscallError(`vatstoreWrites takes a list of 1 to ${MAX_VATSTORE_WRITES} writes`);
+  }
+  return value.map((w: unknown, i) => {
+    if (!Array.isArray(w) || w.length !== 2) throw new SyscallError(`vatstore write ${i} must be [key, value or null]`);
+    const key = checkVatstoreKey(w[0]);
+    return [key, w[1] === null ? null : assertString(w[1], `vatstore value for ${JSON.stringify(key.slice(0, 80))}`)];
+  });
+}
 
 /** A syscall's reply and the host work beyond its bytes, in meter units. */
 export type SyscallReply = readonly [reply: string, extraUnits: bigint];
@@ -114,6 +133,14 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       store.delete(state.vatstoreKey(vat, checkVatstoreKey(a[0])));
       return ['', 0n];
     }
+    case 'vatstoreWrites': {
+      const writes = checkVatstoreWrites(a[0]);
+      for (const [key, value] of writes) {
+        if (value === null) store.delete(state.vatstoreKey(vat, key));
+        else store.set(state.vatstoreKey(vat, key), value);
+      }
+      return ['', SYSCALL_COST.perWrite * BigInt(writes.length)];
+    }
     case 'vatstoreGetNextKey': {
       const prefix = state.vatstoreKey(vat, '');
       const prior = a[0] === '' ? '' : checkVatstoreKey(a[0]);
@@ -129,6 +156,7 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
       return ['', 0n];
     case 'log': {
       const level = assertString(a[0], 'log level', 10);
+      if (!/^[a-z]+$/.test(level)) throw new SyscallError('a log level is a lower-case word (log, warn, error)');
       const text = assertString(a[1], 'log text', 10_000);
       k.log(vat, level, text);
       return ['', 0n];

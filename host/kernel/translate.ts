@@ -49,6 +49,29 @@ export class Translator {
     return { body: data.body, slots: data.slots.map((k) => this.vrefForVat(vat, k)) };
   }
 
+  /**
+   * Like toVat, but imports nothing (trials must leave no trace): a
+   * reference new to the vat gets the vref toVat would give it now. `fresh`
+   * holds those given so far; share it across the calls that stand for one
+   * sequence of toVat calls (an upgrade's privateArgs, then vatParameters),
+   * so pre-flight starts the new incarnation with exactly the references the
+   * upgrade would (break16 #6).
+   */
+  provisionalToVat(vat: VatId, data: Capdata, fresh: Map<Kref, Vref>): Capdata {
+    return {
+      body: data.body,
+      slots: data.slots.map((k) => {
+        const vref = this.state.vrefFor(vat, k) ?? fresh.get(k);
+        if (vref !== undefined) return vref;
+        const kind = isKpid(k) ? 'p' : 'o';
+        const ahead = [...fresh.keys()].filter((f) => (isKpid(f) ? 'p' : 'o') === kind).length;
+        const next = this.state.peekImportVref(vat, kind, ahead);
+        fresh.set(k, next);
+        return next;
+      }),
+    };
+  }
+
   /** Like toVat, but refuses to import anything new (trials must leave no trace). */
   existingToVat(vat: VatId, data: Capdata): Capdata {
     return {

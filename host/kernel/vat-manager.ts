@@ -53,19 +53,22 @@ export interface DeliveryResult {
   readonly used: bigint;
   /** What the vat returned for a start delivery (e.g. a contract's kit). */
   readonly result?: Capdata;
+  /** The message's target had no such method (runtimes since break-10c #3 say so; older ones never do). */
+  readonly noMethod?: true;
 }
 
 /** The guest's reply to a dispatch: {"ok":true[,"result"]} or {"error"}. */
-export function parseReply(vat: VatId, reply: string): { ok: true; result?: Capdata } | { ok: false; error: string } {
+export function parseReply(vat: VatId, reply: string): { ok: true; result?: Capdata; noMethod?: true } | { ok: false; error: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(reply);
   } catch {
     return { ok: false, error: `vat ${vat} replied to a delivery with something that is not JSON` };
   }
-  const r = parsed as { ok?: unknown; error?: unknown; result?: unknown };
+  const r = parsed as { ok?: unknown; error?: unknown; result?: unknown; noMethod?: unknown };
   if (r && r.ok === true) {
-    return r.result === undefined ? { ok: true } : { ok: true, result: assertCapdata(r.result, 'delivery result') };
+    const noMethod = r.noMethod === true ? ({ noMethod: true } as const) : {};
+    return r.result === undefined ? { ok: true, ...noMethod } : { ok: true, result: assertCapdata(r.result, 'delivery result'), ...noMethod };
   }
   return { ok: false, error: typeof r?.error === 'string' ? r.error : 'malformed delivery reply' };
 }
@@ -220,7 +223,7 @@ export class VatManager {
       if (illegal) throw illegal;
       const outcome = parseReply(this.id, reply);
       if (!outcome.ok) throw new DeliveryFailed(`vat ${this.id} failed the delivery: ${outcome.error}`);
-      return { syscalls, result: outcome.result, used: sandbox.lastUsed };
+      return { syscalls, result: outcome.result, used: sandbox.lastUsed, ...(outcome.noMethod ? { noMethod: true } : {}) };
     } finally {
       sandbox.onSyscall = null;
     }

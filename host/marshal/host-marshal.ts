@@ -33,6 +33,14 @@ export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): Hos
     return p;
   };
 
+  // What convertSlotToVal below gives for an object reference; undefined
+  // (the full path) for anything else.
+  const knownPresence = (slot: string, iface: string | undefined) => {
+    if (!slot.startsWith('ko')) return undefined;
+    if (typeof iface === 'string') ifaces.set(slot, iface);
+    return presence(slot);
+  };
+
   const m = makeMarshal(
     (val: any): string => {
       const kref = krefs.get(val);
@@ -61,7 +69,8 @@ export function makeHostMarshal(promiseFor: (kp: Kref) => Promise<unknown>): Hos
 
   return {
     serialize: (value) => toCapDataFast(value, (v) => m.toCapData(harden(v) as any) as { body: string; slots: string[] }),
-    unserialize: (data) => fromCapDataFast(data as { body: string; slots: string[] }, (d) => m.fromCapData(d as any)),
+    // Plain data with presences (a kit, most answers that carry objects) skips marshal too.
+    unserialize: (data) => fromCapDataFast(data as { body: string; slots: string[] }, (d) => m.fromCapData(d as any), knownPresence),
     krefOf: (value) => (typeof value === 'object' && value !== null ? krefs.get(value) : undefined),
     presence,
     interfaceOf: (kref) => ifaces.get(kref),

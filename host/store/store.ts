@@ -103,6 +103,9 @@ export class Store {
    */
   lastScanSteps = 0;
 
+  /** Bumped whenever committed contents change (commit, import): open entries() iterators read them again. */
+  #generation = 0;
+
   /** True while there are uncommitted writes. */
   get dirty(): boolean {
     this.#open();
@@ -191,37 +194,56 @@ export class Store {
    * Entries under `prefix` after `after`, in key order, as this crank sees
    * the store. Writes made while iterating are seen by later steps: the
    * buffer is asked afresh at each step, and each committed key is checked
-   * against it when reached. Committed keys come from one lmdb cursor (they
-   * cannot change until commit(), which a crank never calls), so a step costs
-   * O(log n) in the buffer plus one cursor step, not a new cursor per key:
-   * a GC sweep reads every kernel row this way.
+   * against it when reached. Committed keys are read ENTRIES_BATCH at a time
+   * (a GC sweep reads every kernel row this way: one lmdb cursor per batch,
+   * not per key); no cursor stays open between steps, so an iterator left
+   * unfinished pins no lmdb pages, and a commit() between steps makes the
+   * next step read committed keys again after the position.
    */
   *entries(prefix: string, after?: string): Generator<[string, unknown]> {
     const db = this.#open();
     checkKey(prefix, 'prefix');
     if (after !== undefined) checkKey(after, 'after key');
     let last = after !== undefined && compareKeys(after, prefix) >= 0 ? after : undefined;
-    const start = last ?? prefix;
-    const committed = db.getKeys({ start: start === '' ? undefined : Buffer.from(start, 'utf8'), exclusiveStart: last !== undefined })[Symbol.iterator]();
-    const pull = (): string | undefined => {
-      const step = committed.next();
-      if (step.done) return undefined;
-      const key = decodeKey(step.value);
-      return key.startsWith(prefix) ? key : undefined;
-    };
-    try {
-      let next = pull();
-      for (;;) {
-        // Committed keys this crank deleted (or that the caller has passed) are skipped.
-        while (next !== undefined && ((last !== undefined && compareKeys(next, last) <= 0) || this.#buffer.lookup(next) === null)) next = pull();
-        const buffered = this.#buffer.firstSetKey(prefix, last ?? prefix, last !== undefined);
-        const key = next === undefined ? buffered : buffered === undefined || compareKeys(next, buffered) < 0 ? next : buffered;
-        if (key === undefined) return;
-        last = key;
-        yield [key, this.get(key)];
+    let batch: string[] = [];
+    let at = 0;
+    let more = true;
+    let generation = this.#generation;
+    // The next committed keys under the prefix after `from` (from the prefix itself when undefined).
+    const fill = (from: string | undefined) => {
+      batch = [];
+      at = 0;
+      const start = from ?? prefix;
+      for (const raw of db.getKeys({ start: start === '' ? undefined : Buffer.from(start, 'utf8'), exclusiveStart: from !== undefined, limit: ENTRIES_BATCH })) {
+        const key = decodeKey(raw);
+        if (!key.startsWith(prefix)) break;
+        batch.push(key);
       }
-    } finally {
-      committed.return?.();
+      more = batch.length === ENTRIES_BATCH;
+    };
+    const nextCommitted = (): string | undefined => {
+      if (generation !== this.#generation) {
+        generation = this.#generation;
+        fill(last);
+      }
+      for (;;) {
+        for (; at < batch.length; at++) {
+          const key = batch[at];
+          // Committed keys this crank deleted (or that the caller has passed) are skipped.
+          if ((last === undefined || compareKeys(key, last) > 0) && this.#buffer.lookup(key) !== null) return key;
+        }
+        if (!more) return undefined;
+        fill(batch[batch.length - 1]);
+      }
+    };
+    fill(last);
+    for (;;) {
+      const next = nextCommitted();
+      const buffered = this.#buffer.firstSetKey(prefix, last ?? prefix, last !== undefined);
+      const key = next === undefined ? buffered : buffered === undefined || compareKeys(next, buffered) < 0 ? next : buffered;
+      if (key === undefined) return;
+      last = key;
+      yield [key, this.get(key)];
     }
   }
 
@@ -241,6 +263,7 @@ export class Store {
         else db.putSync(raw, asBinary(write));
       }
     });
+    this.#generation++;
     this.#buffer.clear();
   }
 
@@ -298,6 +321,7 @@ export class Store {
     db.transactionSync(() => {
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
     });
+    this.#generation++;
   }
 
   /**
@@ -446,6 +470,8 @@ function readsBackAsIs(value: unknown): boolean {
  */
 const DECODED_CACHE_ENTRIES = 4_096;
 const CACHED_VALUE_BYTES = 4_096;
+/** Committed keys entries() reads with one lmdb cursor. */
+const ENTRIES_BATCH = 64;
 
 /**
  * Deep-freezes a decoded value and returns true, or returns false (leaving it

@@ -12,7 +12,7 @@
 // is the verdict the real upgrade gets.
 import { Sandbox, type SandboxOptions, type SnapshotImage } from '../engine/index.js';
 import { assertCapdata, assertString, assertVref, type Capdata } from '../kernel/refs.js';
-import { checkVatstoreKey, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
+import { checkVatstoreKey, checkVatstoreWrites, SYSCALL_COST, syscallCost } from '../kernel/syscalls.js';
 import { collectsCycles, DISPATCH, parseReply } from '../kernel/vat-manager.js';
 import { compareKeys } from '../store/index.js';
 import { upgradeReason } from './upgrade-error.js';
@@ -58,6 +58,8 @@ export class TrialVat {
   private sortedOverlay: string[] | null = null;
   /** Deleted keys the last nextKey stepped over (charged as the kernel charges its store's). */
   private scanSteps = 0;
+  /** Writes the last vatstoreWrites made (charged as the kernel charges them). */
+  private writes = 0;
 
   /**
    * A trial on `sandbox`, which it owns from now on (dispose() disposes it).
@@ -83,8 +85,9 @@ export class TrialVat {
     this.sandbox.onSyscall = (request) => {
       try {
         this.scanSteps = 0;
+        this.writes = 0;
         const reply = this.syscall(request, resolutions);
-        this.sandbox.charge(syscallCost(request.length + reply.length, SYSCALL_COST.perScanStep * BigInt(this.scanSteps)));
+        this.sandbox.charge(syscallCost(request.length + reply.length, SYSCALL_COST.perScanStep * BigInt(this.scanSteps) + SYSCALL_COST.perWrite * BigInt(this.writes)));
         return reply;
       } catch (err) {
         illegal ??= err as Error;
@@ -160,6 +163,12 @@ export class TrialVat {
       case 'vatstoreDelete':
         this.write(key(), null);
         return '';
+      case 'vatstoreWrites': {
+        const writes = checkVatstoreWrites(a[0]);
+        for (const [k, value] of writes) this.write(k, value);
+        this.writes = writes.length;
+        return '';
+      }
       case 'vatstoreGetNextKey': {
         const next = this.nextKey(a[0] === '' ? '' : key());
         return next === undefined ? '' : JSON.stringify(next);
@@ -184,7 +193,7 @@ export class TrialVat {
         assertVref(a[0], 'subscribe target');
         return '';
       case 'log':
-        assertString(a[0], 'log level', 10);
+        if (!/^[a-z]+$/.test(assertString(a[0], 'log level', 10))) throw new Error('a log level is a lower-case word (log, warn, error)');
         assertString(a[1], 'log text', 10_000);
         return '';
       // A trial's GC point reports dropped imports to nobody.

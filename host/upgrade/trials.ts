@@ -4,7 +4,7 @@
 // sandbox options, and (in trial-vat.ts) the kernel's syscall checks and charges.
 import type { Sandbox } from '../engine/index.js';
 import type { Kernel, VatBundle } from '../kernel/kernel.js';
-import type { Capdata, VatId, Vref } from '../kernel/refs.js';
+import type { Capdata, Kref, VatId, Vref } from '../kernel/refs.js';
 import { copiedVatstore, TrialVat, type VatstoreView } from './trial-vat.js';
 
 export interface TrialOptions {
@@ -41,8 +41,16 @@ export function trialUpgrade(
   const image = kernel.baseImage().image;
   const incarnation = record.incarnation + 1;
   const opts: Record<string, unknown> = { incarnation, role: record.role === 'contract' ? 'upgrade' : 'root' };
-  if (options.privateArgs) opts.privateArgs = kernel.translator.existingToVat(vat, options.privateArgs);
-  if (options.vatParameters) opts.vatParameters = kernel.translator.existingToVat(vat, options.vatParameters);
+  // What the upgrade would pass, in its order (upgrader.ts). A trial gone
+  // before the next crank (readThrough) gets references new to the vat as
+  // the imports the upgrade would give them, without importing them, so
+  // pre-flight judges what the upgrade accepts (break16 #6). One that lives
+  // on (a shadow) could see those vrefs given to other objects later, so it
+  // takes only references the vat already holds.
+  const fresh = new Map<Kref, Vref>();
+  const toTrial = (data: Capdata) => (options.readThrough ? kernel.translator.provisionalToVat(vat, data, fresh) : kernel.translator.existingToVat(vat, data));
+  if (options.privateArgs) opts.privateArgs = toTrial(options.privateArgs);
+  if (options.vatParameters) opts.vatParameters = toTrial(options.vatParameters);
   if (options.exits) opts.exits = options.exits;
   const trial = TrialVat.restore(image, `${vat}#${incarnation}`, vatstoreFor(kernel, vat, options), BigInt(record.budget), kernel.sandboxOptions);
   const outcome = trial.deliver(['startVat', bundle, opts]);

@@ -3,7 +3,7 @@ import { Far, harden, makeMarshal } from '../../host/marshal/endo.js';
 
 // The guest runtime expects the global harden that lockdown provides.
 (globalThis as { harden?: unknown }).harden ??= harden;
-const { decodePlain, encodePlain, encodeScalar } = await import('../../runtime/smallcaps-fast.js');
+const { decodePlain, decodeWithReferences, encodePlain, encodeScalar, encodeWithReferences } = await import('../../runtime/smallcaps-fast.js');
 
 const m = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
 
@@ -82,5 +82,90 @@ describe('runtime: encodeFast / decodeFast (the delivery path) agree with @endo/
     Object.defineProperty(accessor, 0, { get: () => 1 });
     const proxy = new Proxy([1], { ownKeys() { throw Error('trap'); } });
     for (const v of [holes, extra, accessor, proxy]) assert.equal(encodeFast(v), undefined);
+  });
+
+  it('encodes records and arrays of remotables the vat already named exactly as marshal does, and declines unnamed ones and promises', () => {
+    const a = Far('LedgerPublic', {});
+    const b = Far('LedgerCreator', {});
+    const c = Far('Other', {});
+    const slots = new Map<object, string>([[a, 'o+d11/1'], [b, 'o+d12/1'], [c, 'o-4']]);
+    const named = makeMarshal((v: object) => slots.get(v)!, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+    const cases = [
+      { publicFacet: a, creatorFacet: b },
+      { z: a, a: [b, a, 'x', 1n], m: { c, again: c }, '#k': undefined },
+      [c, a, c],
+      a,
+    ];
+    for (const v of cases) {
+      const expected = named.toCapData(harden(v) as never);
+      assert.deepEqual(encodeWithReferences(v, (x: object) => slots.get(x)), expected, JSON.stringify(expected));
+    }
+    const unnamed = Far('Unnamed', {});
+    for (const v of [{ x: unnamed }, [Promise.resolve()], { e: new Error('x') }, { p: harden(Promise.resolve()) }]) {
+      assert.equal(encodeWithReferences(v, (x: object) => slots.get(x)), undefined);
+    }
+    // A promise the vat named (p+N) is not a remotable: the full path encodes it.
+    const p = harden(Promise.resolve());
+    assert.equal(encodeWithReferences([p], () => 'p+5'), undefined);
+  });
+
+  it('declines arrays marshal refuses (extra names, accessors, hidden indexes, throwing proxies) without running their code (break-16c #2)', () => {
+    const a = Far('LedgerPublic', {});
+    const slotOf = (x: object) => (x === a ? 'o+d11/1' : undefined);
+    let ran = 0;
+    const extra = Object.assign([a, 1], { x: 1 });
+    const accessor = [a, 0];
+    Object.defineProperty(accessor, 1, { get: () => ++ran, enumerable: true });
+    const hidden = [a, 1];
+    Object.defineProperty(hidden, 1, { value: 1, enumerable: false });
+    const proxy = new Proxy([a], { ownKeys() { throw Error('trap'); } });
+    for (const v of [extra, accessor, hidden, proxy, { nested: extra }, [[a], accessor]]) {
+      assert.equal(encodeWithReferences(v, slotOf), undefined);
+      assert.equal(encodePlain(v), undefined);
+    }
+    assert.equal(ran, 0, 'no getter ran');
+    // Marshal refuses each of them too, so the full path keeps refusing them.
+    const named = makeMarshal((v: object) => slotOf(v)!, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+    for (const v of [extra, accessor, hidden]) assert.throws(() => named.toCapData(harden(v) as never));
+  });
+
+  it('decodes plain data with remotables exactly as marshal does (one value per slot index), and declines anything else', () => {
+    const made = new Map<string, object>();
+    const seen: [string, string | undefined][] = [];
+    const toVal = (slot: string, iface: string | undefined) => {
+      seen.push([slot, iface]);
+      let v = made.get(slot);
+      if (!v) made.set(slot, (v = Far(`presence ${slot}`, {})));
+      return v;
+    };
+    const full = makeMarshal(undefined, toVal as never, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
+    const cases = [
+      { body: '#{"creatorFacet":"$0.Alleged: LedgerCreator","publicFacet":"$1.Alleged: LedgerPublic"}', slots: ['ko1', 'ko2'] },
+      { body: '#[["$0.Alleged: a","$1",{"x":"$0","y":[1,"s",null,true]}],"$1"]', slots: ['ko3', 'ko4'] },
+      { body: '#"$0"', slots: ['ko5'] },
+    ];
+    for (const data of cases) {
+      seen.length = 0;
+      const expected = full.fromCapData(data as never);
+      const marshalCalls = [...seen];
+      seen.length = 0;
+      const fast = decodeWithReferences(data, toVal);
+      assert.ok(fast, data.body);
+      assert.deepEqual(fast!.value, expected);
+      assert.deepEqual(seen, marshalCalls, 'the same slots, with the same ifaces, in the same order');
+      assert.ok(Object.isFrozen(fast!.value));
+    }
+    for (const data of [
+      { body: '#["&0"]', slots: ['kp1'] },
+      { body: '#["!$0"]', slots: ['ko1'] },
+      { body: '#{"$k":"$0"}', slots: ['ko1'] },
+      { body: '#["$1"]', slots: ['ko1'] },
+      { body: '#["$x"]', slots: ['ko1'] },
+      { body: '#["#undefined","$0"]', slots: ['ko1'] },
+      { body: '{"@qclass":"slot","index":0}', slots: ['ko1'] },
+    ]) {
+      assert.equal(decodeWithReferences(data, toVal), undefined, data.body);
+    }
+    assert.equal(decodeWithReferences({ body: '#"$0"', slots: ['kp1'] }, () => undefined), undefined, 'a slot the caller does not take');
   });
 });

@@ -416,6 +416,42 @@ describe('store', () => {
       }
     });
 
+    it('entries sees what a commit between two steps changed (outside a crank)', () => {
+      const s = committed(Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`e.${String(i).padStart(3, '0')}`, i])));
+      const seen: string[] = [];
+      for (const [key] of s.entries('e.')) {
+        seen.push(key);
+        if (key === 'e.010') {
+          // Past the first batch of committed keys and inside it.
+          s.delete('e.011');
+          s.delete('e.100');
+          s.set('e.0105', 'new');
+          s.set('e.120x', 'new');
+          s.commit();
+        }
+      }
+      const expected = Array.from({ length: 150 }, (_, i) => `e.${String(i).padStart(3, '0')}`).filter((k) => k !== 'e.011' && k !== 'e.100');
+      expected.splice(11, 0, 'e.0105');
+      expected.splice(expected.indexOf('e.120') + 1, 0, 'e.120x');
+      assert.deepEqual(seen, expected);
+    });
+
+    it('an entries iterator left unfinished holds no lmdb snapshot (the file does not grow with later commits)', () => {
+      const grow = (abandon: boolean, dirName: string) => {
+        const s = committed(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`g.${i}`, 'x'.repeat(1000)])), path.join(dir, dirName));
+        const it = s.entries('g.');
+        if (abandon) it.next();
+        for (let round = 0; round < 60; round++) {
+          for (let i = 0; i < 200; i++) s.set(`g.${i}`, `${round}`.repeat(1000 / String(round).length));
+          s.commit();
+        }
+        return fs.statSync(path.join(dir, dirName, 'data.mdb')).size;
+      };
+      const control = grow(false, 'control');
+      const abandoned = grow(true, 'abandoned');
+      assert.ok(abandoned <= control * 1.5, `store file ${abandoned} bytes with an unfinished iterator, ${control} without`);
+    });
+
     it('lets a crank delete entries while iterating over them', () => {
       for (const [key] of store.entries('b')) store.delete(key);
       assert.deepEqual([...store.entries('')].map(([k]) => k), ['a', 'c']);

@@ -178,6 +178,26 @@ describe('pre-flight reads stored records (issue 13)', function () {
     }
   });
 
+  it('does not index names an object has no method for: made-up calls cannot grow the index (break-10c #3)', async () => {
+    const { host, kit } = await shop();
+    try {
+      const used = () => [...host.kernel.state.methodsUsed(kit.instanceId).values()].flatMap((m) => [...m]).sort();
+      const before = used();
+      const bytes = () => [...host.store.entries(`k.mu.${kit.instanceId}.`)].reduce((n, [, v]) => n + JSON.stringify(v).length, 0);
+      const size = bytes();
+      for (let i = 0; i < 20; i++) {
+        await assert.rejects(host.E(kit.publicFacet)[`madeUp${i}${'x'.repeat(200)}`](), /has no method "madeUp/);
+      }
+      assert.deepEqual(used(), before);
+      assert.equal(bytes(), size);
+      // A real method not called before is still indexed.
+      await host.E(kit.publicFacet).count();
+      assert.deepEqual(used(), before.includes('count') ? before : [...before, 'count'].sort());
+    } finally {
+      await host.close();
+    }
+  });
+
   it('names a stored record at a version above the new stateVersion even when the kind record does not say so', async () => {
     const { host, kit } = await shop();
     try {

@@ -71,4 +71,45 @@ describe('pre-flight inside the upgrade crank (issue 16)', function () {
       await host.close();
     }
   });
+
+  it('host.preflight gives the verdict the checked upgrade gets when privateArgs hand the vat a capability new to it, and leaves no trace (break16 #6)', async () => {
+    const contract = (version: string, extraKind: boolean) => `
+import { provideKindHandle, defineDurableKind } from '@quickvat/vat-data';
+import { E } from '@endo/far';
+export const defineInstallationKinds = () => (baggage, _ctx, privateArgs) => {
+  if (privateArgs?.oracle && !baggage.has('oracle')) baggage.init('oracle', privateArgs.oracle);
+  if (privateArgs?.backup && !baggage.has('backup')) baggage.init('backup', privateArgs.backup);
+  ${extraKind ? "defineDurableKind(provideKindHandle(baggage, 'Extra'), () => ({}), { x() { return 1; } });" : ''}
+  const make = defineDurableKind(provideKindHandle(baggage, 'P'), () => ({}), {
+    price() { return baggage.has('oracle') ? E(baggage.get('oracle')).price() : 'no oracle'; },
+    version() { return '${version}'; },
+  });
+  return () => ({ publicFacet: make() });
+};`;
+    const host = await Host.open();
+    try {
+      const oracleOf = (n: bigint) => host.startInstance(host.install(`import { Far } from '@endo/far';\nexport function buildRootObject() { return Far('oracle', { price() { return ${n}n; } }); }`, { label: `oracle${n}` })).root;
+      const kit = host.startInstance(host.install(contract('v1', true), { label: 'priced' })) as Kit;
+      const [oracle, backup] = [oracleOf(42n), oracleOf(7n)];
+      const privateArgs = { oracle, backup };
+      // Refused alike: the new version forgets a kind (and gets two new capabilities).
+      const before = host.stateHash();
+      const verdict = await host.preflight(kit.adminFacet, contract('v2', false), { privateArgs });
+      assert.deepEqual(verdict.problems.map((p) => p.code), ['kind-not-redefined']);
+      await assert.rejects(host.upgrade(kit.adminFacet, contract('v2', false), { privateArgs }), (err: Error) => {
+        assert.ok(err instanceof PreflightRefused, String(err));
+        assert.deepEqual(err.problems.map((p) => p.code), ['kind-not-redefined']);
+        return true;
+      });
+      assert.equal(host.stateHash(), before, 'pre-flight and the refused upgrade leave no trace (no import added)');
+      // Accepted alike.
+      const good = await host.preflight(kit.adminFacet, contract('v2', true), { privateArgs });
+      assert.equal(good.ok, true, JSON.stringify(good.problems));
+      assert.equal(host.stateHash(), before);
+      assert.deepEqual(await host.upgrade(kit.adminFacet, contract('v2', true), { privateArgs }), { incarnation: 2 });
+      assert.equal(await host.E(kit.publicFacet as object).price(), 42n);
+    } finally {
+      await host.close();
+    }
+  });
 });
