@@ -172,6 +172,16 @@ export class EtcdLog {
     if (kv) {
       const waiting = readPendingInput(key, kv.value, kv.create_revision);
       if (waiting.poison || inputDigest(waiting.input) !== inputDigest(input.input)) throw new InputIdConflict(input.id);
+      // Already in a block, and left behind (the cutter deletes cut inputs
+      // after the cut, best effort): no block will take it again, and a
+      // retry waiting on it would wait for ever (break-15c #3). It goes, and
+      // the input is written anew: the block taking it tells the retry that
+      // the id was already applied.
+      const { head } = await this.head();
+      if (BigInt(kv.create_revision) <= BigInt(head.to)) {
+        await this.ns.if(key, 'Mod', '==', Number(kv.mod_revision)).then(this.ns.delete().key(key)).commit();
+        return this.submit(input);
+      }
       return kv.create_revision;
     }
     return this.submit(input); // cut and deleted between the compare and the read: write it (the block applying it decides)

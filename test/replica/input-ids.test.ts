@@ -61,10 +61,26 @@ describe('replicas on etcd: input ids', function () {
       assert.match((c.host.fromCapdata(late.data) as Error).message, /DuplicateInput: id order-1 was already used for a different input, in block \d+; this input was not applied: submit it under a new id/);
       const same = await a.host.replica!.send(ref, 'add', args(1), { id: 'order-1' });
       assert.match((a.host.fromCapdata(same.data) as Error).message, /DuplicateInput: input order-1 was already applied, in block \d+; it was not applied again/);
+      // A cut input whose in/ key outlived its block (the cutter died before
+      // deleting it): a retry of the same content settles, told it was
+      // applied, instead of waiting for a block that never comes (break-15c #3).
+      const log = c.host.replica!.etcd;
+      const forget = log.forgetInputs.bind(log);
+      log.forgetInputs = async () => {};
+      const kept = await a.host.replica!.send(ref, 'add', args(2), { id: 'order-2' });
+      assert.equal(a.host.fromCapdata(kept.data), 'v1:3');
+      assert.notEqual(await log.ns.get('in/order-2').buffer(), null, 'the cut input was left in the log');
+      log.forgetInputs = forget;
+      const stale = await Promise.race([
+        b.host.replica!.send(ref, 'add', args(2), { id: 'order-2' }),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the retry of order-2 never settled')), 20_000).unref()),
+      ]);
+      assert.match((b.host.fromCapdata(stale.data) as Error).message, /DuplicateInput: input order-2 was already applied, in block \d+/);
+      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 3, count: 2, version: 1 });
       const call = await runCliAsync(['replica', 'call', '--etcd', etcd.endpoints.join(','), '--cluster', 'reuse', '--id', 'order-1', ref, 'add', '9']);
       assert.equal(call.status, 1, call.stderr);
       assert.match(call.stderr, /id order-1 was already used for a different input/);
-      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 1, count: 1, version: 1 });
+      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 3, count: 2, version: 1 });
       await settleCluster(replicas);
       assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1, JSON.stringify(replicas.map((r) => [r.name, r.host.replica!.height(), r.host.stateHash()])));
     } finally {
