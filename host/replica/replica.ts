@@ -135,7 +135,7 @@ export class Replica extends ReplicaClient {
         lapsed: () => replica.emit('lapsed'),
         held: () => void replica.republish(),
       });
-      await replica.claim.claim();
+      await replica.claim.claim(true);
       await register(log, replica.name);
       await replica.begin();
     } catch (err) {
