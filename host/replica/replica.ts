@@ -62,7 +62,7 @@ export interface HaltReport {
 const SUBMIT_ATTEMPTS = 8;
 
 /** A submission waiting for its block; `digest`: its content's (an outcome of other content under its id is not its own). */
-type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void };
+type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void; rev?: string };
 
 export class Replica extends ReplicaClient {
   /** True while a block is being applied: the only time the host's store may change. */
@@ -300,7 +300,7 @@ export class Replica extends ReplicaClient {
     let applied;
     this.applying = true;
     try {
-      applied = applyBlock(this.host, block, (id, digest, outcome) => this.deliver(id, digest, outcome));
+      applied = applyBlock(this.host, block, (id, digest, outcome, rev) => this.deliver(id, digest, outcome, rev));
     } catch (err) {
       this.applying = false;
       this.halt(block.height, `applying block ${block.height} failed: ${(err as Error).message}`);
@@ -310,7 +310,7 @@ export class Replica extends ReplicaClient {
     }
     const hash = this.host.stateHash();
     this.lastHash = hash;
-    for (const [id, digest, outcome] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o));
+    for (const [id, digest, outcome, rev] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o, rev));
     this.emit('applied', { height: block.height, hash, cranks: applied.cranks, inputs: block.inputs.length });
     this.cutter?.poke();
     this.checker.add(block.height, hash);
@@ -318,15 +318,24 @@ export class Replica extends ReplicaClient {
     this.checker.check();
   }
 
-  private deliver(id: string, digest: string, outcome: Outcome): void {
+  private deliver(id: string, digest: string, outcome: Outcome, rev: string): void {
     this.emit('outcome', { id, ...outcome });
     if (this.replyTo.get(id) === digest) {
       this.replyTo.delete(id);
       void this.log.reply(id, outcome, digest).catch(() => {});
     }
     const p = this.pending.get(id);
-    // Another input under this id (its own comes later, and is refused as a reuse).
-    if (!p || p.digest !== digest) return;
+    if (!p) return;
+    if (p.digest !== digest) {
+      // Other content under this id written elsewhere (its own comes later,
+      // and is refused as a reuse) -- unless it is the very key this
+      // submission wrote, overwritten by another etcd client: then this
+      // input was not applied and never will be (break-15c #4).
+      if (p.rev !== rev) return;
+      this.pending.delete(id);
+      p.reject(new SubmitError(`id ${id} was taken in the log by a different input, which was applied instead; this input was not applied: submit it under a new id`, id, false));
+      return;
+    }
     this.pending.delete(id);
     p.resolve(outcome);
   }
@@ -426,7 +435,9 @@ export class Replica extends ReplicaClient {
     // at most once (apply-block.ts).
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.log.submit(logged);
+        const rev = await this.log.submit(logged);
+        const p = this.pending.get(id);
+        if (p) p.rev = rev;
         break;
       } catch (err) {
         if (err instanceof InputIdConflict) {

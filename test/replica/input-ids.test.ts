@@ -88,6 +88,36 @@ describe('replicas on etcd: input ids', function () {
     }
   });
 
+  it('a submitter whose in/ key other content overwrote is told so; content the log would change is refused (break-15c #4, #7)', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      const cutter = await openReplica(etcd.endpoints, 'overwrite', 'c');
+      replicas.push(cutter);
+      const { root } = await cutter.host.replica!.startInstance(await cutter.host.replica!.install(counterSource(1)));
+      const ref = cutter.host.refOf(root);
+      await assert.rejects(cutter.host.replica!.submit({ type: 'installBundle', manifest: new Map([['x', 1]]) } as never), /an input must be plain data: the input at \.manifest is an instance of Map/);
+      await assert.rejects(cutter.host.replica!.send(ref, 'a\uD800', cutter.host.toCapdata([])), /lone surrogate/);
+      await cutter.host.close();
+      replicas.length = 0;
+      const a = await openReplica(etcd.endpoints, 'overwrite', 'a', { cutter: false });
+      replicas.push(a);
+      const mine = a.host.replica!.send(ref, 'add', a.host.toCapdata([1]), { id: 'x-1' });
+      mine.catch(() => {});
+      const log = a.host.replica!.etcd;
+      await until('x-1 to be in the log', async () => (await log.ns.get('in/x-1').string()) !== null);
+      // Another etcd client overwrites it (a plain put keeps the key's create revision).
+      const { codec } = await import('../../host/store/codec.js');
+      const waiting = codec.decode((await log.ns.get('in/x-1').buffer())!) as { input: { args: unknown } };
+      await log.ns.put('in/x-1').value(Buffer.from(codec.encode({ ...waiting, input: { ...waiting.input, args: a.host.toCapdata([1000]) } })));
+      const c = await openReplica(etcd.endpoints, 'overwrite', 'c', {}, cutter.dir);
+      replicas.push(c);
+      await assert.rejects(mine, /id x-1 was taken in the log by a different input, which was applied instead; this input was not applied/);
+      assert.deepEqual(await c.host.E(c.host.presence(ref)).read(), { total: 1000, count: 1, version: 1 });
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
   // break15b #8: every id ever applied stayed in the hashed state for good.
   it('forgets applied ids after the retry window (blocks, recorded in each block): bounded, alike on every replica', async () => {
     const replicas = [await openReplica(etcd.endpoints, 'window', 'w0', { retryWindow: 3 }), await openReplica(etcd.endpoints, 'window', 'w1', { cutter: false })];
