@@ -229,7 +229,8 @@ export class EtcdLog {
       const value = await this.ns.get(`out/${id}`).buffer();
       if (value) {
         const { digest: theirs, ...outcome } = codec.decode(value) as Outcome & { digest?: string };
-        if (theirs !== undefined && theirs !== digest) throw new InputIdConflict(id);
+        // Every reply names its content (break-15c #6): one that does not is not a replica's.
+        if (theirs !== digest) throw new InputIdConflict(id);
         await this.ns.delete().key(`out/${id}`);
         return outcome;
       }

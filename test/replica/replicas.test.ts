@@ -184,6 +184,33 @@ describe('replicas on etcd', function () {
     }
   });
 
+  it('a hash publish that fails in etcd is published again, leaving no hole (break-15c #5)', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      for (const name of ['h0', 'h1']) replicas.push(await openReplica(etcd.endpoints, 'holes', name, name === 'h1' ? { cutter: false } : {}));
+      const [h0, h1] = replicas;
+      const { root } = await h0.host.replica!.startInstance(await h0.host.replica!.install(counterSource(1)));
+      await settleCluster(replicas);
+      const log = h1.host.replica!.etcd;
+      const publish = log.publish.bind(log);
+      let failed = 0;
+      log.publish = async (...args: Parameters<typeof publish>) => {
+        if (failed++ === 0) throw new Error('injected: etcd unavailable');
+        return publish(...args);
+      };
+      await h0.host.E(root).add(1);
+      const height = await settleCluster(replicas);
+      assert.ok(failed >= 1, 'the injected failure happened');
+      await until(`h1's hash at every height up to ${height}`, async () => {
+        const all = await log.allHashes();
+        for (let h = 1; h <= height; h++) if (!all.get(h)?.has('h1')) return undefined;
+        return true;
+      }, 10_000);
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
   it('refuses bad replicate options and local writes with clear errors', async () => {
     await assert.rejects(Host.open({ replicate: { endpoints: [], cluster: 'x', name: 'a' } }), /replicate.endpoints must be a non-empty list/);
     await assert.rejects(Host.open({ replicate: { endpoints: etcd.endpoints, cluster: 'bad name', name: 'a' } }), /cluster name/);
