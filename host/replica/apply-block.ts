@@ -43,12 +43,12 @@ export function appliedHeight(host: Host): number {
 
 export interface AppliedBlock {
   readonly cranks: number;
-  /** Outcomes of the block's inputs other than sends, known once the block has committed: [id, content digest, outcome]. */
-  readonly outcomes: readonly (readonly [string, string, Promise<Outcome>])[];
+  /** Outcomes of the block's inputs other than sends, known once the block has committed: [id, content digest, outcome, log revision]. */
+  readonly outcomes: readonly (readonly [string, string, Promise<Outcome>, string])[];
 }
 
-/** Where a settled input's outcome goes: its id and the digest of its content (inputDigest). */
-export type OnSettled = (id: string, digest: string, outcome: Outcome) => void;
+/** Where a settled input's outcome goes: its id, the digest of its content (inputDigest) and the log revision it was written at. */
+export type OnSettled = (id: string, digest: string, outcome: Outcome, rev: string) => void;
 
 /**
  * Applies `block` (the next height) and commits it. Sends' outcomes reach
@@ -59,25 +59,25 @@ export function applyBlock(host: Host, block: BlockRecord, onSettled: OnSettled)
   const { store, kernel } = host;
   const expected = appliedHeight(host) + 1;
   if (block.height !== expected) throw new Error(`block ${block.height} cannot be applied at height ${expected - 1}`);
-  const outcomes: [string, string, Promise<Outcome>][] = [];
+  const outcomes: [string, string, Promise<Outcome>, string][] = [];
   let cranks = 0;
   store.hold();
   let done = false;
   try {
     const firstSeen: string[] = [];
-    for (const { id, input } of block.inputs) {
+    for (const { id, input, rev } of block.inputs) {
       const digest = inputDigest(input);
       const seen = store.get(SEEN + id) as Seen | undefined;
       if (seen !== undefined) {
         const [first, firstDigest] = typeof seen === 'number' ? [seen, digest] : seen;
         // Twice in one block with the same content: the first copy's outcome answers the id.
-        if (first < block.height || firstDigest !== digest) outcomes.push([id, digest, Promise.resolve(repeated(host, id, first, firstDigest === digest))]);
+        if (first < block.height || firstDigest !== digest) outcomes.push([id, digest, Promise.resolve(repeated(host, id, first, firstDigest === digest)), rev]);
         continue;
       }
       store.set(SEEN + id, [block.height, digest]);
       firstSeen.push(id);
-      const outcome = applyInput(host, input, (o) => onSettled(id, digest, o));
-      if (outcome) outcomes.push([id, digest, outcome]);
+      const outcome = applyInput(host, input, (o) => onSettled(id, digest, o, rev));
+      if (outcome) outcomes.push([id, digest, outcome, rev]);
     }
     if (firstSeen.length > 0) store.set(SEEN_AT + heightKey(block.height), firstSeen);
     forgetSeen(host, block);

@@ -10,8 +10,8 @@
 // that arrive while a block applies are batched into the next one.
 import type { Campaign } from 'etcd3';
 import type { ResolvedRunPolicy } from '../kernel/run-policy.js';
-import type { EtcdLog, PendingInput } from './etcd-log.js';
-import type { BlockRecord } from './inputs.js';
+import { MAX_LOGGED_INPUT_BYTES, type EtcdLog, type PendingInput } from './etcd-log.js';
+import { MAX_INPUT_BYTES, type BlockRecord } from './inputs.js';
 
 export interface CutterOptions {
   readonly policy: ResolvedRunPolicy;
@@ -182,16 +182,29 @@ export class Cutter {
     return true;
   }
 
-  // A prefix of the waiting inputs within the block's limits; inputs sharing a
-  // revision stay together, so the block is exactly the revisions (from, to].
+  // A prefix of the waiting inputs within the block's limits, by revision:
+  // inputs one etcd transaction wrote stay together, so the block is exactly
+  // the revisions (from, to]. A first revision whose inputs together are over
+  // the byte limit (each can be under it) could never be cut, and the cutter
+  // would retry the block for ever (break-15c #1): its inputs are skipped and
+  // deleted as poison, like a key holding no input.
   private take(pending: readonly PendingInput[]): PendingInput[] {
     const taken: PendingInput[] = [];
     let bytes = 0;
-    for (const p of pending) {
-      const full = taken.length >= this.options.maxInputs || bytes + p.bytes > this.options.maxBytes;
-      if (taken.length > 0 && full && p.rev !== taken[taken.length - 1].rev) break;
-      taken.push(p);
-      bytes += p.bytes;
+    const size = (p: PendingInput) => (p.poison ? 0 : p.bytes);
+    for (let i = 0; i < pending.length; ) {
+      let j = i;
+      let groupBytes = 0;
+      while (j < pending.length && pending[j].rev === pending[i].rev) groupBytes += size(pending[j++]);
+      const group = pending.slice(i, j);
+      if (taken.length > 0 && (taken.length >= this.options.maxInputs || bytes + groupBytes > this.options.maxBytes)) break;
+      if (taken.length === 0 && group.length > 1 && groupBytes > this.options.maxBytes + MAX_LOGGED_INPUT_BYTES - MAX_INPUT_BYTES) {
+        const why = `the inputs written at revision ${group[0].rev} take ${groupBytes} bytes together, over the log's limit of ${this.options.maxBytes} for one block`;
+        return group.map((t) => (t.poison ? t : { ...t, poison: { key: `in/${t.id}`, why } }));
+      }
+      taken.push(...group);
+      bytes += groupBytes;
+      i = j;
     }
     return taken;
   }

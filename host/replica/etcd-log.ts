@@ -26,7 +26,11 @@ import { noop } from 'cockatiel';
 import { Etcd3, type Namespace } from 'etcd3';
 import { probedBreaker, readDeadlineMs } from './etcd-endpoints.js';
 import { codec } from '../store/codec.js';
-import { checkInputId, inputDigest, InputIdConflict, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
+import { checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
+import { errorData } from '../kernel/syscalls.js';
+
+/** The most bytes one waiting input (its record: the input, id, origin and flags) may take under in/. */
+export const MAX_LOGGED_INPUT_BYTES = MAX_INPUT_BYTES + 4096;
 import { confirmedHash } from './divergence.js';
 
 export const heightKey = (h: number) => String(h).padStart(12, '0');
@@ -153,20 +157,22 @@ export class EtcdLog {
    */
   async submit(input: LoggedInput): Promise<string> {
     const key = `in/${input.id}`;
+    const bytes = Buffer.from(codec.encode(input));
+    // The cutter would skip it (a block must fit in one etcd request): refused here with the reason.
+    if (bytes.length > MAX_LOGGED_INPUT_BYTES) {
+      throw new RangeError(`input ${input.id} takes ${bytes.length} bytes in the log, over its limit of ${MAX_LOGGED_INPUT_BYTES} bytes; split it (e.g. upload pieces one at a time)`);
+    }
     for (let attempt = 0; ; attempt++) {
-      const res = await this.ns
-        .if(key, 'Create', '==', 0)
-        .then(this.ns.put(key).value(Buffer.from(codec.encode(input))))
-        .else(this.ns.get(key))
-        .commit();
+      const res = await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(bytes)).else(this.ns.get(key)).commit();
       if (res.succeeded) return res.header.revision;
       const kv = res.responses[0]?.response_range?.kvs[0];
       if (!kv) continue;
-      // Already cut into a block, and not yet deleted by its cutter: it is
-      // not waiting. Deleted here (as the cutter would), so that this input
-      // is written and the block applying it decides (DuplicateInput, or a
-      // reuse refused); otherwise a retry would wait for an outcome already
-      // delivered.
+      // Already cut into a block, and not yet deleted by its cutter (it
+      // deletes cut inputs after the cut, best effort; one killed between
+      // the two leaves them, break-15c #3): it is not waiting. Deleted here
+      // (as the cutter would), so that this input is written and the block
+      // applying it decides (DuplicateInput, or a reuse refused); otherwise a
+      // retry would wait for ever for an outcome already delivered.
       const { head } = await this.head();
       if (BigInt(kv.create_revision) <= BigInt(head.to) && attempt < 3) {
         await this.ns.if(key, 'Mod', '==', Number(kv.mod_revision)).then(this.ns.delete().key(key)).commit();
@@ -204,7 +210,13 @@ export class EtcdLog {
   /** Publishes an input's outcome for a client outside the cluster; the first replica to get there writes it. */
   async reply(id: string, outcome: Outcome, digest: string): Promise<void> {
     const key = `out/${id}`;
-    await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(Buffer.from(codec.encode({ ...outcome, digest })))).commit();
+    let value = Buffer.from(codec.encode({ ...outcome, digest }));
+    // An answer too big for one etcd request would never reach the client, which would wait its whole timeout.
+    if (value.length > MAX_LOGGED_INPUT_BYTES) {
+      const told = errorData(`the outcome of input ${id} takes ${value.length} bytes, over the log's limit of ${MAX_LOGGED_INPUT_BYTES} for a reply; it ran (${outcome.rejected ? 'rejected' : 'fulfilled'}): read its effects through a replica`);
+      value = Buffer.from(codec.encode({ rejected: true, data: told, digest }));
+    }
+    await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(value)).commit();
   }
 
   /** Waits for the outcome of input `id` whose content has `digest` (published by reply), then deletes it. */
@@ -214,7 +226,8 @@ export class EtcdLog {
       const value = await this.ns.get(`out/${id}`).buffer();
       if (value) {
         const { digest: theirs, ...outcome } = codec.decode(value) as Outcome & { digest?: string };
-        if (theirs !== undefined && theirs !== digest) throw new InputIdConflict(id);
+        // Every reply names its content (break-15c #6): one that does not is not a replica's.
+        if (theirs !== digest) throw new InputIdConflict(id);
         await this.ns.delete().key(`out/${id}`);
         return outcome;
       }
@@ -412,6 +425,9 @@ export class EtcdLog {
 // One waiting input as the cutter sees it; never throws (see PendingInput.poison).
 function readPendingInput(key: string, value: Buffer, rev: string): PendingInput {
   const poison = (why: string): PendingInput => ({ id: '', origin: '', input: undefined as never, rev, bytes: value.length, poison: { key, why } });
+  // Written around the replicas' and the CLI's checks (break-15c #1): the
+  // block copying it could not be written, and the cutter would retry it for ever.
+  if (value.length > MAX_LOGGED_INPUT_BYTES) return poison(`it takes ${value.length} bytes, over the log's limit of ${MAX_LOGGED_INPUT_BYTES} for one input`);
   let decoded: unknown;
   try {
     decoded = codec.decode(value);

@@ -4,7 +4,7 @@
 // as capdata whose slots are krefs: the same kernel objects on every replica.
 import crypto from 'node:crypto';
 import type { Capdata } from '../kernel/refs.js';
-import { codec } from '../store/codec.js';
+import { codec, encodeValue } from '../store/codec.js';
 
 /** Contract code in an input: source text, or a bundle installed through the log earlier. */
 export type CodeRef = { readonly source: string } | { readonly bundleId: string };
@@ -90,7 +90,28 @@ export function checkInput(input: unknown): Input {
   if (typeof input !== 'object' || input === null || !INPUT_TYPES.includes(type as InputType)) {
     throw new TypeError(`an input must be a record whose type is one of ${INPUT_TYPES.join(', ')}; got ${JSON.stringify(type) ?? typeof input}`);
   }
+  // What the log holds is what every replica applies, and what the input's
+  // id is bound to: content the encoding would change (a Map, a class
+  // instance, a lone surrogate) is refused here, not applied as something
+  // else (break-15c #4, #7).
+  try {
+    encodeValue('input', input);
+  } catch (err) {
+    throw new TypeError(`an input must be plain data: ${(err as Error).message.replace(/^store value for key \S+/, 'the input')}`);
+  }
+  const bad = illFormedString(input, 0);
+  if (bad !== undefined) throw new TypeError(`an input must be plain data: the input holds a string with a lone surrogate (${JSON.stringify(bad.slice(0, 40))}), which the log would store as U+FFFD`);
   return input as Input;
+}
+
+function illFormedString(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') return (value as string & { isWellFormed(): boolean }).isWellFormed() ? undefined : value;
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || depth > 100) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const bad = illFormedString(k, depth + 1) ?? illFormedString(v, depth + 1);
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
 }
 
 /**

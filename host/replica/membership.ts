@@ -7,6 +7,7 @@
 // - Liveness (live/<name>) is a key on the running replica's lease: it
 //   vanishes within the lease's TTL when the replica stops or dies, and it
 //   claims the name: a second replica starting under a live name is refused.
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Lease } from 'etcd3';
 import type { EtcdLog } from './etcd-log.js';
@@ -16,6 +17,8 @@ interface LiveRecord {
   readonly storeId: string;
   readonly host: string;
   readonly pid: number;
+  /** This process's run (not replicated state): two processes of one state directory are told apart. */
+  readonly run?: string;
 }
 
 /**
@@ -32,6 +35,8 @@ export class NameClaim {
   private leaseId: string | null = null;
   private released = false;
   private reclaiming: Promise<void> | null = null;
+  /** Names this process's claims: a copy of the same state directory running elsewhere is another run. */
+  private readonly run = randomUUID();
 
   constructor(
     private readonly log: EtcdLog,
@@ -53,11 +58,19 @@ export class NameClaim {
     return this.leaseId;
   }
 
-  /** Takes the name, or throws naming who holds it. */
-  async claim(): Promise<void> {
+  /**
+   * Takes the name, or throws naming who holds it. At start (`waitForSameStore`),
+   * a live key of this state directory's earlier process (killed, its lease
+   * not yet expired) is waited out for up to the lease's TTL; one that stays
+   * is another running copy of this directory (restored from a backup, say)
+   * and is refused like any other holder: two processes must never publish
+   * as one name (break-15c #2). Taking the name back after a lapse never
+   * waits: any other holder means the name is lost.
+   */
+  async claim(waitForSameStore = false): Promise<void> {
     const { ns } = this.log;
     const key = `live/${this.name}`;
-    const record: LiveRecord = { storeId: this.storeId, host: os.hostname(), pid: process.pid };
+    const record: LiveRecord = { storeId: this.storeId, host: os.hostname(), pid: process.pid, run: this.run };
     const lease = ns.lease(this.ttlSeconds, { autoKeepAlive: true });
     lease.on('lost', () => {
       if (this.current !== lease || this.released) return;
@@ -66,17 +79,23 @@ export class NameClaim {
     });
     try {
       const id = await lease.grant();
-      for (let attempt = 0; attempt < 3; attempt++) {
+      const waitUntil = waitForSameStore ? Date.now() + (this.ttlSeconds + 1) * 1000 : 0;
+      for (let attempt = 0; attempt < 3; ) {
         const current = await ns.get(key).exec();
         const kv = current.kvs[0];
         const holder = kv ? (JSON.parse(kv.value.toString()) as LiveRecord) : undefined;
-        // Our own store's earlier process (killed; its lease has not expired yet) gives way.
-        if (holder && holder.storeId !== this.storeId) {
+        if (holder && holder.run !== this.run) {
+          if (holder.storeId === this.storeId && Date.now() < waitUntil) {
+            await new Promise((r) => setTimeout(r, 250));
+            continue;
+          }
+          const which = holder.storeId === this.storeId ? 'a copy of this state directory' : 'another state directory';
           throw new Error(
-            `replica name ${this.name} is already in use in cluster ${this.log.cluster} by a running replica (host ${holder.host}, pid ${holder.pid}, another state directory):` +
+            `replica name ${this.name} is already in use in cluster ${this.log.cluster} by a running replica (host ${holder.host}, pid ${holder.pid}, ${which}):` +
               ` give this replica another --name, or stop the other one`,
           );
         }
+        attempt++;
         const put = ns.put(key).value(JSON.stringify(record)).lease(id);
         const res = await (kv ? ns.if(key, 'Mod', '==', Number(kv.mod_revision)) : ns.if(key, 'Create', '==', 0)).then(put).commit();
         if (res.succeeded) {

@@ -9,7 +9,8 @@
 // runs (membership.ts).
 import crypto from 'node:crypto';
 import type { Host } from '../host.js';
-import { resolveRunPolicy, type RunPolicy } from '../kernel/run-policy.js';
+import { resolveRunPolicy } from '../kernel/run-policy.js';
+import type { HaltReport, ReplicateOptions } from './replicate-options.js';
 import { codec } from '../store/codec.js';
 import { applyBlock, appliedHeight } from './apply-block.js';
 import { Cutter, withTimeout } from './cutter.js';
@@ -25,44 +26,12 @@ import { ReplicaClient } from './replica-client.js';
 
 export { SubmitError, type SubmitOptions } from './submission.js';
 
-export interface ReplicateOptions {
-  /** etcd client URLs, e.g. ["http://127.0.0.1:2379"]. */
-  readonly endpoints: readonly string[];
-  /** The cluster: replicas of one cluster share one log. */
-  readonly cluster: string;
-  /** This replica's name, unique in the cluster (letters, digits, "_", ".", "-"). */
-  readonly name: string;
-  /** Run for block cutter (default true). */
-  readonly cutter?: boolean;
-  /** The run policy of the blocks this replica cuts (defaults: maxCranks 1000, run-policy.ts otherwise). */
-  readonly runPolicy?: RunPolicy;
-  /** The cutter's election lease, and the lease of this replica's live key, in seconds (default 5; etcd's minimum is about 2). */
-  readonly leaseSeconds?: number;
-  /** How long one etcd call may take before it is retried on another endpoint, in ms (default 5000). */
-  readonly callTimeoutMs?: number;
-  /** Most inputs per block (default 500). */
-  readonly maxBlockInputs?: number;
-  /** How long the cutter waits for more inputs once one is waiting, in ms (default 5). */
-  readonly batchMs?: number;
-  /**
-   * How many blocks an applied input id is remembered (a repeat refused) in
-   * the blocks this replica cuts (default 100,000); a retry must reach the log
-   * within it. Recorded in each block, so every replica forgets alike.
-   */
-  readonly retryWindow?: number;
-  /** Start from this state export (host.exportState) when the store is empty. */
-  readonly importFrom?: string;
-}
-
-export interface HaltReport {
-  readonly height: number;
-  readonly reason: string;
-}
+export type { HaltReport, ReplicateOptions } from './replicate-options.js';
 
 const SUBMIT_ATTEMPTS = 8;
 
 /** A submission waiting for its block; `digest`: its content's (an outcome of other content under its id is not its own). */
-type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void };
+type Pending = { digest: string; resolve: (o: Outcome) => void; reject: (e: Error) => void; rev?: string };
 
 export class Replica extends ReplicaClient {
   /** True while a block is being applied: the only time the host's store may change. */
@@ -73,6 +42,8 @@ export class Replica extends ReplicaClient {
   private readonly log: EtcdLog;
   private cutter: Cutter | null = null;
   private readonly pending = new Map<string, Pending>();
+  /** Heights whose hash publish failed in etcd: height -> hash, published again from the poll. */
+  private readonly unpublished = new Map<number, string>();
   /** Inputs whose outcome a client outside the cluster waits for in etcd: id -> content digest. */
   private readonly replyTo = new Map<string, string>();
   private readonly checker: HashCheck;
@@ -135,7 +106,7 @@ export class Replica extends ReplicaClient {
         lapsed: () => replica.emit('lapsed'),
         held: () => void replica.republish(),
       });
-      await replica.claim.claim();
+      await replica.claim.claim(true);
       await register(log, replica.name);
       await replica.begin();
     } catch (err) {
@@ -169,6 +140,7 @@ export class Replica extends ReplicaClient {
     this.poll = setInterval(() => {
       this.pump();
       if (this.checker.pending > 0) this.checker.check();
+      if (this.unpublished.size > 0) void this.publishMissed();
     }, 1000);
     this.poll.unref();
     this.pump();
@@ -300,7 +272,7 @@ export class Replica extends ReplicaClient {
     let applied;
     this.applying = true;
     try {
-      applied = applyBlock(this.host, block, (id, digest, outcome) => this.deliver(id, digest, outcome));
+      applied = applyBlock(this.host, block, (id, digest, outcome, rev) => this.deliver(id, digest, outcome, rev));
     } catch (err) {
       this.applying = false;
       this.halt(block.height, `applying block ${block.height} failed: ${(err as Error).message}`);
@@ -310,23 +282,56 @@ export class Replica extends ReplicaClient {
     }
     const hash = this.host.stateHash();
     this.lastHash = hash;
-    for (const [id, digest, outcome] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o));
+    for (const [id, digest, outcome, rev] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o, rev));
     this.emit('applied', { height: block.height, hash, cranks: applied.cranks, inputs: block.inputs.length });
     this.cutter?.poke();
     this.checker.add(block.height, hash);
-    await this.claim!.write((lease) => this.log.publish(this.name, lease, block.height, hash, this.status()));
+    await this.publishHash(block.height, hash);
     this.checker.check();
   }
 
-  private deliver(id: string, digest: string, outcome: Outcome): void {
+  /**
+   * Publishes this replica's hash at `height`. One whose etcd write failed
+   * (after the client's own retries) is kept and published again from the
+   * poll: a hole would leave the height unconfirmable for good in a small
+   * cluster (break-15c #5). A write refused by the fence lapses the name
+   * instead, and republish() covers it.
+   */
+  private async publishHash(height: number, hash: string): Promise<void> {
+    try {
+      await this.claim!.write((lease) => this.log.publish(this.name, lease, height, hash, this.status()));
+      this.unpublished.delete(height);
+    } catch {
+      this.unpublished.set(height, hash);
+    }
+  }
+
+  private async publishMissed(): Promise<void> {
+    for (const [height, hash] of [...this.unpublished].sort((a, b) => a[0] - b[0])) {
+      if (this.stopped || this.halted) return;
+      await this.publishHash(height, hash);
+      if (this.unpublished.has(height)) return;
+    }
+  }
+
+  private deliver(id: string, digest: string, outcome: Outcome, rev: string): void {
     this.emit('outcome', { id, ...outcome });
     if (this.replyTo.get(id) === digest) {
       this.replyTo.delete(id);
       void this.log.reply(id, outcome, digest).catch(() => {});
     }
     const p = this.pending.get(id);
-    // Another input under this id (its own comes later, and is refused as a reuse).
-    if (!p || p.digest !== digest) return;
+    if (!p) return;
+    if (p.digest !== digest) {
+      // Other content under this id written elsewhere (its own comes later,
+      // and is refused as a reuse) -- unless it is the very key this
+      // submission wrote, overwritten by another etcd client: then this
+      // input was not applied and never will be (break-15c #4).
+      if (p.rev !== rev) return;
+      this.pending.delete(id);
+      p.reject(new SubmitError(`id ${id} was taken in the log by a different input, which was applied instead; this input was not applied: submit it under a new id`, id, false));
+      return;
+    }
     this.pending.delete(id);
     p.resolve(outcome);
   }
@@ -426,7 +431,9 @@ export class Replica extends ReplicaClient {
     // at most once (apply-block.ts).
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.log.submit(logged);
+        const rev = await this.log.submit(logged);
+        const p = this.pending.get(id);
+        if (p) p.rev = rev;
         break;
       } catch (err) {
         if (err instanceof InputIdConflict) {

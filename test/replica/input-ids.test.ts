@@ -61,12 +61,58 @@ describe('replicas on etcd: input ids', function () {
       assert.match((c.host.fromCapdata(late.data) as Error).message, /DuplicateInput: id order-1 was already used for a different input, in block \d+; this input was not applied: submit it under a new id/);
       const same = await a.host.replica!.send(ref, 'add', args(1), { id: 'order-1' });
       assert.match((a.host.fromCapdata(same.data) as Error).message, /DuplicateInput: input order-1 was already applied, in block \d+; it was not applied again/);
+      // A cut input whose in/ key outlived its block (the cutter died before
+      // deleting it): a retry of the same content settles, told it was
+      // applied, instead of waiting for a block that never comes (break-15c #3).
+      const log = c.host.replica!.etcd;
+      const forget = log.forgetInputs.bind(log);
+      log.forgetInputs = async () => {};
+      const kept = await a.host.replica!.send(ref, 'add', args(2), { id: 'order-2' });
+      assert.equal(a.host.fromCapdata(kept.data), 'v1:3');
+      assert.notEqual(await log.ns.get('in/order-2').buffer(), null, 'the cut input was left in the log');
+      log.forgetInputs = forget;
+      const stale = await Promise.race([
+        b.host.replica!.send(ref, 'add', args(2), { id: 'order-2' }),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the retry of order-2 never settled')), 20_000).unref()),
+      ]);
+      assert.match((b.host.fromCapdata(stale.data) as Error).message, /DuplicateInput: input order-2 was already applied, in block \d+/);
+      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 3, count: 2, version: 1 });
       const call = await runCliAsync(['replica', 'call', '--etcd', etcd.endpoints.join(','), '--cluster', 'reuse', '--id', 'order-1', ref, 'add', '9']);
       assert.equal(call.status, 1, call.stderr);
       assert.match(call.stderr, /id order-1 was already used for a different input/);
-      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 1, count: 1, version: 1 });
+      assert.deepEqual(await b.host.E(b.host.presence(ref)).read(), { total: 3, count: 2, version: 1 });
       await settleCluster(replicas);
       assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1, JSON.stringify(replicas.map((r) => [r.name, r.host.replica!.height(), r.host.stateHash()])));
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
+  it('a submitter whose in/ key other content overwrote is told so; content the log would change is refused (break-15c #4, #7)', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      const cutter = await openReplica(etcd.endpoints, 'overwrite', 'c');
+      replicas.push(cutter);
+      const { root } = await cutter.host.replica!.startInstance(await cutter.host.replica!.install(counterSource(1)));
+      const ref = cutter.host.refOf(root);
+      await assert.rejects(cutter.host.replica!.submit({ type: 'installBundle', manifest: new Map([['x', 1]]) } as never), /an input must be plain data: the input at \.manifest is an instance of Map/);
+      await assert.rejects(cutter.host.replica!.send(ref, 'a\uD800', cutter.host.toCapdata([])), /lone surrogate/);
+      await cutter.host.close();
+      replicas.length = 0;
+      const a = await openReplica(etcd.endpoints, 'overwrite', 'a', { cutter: false });
+      replicas.push(a);
+      const mine = a.host.replica!.send(ref, 'add', a.host.toCapdata([1]), { id: 'x-1' });
+      mine.catch(() => {});
+      const log = a.host.replica!.etcd;
+      await until('x-1 to be in the log', async () => (await log.ns.get('in/x-1').string()) !== null);
+      // Another etcd client overwrites it (a plain put keeps the key's create revision).
+      const { codec } = await import('../../host/store/codec.js');
+      const waiting = codec.decode((await log.ns.get('in/x-1').buffer())!) as { input: { args: unknown } };
+      await log.ns.put('in/x-1').value(Buffer.from(codec.encode({ ...waiting, input: { ...waiting.input, args: a.host.toCapdata([1000]) } })));
+      const c = await openReplica(etcd.endpoints, 'overwrite', 'c', {}, cutter.dir);
+      replicas.push(c);
+      await assert.rejects(mine, /id x-1 was taken in the log by a different input, which was applied instead; this input was not applied/);
+      assert.deepEqual(await c.host.E(c.host.presence(ref)).read(), { total: 1000, count: 1, version: 1 });
     } finally {
       for (const r of replicas) await r.host.close();
     }

@@ -4,6 +4,7 @@
 // replacement's hashes nor record a halt that would silence it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterStatus } from '../../host/replica/cluster-status.js';
@@ -66,6 +67,41 @@ describe('replicas on etcd: a replica that lost its name', function () {
     } finally {
       old.kill('SIGCONT');
       await stopProcess(old, 'SIGKILL');
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
+  it('a copy of a running replica\'s state directory is refused its name, and a restart after a kill waits out the old lease (break-15c #2)', async () => {
+    const cluster = 'copies';
+    const replicas: TestReplica[] = [];
+    try {
+      const a = await openReplica(etcd.endpoints, cluster, 'a');
+      replicas.push(a);
+      const b = await openReplica(etcd.endpoints, cluster, 'b', { cutter: false });
+      await a.host.replica!.install(counterSource(1));
+      await settleCluster([a, b]);
+      await b.host.close();
+      const copy = path.join(tmpdir(), 'b-copy');
+      fs.cpSync(b.dir, copy, { recursive: true, filter: (f) => !f.endsWith('quickvat.lock') });
+      const running = await openReplica(etcd.endpoints, cluster, 'b', { cutter: false }, b.dir);
+      replicas.push(running);
+      // Same store id, another process's run: waited out for the lease's TTL, then refused.
+      await assert.rejects(openReplica(etcd.endpoints, cluster, 'b', { cutter: false }, copy), /replica name b is already in use in cluster copies by a running replica \(.*a copy of this state directory\)/);
+      await a.host.replica!.install(counterSource(2));
+      await settleCluster(replicas);
+      assert.equal(running.host.replica!.halted, null);
+      // A killed process's key (this store's, another run, its lease still running) gives way at restart.
+      const log = a.host.replica!.etcd;
+      const held = JSON.parse((await log.ns.get('live/b').string())!);
+      assert.ok(held.run, 'the live key names the process run');
+      await running.host.close();
+      replicas.pop();
+      const lease = log.ns.lease(2, { autoKeepAlive: false });
+      await lease.put('live/b').value(JSON.stringify({ ...held, pid: 1, run: 'killed' }));
+      const restarted = await openReplica(etcd.endpoints, cluster, 'b', { cutter: false }, b.dir);
+      replicas.push(restarted);
+      assert.equal(restarted.host.replica!.halted, null);
+    } finally {
       for (const r of replicas) await r.host.close();
     }
   });

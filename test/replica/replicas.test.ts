@@ -164,6 +164,14 @@ describe('replicas on etcd', function () {
       await log.ns.put(`in/${long}`).value(Buffer.from(codec.encode({ id: long, origin: 'mallory', input: { type: 'bogus' } })));
       await log.ns.put('in/liar').value(Buffer.from(codec.encode({ id: 'other', origin: 'mallory', input: { type: 'bogus' } })));
       await log.ns.put('in/garbage').value(Buffer.from([0xc1, 0xc1, 0xc1]));
+      // Too big for a block (break-15c #1): one input over the log's limit,
+      // written raw (a client's submit refuses it, naming the limit), and
+      // inputs one transaction wrote together, each under it but over it in all.
+      const big = (id: string, n: number) => Buffer.from(codec.encode({ id, origin: 'mallory', input: { type: 'send', target: 'ko1', method: 'm', args: { body: `#${JSON.stringify('y'.repeat(n))}`, slots: [] } } }));
+      await assert.rejects(log.submit({ id: 'big-0', origin: 'mallory', input: { type: 'send', target: 'ko1', method: 'm', args: { body: `#"${'y'.repeat(1_200_000)}"`, slots: [] } } }), /input big-0 takes \d+ bytes in the log, over its limit/);
+      await log.ns.put('in/big-1').value(big('big-1', 1_400_000));
+      const ns = log.ns as unknown as { if(...a: unknown[]): { then(...ops: unknown[]): { commit(): Promise<unknown> } }; put(key: string): { value(v: Buffer): unknown } };
+      await ns.if('in/big-2', 'Create', '==', 0).then(ns.put('in/big-2').value(big('big-2', 700_000)), ns.put('in/big-3').value(big('big-3', 700_000))).commit();
       const installation = await p1.host.replica!.install(counterSource(1), { label: 'counter' });
       const kit = await p0.host.replica!.startInstance(installation);
       assert.match(String(await p0.host.E(kit.root).add(5)), /^v1:5$/);
@@ -171,6 +179,33 @@ describe('replicas on etcd', function () {
       assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1);
       assert.match(String(await p0.host.E(kit.root).add(1)), /^v1:6$/, 'blocks are still cut after the raw keys');
       for (const r of replicas) assert.equal(r.host.replica!.halted, null, `${r.name} did not halt`);
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
+  it('a hash publish that fails in etcd is published again, leaving no hole (break-15c #5)', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      for (const name of ['h0', 'h1']) replicas.push(await openReplica(etcd.endpoints, 'holes', name, name === 'h1' ? { cutter: false } : {}));
+      const [h0, h1] = replicas;
+      const { root } = await h0.host.replica!.startInstance(await h0.host.replica!.install(counterSource(1)));
+      await settleCluster(replicas);
+      const log = h1.host.replica!.etcd;
+      const publish = log.publish.bind(log);
+      let failed = 0;
+      log.publish = async (...args: Parameters<typeof publish>) => {
+        if (failed++ === 0) throw new Error('injected: etcd unavailable');
+        return publish(...args);
+      };
+      await h0.host.E(root).add(1);
+      const height = await settleCluster(replicas);
+      assert.ok(failed >= 1, 'the injected failure happened');
+      await until(`h1's hash at every height up to ${height}`, async () => {
+        const all = await log.allHashes();
+        for (let h = 1; h <= height; h++) if (!all.get(h)?.has('h1')) return undefined;
+        return true;
+      }, 10_000);
     } finally {
       for (const r of replicas) await r.host.close();
     }
