@@ -101,7 +101,7 @@ export class Cutter {
 
   private runForElection(): void {
     if (this.stopped) return;
-    const campaign = this.log.election(this.options.leaseSeconds).campaign(this.replica.name);
+    const campaign = this.log.campaign(this.options.leaseSeconds, this.replica.name);
     this.campaign = campaign;
     campaign.on('elected', () => {
       if (this.campaign !== campaign || this.stopped) return;

@@ -23,7 +23,7 @@
 // keep-alives, an election and watches, which etcd3 implements against etcd's
 // own protocol; over the gateway we would re-implement them on HTTP streams.
 import { noop } from 'cockatiel';
-import { Etcd3, type Namespace } from 'etcd3';
+import { Etcd3, type Campaign, type Lease, type Namespace } from 'etcd3';
 import { probedBreaker, readDeadlineMs } from './etcd-endpoints.js';
 import { codec } from '../store/codec.js';
 import { checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
@@ -133,8 +133,29 @@ export class EtcdLog {
     }
   }
 
+  /** Leases this log's users took (a name claim's, the cutter's campaigns'). */
+  private readonly leases = new Set<Lease>();
+
+  /** A lease with keep-alives, closed with this log (membership.ts). */
+  lease(ttlSeconds: number): Lease {
+    return this.track(this.ns.lease(ttlSeconds, { autoKeepAlive: true }));
+  }
+
+  private track(lease: Lease): Lease {
+    for (const l of this.leases) if (l.revoked()) this.leases.delete(l);
+    this.leases.add(lease);
+    return lease;
+  }
+
   close(): void {
     this.closed = true;
+    // A lease whose revoke did not get through (a resign that timed out, a
+    // claim that completed after its release) keeps its keep-alive stream
+    // and interval timer going after the client closes, which kept test runs
+    // alive after all tests passed: tear them all down here (the lease
+    // itself expires in etcd after its TTL).
+    for (const lease of this.leases) (lease as unknown as { close(): void }).close();
+    this.leases.clear();
     // A watcher still attached when the client closes (its cancel timed out,
     // or the election's own) makes etcd3's watch manager try to reconnect for
     // ever, one timer after another, which keeps the process alive: cancel
@@ -413,6 +434,13 @@ export class EtcdLog {
   }
 
   /** The cutter's election: a lease-backed campaign in etcd. */
+  /** A campaign for block cutter (cutter.ts); its lease is closed with this log. */
+  campaign(ttlSeconds: number, name: string): Campaign {
+    const campaign = this.election(ttlSeconds).campaign(name);
+    this.track((campaign as unknown as { lease: Lease }).lease);
+    return campaign;
+  }
+
   election(ttlSeconds: number) {
     const election = this.ns.election('cutter', ttlSeconds);
     // Its campaign waits for its predecessor's key to go through a watch of its own namespace.

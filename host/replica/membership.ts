@@ -71,7 +71,7 @@ export class NameClaim {
     const { ns } = this.log;
     const key = `live/${this.name}`;
     const record: LiveRecord = { storeId: this.storeId, host: os.hostname(), pid: process.pid, run: this.run };
-    const lease = ns.lease(this.ttlSeconds, { autoKeepAlive: true });
+    const lease = this.log.lease(this.ttlSeconds);
     lease.on('lost', () => {
       if (this.current !== lease || this.released) return;
       // etcd was out of reach longer than the TTL: take the name again.
@@ -130,7 +130,8 @@ export class NameClaim {
     for (let delay = 250; !this.released && !this.log.closed; delay = Math.min(delay * 2, 5000)) {
       try {
         await this.claim();
-        if (this.released) return;
+        // Released while it was taking the name back: give it up again.
+        if (this.released) return void (await this.current?.revoke().catch(() => {}));
         return this.events.held();
       } catch (err) {
         if (/already in use/.test((err as Error).message)) return this.events.lost((err as Error).message);
