@@ -151,11 +151,12 @@ export class Cutter {
       await this.replica.waitForHeight(head.height, 1000);
       return true;
     }
-    let pending = await this.log.pendingInputs(head.to);
+    const { maxBytes, maxInputs } = this.options;
+    let pending = await this.log.pendingInputs(head.to, maxBytes, maxInputs);
     if (pending.length === 0 && !this.replica.hasRunnableWork()) return false;
     if (pending.length > 0 && pending.length < this.options.maxInputs && this.options.batchMs > 0) {
       await sleep(this.options.batchMs);
-      pending = await this.log.pendingInputs(head.to);
+      pending = await this.log.pendingInputs(head.to, maxBytes, maxInputs);
     }
     const taken = this.take(pending);
     const { policy } = this.options;

@@ -29,6 +29,9 @@ import { codec } from '../store/codec.js';
 import { checkInputId, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type LoggedInput, type Outcome } from './inputs.js';
 import { errorData } from '../kernel/syscalls.js';
 
+/** Keys the cutter reads per request while filling a block. */
+const PENDING_PAGE = 32;
+
 /** The most bytes one waiting input (its record: the input, id, origin and flags) may take under in/. */
 export const MAX_LOGGED_INPUT_BYTES = MAX_INPUT_BYTES + 4096;
 import { confirmedHash } from './divergence.js';
@@ -205,10 +208,37 @@ export class EtcdLog {
     }
   }
 
-  /** Inputs not yet in a block (revision after `after`), in revision order. */
-  async pendingInputs(after: string): Promise<PendingInput[]> {
-    const res = await this.ns.getAll().prefix('in/').minCreateRevision(String(BigInt(after) + 1n)).sort('Create', 'Ascend').exec();
-    return res.kvs.map((kv) => readPendingInput(kv.key.toString('utf8'), kv.value, kv.create_revision));
+  /**
+   * Inputs not yet in a block (revision after `after`), in revision order:
+   * enough to fill one block (`maxBytes`, `maxInputs`) and the rest of the
+   * last revision read, not every input waiting. Reading them all before
+   * each block made a backlog of N big inputs cost N² reads, and past a few
+   * hundred MiB every read failed and the cutter stopped (break-15d #1).
+   * Pages of PENDING_PAGE keys; a revision one transaction wrote is read
+   * whole (one etcd request holds it, so it is bounded by etcd's own limit).
+   */
+  async pendingInputs(after: string, maxBytes: number, maxInputs: number): Promise<PendingInput[]> {
+    const read = (range: ReturnType<Namespace['getAll']>) =>
+      range.prefix('in/').sort('Create', 'Ascend').exec().then((res) => res.kvs.map((kv) => readPendingInput(kv.key.toString('utf8'), kv.value, kv.create_revision)));
+    const out: PendingInput[] = [];
+    let bytes = 0;
+    let from = BigInt(after) + 1n;
+    for (;;) {
+      const page = await read(this.ns.getAll().minCreateRevision(String(from)).limit(PENDING_PAGE));
+      if (page.length === 0) return out;
+      let taken = page;
+      if (page.length === PENDING_PAGE) {
+        // The page may end in the middle of a revision: that revision is read whole.
+        const last = page[page.length - 1].rev;
+        const first = page.findIndex((p) => p.rev === last);
+        taken = [...page.slice(0, first), ...(await read(this.ns.getAll().minCreateRevision(last).maxCreateRevision(last)))];
+      }
+      for (const p of taken) bytes += p.poison ? 0 : p.bytes;
+      out.push(...taken);
+      if (taken.length < PENDING_PAGE && page.length < PENDING_PAGE) return out;
+      if (bytes >= maxBytes || out.length >= maxInputs) return out;
+      from = BigInt(taken[taken.length - 1].rev) + 1n;
+    }
   }
 
   /** Deletes keys under in/ that hold no applicable input (PendingInput.poison). */

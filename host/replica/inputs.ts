@@ -94,20 +94,34 @@ export function checkInput(input: unknown): Input {
   // id is bound to: content the encoding would change (a Map, a class
   // instance, a lone surrogate) is refused here, not applied as something
   // else (break-15c #4, #7).
+  // A property set to undefined is an absent one (as the log would read it
+  // back), not an error: optional fields are often passed that way.
+  input = withoutUndefined(input, 0);
   try {
     encodeValue('input', input);
   } catch (err) {
     throw new TypeError(`an input must be plain data: ${(err as Error).message.replace(/^store value for key \S+/, 'the input')}`);
   }
   const bad = illFormedString(input, 0);
+  if (bad === '__proto__') throw new TypeError('an input must be plain data: the input holds a "__proto__" key, which the log would read back as another key');
   if (bad !== undefined) throw new TypeError(`an input must be plain data: the input holds a string with a lone surrogate (${JSON.stringify(bad.slice(0, 40))}), which the log would store as U+FFFD`);
   return input as Input;
+}
+
+function withoutUndefined(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > 100 || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) return value.some((v) => typeof v === 'object' && v !== null) ? value.map((v) => withoutUndefined(v, depth + 1)) : value;
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return Object.fromEntries(entries.map(([k, v]) => [k, withoutUndefined(v, depth + 1)]));
 }
 
 function illFormedString(value: unknown, depth: number): string | undefined {
   if (typeof value === 'string') return (value as string & { isWellFormed(): boolean }).isWellFormed() ? undefined : value;
   if (typeof value !== 'object' || value === null || value instanceof Uint8Array || depth > 100) return undefined;
   for (const [k, v] of Object.entries(value)) {
+    // msgpackr reads an own "__proto__" key back under another name.
+    if (k === '__proto__') return k;
     const bad = illFormedString(k, depth + 1) ?? illFormedString(v, depth + 1);
     if (bad !== undefined) return bad;
   }

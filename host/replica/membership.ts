@@ -79,7 +79,10 @@ export class NameClaim {
     });
     try {
       const id = await lease.grant();
-      const waitUntil = waitForSameStore ? Date.now() + (this.ttlSeconds + 1) * 1000 : 0;
+      // etcd may grant a longer lease than asked (its minimum follows its
+      // election timeout): a killed process's key can outlive our own TTL
+      // (break-15d #5). A copy that stays is refused only after this.
+      const waitUntil = waitForSameStore ? Date.now() + (Math.max(this.ttlSeconds * 3, 15) + 1) * 1000 : 0;
       for (let attempt = 0; attempt < 3; ) {
         const current = await ns.get(key).exec();
         const kv = current.kvs[0];

@@ -410,8 +410,8 @@ export class Replica extends ReplicaClient {
    * before its block committed): the client then retries under the same id
    * (`options.id`), which every replica applies at most once.
    */
-  async submit(input: Input, options: SubmitOptions = {}): Promise<Outcome> {
-    checkInput(input);
+  async submit(given: Input, options: SubmitOptions = {}): Promise<Outcome> {
+    const input = checkInput(given);
     const id = options.id === undefined ? crypto.randomUUID() : checkInputId(options.id);
     const refuse = (why: string) => new SubmitError(`${why}; input ${id} was not written to the log`, id, false);
     if (this.halted) throw refuse(`replica ${this.name} halted at height ${this.halted.height}: ${this.halted.reason}`);

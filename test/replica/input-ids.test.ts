@@ -97,6 +97,11 @@ describe('replicas on etcd: input ids', function () {
       const ref = cutter.host.refOf(root);
       await assert.rejects(cutter.host.replica!.submit({ type: 'installBundle', manifest: new Map([['x', 1]]) } as never), /an input must be plain data: the input at \.manifest is an instance of Map/);
       await assert.rejects(cutter.host.replica!.send(ref, 'a\uD800', cutter.host.toCapdata([])), /lone surrogate/);
+      await assert.rejects(cutter.host.replica!.submit(JSON.parse('{"type":"suspend","instance":"x","__proto__":1}')), /"__proto__" key/);
+      // An optional field set to undefined is an absent one (break-15d #6): refused only for what it names.
+      const absent = await cutter.host.replica!.submit({ type: 'suspend', instanceId: 'nobody', reason: undefined });
+      assert.equal(absent.rejected, true, 'applied, and refused for the instance it names');
+      assert.doesNotMatch(String((cutter.host.fromCapdata(absent.data) as Error).message), /plain data/);
       await cutter.host.close();
       replicas.length = 0;
       const a = await openReplica(etcd.endpoints, 'overwrite', 'a', { cutter: false });

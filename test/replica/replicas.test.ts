@@ -184,6 +184,32 @@ describe('replicas on etcd', function () {
     }
   });
 
+  it('a backlog of waiting inputs is read a page at a time and cut in order (break-15d #1)', async () => {
+    const replicas: TestReplica[] = [];
+    try {
+      const cutter = await openReplica(etcd.endpoints, 'backlog', 'c');
+      replicas.push(cutter);
+      const { root } = await cutter.host.replica!.startInstance(await cutter.host.replica!.install(counterSource(1)));
+      const ref = cutter.host.refOf(root);
+      await cutter.host.close();
+      replicas.length = 0;
+      const a = await openReplica(etcd.endpoints, 'backlog', 'a', { cutter: false });
+      replicas.push(a);
+      // More than two pages wait, with no cutter running.
+      const sends = Array.from({ length: 75 }, (_, i) => a.host.replica!.send(ref, 'add', a.host.toCapdata([i + 1])));
+      await until('75 inputs to wait in the log', async () => ((await a.host.replica!.etcd.ns.getAll().prefix('in/').keys()).length >= 75 ? true : undefined));
+      const c = await openReplica(etcd.endpoints, 'backlog', 'c', { maxBlockInputs: 20 }, cutter.dir);
+      replicas.push(c);
+      const outcomes = await Promise.all(sends);
+      assert.ok(outcomes.every((o) => !o.rejected));
+      await settleCluster(replicas);
+      assert.deepEqual(await c.host.E(c.host.presence(ref)).read(), { total: (75 * 76) / 2, count: 75, version: 1 });
+      assert.equal(new Set(replicas.map((r) => r.host.stateHash())).size, 1);
+    } finally {
+      for (const r of replicas) await r.host.close();
+    }
+  });
+
   it('a hash publish that fails in etcd is published again, leaving no hole (break-15c #5)', async () => {
     const replicas: TestReplica[] = [];
     try {
