@@ -46,6 +46,20 @@ export async function openReplica(endpoints: string[], cluster: string, name: st
   return { host, name, dir, outcomes };
 }
 
+/**
+ * A cluster holding one counter instance, its cutter replica `c` stopped so
+ * that inputs written next wait in the log; `c` restarts from `dir`.
+ */
+export async function counterWithCutterStopped(endpoints: string[], cluster: string): Promise<{ ref: string; dir: string }> {
+  const cutter = await openReplica(endpoints, cluster, 'c');
+  try {
+    const { root } = await cutter.host.replica!.startInstance(await cutter.host.replica!.install(counterSource(1)));
+    return { ref: cutter.host.refOf(root), dir: cutter.dir };
+  } finally {
+    await cutter.host.close();
+  }
+}
+
 /** Every height's hashes from etcd; asserts that at each height every replica that published agrees. */
 export async function assertHashesAgree(endpoints: string[], cluster: string, expectReplicas: readonly string[]): Promise<number> {
   const log = new EtcdLog(endpoints, cluster);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { SubmitError } from '../../host/replica/replica.js';
 import { etcdInstalled, runCliAsync, startEtcd, until, type EtcdCluster } from './etcd-fixture.js';
-import { counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
+import { counterSource, counterWithCutterStopped, openReplica, settleCluster, type TestReplica } from './helpers.js';
 
 describe('replicas on etcd: input ids', function () {
   this.timeout(120_000);
@@ -91,10 +91,9 @@ describe('replicas on etcd: input ids', function () {
   it('a submitter whose in/ key other content overwrote is told so; content the log would change is refused (break-15c #4, #7)', async () => {
     const replicas: TestReplica[] = [];
     try {
-      const cutter = await openReplica(etcd.endpoints, 'overwrite', 'c');
+      const { ref, dir } = await counterWithCutterStopped(etcd.endpoints, 'overwrite');
+      const cutter = await openReplica(etcd.endpoints, 'overwrite', 'c', {}, dir);
       replicas.push(cutter);
-      const { root } = await cutter.host.replica!.startInstance(await cutter.host.replica!.install(counterSource(1)));
-      const ref = cutter.host.refOf(root);
       await assert.rejects(cutter.host.replica!.submit({ type: 'installBundle', manifest: new Map([['x', 1]]) } as never), /an input must be plain data: the input at \.manifest is an instance of Map/);
       await assert.rejects(cutter.host.replica!.send(ref, 'a\uD800', cutter.host.toCapdata([])), /lone surrogate/);
       await assert.rejects(cutter.host.replica!.submit(JSON.parse('{"type":"suspend","instance":"x","__proto__":1}')), /"__proto__" key/);

@@ -6,7 +6,7 @@ import { Host } from '../../host/index.js';
 import path from 'node:path';
 import type { SubmitError } from '../../host/replica/replica.js';
 import { etcdInstalled, runCliAsync, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
-import { assertHashesAgree, counterSource, openReplica, prng, settleCluster, type TestReplica } from './helpers.js';
+import { assertHashesAgree, counterSource, counterWithCutterStopped, openReplica, prng, settleCluster, type TestReplica } from './helpers.js';
 
 const SENDS = Number(process.env.QUICKVAT_REPLICA_SENDS ?? 2000);
 
@@ -187,18 +187,13 @@ describe('replicas on etcd', function () {
   it('a backlog of waiting inputs is read a page at a time and cut in order (break-15d #1)', async () => {
     const replicas: TestReplica[] = [];
     try {
-      const cutter = await openReplica(etcd.endpoints, 'backlog', 'c');
-      replicas.push(cutter);
-      const { root } = await cutter.host.replica!.startInstance(await cutter.host.replica!.install(counterSource(1)));
-      const ref = cutter.host.refOf(root);
-      await cutter.host.close();
-      replicas.length = 0;
+      const { ref, dir } = await counterWithCutterStopped(etcd.endpoints, 'backlog');
       const a = await openReplica(etcd.endpoints, 'backlog', 'a', { cutter: false });
       replicas.push(a);
       // More than two pages wait, with no cutter running.
       const sends = Array.from({ length: 75 }, (_, i) => a.host.replica!.send(ref, 'add', a.host.toCapdata([i + 1])));
       await until('75 inputs to wait in the log', async () => ((await a.host.replica!.etcd.ns.getAll().prefix('in/').keys()).length >= 75 ? true : undefined));
-      const c = await openReplica(etcd.endpoints, 'backlog', 'c', { maxBlockInputs: 20 }, cutter.dir);
+      const c = await openReplica(etcd.endpoints, 'backlog', 'c', { maxBlockInputs: 20 }, dir);
       replicas.push(c);
       const outcomes = await Promise.all(sends);
       assert.ok(outcomes.every((o) => !o.rejected));
