@@ -23,6 +23,11 @@ export const HEIGHT_KEY = 'replica.height';
 // a repeat with different content is told that the id was already used for a
 // different input (hostile review of #15: an id is bound to its content).
 const SEEN = 'replica.seen.';
+
+/** Whether input `id` has been applied (within the retry window). */
+export function wasApplied(host: Host, id: string): boolean {
+  return host.store.get(SEEN + id) !== undefined;
+}
 // The ids first applied in block H (replica.seenAt.<H>), so that they can be
 // forgotten once H is older than the retry window (break15b #8: every id
 // ever applied stayed in the hashed state, and stateHash, a full scan after

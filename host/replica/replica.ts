@@ -12,14 +12,14 @@ import type { Host } from '../host.js';
 import { resolveRunPolicy } from '../kernel/run-policy.js';
 import type { HaltReport, ReplicateOptions } from './replicate-options.js';
 import { codec } from '../store/codec.js';
-import { applyBlock, appliedHeight } from './apply-block.js';
+import { applyBlock, appliedHeight, wasApplied } from './apply-block.js';
 import { Cutter, withTimeout } from './cutter.js';
 import { EtcdLog, type ReplicaStatus } from './etcd-log.js';
 import { HashCheck, type Dispute } from './hash-check.js';
 import { Rerun } from './rerun.js';
 import { checkBlock, checkInput, checkInputId, DEFAULT_RETRY_WINDOW, inputDigest, InputIdConflict, MAX_INPUT_BYTES, type BlockRecord, type Input, type Outcome } from './inputs.js';
 import { createGenesis, NameClaim, readGenesis, register } from './membership.js';
-import { bindStore, HALT_KEY } from './store-binding.js';
+import { bindStore, HALT_KEY, UNPUBLISHED_KEY } from './store-binding.js';
 import type { ExportMeta } from '../store/state-export.js';
 import { mayCommit, SubmitError, type SubmitOptions } from './submission.js';
 import { ReplicaClient } from './replica-client.js';
@@ -137,6 +137,7 @@ export class Replica extends ReplicaClient {
     for (const w of this.watchers) w.catch(() => {});
     // Watches reconnect by themselves; the poll covers what a reconnect
     // misses, and membership changes (a removal can decide a height).
+    for (const [height, hash] of (this.host.store.get(UNPUBLISHED_KEY) as [number, string][] | undefined) ?? []) this.unpublished.set(height, hash);
     this.poll = setInterval(() => {
       this.pump();
       if (this.checker.pending > 0) this.checker.check();
@@ -282,6 +283,7 @@ export class Replica extends ReplicaClient {
     }
     const hash = this.host.stateHash();
     this.lastHash = hash;
+    this.skippedInputs(block.to);
     for (const [id, digest, outcome, rev] of applied.outcomes) void outcome.then((o) => this.deliver(id, digest, o, rev));
     this.emit('applied', { height: block.height, hash, cranks: applied.cranks, inputs: block.inputs.length });
     this.cutter?.poke();
@@ -298,12 +300,15 @@ export class Replica extends ReplicaClient {
    * instead, and republish() covers it.
    */
   private async publishHash(height: number, hash: string): Promise<void> {
+    const had = this.unpublished.size;
     try {
       await this.claim!.write((lease) => this.log.publish(this.name, lease, height, hash, this.status()));
       this.unpublished.delete(height);
     } catch {
       this.unpublished.set(height, hash);
     }
+    // Kept node-local too, so a restart publishes them (break-15d #3).
+    if (this.unpublished.size !== had && !this.stopped) this.writeLocal(UNPUBLISHED_KEY, [...this.unpublished]);
   }
 
   private async publishMissed(): Promise<void> {
@@ -311,6 +316,17 @@ export class Replica extends ReplicaClient {
       if (this.stopped || this.halted) return;
       await this.publishHash(height, hash);
       if (this.unpublished.has(height)) return;
+    }
+  }
+
+  // A submission whose key is now below the log's head but was never
+  // applied was skipped as poison: another etcd client overwrote it with
+  // something that is not an input. No outcome will come (break-15d #2).
+  private skippedInputs(to: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.rev === undefined || BigInt(p.rev) > BigInt(to) || wasApplied(this.host, id)) continue;
+      this.pending.delete(id);
+      p.reject(new SubmitError(`input ${id} was not applied: its key in the log was overwritten with something that is not an input, and skipped; submit it again`, id, false));
     }
   }
 

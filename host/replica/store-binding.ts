@@ -13,6 +13,8 @@ import type { ExportMeta } from '../store/state-export.js';
 export const CLUSTER_BINDING_KEY = 'local.replica.cluster';
 /** Where a replica keeps its halt, so that a restart does not clear it. */
 export const HALT_KEY = 'local.replica.halted';
+/** [height, hash] pairs whose publish failed in etcd, published again from the poll and at the next start. */
+export const UNPUBLISHED_KEY = 'local.replica.unpublished';
 
 export interface StoreBinding {
   readonly cluster: string;

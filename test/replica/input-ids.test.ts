@@ -113,9 +113,15 @@ describe('replicas on etcd: input ids', function () {
       const { codec } = await import('../../host/store/codec.js');
       const waiting = codec.decode((await log.ns.get('in/x-1').buffer())!) as { input: { args: unknown } };
       await log.ns.put('in/x-1').value(Buffer.from(codec.encode({ ...waiting, input: { ...waiting.input, args: a.host.toCapdata([1000]) } })));
+      // ... or with bytes that hold no input, which the cutter skips (break-15d #2).
+      const skipped = a.host.replica!.send(ref, 'add', a.host.toCapdata([5]), { id: 'x-2' });
+      skipped.catch(() => {});
+      await until('x-2 to be in the log', async () => (await log.ns.get('in/x-2').string()) !== null);
+      await log.ns.put('in/x-2').value(Buffer.from([0xc1, 0xc1]));
       const c = await openReplica(etcd.endpoints, 'overwrite', 'c', {}, cutter.dir);
       replicas.push(c);
       await assert.rejects(mine, /id x-1 was taken in the log by a different input, which was applied instead; this input was not applied/);
+      await assert.rejects(skipped, /input x-2 was not applied: its key in the log was overwritten with something that is not an input/);
       assert.deepEqual(await c.host.E(c.host.presence(ref)).read(), { total: 1000, count: 1, version: 1 });
     } finally {
       for (const r of replicas) await r.host.close();
