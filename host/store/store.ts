@@ -11,6 +11,7 @@ import { asBinary, open, type RootDatabase } from 'lmdb';
 import { codec, decodeValue, encodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { checkKey, compareKeys, decodeKey, describe, encodeKey } from './keys.js';
+import { freezeTree, readsBackAsIs } from './cached-values.js';
 import { lockStateDir } from './dir-lock.js';
 
 export interface StoreOptions {
@@ -444,25 +445,6 @@ export class Store {
 }
 
 /**
- * A scalar that decodes to itself: not -0 (msgpack has none) and not a string
- * with a lone surrogate (UTF-8 has none). Objects are excluded: the caller
- * may still change them.
- */
-function readsBackAsIs(value: unknown): boolean {
-  switch (typeof value) {
-    case 'number':
-      return !Object.is(value, -0);
-    case 'bigint':
-    case 'boolean':
-      return true;
-    case 'string':
-      return !/\p{Cs}/u.test(value);
-    default:
-      return false;
-  }
-}
-
-/**
  * Bounds on the decoded-value cache: entries, and the encoded size of a value
  * it keeps (bytes; a string of up to a third as many UTF-16 units), so it
  * holds at most a few tens of MiB whatever vats store. Reaching the entry
@@ -472,29 +454,6 @@ const DECODED_CACHE_ENTRIES = 4_096;
 const CACHED_VALUE_BYTES = 4_096;
 /** Committed keys entries() reads with one lmdb cursor. */
 const ENTRIES_BATCH = 64;
-
-/**
- * Deep-freezes a decoded value and returns true, or returns false (leaving it
- * unfrozen, not to be shared) when it holds a Uint8Array, which cannot be frozen.
- */
-function freezeTree(value: unknown): boolean {
-  if (!freezable(value)) return false;
-  deepFreeze(value);
-  return true;
-}
-
-function freezable(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return true;
-  if (value instanceof Uint8Array) return false;
-  for (const item of Object.values(value)) if (!freezable(item)) return false;
-  return true;
-}
-
-function deepFreeze(value: unknown): void {
-  if (typeof value !== 'object' || value === null) return;
-  for (const item of Object.values(value)) deepFreeze(item);
-  Object.freeze(value);
-}
 
 function startsWithBytes(bytes: Buffer, prefix: Buffer): boolean {
   return bytes.length >= prefix.length && bytes.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
