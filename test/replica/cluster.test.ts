@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Store } from '../../host/store/index.js';
-import { etcdInstalled, etcdLeader, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdForSuite, etcdLeader, startEtcd, tmpdir, until } from './etcd-fixture.js';
 import { assertHashesAgree, counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
 
 async function counterOn(replicas: TestReplica[]) {
@@ -24,12 +24,7 @@ async function sendsThrough(replicas: TestReplica[], roots: object[], n: number)
 
 describe('replicas on etcd: divergence, joining, etcd failover', function () {
   this.timeout(240_000);
-  let etcd: EtcdCluster;
-  before(async function () {
-    if (!etcdInstalled) this.skip();
-    etcd = await startEtcd(1);
-  });
-  after(async () => etcd?.stop());
+  const etcd = etcdForSuite();
 
   it('a replica whose store was tampered with while stopped halts when it restarts, naming the height', async () => {
     const cluster = 'tamper';

@@ -55,6 +55,33 @@ export function tmpdir(prefix = 'quickvat-replica-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * The etcd of the enclosing describe: `size` members started before its
+ * tests (which skip when etcd is not installed: .ci/run installs etcd-server)
+ * and stopped after them. Read its fields inside tests, once it has started.
+ */
+export function etcdForSuite(size = 1): EtcdCluster {
+  let started: EtcdCluster | undefined;
+  before(async function () {
+    if (!etcdInstalled) this.skip();
+    started = await startEtcd(size);
+  });
+  after(async () => started?.stop());
+  const cluster = () => {
+    if (!started) throw new Error('the suite etcd is not running');
+    return started;
+  };
+  return {
+    get nodes() {
+      return cluster().nodes;
+    },
+    get endpoints() {
+      return cluster().endpoints;
+    },
+    stop: () => cluster().stop(),
+  };
+}
+
 /** Starts `size` etcd members on 127.0.0.1 with fast elections, and waits until they serve. */
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
   for (let attempt = 1; ; attempt++) {

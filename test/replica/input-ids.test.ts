@@ -5,17 +5,12 @@
 // a retry of the same content still gets the original (or DuplicateInput).
 import assert from 'node:assert/strict';
 import { SubmitError } from '../../host/replica/replica.js';
-import { etcdInstalled, runCliAsync, startEtcd, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdForSuite, runCliAsync, until } from './etcd-fixture.js';
 import { counterSource, counterWithCutterStopped, openReplica, settleCluster, type TestReplica } from './helpers.js';
 
 describe('replicas on etcd: input ids', function () {
   this.timeout(120_000);
-  let etcd: EtcdCluster;
-  before(async function () {
-    if (!etcdInstalled) this.skip();
-    etcd = await startEtcd(1);
-  });
-  after(async () => etcd?.stop());
+  const etcd = etcdForSuite();
 
   it('refuses an id reused for different content, at submit and after apply; the same content is one input', async () => {
     const replicas: TestReplica[] = [];

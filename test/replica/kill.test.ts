@@ -4,17 +4,12 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { EtcdLog } from '../../host/replica/etcd-log.js';
-import { etcdInstalled, runCli, runCliAsync, spawnReplica, startEtcd, stopProcess, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdForSuite, runCli, runCliAsync, spawnReplica, stopProcess, tmpdir, until } from './etcd-fixture.js';
 import { assertHashesAgree, counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
 
 describe('replicas on etcd: SIGKILL', function () {
   this.timeout(240_000);
-  let etcd: EtcdCluster;
-  before(async function () {
-    if (!etcdInstalled) this.skip();
-    etcd = await startEtcd(1);
-  });
-  after(async () => etcd?.stop());
+  const etcd = etcdForSuite();
 
   // The test process's replica: the client, and (unless told otherwise) the cutter.
   async function startCounter(client: TestReplica) {

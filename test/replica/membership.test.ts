@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Host } from '../../host/index.js';
 import { EtcdLog } from '../../host/replica/etcd-log.js';
 import { showClusterStatus, type ClusterStatus } from '../../host/replica/cluster-status.js';
-import { etcdInstalled, runCliAsync, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdForSuite, runCliAsync, tmpdir, until } from './etcd-fixture.js';
 import { counterSource, openReplica, settleCluster, tamper, type TestReplica } from './helpers.js';
 
 async function counterOn(replicas: TestReplica[]) {
@@ -23,7 +23,7 @@ const add = (r: TestReplica, ref: string, n = 1) => r.host.E(r.host.presence(ref
 
 describe('replicas on etcd: membership, liveness, store binding', function () {
   this.timeout(120_000);
-  let etcd: EtcdCluster;
+  const etcd = etcdForSuite();
   const open: TestReplica[] = [];
   const status = (cluster: string) => runCliAsync(['--json', 'replica', 'status', '--etcd', etcd.endpoints.join(','), '--cluster', cluster]);
   async function replica(cluster: string, name: string, extra = {}, dir?: string) {
@@ -35,14 +35,9 @@ describe('replicas on etcd: membership, liveness, store binding', function () {
     open.splice(open.indexOf(r), 1);
     await r.host.close();
   }
-  before(async function () {
-    if (!etcdInstalled) this.skip();
-    etcd = await startEtcd(1);
-  });
   afterEach(async () => {
     for (const r of open.splice(0)) await r.host.close();
   });
-  after(async () => etcd?.stop());
 
   it('a divergence while a member is down pauses both sides; the member back decides; status shows it', async () => {
     const [a, b] = [await replica('absent', 'a'), await replica('absent', 'b', { cutter: false })];

@@ -8,19 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterStatus } from '../../host/replica/cluster-status.js';
-import { etcdInstalled, startEtcd, stopProcess, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdForSuite, stopProcess, tmpdir, until } from './etcd-fixture.js';
 import { counterSource, openReplica, settleCluster, type TestReplica } from './helpers.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'replica-child.js');
 
 describe('replicas on etcd: a replica that lost its name', function () {
   this.timeout(120_000);
-  let etcd: EtcdCluster;
-  before(async function () {
-    if (!etcdInstalled) this.skip();
-    etcd = await startEtcd(1);
-  });
-  after(async () => etcd?.stop());
+  const etcd = etcdForSuite();
 
   it('frozen past its lease and replaced, a diverged old process publishes nothing under the name; the replacement stays checked', async () => {
     const cluster = 'fence';

@@ -5,19 +5,14 @@ import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
 import path from 'node:path';
 import type { SubmitError } from '../../host/replica/replica.js';
-import { etcdInstalled, runCliAsync, startEtcd, tmpdir, until, type EtcdCluster } from './etcd-fixture.js';
+import { etcdForSuite, runCliAsync, tmpdir, until } from './etcd-fixture.js';
 import { assertHashesAgree, counterSource, counterWithCutterStopped, openReplica, prng, settleCluster, type TestReplica } from './helpers.js';
 
 const SENDS = Number(process.env.QUICKVAT_REPLICA_SENDS ?? 2000);
 
 describe('replicas on etcd', function () {
   this.timeout(240_000);
-  let etcd: EtcdCluster;
-  before(async function () {
-    if (!etcdInstalled) this.skip(); // .ci/run installs etcd-server; without it there is nothing to replicate on
-    etcd = await startEtcd(1);
-  });
-  after(async () => etcd?.stop());
+  const etcd = etcdForSuite();
 
   it(`${SENDS} random sends and 3 upgrades through 3 replicas: equal hashes at every height, same values everywhere`, async () => {
     const replicas: TestReplica[] = [];
