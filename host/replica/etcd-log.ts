@@ -224,7 +224,7 @@ export class EtcdLog {
       }
       for (const p of taken) bytes += p.poison ? 0 : p.bytes;
       out.push(...taken);
-      if (taken.length < PENDING_PAGE && page.length < PENDING_PAGE) return out;
+      if (page.length < PENDING_PAGE) return out;
       if (bytes >= maxBytes || out.length >= maxInputs) return out;
       from = BigInt(taken[taken.length - 1].rev) + 1n;
     }

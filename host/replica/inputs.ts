@@ -93,39 +93,37 @@ export function checkInput(input: unknown): Input {
   // What the log holds is what every replica applies, and what the input's
   // id is bound to: content the encoding would change (a Map, a class
   // instance, a lone surrogate) is refused here, not applied as something
-  // else (break-15c #4, #7).
-  // A property set to undefined is an absent one (as the log would read it
-  // back), not an error: optional fields are often passed that way.
-  input = withoutUndefined(input, 0);
+  // else (break-15c #4, #7). A property set to undefined is an absent one
+  // (as the log would read it back), not an error: optional fields are often
+  // passed that way.
+  const misread: { found?: string } = {};
+  input = asLogged(input, 0, misread);
   try {
     encodeValue('input', input);
   } catch (err) {
     throw new TypeError(`an input must be plain data: ${(err as Error).message.replace(/^store value for key \S+/, 'the input')}`);
   }
-  const bad = illFormedString(input, 0);
+  const bad = misread.found;
   if (bad === '__proto__') throw new TypeError('an input must be plain data: the input holds a "__proto__" key, which the log would read back as another key');
   if (bad !== undefined) throw new TypeError(`an input must be plain data: the input holds a string with a lone surrogate (${JSON.stringify(bad.slice(0, 40))}), which the log would store as U+FFFD`);
   return input as Input;
 }
 
-function withoutUndefined(value: unknown, depth: number): unknown {
+// The input as the log will read it back: properties set to undefined
+// dropped. Notes in `misread` the first key or string it would read back
+// differently: an own "__proto__" key (msgpackr renames it) or a lone
+// surrogate (UTF-8 has none). Class instances and binaries are left to
+// encodeValue's checks.
+function asLogged(value: unknown, depth: number, misread: { found?: string }): unknown {
+  const note = (text: string, isKey: boolean) => {
+    if (misread.found === undefined && ((isKey && text === '__proto__') || !(text as string & { isWellFormed(): boolean }).isWellFormed())) misread.found = text;
+  };
+  if (typeof value === 'string') note(value, false);
   if (typeof value !== 'object' || value === null || depth > 100 || ArrayBuffer.isView(value)) return value;
-  if (Array.isArray(value)) return value.some((v) => typeof v === 'object' && v !== null) ? value.map((v) => withoutUndefined(v, depth + 1)) : value;
+  if (Array.isArray(value)) return value.map((v) => asLogged(v, depth + 1, misread));
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  return Object.fromEntries(entries.map(([k, v]) => [k, withoutUndefined(v, depth + 1)]));
-}
-
-function illFormedString(value: unknown, depth: number): string | undefined {
-  if (typeof value === 'string') return (value as string & { isWellFormed(): boolean }).isWellFormed() ? undefined : value;
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || depth > 100) return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    // msgpackr reads an own "__proto__" key back under another name.
-    if (k === '__proto__') return k;
-    const bad = illFormedString(k, depth + 1) ?? illFormedString(v, depth + 1);
-    if (bad !== undefined) return bad;
-  }
-  return undefined;
+  const kept = Object.entries(value).filter(([, v]) => v !== undefined);
+  return Object.fromEntries(kept.map(([k, v]) => (note(k, true), [k, asLogged(v, depth + 1, misread)])));
 }
 
 /**
