@@ -74,14 +74,11 @@ export function encodeFast(value: unknown): Capdata | undefined {
   if (value === undefined) return { body: `#${UNDEFINED_BODY}`, slots: [] };
   if (!Array.isArray(value)) return encodeScalar(value);
   try {
-    if (Object.getPrototypeOf(value) !== Array.prototype || value.length > 64) return undefined;
-    // length plus one key per index: no holes, no extra names, no symbols.
-    if (Reflect.ownKeys(value).length !== value.length + 1) return undefined;
+    const items = value.length > 64 ? undefined : passableArrayItems(value);
+    if (items === undefined) return undefined;
     const parts: string[] = [];
-    for (let i = 0; i < value.length; i++) {
-      const d = Object.getOwnPropertyDescriptor(value, i);
-      if (d === undefined || !('value' in d)) return undefined;
-      const body = d.value === undefined ? UNDEFINED_BODY : scalarBody(d.value);
+    for (const item of items) {
+      const body = item === undefined ? UNDEFINED_BODY : scalarBody(item);
       if (body === undefined) return undefined;
       parts.push(body);
     }
@@ -89,6 +86,23 @@ export function encodeFast(value: unknown): Capdata | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The items of an array marshal's pass-style check accepts (Array.prototype,
+ * the length plus one enumerable data property per index, no other
+ * property), read without running any getter; undefined for any other
+ * array (an extra name would be dropped, a getter run: break-16c #2).
+ */
+function passableArrayItems(v: unknown[]): unknown[] | undefined {
+  if (Object.getPrototypeOf(v) !== Array.prototype || Reflect.ownKeys(v).length !== v.length + 1) return undefined;
+  const items = new Array<unknown>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const d = Object.getOwnPropertyDescriptor(v, i);
+    if (d === undefined || !('value' in d) || !d.enumerable) return undefined;
+    items[i] = d.value;
+  }
+  return items;
 }
 
 /** decodePlain, plus the body of undefined (what a method with no return value answers). */
@@ -159,15 +173,11 @@ function smallcapsOf(v: unknown, depth: number, refs?: Refs): unknown {
     case 'object': {
       if (v === null) return null;
       if (Array.isArray(v)) {
-        // What marshal's pass-style check accepts: the length plus one
-        // enumerable data property per index, and no other property (an
-        // extra name would be dropped, a getter run; break-16c #2).
-        if (Object.getPrototypeOf(v) !== Array.prototype || Reflect.ownKeys(v).length !== v.length + 1) return NOT_PLAIN;
-        const out = new Array(v.length);
-        for (let i = 0; i < v.length; i++) {
-          const d = Object.getOwnPropertyDescriptor(v, i);
-          if (d === undefined || !('value' in d) || !d.enumerable) return NOT_PLAIN;
-          const x = smallcapsOf(d.value, depth + 1, refs);
+        const items = passableArrayItems(v);
+        if (items === undefined) return NOT_PLAIN;
+        const out = new Array(items.length);
+        for (let i = 0; i < items.length; i++) {
+          const x = smallcapsOf(items[i], depth + 1, refs);
           if (x === NOT_PLAIN) return NOT_PLAIN;
           out[i] = x;
         }
