@@ -10,6 +10,7 @@ import { fromCapDataFast, toCapDataFast } from './smallcaps-fast.js';
 import type { Capdata, Resolution, Syscall } from './syscall.js';
 import { makeImportTracker } from './import-tracker.js';
 import { makeSlotRefs } from './slot-refs.js';
+import { noSuchMethod } from './no-such-method.js';
 
 /** Virtual and durable objects, which live outside the heap (vat-data.ts). */
 export interface VirtualHooks {
@@ -484,18 +485,4 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     unserialize: (data: Capdata) => m.fromCapData(data),
     stats: () => ({ exports: exportIds.value, imports: slotToVal.size, promises: importedPromises.size }),
   } satisfies LiveSlots);
-}
-
-// Endo's own message lists every method name, internals such as
-// __getMethodNames__ included; callers (and CLI users) see only the API.
-function noSuchMethod(target: object, method: string): string {
-  const names = new Set<string>();
-  for (let o: object | null = target; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const key of Object.getOwnPropertyNames(o)) {
-      if (key !== 'constructor' && !key.startsWith('__') && typeof Object.getOwnPropertyDescriptor(o, key)?.value === 'function') names.add(key);
-    }
-  }
-  const tag = (target as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
-  const what = typeof tag === 'string' ? tag.replace(/^Alleged: /, '') : 'the target';
-  return `${what} has no method ${JSON.stringify(method)}; its methods: ${[...names].sort().join(', ') || 'none'}`;
 }

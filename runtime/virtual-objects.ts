@@ -6,7 +6,7 @@
 import { Far } from '@endo/pass-style';
 import { checkGuardKitFacets, checkInitialState, checkKindOptions, checkStateField, defendKindPrototype, giveExoReceivers, type ExoKindOptions } from './exo.js';
 import { FIRST_USER_KIND, K, VREF, type VatDataContext } from './vat-data-context.js';
-import type { KindSample, RecordSample } from './record-sample.js';
+import { sampleIds, type KindSample, type RecordSample } from './record-sample.js';
 import type { Refcounts } from './virtual-refcounts.js';
 
 export type Behavior = Record<string, (context: any, ...args: any[]) => unknown>;
@@ -488,16 +488,6 @@ function describeValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === null || v === undefined) return `${String(v)}${typeof v === 'bigint' ? 'n' : ''}`;
   return `(a ${typeof v})`;
-}
-
-/** Object numbers 1..count to read: all of them up to `k`, else the first, the last and k-2 evenly spaced between. */
-function sampleIds(count: number, k: number): number[] {
-  if (count <= 0 || k <= 0) return [];
-  if (count <= k) return Array.from({ length: count }, (_, i) => i + 1);
-  if (k === 1) return [1];
-  const ids = new Set<number>();
-  for (let i = 0; i < k; i++) ids.add(1 + Math.round((i * (count - 1)) / (k - 1)));
-  return [...ids];
 }
 
 export type VirtualObjects = ReturnType<typeof makeVirtualObjects>;
