@@ -81,7 +81,9 @@ describe('runtime: encodeFast / decodeFast (the delivery path) agree with @endo/
     const accessor = [1];
     Object.defineProperty(accessor, 0, { get: () => 1 });
     const proxy = new Proxy([1], { ownKeys() { throw Error('trap'); } });
-    for (const v of [holes, extra, accessor, proxy]) assert.equal(encodeFast(v), undefined);
+    const hidden = [1];
+    Object.defineProperty(hidden, 0, { value: 1, enumerable: false });
+    for (const v of [holes, extra, accessor, proxy, hidden]) assert.equal(encodeFast(v), undefined);
   });
 
   it('encodes records and arrays of remotables the vat already named exactly as marshal does, and declines unnamed ones and promises', () => {
