@@ -2,6 +2,7 @@
 // that refuse meaningless values at open (naming the option).
 import type { SandboxOptions } from '../engine/index.js';
 import type { StoredImage } from './base-image.js';
+import { GC_WORK_PER_CRANK } from './gc-sweep.js';
 
 export interface KernelOptions {
   /** Snapshot a vat after this many deliveries since its last snapshot. Default 1,000 (replay cost is bounded by snapshotEveryUnits; this caps transcript length for cheap deliveries). */
@@ -31,6 +32,13 @@ export interface KernelOptions {
    */
   readonly gcEvery?: number;
   /**
+   * Most units of work (a kernel row visited, or a reference marked) one
+   * crank of a GC sweep does; a sweep of a big kernel is cut into cranks of
+   * this size, with other work in between. Default 1,000 (a few ms). Like
+   * gcEvery, replicas must agree on it.
+   */
+  readonly gcWorkPerCrank?: number;
+  /**
    * Keep every vat's whole transcript (default true, as Agoric's swing-store
    * keepTranscripts). With false, a vat's transcript entries before its
    * latest snapshot are deleted when that snapshot is taken (replay never
@@ -53,6 +61,7 @@ export interface KernelLimits {
   readonly maxQueueLength: number;
   readonly maxQueuedPerVat: number;
   readonly gcEvery: number;
+  readonly gcWorkPerCrank: number;
   readonly keepTranscripts: boolean;
 }
 
@@ -74,7 +83,9 @@ export function resolveKernelLimits(options: KernelOptions): KernelLimits {
   }
   const gcEvery = options.gcEvery ?? DEFAULT_GC_EVERY;
   if (!(Number.isSafeInteger(gcEvery) && gcEvery >= 0)) throw new RangeError(`gcEvery must be a non-negative integer, got ${gcEvery}`);
+  const gcWorkPerCrank = options.gcWorkPerCrank ?? GC_WORK_PER_CRANK;
+  if (!(Number.isSafeInteger(gcWorkPerCrank) && gcWorkPerCrank > 0)) throw new RangeError(`gcWorkPerCrank must be a positive integer, got ${gcWorkPerCrank}`);
   const keepTranscripts = options.keepTranscripts ?? true;
   if (typeof keepTranscripts !== 'boolean') throw new TypeError(`keepTranscripts must be a boolean, got ${typeof keepTranscripts}`);
-  return { ...counts, deliveryBudget, gcEvery, keepTranscripts };
+  return { ...counts, deliveryBudget, gcEvery, gcWorkPerCrank, keepTranscripts };
 }

@@ -20,7 +20,7 @@ export type RunItem =
   | { readonly type: 'upgrade'; readonly vat: VatId; readonly bundleId: string; readonly exits: Record<string, unknown>; readonly note: unknown; readonly result: Kref | null }
   /** A GC point of one vat (gc.ts). */
   | { readonly type: 'bringOutYourDead'; readonly vat: VatId }
-  /** A kernel sweep after vats retired imports (gc.ts). */
+  /** One slice of a kernel GC sweep cycle, after vats retired imports (gc-sweep.ts). */
   | { readonly type: 'gc' }
   /** Tells one exporter that nobody holds these exports any more: a crank of its own, at most DROPS_PER_DELIVERY of them (gc.ts). */
   | { readonly type: 'dropExports'; readonly vat: VatId; readonly drops: readonly (readonly [Vref, Kref])[] };
@@ -83,6 +83,8 @@ export interface VatStats {
   readonly meterFaults: number;
   /** Meter faults since its last delivery that did not exhaust the meter (any number of blocks). */
   readonly faultsInARow?: number;
+  /** Block meter units of kernel GC sweep work billed to the vat's retired imports (gc-sweep.ts; bigint as text). */
+  readonly gcUnits?: string;
 }
 
 export interface TranscriptEntry {
@@ -98,6 +100,13 @@ export const HOST_VAT: VatId = 'host';
 export class KernelState {
   /** Memory images, page-shared; the vat records' images are what keeps them. */
   readonly images: ImageStore;
+
+  /**
+   * Told of the krefs a root row being written names (an import or promise
+   * c-list entry, a parked message, a promise's resolution data): the GC's
+   * write barrier (gc-sweep.ts).
+   */
+  onNamed: (krefs: readonly (Kref | null)[]) => void = () => {};
 
   constructor(private readonly store: Store) {
     this.images = new ImageStore(store, () => this.vatIds().map((id) => this.vat(id).imageId));
@@ -241,6 +250,7 @@ export class KernelState {
     const s = this.vatStats(id);
     const faultsInARow = failure === 'meter' ? (s.faultsInARow ?? 0) + 1 : failure === 'none' ? 0 : (s.faultsInARow ?? 0);
     this.store.set(`k.vstat.${id}`, {
+      ...s,
       deliveries: s.deliveries + 1,
       computeUsed: String(BigInt(s.computeUsed) + used),
       aborted: s.aborted + (failure === 'none' ? 0 : 1),
@@ -248,6 +258,11 @@ export class KernelState {
       faultsInARow,
     } satisfies VatStats);
     return faultsInARow;
+  }
+  /** Bills `units` of kernel GC work to the vat whose retires caused it (gc-sweep.ts). */
+  chargeGC(id: VatId, units: bigint): void {
+    const s = this.vatStats(id);
+    this.store.set(`k.vstat.${id}`, { ...s, gcUnits: String(BigInt(s.gcUnits ?? '0') + units) } satisfies VatStats);
   }
   transcriptEntry(id: VatId, pos: number): TranscriptEntry {
     const e = this.store.get(`k.t.${id}.${pad(pos)}`) as TranscriptEntry | undefined;
@@ -289,6 +304,7 @@ export class KernelState {
   }
   setPromise(kp: Kref, p: KernelPromise): void {
     this.store.set(`k.kp.${kp}`, p);
+    if (p.state !== 'unresolved') this.onNamed(p.data.slots);
   }
 
   /** Parks a message sent to an unresolved promise (O(1): one key per message). */
@@ -296,6 +312,7 @@ export class KernelState {
     const p = this.promise(kp);
     if (p.state !== 'unresolved') throw new Error(`cannot park a message on settled ${kp}`);
     this.store.set(`k.pq.${kp}.${pad(p.parked)}`, parked);
+    this.onNamed([...parked.msg.args.slots, parked.msg.result]);
     this.setPromise(kp, { ...p, parked: p.parked + 1 });
   }
   /** Takes parked message `n` of a settled promise out of the store. */
@@ -347,6 +364,8 @@ export class KernelState {
   addClist(vat: VatId, vref: Vref, kref: Kref): void {
     this.store.set(`k.c.${vat}.v.${vref}`, kref);
     this.store.set(`k.c.${vat}.k.${kref}`, vref);
+    // An exporter's own entry holds nothing (its new objects are allocated after any running sweep began).
+    if (!vref.startsWith('o+')) this.onNamed([kref]);
   }
   removeClist(vat: VatId, vref: Vref, kref: Kref): void {
     this.store.delete(`k.c.${vat}.v.${vref}`);

@@ -37,6 +37,7 @@ import { CrankOutbox, type HostWaiter } from './crank-outbox.js';
 import { RunItems } from './run-items.js';
 import { SendRouter } from './send-router.js';
 import { KernelGC } from './gc.js';
+import { GC_UNITS_PER_WORK, itemKrefs, type SweepStats } from './gc-sweep.js';
 import { HostInputs } from './host-inputs.js';
 import { resolveKernelLimits, type KernelLimits, type KernelOptions } from './kernel-options.js';
 
@@ -65,8 +66,6 @@ export type { HostWaiter } from './crank-outbox.js';
 
 /** Block-budget units one deleted key of an upgrade's clean-up counts for. */
 const CLEANUP_UNITS_PER_KEY = 10_000n;
-/** Block meter units per kernel row a GC sweep reads (a read costs about a tenth of a cleanup delete). */
-const SWEEP_UNITS_PER_ROW = 1_000n;
 export class Kernel {
   readonly state: KernelState;
   readonly queue: RunQueue;
@@ -101,7 +100,8 @@ export class Kernel {
     this.state = new KernelState(store);
     this.outbox = new CrankOutbox(store, this.vatLog);
     this.items = new RunItems(this);
-    this.queue = new RunQueue(store);
+    // Queued items are roots of the GC sweep: its write barrier sees them.
+    this.queue = new RunQueue(store, (item) => this.gc.named(itemKrefs(item)));
     this.translator = new Translator(this.state, (ko) => this.gc.exportNamed(ko));
     this.limits = resolveKernelLimits(options);
     this.vats = new LoadedVats(this.state, options.sandbox ?? {}, this.limits.maxLoadedVats, (d) => this.expandDelivery(d), (vat) => this.shadows.has(vat));
@@ -111,9 +111,11 @@ export class Kernel {
         state: this.state,
         enqueueKernelItem: (item) => this.queue.enqueue(item, KERNEL_LANE),
         enqueueVatItem: (vat, item) => this.queue.enqueue(item, vat),
+        workPerCrank: this.limits.gcWorkPerCrank,
       },
       this.limits.gcEvery,
     );
+    this.state.onNamed = (krefs) => this.gc.named(krefs);
     this.sends = new SendRouter(this.state, this.queue, this.limits.maxQueuedPerVat);
     this.syscallHost = this.makeSyscallHost();
     this.inputs = new HostInputs(this.state, this.queue, this.sends, this.outbox, this.gc, this.limits);
@@ -266,6 +268,15 @@ export class Kernel {
     });
   }
 
+  /**
+   * The GC sweep's counters (gc-sweep.ts): cycles finished, the running
+   * cycle's phase, the units of sweep work the last crank did and the most
+   * any crank did since this kernel opened (never above workPerCrank).
+   */
+  gcStats(): SweepStats {
+    return this.gc.stats();
+  }
+
   suspensionOf(vat: VatId): string | undefined {
     return this.state.suspensionReason(vat);
   }
@@ -341,8 +352,8 @@ export class Kernel {
     try {
       this.items.process(next.item, next.sender, delivered);
       meter.recordWork(BigInt(this.upgrader.cleanupStep()) * CLEANUP_UNITS_PER_KEY);
-      // A sweep's reads are the kernel's work, charged to the block's budget.
-      meter.recordWork(BigInt(this.gc.takeWork()) * SWEEP_UNITS_PER_ROW);
+      // A sweep's work is the kernel's, charged to the block's budget (and billed to vats at the cycle's end).
+      meter.recordWork(BigInt(this.gc.takeWork()) * GC_UNITS_PER_WORK);
       if (delivered.vat) {
         this.state.recordDelivery(delivered.vat, delivered.used, 'none');
         meter.recordWork(delivered.used);
@@ -363,6 +374,8 @@ export class Kernel {
 
   // An aborted item is consumed in a crank of its own that reports the failure.
   private failItem(mayRun: (lane: Lane) => boolean, err: Error, vat: VatId | null, meter: BlockMeter): void {
+    // Work done by the rolled-back crank was still done: the block pays for it.
+    meter.recordWork(BigInt(this.gc.takeWork()) * GC_UNITS_PER_WORK);
     this.outbox.begin();
     const { item } = this.queue.dequeue(mayRun)!;
     this.state.bump('cranks');

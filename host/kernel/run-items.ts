@@ -37,7 +37,7 @@ export class RunItems {
       if (result && /"more":true/.test(result.body)) gc.queueGCPoint(item.vat);
       return;
     }
-    if (item.type === 'gc') return gc.scheduleDrops(gc.sweep());
+    if (item.type === 'gc') return gc.step();
     if (item.type === 'dropExports') return this.dropExports(item, delivered);
     if (item.type === 'upgrade') {
       delivered.vat = item.vat;

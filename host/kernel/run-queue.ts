@@ -44,7 +44,11 @@ interface QueuedItem {
 const pad = (n: number) => String(n).padStart(12, '0');
 
 export class RunQueue {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** Told of every item queued (the GC's write barrier, gc-sweep.ts). */
+    private readonly onEnqueue: (item: RunItem) => void = () => {},
+  ) {}
 
   /** Total items waiting, in every lane. */
   length(): number {
@@ -85,6 +89,7 @@ export class RunQueue {
   enqueue(item: RunItem, lane: Lane, sender: Sender | null = null): void {
     const b = this.bounds(lane);
     this.store.set(`k.rq.i.${lane}.${pad(b.tail)}`, { item, sender } satisfies QueuedItem);
+    this.onEnqueue(item);
     this.store.set(`k.rq.l.${lane}`, { head: b.head, tail: b.tail + 1 });
     if (b.tail === b.head) this.store.set('k.rq.ring', [...this.lanes(), lane]);
     this.store.set('k.rq.n', this.length() + 1);

@@ -122,8 +122,8 @@ export function buildRootObject() {
       await host.E(b.root).drop();
       for (let i = 0; i < 40; i++) assert.equal(await host.E(b.root).ping(), 'pong');
       assert.equal(count(host, `k.c.${b.vatId}.`), 2); // its root, both ways
-      // The exporter's side goes at the sweeps these retires pay for (gc.ts,
-      // "When sweeps run"): the last few may wait for a later one.
+      // The exporter's side goes at the sweeps these retires pay for (gc-sweep.ts,
+      // "when cycles run"): the last few may wait for a later one.
       assert.ok(count(host, `k.c.${a.vatId}.`) <= 10);
       assert.equal(host.kernel.vatStats(b.vatId).aborted, 0);
     } finally {

@@ -1,0 +1,463 @@
+// The kernel's GC sweep, incremental (issue #10; break-10c #1 and #5). A
+// sweep used to be one crank that read every kernel row: about 4 µs a row,
+// so a second or more of a held event loop in a big kernel, paid by no vat.
+// Now a sweep is a *cycle* of `gc` run-queue items in the kernel's lane, each
+// doing at most `workPerCrank` units of work (a unit: one row visited, or one
+// reference marked), with its cursor and its marks in the store, so it
+// survives a restart and every replica cuts it into the same slices.
+//
+// A cycle's phases:
+// - roots: marks every kref a root row names: an importer's c-list entry
+//   (o-N), any vat's c-list entry for a promise, a queued item (target,
+//   arguments, result), a message parked on a promise, a reference pinned for
+//   the host. A marked promise goes on the gray queue; taking it off marks
+//   what its resolution data name (if it is resolved). A vat's root object is
+//   never dropped (its o+0 entry is skipped below), nor are device objects.
+// - sweep: deletes each unmarked resolved promise and schedules a drop
+//   (dropExports) for each unmarked kernel object, like the one-crank sweep.
+//   Rows allocated after the cycle began are skipped ("allocated black": the
+//   next cycle looks at them).
+// - clear: deletes the marks. bill: charges the vats whose retires asked for
+//   the cycle (below).
+//
+// THE WRITE BARRIER. Vats keep running between slices, moving references
+// from rows not yet scanned into rows already scanned. So while a cycle
+// marks (roots and sweep phases), every write of a root row marks the krefs
+// it names (KernelState.addClist for imports and promises, parkMessage, a
+// promise's resolution data, RunQueue.enqueue, host pins). Then when the
+// sweep looks at a kref, every root row naming it either existed, unchanged,
+// when the roots phase passed it (an ordered walk cannot skip a key that
+// stays) or was written since (and marked it): an unmarked kref is named by
+// no root row, and nothing can name it again but its exporter, whose naming
+// cancels a pending drop (gc.ts, exportNamed) or, before the sweep reaches
+// it, marks it through the row the naming writes. Marks are never removed
+// while the cycle marks, so the decision is conservative.
+//
+// WHO PAYS. Every unit is charged to the block's compute budget
+// (GC_UNITS_PER_WORK meter units), so the run policy cuts blocks by it. The
+// debt that starts a cycle is recorded per vat (a retired import counts
+// RELEASE_WEIGHT for the vat that retired it); when the cycle ends its whole
+// work is billed to those vats' counters (VatStats.gcUnits) in proportion
+// to their debt. Debt from resolved promises and host releases is the
+// kernel's own: the block pays.
+import type { Store } from '../store/index.js';
+import { HOST_VAT, type KernelPromise, type KernelState, type ParkedMessage, type RunItem } from './kernel-state.js';
+import { isKpid, type Kref, type VatId, type Vref } from './refs.js';
+
+/** Units of sweep work (a row visited or a reference marked) one `gc` crank does at most by default (about 4 ms at ~4 µs each). */
+export const GC_WORK_PER_CRANK = 1000;
+/** Block meter units one unit of sweep work is charged (a row read is about a tenth of an upgrade clean-up's delete). */
+export const GC_UNITS_PER_WORK = 1_000n;
+/** Debt (see addDebt) one retired import or host release adds: enough to sweep at once in a small kernel. */
+export const RELEASE_WEIGHT = 256;
+/** The least debt that starts a cycle: resolved promises wait for this many in a small kernel. */
+const MIN_DEBT = 64;
+
+// Keys written by the one-crank sweep keep their meaning: a store written by
+// that build opens and goes on collecting (its queued `gc` item starts a cycle).
+const QUEUED = 'k.gc.sweepQueued';
+const DEBT = 'k.gc.debt';
+const LAST_SIZE = 'k.gc.lastSweepRows';
+// New keys.
+const CYCLE = 'k.gc.cycle';
+const MARKING = 'k.gc.marking';
+const MARK = 'k.gc.m.';
+const GRAY = 'k.gc.gq.';
+const GRAY_HEAD = 'k.gc.gqHead';
+const GRAY_TAIL = 'k.gc.gqTail';
+/** Slots of the gray queue's head promise already marked (a big resolution is marked over several cranks). */
+const GRAY_SLOT = 'k.gc.gqSlot';
+const GEN = 'k.gc.gen';
+const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
+
+const ROOT_TABLES = ['k.c.', 'k.rq.i.', 'k.pq.', 'k.gc.hostref.'] as const;
+const SWEEP_TABLES = ['k.kp.', 'k.ko.'] as const;
+
+const pad = (n: number) => String(n).padStart(12, '0');
+const numberOf = (kref: Kref) => Number(kref.slice(2));
+
+interface Cycle {
+  readonly phase: 'roots' | 'sweep' | 'clear' | 'bill';
+  /** Index into the phase's tables. */
+  readonly table: number;
+  /** The last key of the table done. */
+  readonly after?: string;
+  /** A row cut short: its key and how many of its krefs were marked. */
+  readonly partial?: readonly [key: string, done: number];
+  /** Kernel objects and promises numbered from here were allocated during the cycle. */
+  readonly koFrom: number;
+  readonly kpFrom: number;
+  /** Which contributions (k.gc.by.<gen>.) this cycle bills, and their total debt with the kernel's own. */
+  readonly gen: number;
+  readonly debt: number;
+  /** Units of work so far. */
+  readonly work: number;
+  /** Rows the roots and sweep phases visited, and how many of those this cycle freed. */
+  readonly rows: number;
+  readonly freed: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** What the sweep needs from the kernel. */
+export interface SweepHost {
+  readonly store: Store;
+  readonly state: KernelState;
+  readonly workPerCrank: number;
+  enqueueKernelItem(item: RunItem): void;
+  /** Whether the kernel may drop `owner`'s exports (gc.ts, capable). */
+  capable(owner: VatId): boolean;
+  /** Whether a drop of `ko` is pending (gc.ts). */
+  dropping(ko: Kref): boolean;
+  scheduleDrops(drops: Map<VatId, [Vref, Kref][]>): void;
+  deleteObject(ko: Kref): void;
+}
+
+/** The krefs a queued item names. */
+export function itemKrefs(item: RunItem): (Kref | null)[] {
+  switch (item.type) {
+    case 'send':
+      return [item.target, ...item.msg.args.slots, item.msg.result];
+    case 'notify':
+    case 'release':
+      return [item.kpid];
+    case 'upgrade':
+      return [item.result];
+    default:
+      return [];
+  }
+}
+
+export interface SweepStats {
+  /** Cycles finished since the store was created. */
+  readonly cycles: number;
+  /** The running cycle's phase, 'queued' before its first slice, or null. */
+  readonly phase: Cycle['phase'] | 'queued' | null;
+  /** Most units of sweep work one crank may do. */
+  readonly workPerCrank: number;
+  /** Units of sweep work the last crank did, and the most any crank did since this kernel opened. */
+  readonly lastCrankWork: number;
+  readonly maxCrankWork: number;
+  /** Debt waiting for the next cycle. */
+  readonly debt: number;
+}
+
+export class IncrementalSweep {
+  private work = 0;
+  private lastCrankWork = 0;
+  private maxCrankWork = 0;
+
+  constructor(private readonly k: SweepHost) {}
+
+  private get store(): Store {
+    return this.k.store;
+  }
+
+  // ------------------------------------------------------------ when cycles run
+
+  // Each event that may leave garbage adds to a debt (a resolved promise 1, a
+  // retired import or a host release RELEASE_WEIGHT), and a cycle is queued
+  // once the debt reaches half the rows the last cycle left (at least
+  // MIN_DEBT). A cycle visiting R rows thus follows about R/2 units of debt:
+  // at most about 2 rows per resolved promise and 512 per retired import,
+  // whatever the kernel's size, while garbage stays a bounded fraction of
+  // the tables. One cycle runs at a time and takes all the debt there is when
+  // it starts, so however much one GC point retires, it adds to at most one
+  // cycle (break-10c #1: every GC point used to queue a whole sweep).
+  addDebt(units: number, by?: VatId): void {
+    const debt = ((this.store.get(DEBT) as number | undefined) ?? 0) + units;
+    this.store.set(DEBT, debt);
+    if (by !== undefined) {
+      const key = BY((this.store.get(GEN) as number | undefined) ?? 0) + by;
+      this.store.set(key, ((this.store.get(key) as number | undefined) ?? 0) + units);
+    }
+    if (debt < this.threshold() || this.store.get(QUEUED)) return;
+    this.store.set(QUEUED, true);
+    this.k.enqueueKernelItem({ type: 'gc' });
+  }
+
+  private threshold(): number {
+    return Math.max(MIN_DEBT, Math.floor(((this.store.get(LAST_SIZE) as number | undefined) ?? 0) / 2));
+  }
+
+  /** A pending drop was cancelled (its exporter named it again): its rows stay, so the size the last cycle left grows back (break-10c #5). */
+  dropCancelled(): void {
+    const size = this.store.get(LAST_SIZE) as number | undefined;
+    if (size !== undefined) this.store.set(LAST_SIZE, size + 2);
+  }
+
+  // ------------------------------------------------------------ the barrier
+
+  /** Root rows naming `krefs` are being written: while a cycle marks, they are marked (see the file comment). */
+  named(krefs: readonly (Kref | null | undefined)[]): void {
+    if (krefs.length === 0 || !this.store.get(MARKING)) return;
+    for (const kref of krefs) if (kref) this.mark(kref);
+  }
+
+  private mark(kref: Kref): void {
+    if (this.store.has(MARK + kref)) return;
+    this.store.set(MARK + kref, 1);
+    if (!isKpid(kref)) return;
+    const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
+    this.store.set(GRAY + pad(tail), kref);
+    this.store.set(GRAY_TAIL, tail + 1);
+  }
+
+  // ------------------------------------------------------------ one slice
+
+  /** Work done since the last call, in units (kernel.ts charges it to the block); also kept for stats. */
+  takeWork(): number {
+    const n = this.work;
+    this.work = 0;
+    this.lastCrankWork = n;
+    if (n > this.maxCrankWork) this.maxCrankWork = n;
+    return n;
+  }
+
+  stats(): SweepStats {
+    const c = this.store.get(CYCLE) as Cycle | undefined;
+    return {
+      cycles: this.k.state.count('gcCycles'),
+      phase: c?.phase ?? (this.store.get(QUEUED) ? 'queued' : null),
+      workPerCrank: this.k.workPerCrank,
+      lastCrankWork: this.lastCrankWork,
+      maxCrankWork: this.maxCrankWork,
+      debt: (this.store.get(DEBT) as number | undefined) ?? 0,
+    };
+  }
+
+  /** Runs one `gc` item: at most workPerCrank units of the current cycle (starting one if none runs); queues the next slice. */
+  step(): void {
+    const c: Mutable<Cycle> = { ...((this.store.get(CYCLE) as Cycle | undefined) ?? this.start()) };
+    let budget = this.k.workPerCrank;
+    const spend = () => {
+      budget--;
+      this.work++;
+      c.work++;
+    };
+    const left = () => budget > 0;
+    const drops = new Map<VatId, [Vref, Kref][]>();
+    let done = false;
+    while (left() && !done) {
+      if (c.phase === 'roots' || c.phase === 'sweep') {
+        if (!this.grayDone(spend, left)) break;
+        const tables = c.phase === 'roots' ? ROOT_TABLES : SWEEP_TABLES;
+        if (c.table < tables.length) {
+          const finished = c.phase === 'roots' ? this.rootsTable(c, spend, left) : this.sweepTable(c, spend, left, drops);
+          if (finished) next(c, c.table + 1);
+          continue;
+        }
+        if (c.phase === 'roots') {
+          next(c, 0, 'sweep');
+          continue;
+        }
+        // Decisions are made: references written from now on need no marks.
+        this.store.delete(MARKING);
+        this.store.delete(GRAY_HEAD);
+        this.store.delete(GRAY_TAIL);
+        this.store.set(LAST_SIZE, Math.max(0, c.rows - c.freed));
+        next(c, 0, 'clear');
+      } else if (c.phase === 'clear') {
+        if (this.walk(c, MARK, spend, left, (key) => this.store.delete(key))) next(c, 0, 'bill');
+      } else if (this.walk(c, BY(c.gen), spend, left, (key, debt) => this.bill(c, key, debt as number))) {
+        done = true;
+      }
+    }
+    if (drops.size > 0) this.k.scheduleDrops(drops);
+    if (done) this.finish();
+    else {
+      this.store.set(CYCLE, c);
+      this.k.enqueueKernelItem({ type: 'gc' });
+    }
+  }
+
+  private start(): Cycle {
+    const gen = (this.store.get(GEN) as number | undefined) ?? 0;
+    this.store.set(GEN, gen + 1);
+    const debt = (this.store.get(DEBT) as number | undefined) ?? 0;
+    this.store.delete(DEBT);
+    this.store.set(MARKING, true);
+    return {
+      phase: 'roots',
+      table: 0,
+      koFrom: (this.store.get('k.next.ko') as number | undefined) ?? 1,
+      kpFrom: (this.store.get('k.next.kp') as number | undefined) ?? 1,
+      gen,
+      debt,
+      work: 0,
+      rows: 0,
+      freed: 0,
+    };
+  }
+
+  private finish(): void {
+    this.store.delete(CYCLE);
+    this.k.state.bump('gcCycles');
+    // Debt that came while this cycle ran starts the next one now if it is due.
+    if (((this.store.get(DEBT) as number | undefined) ?? 0) >= this.threshold()) this.k.enqueueKernelItem({ type: 'gc' });
+    else this.store.delete(QUEUED);
+  }
+
+  /** A `gc` item failed (a bug, not a vat's doing): the cycle is abandoned without dropping more, its marks are cleared by later slices. */
+  failed(): void {
+    const c = this.store.get(CYCLE) as Cycle | undefined;
+    this.store.delete(MARKING);
+    if (c && (c.phase === 'roots' || c.phase === 'sweep')) {
+      const { after: _a, partial: _p, ...rest } = c;
+      this.store.set(CYCLE, { ...rest, phase: 'clear', table: 0 } satisfies Cycle);
+      this.k.enqueueKernelItem({ type: 'gc' });
+      return;
+    }
+    this.store.delete(CYCLE);
+    this.store.delete(QUEUED);
+  }
+
+  // ------------------------------------------------------------ phases
+
+  /** Marks what gray promises' resolutions name; false when the budget ran out first. */
+  private grayDone(spend: () => void, left: () => boolean): boolean {
+    let head = (this.store.get(GRAY_HEAD) as number | undefined) ?? 0;
+    const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
+    try {
+      while (head < tail) {
+        if (!left()) return false;
+        const key = GRAY + pad(head);
+        const kp = this.store.get(key) as Kref;
+        let from = (this.store.get(GRAY_SLOT) as number | undefined) ?? 0;
+        if (from === 0) spend();
+        const p = this.k.state.hasPromise(kp) ? this.k.state.promise(kp) : undefined;
+        const slots = p && p.state !== 'unresolved' ? p.data.slots : [];
+        for (; from < slots.length; from++) {
+          if (!left()) {
+            this.store.set(GRAY_SLOT, from);
+            return false;
+          }
+          spend();
+          this.mark(slots[from]);
+        }
+        this.store.delete(GRAY_SLOT);
+        this.store.delete(key);
+        head++;
+      }
+      return true;
+    } finally {
+      this.store.set(GRAY_HEAD, head);
+    }
+  }
+
+  /** Marks what the current root table's rows name, from the cursor; true when the table is done. */
+  private rootsTable(c: Mutable<Cycle>, spend: () => void, left: () => boolean): boolean {
+    const prefix = ROOT_TABLES[c.table];
+    for (;;) {
+      let jumped = false;
+      for (const [key, value] of this.store.entries(prefix, c.after)) {
+        if (!left()) return false;
+        let from = 0;
+        if (c.partial?.[0] === key) from = c.partial[1];
+        else {
+          spend();
+          c.rows++;
+        }
+        if (prefix === 'k.c.') {
+          // k.c.<vat>.k.<kref> -> vref; the k.c.<vat>.v.* half names the same entries: jump over it.
+          const dot = key.indexOf('.', 4);
+          if (key[dot + 1] === 'v') {
+            c.after = `${key.slice(0, dot)}.v/`;
+            jumped = true;
+            break;
+          }
+        }
+        const krefs = rootKrefs(prefix, key, value);
+        for (; from < krefs.length; from++) {
+          if (!left()) {
+            c.partial = [key, from];
+            return false;
+          }
+          spend();
+          const kref = krefs[from];
+          if (kref) this.mark(kref);
+        }
+        delete c.partial;
+        c.after = key;
+      }
+      if (!jumped) return true;
+    }
+  }
+
+  /** Frees what the current sweep table holds unmarked, from the cursor; true when the table is done. */
+  private sweepTable(c: Mutable<Cycle>, spend: () => void, left: () => boolean, drops: Map<VatId, [Vref, Kref][]>): boolean {
+    const { store, state } = this.k;
+    const prefix = SWEEP_TABLES[c.table];
+    for (const [key, value] of store.entries(prefix, c.after)) {
+      if (!left()) return false;
+      spend();
+      c.rows++;
+      c.after = key;
+      const kref = key.slice(prefix.length);
+      if (store.has(MARK + kref)) continue;
+      if (prefix === 'k.kp.') {
+        if (numberOf(kref) >= c.kpFrom || (value as KernelPromise).state === 'unresolved') continue;
+        store.delete(key);
+        c.freed++;
+        continue;
+      }
+      const owner = value as VatId;
+      if (numberOf(kref) >= c.koFrom || owner === HOST_VAT || !this.k.capable(owner) || this.k.dropping(kref)) continue;
+      const vref = state.vrefFor(owner, kref);
+      if (vref === 'o+0') continue;
+      if (vref === undefined) {
+        this.k.deleteObject(kref);
+        c.freed++;
+        continue;
+      }
+      c.freed += 2; // its k.ko row and its exporter's c-list entry, once dropExports runs
+      const list = drops.get(owner) ?? [];
+      list.push([vref, kref]);
+      drops.set(owner, list);
+    }
+    return true;
+  }
+
+  /** Visits (and lets `visit` delete) the rows under `prefix` from the cursor; true when none is left. */
+  private walk(c: Mutable<Cycle>, prefix: string, spend: () => void, left: () => boolean, visit: (key: string, value: unknown) => void): boolean {
+    for (const [key, value] of this.store.entries(prefix, c.after)) {
+      if (!left()) return false;
+      spend();
+      visit(key, value);
+      c.after = key;
+    }
+    return true;
+  }
+
+  private bill(c: Cycle, key: string, debt: number): void {
+    this.store.delete(key);
+    const vat = key.slice(BY(c.gen).length);
+    if (c.debt <= 0 || !this.k.state.hasVat(vat)) return;
+    const units = (BigInt(c.work) * GC_UNITS_PER_WORK * BigInt(Math.min(debt, c.debt))) / BigInt(c.debt);
+    if (units > 0n) this.k.state.chargeGC(vat, units);
+  }
+}
+
+function next(c: Mutable<Cycle>, table: number, phase?: Cycle['phase']): void {
+  if (phase) c.phase = phase;
+  c.table = table;
+  // The store keeps no undefined values: absent is absent.
+  delete c.after;
+  delete c.partial;
+}
+
+/** The krefs a root row names (a c-list entry: the kref unless it is the exporter's own object). */
+function rootKrefs(prefix: string, key: string, value: unknown): (Kref | null)[] {
+  switch (prefix) {
+    case 'k.c.':
+      return (value as Vref).startsWith('o+') ? [] : [key.slice(key.indexOf('.', 4) + 3)];
+    case 'k.rq.i.':
+      return itemKrefs((value as { item: RunItem }).item);
+    case 'k.pq.': {
+      const { msg } = value as ParkedMessage;
+      return [...msg.args.slots, msg.result];
+    }
+    default:
+      return [key.slice(prefix.length)];
+  }
+}
