@@ -1,0 +1,279 @@
+// The kernel's GC sweep is bounded work per crank, paid for, and never
+// stalls the host (issue #10; break-10c #1 and #5): a sweep is a cycle of
+// `gc` cranks of at most gcWorkPerCrank units each (gc-sweep.ts), with a
+// write barrier for references that move between its slices.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Host } from '../../host/index.js';
+import { FACTORY, HOARDER, RELAY, assertNothingNamedIsFreed, runWorkload } from '../fixtures/gc-workload.js';
+import { runUntilIdle } from '../fixtures/run-idle.js';
+
+function count(host: Host, prefix: string): number {
+  let n = 0;
+  for (const _ of host.store.entries(prefix)) n++;
+  return n;
+}
+
+/**
+ * A factory and a hoarder that pulls `n` of its objects (and a keeper that
+ * pulls `keep`, if any); then the hoarder drops them all and gets deliveries
+ * (so GC points) queued. Autorun off: the caller runs the blocks.
+ */
+async function garbage(host: Host, n: number, keep = 0) {
+  const factory = host.createVat(FACTORY, { name: 'factory' });
+  const hoarder = host.createVat(HOARDER, { name: 'hoarder' });
+  const keeper = keep > 0 ? host.createVat(HOARDER, { name: 'keeper' }) : undefined;
+  const pulled = Promise.all([host.E(hoarder.root).pull(factory.root, n), ...(keeper ? [host.E(keeper.root).pull(factory.root, keep)] : [])]);
+  await runUntilIdle(host);
+  assert.deepEqual(await pulled, keeper ? [n, keep] : [n]);
+  void host.E(hoarder.root).dropAll();
+  for (let i = 0; i < 10; i++) void host.E(hoarder.root).ping();
+  return { factory, hoarder, keeper };
+}
+
+/** Resolves at the first yield between cranks at which a cycle is marking or sweeping. */
+function cycleRunning(host: Host): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = () => {
+      const { phase } = host.kernel.gcStats();
+      if (phase === 'roots' || phase === 'sweep') resolve();
+      else setImmediate(poll);
+    };
+    poll();
+  });
+}
+
+describe('kernel: the GC sweep is bounded work per crank, paid for, and never stalls the host (issue #10, break-10c #1)', () => {
+  it('collects 3,000 dropped presences in cranks of at most gcWorkPerCrank units, billed to the vat that retired them', async function () {
+    this.timeout(300_000);
+    const host = await Host.open({ gcEvery: 10, gcWorkPerCrank: 200 });
+    try {
+      const factory = host.createVat(FACTORY, { name: 'factory' });
+      const hoarder = host.createVat(HOARDER, { name: 'hoarder' });
+      for (let i = 0; i < 3; i++) await host.E(hoarder.root).pull(factory.root, 1000);
+      assert.equal(count(host, 'k.ko.'), 3002);
+      const cyclesBefore = host.kernel.gcStats().cycles;
+      await host.E(hoarder.root).dropAll();
+      // GC points every 10 deliveries retire the imports (1,000 per point).
+      for (let i = 0; i < 60 && count(host, 'k.ko.') > 2; i++) await host.E(hoarder.root).ping();
+      await runUntilIdle(host);
+      // Everything was dropped at the exporter, in cranks of bounded work.
+      assert.equal(count(host, 'k.ko.'), 2);
+      assert.equal(count(host, `k.c.${factory.vatId}.`), 2); // its root, both ways
+      assert.equal(count(host, `k.c.${hoarder.vatId}.`), 2);
+      const stats = host.kernel.gcStats();
+      assert.ok(stats.maxCrankWork > 0 && stats.maxCrankWork <= 200, `max work per crank ${stats.maxCrankWork}`);
+      assert.ok(stats.cycles > cyclesBefore);
+      assert.equal(stats.phase, null);
+      // The vat whose retires asked for the sweeps is billed for them; the exporter is not.
+      assert.ok(BigInt(host.vatStats(hoarder.vatId).gcUnits ?? '0') >= 1_000_000n, `hoarder billed ${host.vatStats(hoarder.vatId).gcUnits}`);
+      assert.equal(host.vatStats(factory.vatId).gcUnits, undefined);
+      // break-10c #5: the size the next cycle is measured against counts the k.ko rows too.
+      assert.ok((host.store.get('k.gc.lastSweepRows') as number) >= count(host, 'k.ko.') + count(host, 'k.kp.'));
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('charges sweep work to the block compute budget, so the run policy cuts blocks by it', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ gcEvery: 5, gcWorkPerCrank: 100, autoRun: false });
+    try {
+      await garbage(host, 300);
+      // A budget of 50 slices' worth (100 units x 1,000 meter units each).
+      let sawGcOnlyBlock = false;
+      for (let b = 0; b < 1000; b++) {
+        const r = await host.run({ computeBudget: 5_000_000n, maxCranks: 1000 });
+        if (r.stoppedBy === 'computeBudget') sawGcOnlyBlock = true;
+        if (r.stoppedBy === 'idle') break;
+      }
+      assert.ok(sawGcOnlyBlock, 'some block was cut by its compute budget');
+      assert.equal(count(host, 'k.ko.'), 2);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('lets a 10 ms timer fire while a cycle over a big table runs', async function () {
+    this.timeout(300_000);
+    const host = await Host.open({ gcEvery: 10 }); // the default 1,000 units per crank
+    try {
+      const factory = host.createVat(FACTORY, { name: 'factory' });
+      const hoarder = host.createVat(HOARDER, { name: 'hoarder' });
+      for (let i = 0; i < 4; i++) await host.E(hoarder.root).pull(factory.root, 1000);
+      await host.E(hoarder.root).dropAll();
+      // GC points follow; the block runner runs the cycle between them.
+      const pings = Array.from({ length: 30 }, () => host.E(hoarder.root).ping());
+      await cycleRunning(host);
+      const cranksAtStart = host.kernel.state.count('cranks');
+      const atFire = await new Promise<{ phase: string | null; cranks: number }>((resolve) =>
+        setTimeout(() => resolve({ phase: host.kernel.gcStats().phase, cranks: host.kernel.state.count('cranks') - cranksAtStart }), 10),
+      );
+      // The timer fired between two slices of the cycle, not after it.
+      assert.notEqual(atFire.phase, null, `the cycle had ended when the timer fired (${atFire.cranks} cranks later)`);
+      await Promise.all(pings);
+      await runUntilIdle(host);
+      assert.ok(host.kernel.gcStats().maxCrankWork <= 1000);
+      assert.equal(count(host, 'k.ko.'), 2);
+    } finally {
+      await host.close();
+    }
+  });
+
+  // The write barrier's own case: a reference moves from a row the cycle has
+  // not scanned yet (vat C's c-list, scanned last) into one it has (vat A's),
+  // and C then forgets it, while the cycle is still scanning vat B's c-list.
+  for (const how of ['give', 'giveLater', 'park'] as const) {
+    it(`keeps an object moved by ${how} from an unscanned c-list to a scanned one in the middle of a cycle`, async function () {
+      this.timeout(120_000);
+      const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 3 });
+      try {
+        const factory = host.createVat(FACTORY, { name: 'factory' });
+        const [a, b, c] = ['A', 'B', 'C'].map((name) => host.createVat(RELAY, { name }));
+        assert.deepEqual([a.vatId, b.vatId, c.vatId], ['v2', 'v3', 'v4']);
+        const took = [host.E(b.root).take(factory.root, 150), host.E(c.root).take(factory.root, 1)];
+        const given = host.E(factory.root).make(1);
+        await runUntilIdle(host);
+        await Promise.all(took);
+        // Releasing a host reference queues a cycle.
+        await host.release(...((await given) as object[]));
+        let inB = false;
+        for (let i = 0; i < 5000 && !inB; i++) {
+          await host.run({ maxCranks: 1 });
+          const cycle = host.store.get('k.gc.cycle') as { phase: string; after?: string } | undefined;
+          inB = cycle?.phase === 'roots' && (cycle.after ?? '').startsWith(`k.c.${b.vatId}.`);
+        }
+        assert.ok(inB, "the cycle is scanning B's c-list");
+        if (how === 'give') void host.E(c.root).give(a.root, 1);
+        if (how === 'giveLater') void host.E(c.root).giveLater(a.root, 1);
+        if (how === 'park') void host.E(c.root).park(a.root, 1);
+        if (how === 'giveLater') void host.E(c.root).flush();
+        let moved = false;
+        for (let i = 0; i < 5000; i++) {
+          const r = await host.run({ maxCranks: 1 });
+          assertNothingNamedIsFreed(host, `crank ${i} after the move`);
+          const cycle = host.store.get('k.gc.cycle') as { phase: string; after?: string } | undefined;
+          // The move is done (C forgot it, A holds it) while the cycle has not reached C's c-list.
+          if (!moved && host.kernel.krefOf(c.vatId, 'o-1') === undefined && count(host, `k.c.${c.vatId}.v.o-`) === 0) {
+            moved = cycle?.phase === 'roots' && (cycle.after ?? '') < `k.c.${c.vatId}.`;
+          }
+          if (r.stoppedBy === 'idle') break;
+        }
+        assert.ok(moved, 'C forgot the object before the cycle scanned its c-list');
+        assert.equal(await settleOne(host, host.E(a.root).check()), 1, 'A can still call it');
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
+  it('never frees a reference created, sent, parked, stored in a promise or held by the host while a cycle runs', async function () {
+    this.timeout(300_000);
+    for (const seed of [1, 2]) {
+      const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 7 });
+      try {
+        const report = await runWorkload(host, seed, 300);
+        // The interleavings happened: cycles ran, and other cranks ran in the middle of them.
+        assert.ok(report.cycles >= 3, `${report.cycles} cycles`);
+        assert.ok(report.cranksDuringCycles >= 50, `${report.cranksDuringCycles} cranks during cycles`);
+      } finally {
+        await host.close();
+      }
+    }
+  });
+
+  it('gives identical state hashes on two hosts fed the same inputs in the same blocks through a GC-heavy run', async function () {
+    this.timeout(300_000);
+    const run = async () => {
+      const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 11 });
+      try {
+        const report = await runWorkload(host, 7, 60, 40);
+        return [...report.hashes, host.stateHash()];
+      } finally {
+        await host.close();
+      }
+    };
+    const a = await run();
+    const b = await run();
+    assert.ok(a.length >= 5);
+    assert.deepEqual(a, b);
+  });
+
+  for (const stopIn of ['roots', 'sweep', 'clear'] as const) {
+    it(`finishes a cycle interrupted by a restart in its ${stopIn} phase`, async function () {
+      this.timeout(120_000);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-gc-restart-'));
+      const options = { path: dir, autoRun: false, gcEvery: 5, gcWorkPerCrank: 40 };
+      let host = await Host.open(options);
+      // A keeper's 300 objects stay marked (many marks to clear); the hoarder's 400 are garbage.
+      const { hoarder, keeper } = await garbage(host, 400, 300);
+      let reached = false;
+      for (let i = 0; i < 5000 && !reached; i++) {
+        await host.run({ maxCranks: 1 });
+        reached = host.kernel.gcStats().phase === stopIn;
+      }
+      assert.ok(reached, `a cycle reached its ${stopIn} phase`);
+      const cycles = host.kernel.gcStats().cycles;
+      const hoarderRef = host.refOf(hoarder.root);
+      const keeperRef = host.refOf(keeper!.root);
+      await host.close();
+      host = await Host.open(options);
+      try {
+        assert.equal(host.kernel.gcStats().phase, stopIn, 'the cycle survived the restart');
+        await runUntilIdle(host);
+        for (let i = 0; i < 10; i++) await settleOne(host, host.E(host.presence(hoarderRef)).ping());
+        await runUntilIdle(host);
+        assertNothingNamedIsFreed(host, 'after the restart');
+        assert.ok(host.kernel.gcStats().cycles > cycles);
+        assert.equal(count(host, 'k.ko.'), 303);
+        assert.equal(await settleOne(host, host.E(host.presence(keeperRef)).ping()), 300);
+        assert.equal(count(host, 'k.gc.m.'), 0);
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
+  it('collects on a store whose sweep was queued by the one-crank build (its keys: k.gc.sweepQueued, a queued gc item)', async function () {
+    this.timeout(120_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-gc-legacy-'));
+    const options = { path: dir, autoRun: false, gcEvery: 5 };
+    let host = await Host.open(options);
+    const { hoarder } = await garbage(host, 300);
+    let queued = false;
+    for (let i = 0; i < 5000 && !queued; i++) {
+      await host.run({ maxCranks: 1 });
+      queued = host.kernel.gcStats().phase === 'queued' && count(host, 'k.gc.by.') > 0;
+    }
+    assert.ok(queued);
+    const hoarderRef = host.refOf(hoarder.root);
+    // What the one-crank build kept: no cycle record, no contributions, the debt consumed when it queued.
+    host.store.atomically(() => {
+      for (const prefix of ['k.gc.by.', 'k.gc.gen', 'k.gc.debt']) for (const [key] of [...host.store.entries(prefix)]) host.store.delete(key);
+    });
+    await host.close();
+    host = await Host.open(options);
+    try {
+      await runUntilIdle(host);
+      for (let i = 0; i < 10; i++) await settleOne(host, host.E(host.presence(hoarderRef)).ping());
+      await runUntilIdle(host);
+      assert.equal(count(host, 'k.ko.'), 2);
+      assert.equal(host.store.get('k.gc.sweepQueued'), undefined);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+/** Runs blocks until `p` settles (autoRun off). */
+async function settleOne<T>(host: Host, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.then(() => (done = true), () => (done = true));
+  for (let i = 0; i < 10_000 && !done; i++) {
+    await host.run();
+    await null;
+  }
+  return p;
+}
