@@ -2,7 +2,7 @@
 // behind with GC points and without, and what a GC point costs when one
 // follows every delivery, against none, measured in the same run.
 import { Host } from '../host/index.js';
-import { compare, fmtBytes, verdict } from './harness.js';
+import { compare, fmtBytes, fmtMs, verdict } from './harness.js';
 
 // Each round: the producer makes a virtual object and exports it; the
 // consumer uses it once and forgets it.
@@ -88,4 +88,84 @@ export async function runGcBench(): Promise<void> {
   await every.close();
   await none.close();
   await byDefault.close();
+}
+
+// ---------------------------------------------------------------------------
+// The kernel's sweep (issue #10, break-10c #1): a hoarder holds N presences
+// from a factory (about 5 kernel rows each) and drops them all. Measured: the
+// time of each crank that did sweep work, the worst and the total, and the
+// worst event-loop stall a 10 ms timer saw, with the default slices
+// (gcWorkPerCrank 1,000) against cycles of one crank each (gcWorkPerCrank
+// 10^9: the shape of the one-crank sweep this replaced), in the same run.
+const FACTORY = `
+  import { Far } from '@endo/far';
+  export function buildRootObject() {
+    return Far('factory', { make(n) { const out = []; for (let i = 0; i < n; i++) out.push(Far('thing', { id() { return i; } })); return harden(out); } });
+  }`;
+const HOARDER = `
+  import { Far, E } from '@endo/far';
+  export function buildRootObject() {
+    let kept = [];
+    return Far('hoarder', { async pull(f, n) { kept.push(...(await E(f).make(n))); return kept.length; }, dropAll() { kept = []; return 0; }, ping() { return kept.length; } });
+  }`;
+
+async function sweepCost(presences: number, gcWorkPerCrank: number) {
+  const host = await Host.open({ gcEvery: 10, gcWorkPerCrank });
+  const factory = host.createVat(FACTORY, { name: 'factory' });
+  const hoarder = host.createVat(HOARDER, { name: 'hoarder' });
+  for (let done = 0; done < presences; done += 1000) await host.E(hoarder.root).pull(factory.root, 1000);
+  const rows = count(host, 'k.c.') + count(host, 'k.ko.') + count(host, 'k.kp.');
+  const { kernel } = host;
+  const crank = kernel.crank.bind(kernel);
+  const gcCranks: number[] = [];
+  kernel.crank = (meter) => {
+    const t = performance.now();
+    const more = crank(meter);
+    const ms = performance.now() - t;
+    if (kernel.gcStats().lastCrankWork > 0) gcCranks.push(ms);
+    return more;
+  };
+  let stall = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    stall = Math.max(stall, now - last - 10);
+    last = now;
+  }, 10);
+  const cycles = kernel.gcStats().cycles;
+  const t0 = performance.now();
+  await host.E(hoarder.root).dropAll();
+  for (let i = 0; i < 1000 && count(host, 'k.ko.') > 2; i++) await host.E(hoarder.root).ping();
+  while ((await host.run()).stoppedBy !== 'idle');
+  const wall = performance.now() - t0;
+  clearInterval(timer);
+  const result = {
+    rows,
+    wall,
+    left: count(host, 'k.ko.'),
+    cycles: kernel.gcStats().cycles - cycles,
+    cranks: gcCranks.length,
+    worst: Math.max(...gcCranks),
+    total: gcCranks.reduce((a, b) => a + b, 0),
+    stall,
+    billed: host.vatStats(hoarder.vatId).gcUnits ?? '0',
+  };
+  await host.close();
+  return result;
+}
+
+export async function runGcSweepBench(presences = 10_000): Promise<void> {
+  console.log(`\n== GC sweep: a contract drops ${presences} presences (worst and total sweep crank time, event-loop stall)`);
+  const sliced = await sweepCost(presences, 1000);
+  const whole = await sweepCost(presences, 1_000_000_000);
+  for (const [label, r] of [
+    ['one crank per cycle (gcWorkPerCrank 1e9)', whole],
+    ['default slices (gcWorkPerCrank 1,000)   ', sliced],
+  ] as const) {
+    console.log(
+      `${label}: ${r.rows} kernel rows before; ${r.cycles} cycles in ${r.cranks} sweep cranks; worst sweep crank ${fmtMs(r.worst)}, total ${fmtMs(r.total)}; worst event-loop stall ${fmtMs(r.stall)}; release phase ${fmtMs(r.wall)}; k.ko rows left ${r.left}; hoarder billed ${r.billed} units`,
+    );
+  }
+  verdict('worst sweep crank bounded', sliced.worst < whole.worst / 5, `worst sweep crank ${fmtMs(sliced.worst)} sliced vs ${fmtMs(whole.worst)} in one crank`);
+  console.log(`total sweep time sliced vs one crank per cycle: ${(sliced.total / whole.total).toFixed(2)}x`);
 }

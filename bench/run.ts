@@ -12,7 +12,7 @@ import { runPreflightBench } from './preflight.bench.js';
 import { runVariantBench } from './variant.bench.js';
 import { runExoBench } from './exo.bench.js';
 import { runFastPathsBench } from './fast-paths.bench.js';
-import { runGcBench } from './gc.bench.js';
+import { runGcBench, runGcSweepBench } from './gc.bench.js';
 
 const suites: Record<string, () => void | Promise<void>> = {
   variant: runVariantBench,
@@ -29,6 +29,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   'fast-paths': runFastPathsBench,
   preflight: runPreflightBench,
   gc: runGcBench,
+  'gc-sweep': runGcSweepBench,
 };
 
 const only = process.argv.slice(2);

@@ -165,6 +165,8 @@ export class IncrementalSweep {
   // it starts, so however much one GC point retires, it adds to at most one
   // cycle (break-10c #1: every GC point used to queue a whole sweep).
   addDebt(units: number, by?: VatId): void {
+    // Present from the first debt on, the flag the barrier reads is a cached scalar, not an lmdb miss per queued item.
+    if (this.store.get(MARKING) === undefined) this.store.set(MARKING, false);
     const debt = ((this.store.get(DEBT) as number | undefined) ?? 0) + units;
     this.store.set(DEBT, debt);
     if (by !== undefined) {
@@ -188,9 +190,14 @@ export class IncrementalSweep {
 
   // ------------------------------------------------------------ the barrier
 
+  /** Whether a cycle is marking or sweeping: writes of root rows must mark what they name. */
+  marking(): boolean {
+    return this.store.get(MARKING) === true;
+  }
+
   /** Root rows naming `krefs` are being written: while a cycle marks, they are marked (see the file comment). */
   named(krefs: readonly (Kref | null | undefined)[]): void {
-    if (krefs.length === 0 || !this.store.get(MARKING)) return;
+    if (krefs.length === 0 || !this.marking()) return;
     for (const kref of krefs) if (kref) this.mark(kref);
   }
 
@@ -252,7 +259,7 @@ export class IncrementalSweep {
           continue;
         }
         // Decisions are made: references written from now on need no marks.
-        this.store.delete(MARKING);
+        this.store.set(MARKING, false);
         this.store.delete(GRAY_HEAD);
         this.store.delete(GRAY_TAIL);
         this.store.set(LAST_SIZE, Math.max(0, c.rows - c.freed));
@@ -301,7 +308,7 @@ export class IncrementalSweep {
   /** A `gc` item failed (a bug, not a vat's doing): the cycle is abandoned without dropping more, its marks are cleared by later slices. */
   failed(): void {
     const c = this.store.get(CYCLE) as Cycle | undefined;
-    this.store.delete(MARKING);
+    this.store.set(MARKING, false);
     if (c && (c.phase === 'roots' || c.phase === 'sweep')) {
       const { after: _a, partial: _p, ...rest } = c;
       this.store.set(CYCLE, { ...rest, phase: 'clear', table: 0 } satisfies Cycle);

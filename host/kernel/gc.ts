@@ -41,7 +41,7 @@
 import type { Store } from '../store/index.js';
 import type { KernelState, RunItem, VatRecord } from './kernel-state.js';
 import { assertVref, isKpid, SyscallError, type Kref, type VatId, type Vref } from './refs.js';
-import { IncrementalSweep, RELEASE_WEIGHT, type SweepStats } from './gc-sweep.js';
+import { IncrementalSweep, itemKrefs, RELEASE_WEIGHT, type SweepStats } from './gc-sweep.js';
 
 /** What the GC needs from the kernel: its tables and a way to queue its own work. */
 export interface GCHost {
@@ -124,6 +124,11 @@ export class KernelGC {
   /** Root rows naming `krefs` are being written (the sweep's write barrier). */
   named(krefs: readonly (Kref | null | undefined)[]): void {
     this.sweep.named(krefs);
+  }
+
+  /** An item is being queued: while a cycle marks, what it names is marked (its krefs listed only then). */
+  itemQueued(item: RunItem): void {
+    if (this.sweep.marking()) this.sweep.named(itemKrefs(item));
   }
 
   /** One slice of the current sweep cycle (a `gc` item). */

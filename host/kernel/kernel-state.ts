@@ -312,7 +312,8 @@ export class KernelState {
     const p = this.promise(kp);
     if (p.state !== 'unresolved') throw new Error(`cannot park a message on settled ${kp}`);
     this.store.set(`k.pq.${kp}.${pad(p.parked)}`, parked);
-    this.onNamed([...parked.msg.args.slots, parked.msg.result]);
+    this.onNamed(parked.msg.args.slots);
+    this.onNamed([parked.msg.result]);
     this.setPromise(kp, { ...p, parked: p.parked + 1 });
   }
   /** Takes parked message `n` of a settled promise out of the store. */

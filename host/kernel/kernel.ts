@@ -37,7 +37,7 @@ import { CrankOutbox, type HostWaiter } from './crank-outbox.js';
 import { RunItems } from './run-items.js';
 import { SendRouter } from './send-router.js';
 import { KernelGC } from './gc.js';
-import { GC_UNITS_PER_WORK, itemKrefs, type SweepStats } from './gc-sweep.js';
+import { GC_UNITS_PER_WORK, type SweepStats } from './gc-sweep.js';
 import { HostInputs } from './host-inputs.js';
 import { resolveKernelLimits, type KernelLimits, type KernelOptions } from './kernel-options.js';
 
@@ -101,7 +101,7 @@ export class Kernel {
     this.outbox = new CrankOutbox(store, this.vatLog);
     this.items = new RunItems(this);
     // Queued items are roots of the GC sweep: its write barrier sees them.
-    this.queue = new RunQueue(store, (item) => this.gc.named(itemKrefs(item)));
+    this.queue = new RunQueue(store, (item) => this.gc.itemQueued(item));
     this.translator = new Translator(this.state, (ko) => this.gc.exportNamed(ko));
     this.limits = resolveKernelLimits(options);
     this.vats = new LoadedVats(this.state, options.sandbox ?? {}, this.limits.maxLoadedVats, (d) => this.expandDelivery(d), (vat) => this.shadows.has(vat));
