@@ -32,8 +32,10 @@ export type Held = Encoded | null | string | number | bigint | boolean | object;
  * Encoded (rare in the kernel): a top-level null (null marks a delete), -0
  * (msgpack has none), a string that is not well-formed UTF-16 (UTF-8 has no
  * lone surrogates), binary data (decoded as a Buffer copy, which cannot be
- * frozen), a "__proto__" key (msgpackr renames it) and a key that is not
- * well-formed.
+ * frozen), a "__proto__" key (msgpackr renames it), a key that is not
+ * well-formed, and a large tree (over HOLD_WEIGHT): bytes hold a big value
+ * in a third of the heap a copy takes (break-10d #4), and big values are
+ * rarely rewritten within a block, which is what holding a copy saves.
  *
  * @throws TypeError naming the key and the path to the part that cannot be stored.
  */
@@ -41,7 +43,14 @@ export function holdValue(key: string, value: unknown): Held {
   // One walk checks and copies what the kernel stores; anything it does not
   // take (an invalid value, for the error; binary data; a deep tree, where a
   // cycle may hide) goes through the full check and, if valid, the codec.
-  const copy = value === null ? UNFIT : frozenCopy(value, 0);
+  const outer = weight;
+  weight = 0;
+  let copy: unknown;
+  try {
+    copy = value === null ? UNFIT : frozenCopy(value, 0);
+  } finally {
+    weight = outer;
+  }
   if (copy !== UNFIT) return copy as Held;
   if (value === undefined) return new Encoded(encodeValue(key, value));
   checkValue(key, value, [], new Set());
@@ -65,6 +74,14 @@ const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): 
 
 /** Nesting beyond which frozenCopy gives up (checkValue then finds a cycle, or the codec takes the value). */
 const MAX_COPY_DEPTH = 64;
+/**
+ * The largest tree held as a copy, in nodes plus string characters / 32
+ * (about 8 KiB of strings, or 256 nodes): the kernel's hot records weigh a
+ * few tens; a bigger value is encoded at set(), as before write-behind.
+ */
+const HOLD_WEIGHT = 256;
+/** Weight of the tree frozenCopy is walking (saved and restored around each holdValue). */
+let weight = 0;
 
 // A deep-frozen copy of a valid value, or UNFIT for one that is invalid,
 // would not read back as itself, or is nested deeper than MAX_COPY_DEPTH (so
@@ -74,6 +91,8 @@ function frozenCopy(value: unknown, depth: number): unknown {
     case 'number':
       return Object.is(value, -0) ? UNFIT : value;
     case 'string':
+      // A string alone is held as is: the copy would share it.
+      if (depth > 0 && (weight += value.length >> 5) > HOLD_WEIGHT) return UNFIT;
       return isWellFormed(value) ? value : UNFIT;
     case 'bigint':
     case 'boolean':
@@ -87,6 +106,7 @@ function frozenCopy(value: unknown, depth: number): unknown {
   if (depth >= MAX_COPY_DEPTH || value instanceof Uint8Array) return UNFIT;
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) return UNFIT;
+    if ((weight += value.length + 1) > HOLD_WEIGHT) return UNFIT;
     const out = new Array(value.length);
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) return UNFIT;
@@ -99,9 +119,10 @@ function frozenCopy(value: unknown, depth: number): unknown {
   const proto: unknown = Object.getPrototypeOf(value);
   if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) return UNFIT;
   const out: Record<string, unknown> = {};
+  weight++;
   for (const name in value) {
     if (!Object.hasOwn(value, name)) continue;
-    if (name === '__proto__' || !isWellFormed(name)) return UNFIT;
+    if (++weight > HOLD_WEIGHT || name === '__proto__' || !isWellFormed(name)) return UNFIT;
     const item = frozenCopy((value as Record<string, unknown>)[name], depth + 1);
     if (item === UNFIT) return UNFIT;
     out[name] = item;

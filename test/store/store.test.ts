@@ -303,6 +303,19 @@ describe('store', () => {
       assert.deepEqual(store.get('k'), { list: [1, { deep: 'a' }], n: 1 });
     });
 
+    it('holds small records as frozen copies and encodes large ones at set() (break-10d #4: heap per buffered write)', () => {
+      const store = openStore();
+      store.set('small', { a: 1, s: 'x'.repeat(100) });
+      assert.ok(Object.isFrozen(store.get('small')));
+      assert.equal(store.get('small'), store.get('small'), 'a held copy is shared by readers');
+      for (const big of [{ s: 'x'.repeat(20_000) }, { list: Array.from({ length: 1000 }, (_, i) => i) }]) {
+        store.set('big', big);
+        const read = store.get('big');
+        assert.notEqual(read, store.get('big'), 'an encoded write decodes afresh for each reader');
+        assert.deepEqual(read, big);
+      }
+    });
+
     it('keeps the committed value for readers when a crank that rewrote it is rolled back', () => {
       const store = committed({ k: { v: 1 } });
       assert.deepEqual(store.get('k'), { v: 1 });
