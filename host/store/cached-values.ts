@@ -1,25 +1,5 @@
 // What the store's decoded-value cache may hold: a value shared by every
-// reader must be one no reader can change (deep-frozen), and a scalar cached
-// when set must read back exactly as it was given.
-
-/**
- * A scalar that decodes to itself: not -0 (msgpack has none) and not a string
- * with a lone surrogate (UTF-8 has none). Objects are excluded: the caller
- * may still change them.
- */
-export function readsBackAsIs(value: unknown): boolean {
-  switch (typeof value) {
-    case 'number':
-      return !Object.is(value, -0);
-    case 'bigint':
-    case 'boolean':
-      return true;
-    case 'string':
-      return !/\p{Cs}/u.test(value);
-    default:
-      return false;
-  }
-}
+// reader must be one no reader can change (deep-frozen).
 
 /**
  * Deep-freezes a decoded value and returns true, or returns false (leaving it

@@ -1,5 +1,5 @@
-// The writes not yet committed to lmdb: for each key, its encoded new value,
-// or null when it was deleted. A block of cranks shares one buffer (one lmdb
+// The writes not yet committed to lmdb: for each key, its new value (held
+// as held-values.ts says), or null when it was deleted. A block of cranks shares one buffer (one lmdb
 // transaction per block); each crank opens a savepoint, so a failed crank
 // rolls back only its own writes.
 //
@@ -8,6 +8,7 @@
 // calls block the host for minutes at 16% of the delivery budget), so the keys
 // that are set live in a B+ tree ordered as lmdb orders them.
 import BTreeModule from 'sorted-btree';
+import type { Held } from './held-values.js';
 import { compareKeys } from './keys.js';
 
 // sorted-btree is CommonJS with `exports.default`: under Node's ESM loader the
@@ -15,7 +16,8 @@ import { compareKeys } from './keys.js';
 type BTreeClass = typeof BTreeModule.default;
 const BTree: BTreeClass = (BTreeModule as unknown as { default: BTreeClass }).default;
 
-export type BufferedWrite = Uint8Array | null;
+/** A key's pending write: what held-values.ts holds, null for a delete. */
+export type BufferedWrite = Held;
 
 export class CrankBuffer {
   readonly #writes = new Map<string, BufferedWrite>();
@@ -40,18 +42,17 @@ export class CrankBuffer {
   }
 
   record(key: string, write: BufferedWrite): void {
-    if (this.#journal && !this.#journal.has(key)) this.#journal.set(key, this.#writes.get(key));
-    this.#put(key, write);
+    const before = this.#writes.get(key);
+    if (this.#journal && !this.#journal.has(key)) this.#journal.set(key, before);
+    this.#put(key, write, before);
   }
 
-  #put(key: string, write: BufferedWrite | undefined): void {
-    if (write === undefined) {
-      this.#writes.delete(key);
-      this.#unsorted.add(key);
-      return;
-    }
-    this.#writes.set(key, write);
-    this.#unsorted.add(key);
+  #put(key: string, write: BufferedWrite | undefined, before: BufferedWrite | undefined): void {
+    if (write === undefined) this.#writes.delete(key);
+    else this.#writes.set(key, write);
+    // The tree holds the keys set to a value; a rewrite of a value (the
+    // kernel's counters, every crank) leaves its membership as it was.
+    if (isSet(before) !== isSet(write)) this.#unsorted.add(key);
   }
 
   // Brings the tree up to date with the writes made since the last query.
@@ -85,7 +86,7 @@ export class CrankBuffer {
     const journal = this.#journal;
     this.#journal = null;
     if (!journal) return;
-    for (const [key, previous] of journal) this.#put(key, previous);
+    for (const [key, previous] of journal) this.#put(key, previous, this.#writes.get(key));
   }
 
   /** Keeps the crank's writes (they commit with the block). */
@@ -106,4 +107,8 @@ export class CrankBuffer {
     const key = exclusive ? this.#set.nextHigherKey(from) : this.#set.has(from) ? from : this.#set.nextHigherKey(from);
     return key !== undefined && key.startsWith(prefix) ? key : undefined;
   }
+}
+
+function isSet(write: BufferedWrite | undefined): boolean {
+  return write !== undefined && write !== null;
 }

@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import nodePath from 'node:path';
 import { asBinary, open, type RootDatabase } from 'lmdb';
-import { codec, decodeValue, encodeValue } from './codec.js';
+import { codec, decodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { checkKey, compareKeys, decodeKey, describe, encodeKey } from './keys.js';
-import { freezeTree, readsBackAsIs } from './cached-values.js';
+import { freezeTree } from './cached-values.js';
+import { Encoded, heldBytes, heldValue, holdValue, type Held } from './held-values.js';
 import { lockStateDir } from './dir-lock.js';
 
 export interface StoreOptions {
@@ -38,12 +39,13 @@ export class Store {
   #db: RootDatabase<unknown, Buffer> | undefined;
   readonly #buffer = new CrankBuffer();
   /**
-   * Decoded values of keys read since they last changed, deeply frozen, so a
-   * block's repeated reads of the kernel's hot records (vat, run-queue and
-   * promise records) decode once (issue #10: decoding was ~10% of a crank).
-   * Frozen because every reader shares one object: mutating a value read from
-   * the store throws instead of silently changing what others read.
-   * Invalidated by set/delete of the key, cleared on abort, import and close.
+   * Decoded COMMITTED values (read, or written by the last commit), deeply
+   * frozen, so repeated reads of the kernel's hot records decode once (issue
+   * #10: decoding was ~10% of a crank). Frozen because every reader shares
+   * one object: mutating a value read from the store throws instead of
+   * silently changing what others read. Uncommitted writes live in the
+   * buffer, which reads consult first, so a rolled-back crank leaves this
+   * cache valid; updated by commit, cleared on import and close.
    */
   readonly #decoded = new Map<string, unknown>();
   #closed: Promise<void> | undefined;
@@ -115,13 +117,14 @@ export class Store {
 
   get(key: string): unknown {
     const db = this.#open();
+    const buffered = this.#buffer.lookup(key);
+    if (buffered === null) return undefined;
+    if (buffered !== undefined) return heldValue(buffered);
     const cached = this.#decoded.get(key);
     if (cached !== undefined) return cached;
     checkKey(key);
-    let bytes = this.#buffer.lookup(key);
-    if (bytes === null) return undefined;
     // lmdb's scratch buffer, valid until the next read: decoded at once.
-    bytes ??= db.getBinaryFast(Buffer.from(key, 'utf8'));
+    const bytes = db.getBinaryFast(Buffer.from(key, 'utf8'));
     if (bytes === undefined) return undefined;
     const value = decodeValue(bytes);
     if (bytes.length <= CACHED_VALUE_BYTES && freezeTree(value)) this.#remember(key, value);
@@ -135,23 +138,24 @@ export class Store {
 
   has(key: string): boolean {
     const db = this.#open();
-    if (this.#decoded.has(key)) return true;
-    checkKey(key);
     const buffered = this.#buffer.lookup(key);
     if (buffered !== undefined) return buffered !== null;
+    if (this.#decoded.has(key)) return true;
+    checkKey(key);
     return db.doesExist(Buffer.from(key, 'utf8'));
   }
 
-  /** Buffers a write until commit(). The value is encoded now, so later changes to it by the caller are not stored. */
+  /**
+   * Buffers a write until commit(). The value is checked now (a TypeError
+   * names the key and the part that cannot be stored) and held as a frozen
+   * copy (or its encoding), so later changes to it by the caller are not
+   * stored; it is encoded at commit, once however often the block rewrote it.
+   */
   set(key: string, value: unknown): void {
     this.#open();
     checkKey(key);
     this.#writeGuard?.(key);
-    this.#buffer.record(key, encodeValue(key, value));
-    // A scalar cannot be changed by its caller afterwards: reads of counters
-    // and shares need no decode.
-    if (readsBackAsIs(value) && (typeof value !== 'string' || value.length <= CACHED_VALUE_BYTES / 3)) this.#remember(key, value);
-    else this.#decoded.delete(key);
+    this.#buffer.record(key, holdValue(key, value));
   }
 
   delete(key: string): void {
@@ -159,7 +163,6 @@ export class Store {
     checkKey(key);
     this.#writeGuard?.(key);
     this.#buffer.record(key, null);
-    this.#decoded.delete(key);
   }
 
   /**
@@ -257,15 +260,25 @@ export class Store {
     const db = this.#open();
     if (this.#held > 0 || this.#buffer.size === 0) return;
     if (this.#buffer.inSavepoint) throw new Error('cannot commit with a crank open: endCrank() or abortCrank() first');
+    // Encoded before the transaction: if a value cannot be, nothing is written.
+    const writes: [string, Exclude<Held, null>, Uint8Array][] = [];
+    const deletes: string[] = [];
+    for (const [key, write] of this.#buffer.writes()) {
+      if (write === null) deletes.push(key);
+      else writes.push([key, write, heldBytes(key, write)]);
+    }
     db.transactionSync(() => {
-      for (const [key, write] of this.#buffer.writes()) {
-        const raw = Buffer.from(key, 'utf8');
-        if (write === null) db.removeSync(raw);
-        else db.putSync(raw, asBinary(write));
-      }
+      for (const key of deletes) db.removeSync(Buffer.from(key, 'utf8'));
+      for (const [key, , bytes] of writes) db.putSync(Buffer.from(key, 'utf8'), asBinary(bytes));
     });
     this.#generation++;
     this.#buffer.clear();
+    // What was just written reads back as the held value: later blocks' reads need no decode.
+    for (const key of deletes) this.#decoded.delete(key);
+    for (const [key, write, bytes] of writes) {
+      if (bytes.length <= CACHED_VALUE_BYTES && !(write instanceof Encoded)) this.#remember(key, write);
+      else this.#decoded.delete(key);
+    }
   }
 
   /**
@@ -344,7 +357,6 @@ export class Store {
   abort(): void {
     this.#open();
     this.#buffer.clear();
-    this.#decoded.clear();
   }
 
   /**
@@ -385,7 +397,6 @@ export class Store {
   abortCrank(): void {
     this.#open();
     this.#buffer.rollback();
-    this.#decoded.clear();
   }
 
   /**

@@ -19,7 +19,7 @@ export const counterSource = (version: number) => `
     });
   }`;
 
-export { prng } from '../fixtures/prng.js';
+export { prng } from '../prng.js';
 
 export interface TestReplica {
   readonly host: Host;

@@ -257,6 +257,81 @@ describe('store', () => {
       assert.equal(store.dirty, false);
     });
 
+    it('reads a buffered value exactly as its committed encoding reads back (types, key order, edge cases)', async () => {
+      // Buffered writes are held as values and encoded at commit: what a crank
+      // reads before the commit must be what every later reader decodes.
+      const tricky: Array<[string, unknown]> = [
+        ['neg-zero', -0],
+        ['neg-zero.nested', { a: [-0, 1] }],
+        ['lone-surrogate', 'a\ud800b'],
+        ['lone-surrogate.nested', { s: ['x\udfff'] }],
+        ['lone-surrogate.key', { ['k\ud800']: 1 }],
+        ['proto-key', JSON.parse('{"__proto__": {"x": 1}, "y": 2}')],
+        ['bytes.nested', { b: new Uint8Array([1, 2, 3]) }],
+        ['null.top', null],
+        ['null.nested', { a: null, b: [null] }],
+        ['key-order', { b: 1, 2: 'two', a: 3, 1: 'one' }],
+        ['null-proto.nested', { o: Object.assign(Object.create(null) as object, { z: 1, a: 2 }) }],
+        ['numbers', [0, 1.5, 2 ** 31, -(2 ** 31) - 1, 2 ** 53 + 2, 2 ** 64, NaN, Infinity, -Infinity, 5e-324]],
+        ['bigints', [0n, -1n, 2n ** 63n, -(2n ** 63n) - 1n, 2n ** 64n, 2n ** 300n]],
+        ['bool', [true, false]],
+        ...roundTrips,
+      ];
+      const storePath = path.join(dir, 'db');
+      const store = Store.open({ path: storePath });
+      const buffered = new Map<string, unknown>();
+      for (const [key, value] of tricky) {
+        store.set(key, value);
+        buffered.set(key, store.get(key));
+      }
+      store.commit();
+      await store.close();
+      const reopened = openStore(storePath);
+      for (const [key] of tricky) assertSameShape(buffered.get(key), reopened.get(key), key);
+    });
+
+    it('holds a copy: changing the value after set() changes neither the buffered read nor the commit', () => {
+      const store = openStore();
+      const value = { list: [1, { deep: 'a' }], n: 1 };
+      store.set('k', value);
+      value.n = 2;
+      (value.list[1] as { deep: string }).deep = 'b';
+      value.list.push(3);
+      assert.deepEqual(store.get('k'), { list: [1, { deep: 'a' }], n: 1 });
+      assert.throws(() => ((store.get('k') as { n: number }).n = 5), TypeError, 'a buffered value read back is frozen');
+      store.commit();
+      assert.deepEqual(store.get('k'), { list: [1, { deep: 'a' }], n: 1 });
+    });
+
+    it('holds small records as frozen copies and encodes large ones at set() (break-10d #4: heap per buffered write)', () => {
+      const store = openStore();
+      store.set('small', { a: 1, s: 'x'.repeat(100) });
+      assert.ok(Object.isFrozen(store.get('small')));
+      assert.equal(store.get('small'), store.get('small'), 'a held copy is shared by readers');
+      for (const big of [{ s: 'x'.repeat(20_000) }, { list: Array.from({ length: 1000 }, (_, i) => i) }]) {
+        store.set('big', big);
+        const read = store.get('big');
+        assert.notEqual(read, store.get('big'), 'an encoded write decodes afresh for each reader');
+        assert.deepEqual(read, big);
+      }
+    });
+
+    it('keeps the committed value for readers when a crank that rewrote it is rolled back', () => {
+      const store = committed({ k: { v: 1 } });
+      assert.deepEqual(store.get('k'), { v: 1 });
+      store.beginCrank();
+      store.set('k', { v: 2 });
+      assert.deepEqual(store.get('k'), { v: 2 });
+      store.abortCrank();
+      assert.deepEqual(store.get('k'), { v: 1 });
+      store.beginCrank();
+      store.delete('k');
+      assert.equal(store.has('k'), false);
+      store.abortCrank();
+      assert.equal(store.has('k'), true);
+      assert.deepEqual(store.get('k'), { v: 1 });
+    });
+
     it('accepts a value shared at two places that is not a cycle', () => {
       const store = openStore();
       const shared = { x: 1 };
@@ -631,3 +706,23 @@ describe('store', () => {
     });
   });
 });
+
+/** Equal values of the same types with keys in the same order; binaries compared by bytes. */
+function assertSameShape(actual: unknown, expected: unknown, where: string): void {
+  if (expected instanceof Uint8Array) {
+    assert.ok(actual instanceof Uint8Array, `${where}: a Uint8Array`);
+    assert.deepEqual(Buffer.from(actual), Buffer.from(expected), where);
+    return;
+  }
+  if (typeof expected !== 'object' || expected === null) {
+    assert.ok(Object.is(actual, expected), `${where}: ${String(actual)} is ${String(expected)}`);
+    return;
+  }
+  assert.equal(typeof actual, 'object', where);
+  assert.equal(Array.isArray(actual), Array.isArray(expected), `${where}: array or not`);
+  assert.equal(Object.getPrototypeOf(actual), Object.getPrototypeOf(expected), `${where}: prototype`);
+  assert.deepEqual(Object.keys(actual as object), Object.keys(expected), `${where}: keys in order`);
+  for (const name of Object.keys(expected)) {
+    assertSameShape((actual as Record<string, unknown>)[name], (expected as Record<string, unknown>)[name], `${where}.${name}`);
+  }
+}
