@@ -3,15 +3,15 @@
 // so a second or more of a held event loop in a big kernel, paid by no vat.
 // Now a sweep is a *cycle* of `gc` run-queue items in the kernel's lane, each
 // doing at most `workPerCrank` units of work (a unit: one row visited, or one
-// reference marked), with its cursor and its marks in the store, so it
+// reference marked; a scheduled drop counts DROP_WORK), with its cursor and its marks in the store, so it
 // survives a restart and every replica cuts it into the same slices.
 //
 // A cycle's phases:
 // - roots: marks every kref a root row names: an importer's c-list entry
 //   (o-N), any vat's c-list entry for a promise, a queued item (target,
 //   arguments, result), a message parked on a promise, a reference pinned for
-//   the host. A marked promise goes on the gray queue; taking it off marks
-//   what its resolution data name (if it is resolved). A vat's root object is
+//   the host. A marked resolved promise goes on the gray queue; taking it off
+//   marks what its resolution data name. A vat's root object is
 //   never dropped (its o+0 entry is skipped below), nor are device objects.
 // - sweep: deletes each unmarked resolved promise and schedules a drop
 //   (dropExports) for each unmarked kernel object, like the one-crank sweep.
@@ -44,7 +44,7 @@ import type { Store } from '../store/index.js';
 import { HOST_VAT, type KernelPromise, type KernelState, type ParkedMessage, type RunItem } from './kernel-state.js';
 import { isKpid, type Kref, type VatId, type Vref } from './refs.js';
 
-/** Units of sweep work (a row visited or a reference marked) one `gc` crank does at most by default (about 4 ms at ~4 µs each). */
+/** Units of sweep work (a row visited or a reference marked; a scheduled drop counts DROP_WORK) one `gc` crank does at most by default (a few ms). */
 export const GC_WORK_PER_CRANK = 1000;
 /** Block meter units one unit of sweep work is charged (a row read is about a tenth of an upgrade clean-up's delete). */
 export const GC_UNITS_PER_WORK = 1_000n;
@@ -72,6 +72,8 @@ const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
 
 const ROOT_TABLES = ['k.c.', 'k.rq.i.', 'k.pq.', 'k.gc.hostref.'] as const;
 const SWEEP_TABLES = ['k.kp.', 'k.ko.'] as const;
+/** Units one scheduled drop counts for: its row, its exporter's c-list entry read, its pending mark and its share of a dropExports item written. */
+const DROP_WORK = 4;
 
 const pad = (n: number) => String(n).padStart(12, '0');
 const numberOf = (kref: Kref) => Number(kref.slice(2));
@@ -144,6 +146,8 @@ export interface SweepStats {
 
 export class IncrementalSweep {
   private work = 0;
+  /** Owners' GC capability, per slice (a vat's record does not change within a crank of the sweep). */
+  private capableOwners = new Map<VatId, boolean>();
   private lastCrankWork = 0;
   private maxCrankWork = 0;
 
@@ -205,6 +209,10 @@ export class IncrementalSweep {
     if (this.store.has(MARK + kref)) return;
     this.store.set(MARK + kref, 1);
     if (!isKpid(kref)) return;
+    // Only a resolution names anything: an unresolved promise resolved while
+    // the cycle marks has its data marked by the barrier (setPromise).
+    const p = this.store.get(`k.kp.${kref}`) as KernelPromise | undefined;
+    if (p === undefined || p.state === 'unresolved') return;
     const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
     this.store.set(GRAY + pad(tail), kref);
     this.store.set(GRAY_TAIL, tail + 1);
@@ -235,6 +243,7 @@ export class IncrementalSweep {
 
   /** Runs one `gc` item: at most workPerCrank units of the current cycle (starting one if none runs); queues the next slice. */
   step(): void {
+    this.capableOwners = new Map();
     const c: Mutable<Cycle> = { ...((this.store.get(CYCLE) as Cycle | undefined) ?? this.start()) };
     let budget = this.k.workPerCrank;
     const spend = () => {
@@ -395,7 +404,8 @@ export class IncrementalSweep {
   private sweepTable(c: Mutable<Cycle>, spend: () => void, left: () => boolean, drops: Map<VatId, [Vref, Kref][]>): boolean {
     const { store, state } = this.k;
     const prefix = SWEEP_TABLES[c.table];
-    for (const [key, value] of store.entries(prefix, c.after)) {
+    // Keys first: a marked promise's row (its resolution data may be large) is not decoded.
+    for (let key = store.getNextKey(prefix, c.after); key !== undefined; key = store.getNextKey(prefix, key)) {
       if (!left()) return false;
       spend();
       c.rows++;
@@ -403,13 +413,13 @@ export class IncrementalSweep {
       const kref = key.slice(prefix.length);
       if (store.has(MARK + kref)) continue;
       if (prefix === 'k.kp.') {
-        if (numberOf(kref) >= c.kpFrom || (value as KernelPromise).state === 'unresolved') continue;
+        if (numberOf(kref) >= c.kpFrom || (store.get(key) as KernelPromise).state === 'unresolved') continue;
         store.delete(key);
         c.freed++;
         continue;
       }
-      const owner = value as VatId;
-      if (numberOf(kref) >= c.koFrom || owner === HOST_VAT || !this.k.capable(owner) || this.k.dropping(kref)) continue;
+      const owner = store.get(key) as VatId;
+      if (numberOf(kref) >= c.koFrom || owner === HOST_VAT || !this.capable(owner) || this.k.dropping(kref)) continue;
       const vref = state.vrefFor(owner, kref);
       if (vref === 'o+0') continue;
       if (vref === undefined) {
@@ -418,11 +428,19 @@ export class IncrementalSweep {
         continue;
       }
       c.freed += 2; // its k.ko row and its exporter's c-list entry, once dropExports runs
+      // A drop also writes its pending mark and its share of a dropExports item.
+      for (let i = 1; i < DROP_WORK && left(); i++) spend();
       const list = drops.get(owner) ?? [];
       list.push([vref, kref]);
       drops.set(owner, list);
     }
     return true;
+  }
+
+  private capable(owner: VatId): boolean {
+    let yes = this.capableOwners.get(owner);
+    if (yes === undefined) this.capableOwners.set(owner, (yes = this.k.capable(owner)));
+    return yes;
   }
 
   /** Visits (and lets `visit` delete) the rows under `prefix` from the cursor; true when none is left. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Host } from '../../host/index.js';
-import { FACTORY, HOARDER, RELAY, assertNothingNamedIsFreed, runWorkload } from '../fixtures/gc-workload.js';
+import { FACTORY, HOARDER, KEEPING_FACTORY, RELAY, assertNothingNamedIsFreed, runWorkload } from '../fixtures/gc-workload.js';
 import { runUntilIdle } from '../fixtures/run-idle.js';
 
 function count(host: Host, prefix: string): number {
@@ -31,6 +31,23 @@ async function garbage(host: Host, n: number, keep = 0) {
   void host.E(hoarder.root).dropAll();
   for (let i = 0; i < 10; i++) void host.E(hoarder.root).ping();
   return { factory, hoarder, keeper };
+}
+
+/** The running cycle's record (gc-sweep.ts), as the store holds it. */
+interface CycleRecord {
+  readonly phase: string;
+  readonly table: number;
+  readonly after?: string;
+}
+
+/** Runs one-crank blocks until the running cycle's record satisfies `test` (autoRun off). */
+async function crankUntilCycle(host: Host, test: (cycle: CycleRecord) => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 5000; i++) {
+    await host.run({ maxCranks: 1 });
+    const cycle = host.store.get('k.gc.cycle') as CycleRecord | undefined;
+    if (cycle && test(cycle)) return;
+  }
+  assert.fail(`never reached: ${what}`);
 }
 
 /** Resolves at the first yield between cranks at which a cycle is marking or sweeping. */
@@ -139,13 +156,7 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
         await Promise.all(took);
         // Releasing a host reference queues a cycle.
         await host.release(...((await given) as object[]));
-        let inB = false;
-        for (let i = 0; i < 5000 && !inB; i++) {
-          await host.run({ maxCranks: 1 });
-          const cycle = host.store.get('k.gc.cycle') as { phase: string; after?: string } | undefined;
-          inB = cycle?.phase === 'roots' && (cycle.after ?? '').startsWith(`k.c.${b.vatId}.`);
-        }
-        assert.ok(inB, "the cycle is scanning B's c-list");
+        await crankUntilCycle(host, (c) => c.phase === 'roots' && (c.after ?? '').startsWith(`k.c.${b.vatId}.`), "the cycle scans B's c-list");
         if (how === 'give') void host.E(c.root).give(a.root, 1);
         if (how === 'giveLater') void host.E(c.root).giveLater(a.root, 1);
         if (how === 'park') void host.E(c.root).park(a.root, 1);
@@ -163,6 +174,73 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
         }
         assert.ok(moved, 'C forgot the object before the cycle scanned its c-list');
         assert.equal(await settleOne(host, host.E(a.root).check()), 1, 'A can still call it');
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
+  it('keeps an object delivered, from a message queued before the cycle, to a vat whose c-list the cycle had scanned', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 3 });
+    try {
+      const factory = host.createVat(FACTORY, { name: 'factory' });
+      const [a, b, c] = ['A', 'B', 'C'].map((name) => host.createVat(RELAY, { name }));
+      const took = [host.E(b.root).take(factory.root, 150), host.E(c.root).take(factory.root, 1)];
+      await runUntilIdle(host);
+      await Promise.all(took);
+      // C gives its object to A, whose lane waits (suspended); C forgets it, which queues a cycle.
+      host.suspend(a.vatId);
+      void host.E(c.root).give(a.root, 1);
+      await crankUntilCycle(host, (c) => c.phase === 'roots' && (c.after ?? '').startsWith(`k.c.${b.vatId}.`), "the cycle scans B's c-list");
+      assert.equal(count(host, `k.c.${c.vatId}.v.o-`), 0, 'C forgot the object');
+      assert.equal(host.kernel.queue.laneLength(a.vatId), 1, 'only the queued message names it');
+      // A now receives it: its c-list entry is written behind the cycle's cursor.
+      host.resume(a.vatId);
+      for (let i = 0; i < 5000; i++) {
+        const r = await host.run({ maxCranks: 1 });
+        assertNothingNamedIsFreed(host, `crank ${i} after the resume`);
+        if (r.stoppedBy === 'idle') break;
+      }
+      assert.equal(await settleOne(host, host.E(a.root).check()), 1, 'A can still call it');
+    } finally {
+      await host.close();
+    }
+  });
+
+  // An exporter names again, in the middle of the sweep phase, an object all
+  // its importers let go (it kept it in its heap): in a message, or in a
+  // promise resolution; the receiver is suspended, so only that row names it.
+  for (const how of ['message', 'resolution'] as const) {
+    it(`keeps an object its exporter names again in a ${how} while the cycle sweeps`, async function () {
+      this.timeout(120_000);
+      const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 3 });
+      try {
+        const factory = host.createVat(KEEPING_FACTORY, { name: 'factory' });
+        const [a, c] = ['A', 'C'].map((name) => host.createVat(RELAY, { name }));
+        const waiting = host.E(a.root).wait(factory.root);
+        const took = host.E(c.root).take(factory.root, 60);
+        await runUntilIdle(host);
+        await took;
+        const last = (await settleOne(host, host.E(factory.root).last())) as number;
+        // The last object made: the highest-numbered kref C imported.
+        const lastKo = [...host.store.entries(`k.c.${c.vatId}.k.ko`)].map(([key]) => key.slice(`k.c.${c.vatId}.k.`.length)).sort((x, y) => Number(x.slice(2)) - Number(y.slice(2))).pop()!;
+        host.suspend(a.vatId);
+        // C lets go of all 60: the cycle that follows finds them unmarked.
+        void host.E(c.root).drop(60);
+        await crankUntilCycle(host, (c) => c.phase === 'sweep' && c.table === 1 && (c.after ?? '') < `k.ko.${lastKo}`, 'the cycle sweeps the objects, not yet the last one');
+        if (how === 'message') void host.E(factory.root).resend(a.root, last);
+        else void host.E(factory.root).fire(last);
+        for (let i = 0; i < 5000; i++) {
+          const r = await host.run({ maxCranks: 1 });
+          assertNothingNamedIsFreed(host, `crank ${i} after the ${how}`);
+          if (r.stoppedBy === 'idle') break;
+        }
+        assert.ok(host.store.has(`k.ko.${lastKo}`), 'the object was kept');
+        host.resume(a.vatId);
+        await runUntilIdle(host);
+        if (how === 'resolution') assert.equal(await waiting, 1);
+        assert.equal(await settleOne(host, host.E(a.root).check()), 1, 'A can call it');
       } finally {
         await host.close();
       }
@@ -209,12 +287,7 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
       let host = await Host.open(options);
       // A keeper's 300 objects stay marked (many marks to clear); the hoarder's 400 are garbage.
       const { hoarder, keeper } = await garbage(host, 400, 300);
-      let reached = false;
-      for (let i = 0; i < 5000 && !reached; i++) {
-        await host.run({ maxCranks: 1 });
-        reached = host.kernel.gcStats().phase === stopIn;
-      }
-      assert.ok(reached, `a cycle reached its ${stopIn} phase`);
+      await crankUntilCycle(host, (c) => c.phase === stopIn, `a cycle in its ${stopIn} phase`);
       const cycles = host.kernel.gcStats().cycles;
       const hoarderRef = host.refOf(hoarder.root);
       const keeperRef = host.refOf(keeper!.root);
