@@ -79,10 +79,11 @@ const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): 
 const MAX_COPY_DEPTH = 64;
 /**
  * The largest tree held as a copy, in nodes plus string characters / 32
- * (about 8 KiB of strings, or 256 nodes): the kernel's hot records weigh a
- * few tens; a bigger value is encoded at set(), as before write-behind.
+ * (about 2 KiB of strings, or 64 nodes): the kernel's hot records weigh at
+ * most ~20 (a queued message with its capdata, a promise, a vat's
+ * statistics); a bigger value is encoded at set(), as before write-behind.
  */
-const HOLD_WEIGHT = 256;
+const HOLD_WEIGHT = 64;
 /** Weight of the tree frozenCopy is walking (saved and restored around each holdValue). */
 let weight = 0;
 

@@ -303,7 +303,7 @@ describe('store', () => {
       assert.deepEqual(store.get('k'), { list: [1, { deep: 'a' }], n: 1 });
     });
 
-    it('holds small records as frozen copies and encodes large ones at set() (break-10d #4: heap per buffered write)', () => {
+    it('holds small records as frozen copies and encodes large ones at set() (break-10d #2: heap per buffered write)', () => {
       const store = openStore();
       store.set('small', { a: 1, s: 'x'.repeat(100) });
       assert.ok(Object.isFrozen(store.get('small')));
