@@ -167,7 +167,7 @@ export class KernelState {
   // --- transcripts
   appendTranscript(id: VatId, entry: TranscriptEntry, used: bigint): void {
     const r = this.vat(id);
-    this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry);
+    this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry, { once: true });
     const units = BigInt(r.unitsSinceSnapshot ?? '0') + used;
     this.setTranscriptPosition(id, r.transcriptLength + 1, String(units));
   }

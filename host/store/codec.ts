@@ -54,7 +54,7 @@ const ALLOWED = 'null, booleans, numbers, strings, bigints, Uint8Arrays, arrays 
 // Maps as objects, class instances as plain objects, holes as undefined), and
 // nested undefined would make {a: undefined} and {} different states that read
 // alike; refusing them keeps get() returning what set() was given.
-export function checkValue(key: string, value: unknown, path: PathStep[], ancestors: Set<object>): void {
+function checkValue(key: string, value: unknown, path: PathStep[], ancestors: Set<object>): void {
   switch (typeof value) {
     case 'string':
     case 'number':

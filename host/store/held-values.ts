@@ -8,7 +8,7 @@
 // one of those writes and a decode for every read that followed; holding the
 // value encodes each surviving key once, at commit, and never encodes a row
 // that is deleted before the block ends.
-import { checkValue, decodeValue, encodeValue } from './codec.js';
+import { decodeValue, encodeValue } from './codec.js';
 
 /** A write held as bytes: values a frozen copy cannot stand for (see heldCopy). */
 export class Encoded {
@@ -42,7 +42,7 @@ export type Held = Encoded | null | string | number | bigint | boolean | object;
 export function holdValue(key: string, value: unknown): Held {
   // One walk checks and copies what the kernel stores; anything it does not
   // take (an invalid value, for the error; binary data; a deep tree, where a
-  // cycle may hide) goes through the full check and, if valid, the codec.
+  // cycle may hide) goes through encodeValue's full check and the codec.
   const outer = weight;
   weight = 0;
   let copy: unknown;
@@ -52,8 +52,11 @@ export function holdValue(key: string, value: unknown): Held {
     weight = outer;
   }
   if (copy !== UNFIT) return copy as Held;
-  if (value === undefined) return new Encoded(encodeValue(key, value));
-  checkValue(key, value, [], new Set());
+  return encodedWrite(key, value);
+}
+
+/** What to buffer for a write encoded at once (validated as encodeValue does; same errors). A top-level null is bytes too. */
+export function encodedWrite(key: string, value: unknown): Encoded {
   return new Encoded(encodeValue(key, value));
 }
 
@@ -76,10 +79,11 @@ const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): 
 const MAX_COPY_DEPTH = 64;
 /**
  * The largest tree held as a copy, in nodes plus string characters / 32
- * (about 8 KiB of strings, or 256 nodes): the kernel's hot records weigh a
- * few tens; a bigger value is encoded at set(), as before write-behind.
+ * (about 2 KiB of strings, or 64 nodes): the kernel's hot records weigh at
+ * most ~20 (a queued message with its capdata, a promise, a vat's
+ * statistics); a bigger value is encoded at set(), as before write-behind.
  */
-const HOLD_WEIGHT = 256;
+const HOLD_WEIGHT = 64;
 /** Weight of the tree frozenCopy is walking (saved and restored around each holdValue). */
 let weight = 0;
 

@@ -12,7 +12,7 @@ import { codec, decodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { checkKey, compareKeys, decodeKey, describe, encodeKey } from './keys.js';
 import { freezeTree } from './cached-values.js';
-import { Encoded, heldBytes, heldValue, holdValue, type Held } from './held-values.js';
+import { Encoded, encodedWrite, heldBytes, heldValue, holdValue, type Held } from './held-values.js';
 import { lockStateDir } from './dir-lock.js';
 
 export interface StoreOptions {
@@ -106,7 +106,7 @@ export class Store {
    */
   lastScanSteps = 0;
 
-  /** Bumped whenever committed contents change (commit, import): open entries() iterators read them again. */
+  /** Bumped whenever committed contents or the buffer's deletes may have changed under an open entries() iterator (commit, import, abort): it reads committed keys again from its position. */
   #generation = 0;
 
   /** True while there are uncommitted writes. */
@@ -150,12 +150,15 @@ export class Store {
    * names the key and the part that cannot be stored) and held as a frozen
    * copy (or its encoding), so later changes to it by the caller are not
    * stored; it is encoded at commit, once however often the block rewrote it.
+   * `{ once: true }` says the key is written once and not read back in this
+   * block (a transcript entry): it is encoded now, which holds it in a third
+   * of the heap a copy takes (break-10d #2).
    */
-  set(key: string, value: unknown): void {
+  set(key: string, value: unknown, options?: { readonly once?: boolean }): void {
     this.#open();
     checkKey(key);
     this.#writeGuard?.(key);
-    this.#buffer.record(key, holdValue(key, value));
+    this.#buffer.record(key, options?.once ? encodedWrite(key, value) : holdValue(key, value));
   }
 
   delete(key: string): void {
@@ -357,6 +360,9 @@ export class Store {
   abort(): void {
     this.#open();
     this.#buffer.clear();
+    // An open entries() iterator may have stepped over committed keys that
+    // were deleted in the buffer: it reads them again (break-10d).
+    this.#generation++;
   }
 
   /**
@@ -397,6 +403,7 @@ export class Store {
   abortCrank(): void {
     this.#open();
     this.#buffer.rollback();
+    this.#generation++;
   }
 
   /**
