@@ -72,6 +72,7 @@ const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
 
 const ROOT_TABLES = ['k.c.', 'k.rq.i.', 'k.pq.', 'k.gc.hostref.'] as const;
 const SWEEP_TABLES = ['k.kp.', 'k.ko.'] as const;
+const CLEAR_TABLES = [MARK, GRAY] as const;
 /** Units one scheduled drop counts for: its row, its exporter's c-list entry read, its pending mark and its share of a dropExports item written. */
 const DROP_WORK = 4;
 
@@ -269,12 +270,16 @@ export class IncrementalSweep {
         }
         // Decisions are made: references written from now on need no marks.
         this.store.set(MARKING, false);
-        this.store.delete(GRAY_HEAD);
-        this.store.delete(GRAY_TAIL);
         this.store.set(LAST_SIZE, Math.max(0, c.rows - c.freed));
         next(c, 0, 'clear');
       } else if (c.phase === 'clear') {
-        if (this.walk(c, MARK, spend, left, (key) => this.store.delete(key))) next(c, 0, 'bill');
+        // The marks, and the gray queue an abandoned cycle (failed) left.
+        if (c.table < CLEAR_TABLES.length) {
+          if (this.walk(c, CLEAR_TABLES[c.table], spend, left, (key) => this.store.delete(key))) next(c, c.table + 1);
+          continue;
+        }
+        for (const key of [GRAY_HEAD, GRAY_TAIL, GRAY_SLOT]) this.store.delete(key);
+        next(c, 0, 'bill');
       } else if (this.walk(c, BY(c.gen), spend, left, (key, debt) => this.bill(c, key, debt as number))) {
         done = true;
       }

@@ -309,6 +309,37 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
     });
   }
 
+  it('abandons a cycle whose slice fails (clearing its marks, dropping nothing more), and a later cycle collects', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false, gcEvery: 5, gcWorkPerCrank: 40 });
+    try {
+      const { factory } = await garbage(host, 300);
+      await crankUntilCycle(host, (c) => c.phase === 'roots' && c.table === 0 && c.after !== undefined, 'a cycle marking');
+      // One slice fails (a bug, a store error): its crank rolls back, the item is consumed.
+      const gc = host.kernel.gc;
+      const step = gc.step.bind(gc);
+      gc.step = () => {
+        gc.step = step;
+        throw new Error('a slice failed');
+      };
+      await host.run({ maxCranks: 1 });
+      assert.ok(host.kernel.vatLog.some((l) => l.includes('a slice failed')));
+      assert.equal(host.kernel.gcStats().phase, 'clear', 'the cycle was abandoned to its clear phase');
+      await runUntilIdle(host);
+      assert.equal(count(host, 'k.gc.m.'), 0, 'its marks were cleared');
+      assert.equal(count(host, 'k.gc.gq'), 0, 'and its gray queue');
+      assert.equal(host.store.get('k.gc.cycle'), undefined);
+      // Its debt went with it (a slice that keeps failing must not keep the kernel busy):
+      // the next event that adds debt starts a cycle, which collects everything.
+      await host.release(...((await settleOne(host, host.E(factory.root).make(1))) as object[]));
+      await runUntilIdle(host);
+      assertNothingNamedIsFreed(host, 'after the abandoned cycle');
+      assert.equal(count(host, 'k.ko.'), 2);
+    } finally {
+      await host.close();
+    }
+  });
+
   it('collects on a store whose sweep was queued by the one-crank build (its keys: k.gc.sweepQueued, a queued gc item)', async function () {
     this.timeout(120_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-gc-legacy-'));
