@@ -268,11 +268,7 @@ export class Kernel {
     });
   }
 
-  /**
-   * The GC sweep's counters (gc-sweep.ts): cycles finished, the running
-   * cycle's phase, the units of sweep work the last crank did and the most
-   * any crank did since this kernel opened (never above workPerCrank).
-   */
+  /** The GC sweep's counters: cycles finished, phase, work of the last and the largest crank (SweepStats, gc-sweep.ts). */
   gcStats(): SweepStats {
     return this.gc.stats();
   }
