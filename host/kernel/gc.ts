@@ -201,7 +201,7 @@ export class KernelGC {
     return item.type !== 'dropExports' && item.type !== 'bringOutYourDead';
   }
 
-  /** The exporter named `ko` again (translate.ts): a pending drop of it is cancelled. */
+  /** The exporter (translate.ts) or the host (host-inputs.ts) named `ko` again: a pending drop of it is cancelled. */
   exportNamed(ko: Kref): void {
     if (!this.k.store.has(DROPPING + ko)) return;
     this.k.store.delete(DROPPING + ko);

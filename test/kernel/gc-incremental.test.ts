@@ -262,6 +262,39 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
     }
   });
 
+  it('keeps an object the host released and then sends again while its drop is pending (break-10e #1)', async function () {
+    this.timeout(60_000);
+    const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 10 });
+    try {
+      const factory = host.createVat(FACTORY, { name: 'factory' });
+      const relay = host.createVat(RELAY, { name: 'relay' });
+      const took = host.E(relay.root).take(factory.root, 1);
+      await runUntilIdle(host);
+      await took;
+      const handed = host.E(relay.root).toHost(1);
+      await runUntilIdle(host);
+      const [x] = (await handed) as object[];
+      const ref = host.refOf(x);
+      // The exporter cannot run its dropExports yet: the window between the drop decision and the drop stays open.
+      host.suspend(factory.vatId);
+      await host.release(x);
+      for (let i = 0; i < 5; i++) void host.E(relay.root).count();
+      await runUntilIdle(host);
+      assert.ok(host.store.has(`k.gc.dropping.${ref}`), 'a cycle decided to drop the released object');
+      const received = host.E(relay.root).receive([host.presence(ref)]);
+      await runUntilIdle(host);
+      assert.equal(await received, 1);
+      host.resume(factory.vatId);
+      await runUntilIdle(host);
+      assert.ok(host.store.has(`k.ko.${ref}`), 'the object the relay now holds still exists');
+      const checked = host.E(relay.root).check();
+      await runUntilIdle(host);
+      assert.equal(await checked, 1, 'the relay can still use it');
+    } finally {
+      await host.close();
+    }
+  });
+
   it('gives identical state hashes on two hosts fed the same inputs in the same blocks through a GC-heavy run', async function () {
     this.timeout(300_000);
     const run = async () => {
