@@ -73,6 +73,8 @@ const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
 const ROOT_TABLES = ['k.c.', 'k.rq.i.', 'k.pq.', 'k.gc.hostref.'] as const;
 const SWEEP_TABLES = ['k.kp.', 'k.ko.'] as const;
 const CLEAR_TABLES = [MARK, GRAY] as const;
+/** Slots of a promise's resolution whose decoding counts as one unit of work (the row is decoded whenever the gray queue reaches or resumes it). */
+const SLOTS_PER_DECODE_UNIT = 256;
 /** Units one scheduled drop counts for: its row, its exporter's c-list entry read, its pending mark and its share of a dropExports item written. */
 const DROP_WORK = 4;
 
@@ -93,6 +95,8 @@ interface Cycle {
   /** Which contributions (k.gc.by.<gen>.) this cycle bills, and their total debt with the kernel's own. */
   readonly gen: number;
   readonly debt: number;
+  /** Units spent on rows of objects and promises allocated during the cycle: not billed to its debtors. */
+  readonly grown?: number;
   /** Units of work so far. */
   readonly work: number;
   /** Rows the roots and sweep phases visited, and how many of those this cycle freed. */
@@ -207,13 +211,19 @@ export class IncrementalSweep {
   }
 
   private mark(kref: Kref): void {
+    // Allocated during the cycle: the sweep keeps it whatever its mark, so
+    // none is written (nor cleared later). A promise allocated during the
+    // cycle was unresolved when it began: the barrier marks its resolution
+    // when it is made (setPromise). (Until a cycle's first slice is saved
+    // there is no record, and every kref is marked: conservative.)
+    const c = this.store.get(CYCLE) as Cycle | undefined;
+    if (c !== undefined && allocatedDuring(c, kref)) return;
     if (this.store.has(MARK + kref)) return;
     this.store.set(MARK + kref, 1);
     if (!isKpid(kref)) return;
-    // Only a resolution names anything: an unresolved promise resolved while
-    // the cycle marks has its data marked by the barrier (setPromise).
-    const p = this.store.get(`k.kp.${kref}`) as KernelPromise | undefined;
-    if (p === undefined || p.state === 'unresolved') return;
+    // Its resolution is marked from the gray queue, whose steps count the
+    // row's size: decoding it here (a resolution may name thousands of
+    // krefs) would be work no budget sees (break-10e #4).
     const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
     this.store.set(GRAY + pad(tail), kref);
     this.store.set(GRAY_TAIL, tail + 1);
@@ -257,7 +267,7 @@ export class IncrementalSweep {
     let done = false;
     while (left() && !done) {
       if (c.phase === 'roots' || c.phase === 'sweep') {
-        if (!this.grayDone(spend, left)) break;
+        if (!this.grayDone(spend, () => budget)) break;
         const tables = c.phase === 'roots' ? ROOT_TABLES : SWEEP_TABLES;
         if (c.table < tables.length) {
           const finished = c.phase === 'roots' ? this.rootsTable(c, spend, left) : this.sweepTable(c, spend, left, drops);
@@ -336,7 +346,8 @@ export class IncrementalSweep {
   // ------------------------------------------------------------ phases
 
   /** Marks what gray promises' resolutions name; false when the budget ran out first. */
-  private grayDone(spend: () => void, left: () => boolean): boolean {
+  private grayDone(spend: () => void, remaining: () => number): boolean {
+    const left = () => remaining() > 0;
     let head = (this.store.get(GRAY_HEAD) as number | undefined) ?? 0;
     const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
     try {
@@ -345,11 +356,19 @@ export class IncrementalSweep {
         const key = GRAY + pad(head);
         const kp = this.store.get(key) as Kref;
         let from = (this.store.get(GRAY_SLOT) as number | undefined) ?? 0;
-        if (from === 0) spend();
         const p = this.k.state.hasPromise(kp) ? this.k.state.promise(kp) : undefined;
+        // An unresolved promise names nothing yet: the barrier marks its
+        // resolution's krefs when it is resolved (setPromise).
         const slots = p && p.state !== 'unresolved' ? p.data.slots : [];
-        for (; from < slots.length; from++) {
-          if (!left()) {
+        // Decoding the row, again in each slice that resumes it, is work in
+        // proportion to its size: it waits for a fresh slice if this one
+        // has too little left (a fresh one always takes it).
+        const decode = 1 + Math.floor(slots.length / SLOTS_PER_DECODE_UNIT);
+        if (decode > remaining() && remaining() < this.k.workPerCrank) return false;
+        for (let i = 0; i < decode; i++) spend();
+        // At least one slot per visit, so a row whose decoding alone takes a slice still progresses.
+        for (let marked = 0; from < slots.length; from++, marked++) {
+          if (!left() && marked > 0) {
             this.store.set(GRAY_SLOT, from);
             return false;
           }
@@ -387,6 +406,7 @@ export class IncrementalSweep {
             jumped = true;
             break;
           }
+          if (from === 0 && allocatedDuring(c, key.slice(dot + 3))) c.grown = (c.grown ?? 0) + 1;
         }
         const krefs = rootKrefs(prefix, key, value);
         for (; from < krefs.length; from++) {
@@ -396,7 +416,9 @@ export class IncrementalSweep {
           }
           spend();
           const kref = krefs[from];
-          if (kref) this.mark(kref);
+          if (!kref) continue;
+          if (allocatedDuring(c, kref)) c.grown = (c.grown ?? 0) + 1;
+          this.mark(kref);
         }
         delete c.partial;
         c.after = key;
@@ -416,6 +438,7 @@ export class IncrementalSweep {
       c.rows++;
       c.after = key;
       const kref = key.slice(prefix.length);
+      if (allocatedDuring(c, kref)) c.grown = (c.grown ?? 0) + 1;
       if (store.has(MARK + kref)) continue;
       if (prefix === 'k.kp.') {
         if (numberOf(kref) >= c.kpFrom || (store.get(key) as KernelPromise).state === 'unresolved') continue;
@@ -463,9 +486,18 @@ export class IncrementalSweep {
     this.store.delete(key);
     const vat = key.slice(BY(c.gen).length);
     if (c.debt <= 0 || !this.k.state.hasVat(vat)) return;
-    const units = (BigInt(c.work) * GC_UNITS_PER_WORK * BigInt(Math.min(debt, c.debt))) / BigInt(c.debt);
+    // Debtors pay for walking the tables as they were when the cycle began,
+    // not for the rows of objects and promises allocated while it ran
+    // (break-10e #2: another vat's churn); that work is the block's.
+    const billable = Math.max(0, c.work - (c.grown ?? 0));
+    const units = ((BigInt(billable) * BigInt(Math.min(debt, c.debt))) / BigInt(c.debt)) * GC_UNITS_PER_WORK;
     if (units > 0n) this.k.state.chargeGC(vat, units);
   }
+}
+
+/** Whether `kref` was allocated after the cycle began ("allocated black"). */
+function allocatedDuring(c: Cycle, kref: string): boolean {
+  return numberOf(kref) >= (isKpid(kref) ? c.kpFrom : c.koFrom);
 }
 
 function next(c: Mutable<Cycle>, table: number, phase?: Cycle['phase']): void {
