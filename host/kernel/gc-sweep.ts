@@ -155,6 +155,13 @@ export class IncrementalSweep {
   private capableOwners = new Map<VatId, boolean>();
   private lastCrankWork = 0;
   private maxCrankWork = 0;
+  /**
+   * Marks made by the running slice, kept in memory: only a slice that does
+   * not finish its cycle writes them to the store (k.gc.m.*), for later
+   * slices and the barrier. A small kernel's cycle fits in one slice and
+   * then writes (and clears) no mark rows at all.
+   */
+  private sliceMarks: Set<Kref> | null = null;
 
   constructor(private readonly k: SweepHost) {}
 
@@ -218,8 +225,9 @@ export class IncrementalSweep {
     // there is no record, and every kref is marked: conservative.)
     const c = this.store.get(CYCLE) as Cycle | undefined;
     if (c !== undefined && allocatedDuring(c, kref)) return;
-    if (this.store.has(MARK + kref)) return;
-    this.store.set(MARK + kref, 1);
+    if (this.marked(kref)) return;
+    if (this.sliceMarks) this.sliceMarks.add(kref);
+    else this.store.set(MARK + kref, 1);
     if (!isKpid(kref)) return;
     // Its resolution is marked from the gray queue, whose steps count the
     // row's size: decoding it here (a resolution may name thousands of
@@ -252,8 +260,21 @@ export class IncrementalSweep {
     };
   }
 
+  private marked(kref: Kref): boolean {
+    return this.sliceMarks?.has(kref) === true || this.store.has(MARK + kref);
+  }
+
   /** Runs one `gc` item: at most workPerCrank units of the current cycle (starting one if none runs); queues the next slice. */
   step(): void {
+    this.sliceMarks = new Set();
+    try {
+      this.slice();
+    } finally {
+      this.sliceMarks = null;
+    }
+  }
+
+  private slice(): void {
     this.capableOwners = new Map();
     const c: Mutable<Cycle> = { ...((this.store.get(CYCLE) as Cycle | undefined) ?? this.start()) };
     let budget = this.k.workPerCrank;
@@ -295,6 +316,10 @@ export class IncrementalSweep {
       }
     }
     if (drops.size > 0) this.k.scheduleDrops(drops);
+    // Marks still needed by later slices (and the barrier's checks) go to the store.
+    const marks = this.sliceMarks;
+    this.sliceMarks = null;
+    if (marks && !done && (c.phase === 'roots' || c.phase === 'sweep')) for (const kref of marks) this.store.set(MARK + kref, 1);
     if (done) this.finish();
     else {
       this.store.set(CYCLE, c);
@@ -432,14 +457,14 @@ export class IncrementalSweep {
     const { store, state } = this.k;
     const prefix = SWEEP_TABLES[c.table];
     // Keys first: a marked promise's row (its resolution data may be large) is not decoded.
-    for (let key = store.getNextKey(prefix, c.after); key !== undefined; key = store.getNextKey(prefix, key)) {
+    for (const key of store.keys(prefix, c.after)) {
       if (!left()) return false;
       spend();
       c.rows++;
       c.after = key;
       const kref = key.slice(prefix.length);
       if (allocatedDuring(c, kref)) c.grown = (c.grown ?? 0) + 1;
-      if (store.has(MARK + kref)) continue;
+      if (this.marked(kref)) continue;
       if (prefix === 'k.kp.') {
         if (numberOf(kref) >= c.kpFrom || (store.get(key) as KernelPromise).state === 'unresolved') continue;
         store.delete(key);

@@ -208,6 +208,11 @@ export class Store {
    * next step read committed keys again after the position.
    */
   *entries(prefix: string, after?: string): Generator<[string, unknown]> {
+    for (const key of this.keys(prefix, after)) yield [key, this.get(key)];
+  }
+
+  /** The keys entries() would visit, without reading their values (a walk that decides by key first). */
+  *keys(prefix: string, after?: string): Generator<string> {
     const db = this.#open();
     checkKey(prefix, 'prefix');
     if (after !== undefined) checkKey(after, 'after key');
@@ -250,7 +255,7 @@ export class Store {
       const key = next === undefined ? buffered : buffered === undefined || compareKeys(next, buffered) < 0 ? next : buffered;
       if (key === undefined) return;
       last = key;
-      yield [key, this.get(key)];
+      yield key;
     }
   }
 
