@@ -73,8 +73,11 @@ const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
 const ROOT_TABLES = ['k.c.', 'k.rq.i.', 'k.pq.', 'k.gc.hostref.'] as const;
 const SWEEP_TABLES = ['k.kp.', 'k.ko.'] as const;
 const CLEAR_TABLES = [MARK, GRAY] as const;
-/** Slots of a promise's resolution whose decoding counts as one unit of work (the row is decoded whenever the gray queue reaches or resumes it). */
+/** Slots, and characters of body, of a promise's resolution whose decoding counts as one unit of work (the row is decoded whenever the gray queue reaches or resumes it; break-10f #2). */
 const SLOTS_PER_DECODE_UNIT = 256;
+const BODY_CHARS_PER_DECODE_UNIT = 4096;
+/** Most sweep work a cycle bills a vat per unit of debt it added (a retired import, RELEASE_WEIGHT, thus at most 512 units): the rate at which retires queue cycles. */
+const BILLED_WORK_PER_DEBT = 2;
 /** Units one scheduled drop counts for: its row, its exporter's c-list entry read, its pending mark and its share of a dropExports item written. */
 const DROP_WORK = 4;
 
@@ -388,12 +391,15 @@ export class IncrementalSweep {
         // Decoding the row, again in each slice that resumes it, is work in
         // proportion to its size: it waits for a fresh slice if this one
         // has too little left (a fresh one always takes it).
-        const decode = 1 + Math.floor(slots.length / SLOTS_PER_DECODE_UNIT);
+        const body = p && p.state !== 'unresolved' ? p.data.body.length : 0;
+        const decode = 1 + Math.floor(slots.length / SLOTS_PER_DECODE_UNIT) + Math.floor(body / BODY_CHARS_PER_DECODE_UNIT);
         if (decode > remaining() && remaining() < this.k.workPerCrank) return false;
         for (let i = 0; i < decode; i++) spend();
-        // At least one slot per visit, so a row whose decoding alone takes a slice still progresses.
+        // A visit marks at least as many slots as one decode unit stands
+        // for, so a row whose decoding alone takes a slice still progresses
+        // in linear time (break-10f #3).
         for (let marked = 0; from < slots.length; from++, marked++) {
-          if (!left() && marked > 0) {
+          if (!left() && marked >= SLOTS_PER_DECODE_UNIT) {
             this.store.set(GRAY_SLOT, from);
             return false;
           }
@@ -515,7 +521,12 @@ export class IncrementalSweep {
     // not for the rows of objects and promises allocated while it ran
     // (break-10e #2: another vat's churn); that work is the block's.
     const billable = Math.max(0, c.work - (c.grown ?? 0));
-    const units = ((BigInt(billable) * BigInt(Math.min(debt, c.debt))) / BigInt(c.debt)) * GC_UNITS_PER_WORK;
+    const share = (BigInt(billable) * BigInt(Math.min(debt, c.debt))) / BigInt(c.debt);
+    // And never more than its own retires account for: however other vats
+    // grow the tables while the cycle runs (break-10f #1), a vat pays at most
+    // 512 units of sweep work per import it retired.
+    const cap = BigInt(debt) * BigInt(BILLED_WORK_PER_DEBT);
+    const units = (share < cap ? share : cap) * GC_UNITS_PER_WORK;
     if (units > 0n) this.k.state.chargeGC(vat, units);
   }
 }

@@ -333,6 +333,9 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
       // message's row and its old krefs still count). Deterministic: same
       // inputs, same figures.
       assert.ok(billed <= BigInt(fresh) * 250n, `the victim was billed ${billed} meter units for a cycle during which another vat named ${fresh} fresh objects`);
+      // Whatever others do, a vat pays at most 512 units of sweep work (1,000 meter units each) per import it retired:
+      // here the factory it was passed and the 5 objects it pulled (break-10f #1).
+      assert.ok(billed <= 6n * 512n * 1000n, `the victim was billed ${billed} meter units for retiring 6 imports`);
       void host.E(churner.root).stop();
     } finally {
       await host.close();
