@@ -29,7 +29,7 @@
 // when the roots phase passed it (an ordered walk cannot skip a key that
 // stays) or was written since (and marked it): an unmarked kref is named by
 // no root row, and nothing can name it again but its exporter, whose naming
-// cancels a pending drop (gc.ts, exportNamed) or, before the sweep reaches
+// cancels a pending drop (gc.ts, namedAgain) or, before the sweep reaches
 // it, marks it through the row the naming writes. Marks are never removed
 // while the cycle marks, so the decision is conservative.
 //
@@ -41,7 +41,8 @@
 // to their debt. Debt from resolved promises and host releases is the
 // kernel's own: the block pays.
 import type { Store } from '../store/index.js';
-import { HOST_VAT, type KernelPromise, type KernelState, type ParkedMessage, type RunItem } from './kernel-state.js';
+import { allocatedDuring, next, numberOf, pad, rootKrefs, ROOT_TABLES, SWEEP_TABLES, type Cycle, type Mutable } from './gc-cycle.js';
+import { HOST_VAT, type KernelPromise, type KernelState, type RunItem } from './kernel-state.js';
 import { isKpid, type Kref, type VatId, type Vref } from './refs.js';
 
 /** Units of sweep work (a row visited or a reference marked; a scheduled drop counts DROP_WORK) one `gc` crank does at most by default (a few ms). */
@@ -70,8 +71,6 @@ const GRAY_SLOT = 'k.gc.gqSlot';
 const GEN = 'k.gc.gen';
 const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
 
-const ROOT_TABLES = ['k.c.', 'k.rq.i.', 'k.pq.', 'k.gc.hostref.'] as const;
-const SWEEP_TABLES = ['k.kp.', 'k.ko.'] as const;
 const CLEAR_TABLES = [MARK, GRAY] as const;
 /** Slots, and characters of body, of a promise's resolution whose decoding counts as one unit of work (the row is decoded whenever the gray queue reaches or resumes it; break-10f #2). */
 const SLOTS_PER_DECODE_UNIT = 256;
@@ -80,34 +79,6 @@ const BODY_CHARS_PER_DECODE_UNIT = 4096;
 const BILLED_WORK_PER_DEBT = 2;
 /** Units one scheduled drop counts for: its row, its exporter's c-list entry read, its pending mark and its share of a dropExports item written. */
 const DROP_WORK = 4;
-
-const pad = (n: number) => String(n).padStart(12, '0');
-const numberOf = (kref: Kref) => Number(kref.slice(2));
-
-interface Cycle {
-  readonly phase: 'roots' | 'sweep' | 'clear' | 'bill';
-  /** Index into the phase's tables. */
-  readonly table: number;
-  /** The last key of the table done. */
-  readonly after?: string;
-  /** A row cut short: its key and how many of its krefs were marked. */
-  readonly partial?: readonly [key: string, done: number];
-  /** Kernel objects and promises numbered from here were allocated during the cycle. */
-  readonly koFrom: number;
-  readonly kpFrom: number;
-  /** Which contributions (k.gc.by.<gen>.) this cycle bills, and their total debt with the kernel's own. */
-  readonly gen: number;
-  readonly debt: number;
-  /** Units spent on rows of objects and promises allocated during the cycle: not billed to its debtors. */
-  readonly grown?: number;
-  /** Units of work so far. */
-  readonly work: number;
-  /** Rows the roots and sweep phases visited, and how many of those this cycle freed. */
-  readonly rows: number;
-  readonly freed: number;
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** What the sweep needs from the kernel. */
 export interface SweepHost {
@@ -121,21 +92,6 @@ export interface SweepHost {
   dropping(ko: Kref): boolean;
   scheduleDrops(drops: Map<VatId, [Vref, Kref][]>): void;
   deleteObject(ko: Kref): void;
-}
-
-/** The krefs a queued item names. */
-export function itemKrefs(item: RunItem): (Kref | null)[] {
-  switch (item.type) {
-    case 'send':
-      return [item.target, ...item.msg.args.slots, item.msg.result];
-    case 'notify':
-    case 'release':
-      return [item.kpid];
-    case 'upgrade':
-      return [item.result];
-    default:
-      return [];
-  }
 }
 
 export interface SweepStats {
@@ -528,34 +484,5 @@ export class IncrementalSweep {
     const cap = BigInt(debt) * BigInt(BILLED_WORK_PER_DEBT);
     const units = (share < cap ? share : cap) * GC_UNITS_PER_WORK;
     if (units > 0n) this.k.state.chargeGC(vat, units);
-  }
-}
-
-/** Whether `kref` was allocated after the cycle began ("allocated black"). */
-function allocatedDuring(c: Cycle, kref: string): boolean {
-  return numberOf(kref) >= (isKpid(kref) ? c.kpFrom : c.koFrom);
-}
-
-function next(c: Mutable<Cycle>, table: number, phase?: Cycle['phase']): void {
-  if (phase) c.phase = phase;
-  c.table = table;
-  // The store keeps no undefined values: absent is absent.
-  delete c.after;
-  delete c.partial;
-}
-
-/** The krefs a root row names (a c-list entry: the kref unless it is the exporter's own object). */
-function rootKrefs(prefix: string, key: string, value: unknown): (Kref | null)[] {
-  switch (prefix) {
-    case 'k.c.':
-      return (value as Vref).startsWith('o+') ? [] : [key.slice(key.indexOf('.', 4) + 3)];
-    case 'k.rq.i.':
-      return itemKrefs((value as { item: RunItem }).item);
-    case 'k.pq.': {
-      const { msg } = value as ParkedMessage;
-      return [...msg.args.slots, msg.result];
-    }
-    default:
-      return [key.slice(prefix.length)];
   }
 }

@@ -29,7 +29,7 @@
 //   else's GC, and a failed GC delivery is not counted as a meter fault
 //   towards suspension. Until its item runs an object is "dropping"
 //   (k.gc.dropping.<ko>): later sweeps skip it, and if the exporter names it
-//   again in a syscall meanwhile (exportNamed) it is kept after all. Each
+//   again in a syscall meanwhile (namedAgain) it is kept after all. Each
 //   unmarked resolved promise's row is deleted. A vat's root object and
 //   device objects (owned by the host) are never swept.
 // - Vats get a bring-out-your-dead delivery every `gcEvery` deliveries and
@@ -41,7 +41,8 @@
 import type { Store } from '../store/index.js';
 import type { KernelState, RunItem, VatRecord } from './kernel-state.js';
 import { assertVref, isKpid, SyscallError, type Kref, type VatId, type Vref } from './refs.js';
-import { IncrementalSweep, itemKrefs, RELEASE_WEIGHT, type SweepStats } from './gc-sweep.js';
+import { itemKrefs } from './gc-cycle.js';
+import { IncrementalSweep, RELEASE_WEIGHT, type SweepStats } from './gc-sweep.js';
 
 /** What the GC needs from the kernel: its tables and a way to queue its own work. */
 export interface GCHost {
@@ -202,7 +203,7 @@ export class KernelGC {
   }
 
   /** The exporter (translate.ts) or the host (host-inputs.ts) named `ko` again: a pending drop of it is cancelled. */
-  exportNamed(ko: Kref): void {
+  namedAgain(ko: Kref): void {
     if (!this.k.store.has(DROPPING + ko)) return;
     this.k.store.delete(DROPPING + ko);
     this.sweep.dropCancelled();

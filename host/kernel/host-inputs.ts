@@ -42,7 +42,7 @@ export class HostInputs {
     // A released object the host names again is kept: a drop the GC decided
     // while nobody named it must not run now that this message does
     // (break-10e #1; the exporter naming it again cancels the same way).
-    for (const kref of [target, ...args.slots]) if (!isKpid(kref)) this.gc.exportNamed(kref);
+    for (const kref of [target, ...args.slots]) if (!isKpid(kref)) this.gc.namedAgain(kref);
     const result = this.state.allocatePromise(null, [HOST_VAT]);
     this.sends.enqueue({ type: 'send', target, msg: { method, args, result } }, HOST_VAT);
     this.state.bump('inputs');

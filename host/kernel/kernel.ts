@@ -102,7 +102,7 @@ export class Kernel {
     this.items = new RunItems(this);
     // Queued items are roots of the GC sweep: its write barrier sees them.
     this.queue = new RunQueue(store, (item) => this.gc.itemQueued(item));
-    this.translator = new Translator(this.state, (ko) => this.gc.exportNamed(ko));
+    this.translator = new Translator(this.state, (ko) => this.gc.namedAgain(ko));
     this.limits = resolveKernelLimits(options);
     this.vats = new LoadedVats(this.state, options.sandbox ?? {}, this.limits.maxLoadedVats, (d) => this.expandDelivery(d), (vat) => this.shadows.has(vat));
     this.gc = new KernelGC(

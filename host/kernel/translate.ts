@@ -7,7 +7,7 @@ import { isKpid, SyscallError, type Capdata, type Kref, type VatId, type Vref } 
 export class Translator {
   constructor(
     private readonly state: KernelState,
-    /** The vat named one of its existing exports (o+N) in a syscall: GC must not drop it (gc.ts, `exportNamed`). */
+    /** The vat named one of its existing exports (o+N) in a syscall: GC must not drop it (gc.ts, `namedAgain`). */
     private readonly exportNamed: (kref: Kref) => void = () => {},
   ) {}
 

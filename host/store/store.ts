@@ -106,7 +106,7 @@ export class Store {
    */
   lastScanSteps = 0;
 
-  /** Bumped whenever committed contents or the buffer's deletes may have changed under an open entries() iterator (commit, import, abort): it reads committed keys again from its position. */
+  /** Bumped whenever committed contents or the buffer's deletes may have changed under an open keys()/entries() iterator (commit, import, abort): it reads committed keys again from its position. */
   #generation = 0;
 
   /** True while there are uncommitted writes. */
