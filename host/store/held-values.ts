@@ -34,7 +34,7 @@ export type Held = Encoded | null | string | number | bigint | boolean | object;
  * lone surrogates), binary data (decoded as a Buffer copy, which cannot be
  * frozen), a "__proto__" key (msgpackr renames it), a key that is not
  * well-formed, and a large tree (over HOLD_WEIGHT): bytes hold a big value
- * in a third of the heap a copy takes (break-10d #4), and big values are
+ * in a third of the heap a copy takes (break-10d #2), and big values are
  * rarely rewritten within a block, which is what holding a copy saves.
  *
  * @throws TypeError naming the key and the path to the part that cannot be stored.
