@@ -42,6 +42,7 @@
 // kernel's own: the block pays.
 import type { Store } from '../store/index.js';
 import { allocatedDuring, next, numberOf, pad, rootKrefs, ROOT_TABLES, SWEEP_TABLES, type Cycle, type Mutable } from './gc-cycle.js';
+import { GRAY_PREFIX, GrayQueue } from './gc-gray-queue.js';
 import { HOST_VAT, type KernelPromise, type KernelState, type RunItem } from './kernel-state.js';
 import { isKpid, type Kref, type VatId, type Vref } from './refs.js';
 
@@ -63,18 +64,10 @@ const LAST_SIZE = 'k.gc.lastSweepRows';
 const CYCLE = 'k.gc.cycle';
 const MARKING = 'k.gc.marking';
 const MARK = 'k.gc.m.';
-const GRAY = 'k.gc.gq.';
-const GRAY_HEAD = 'k.gc.gqHead';
-const GRAY_TAIL = 'k.gc.gqTail';
-/** Slots of the gray queue's head promise already marked (a big resolution is marked over several cranks). */
-const GRAY_SLOT = 'k.gc.gqSlot';
 const GEN = 'k.gc.gen';
 const BY = (gen: number) => `k.gc.by.${pad(gen)}.`;
 
-const CLEAR_TABLES = [MARK, GRAY] as const;
-/** Slots, and characters of body, of a promise's resolution whose decoding counts as one unit of work (the row is decoded whenever the gray queue reaches or resumes it; break-10f #2). */
-const SLOTS_PER_DECODE_UNIT = 256;
-const BODY_CHARS_PER_DECODE_UNIT = 4096;
+const CLEAR_TABLES = [MARK, GRAY_PREFIX] as const;
 /** Most sweep work a cycle bills a vat per unit of debt it added (a retired import, RELEASE_WEIGHT, thus at most 512 units): the rate at which retires queue cycles. */
 const BILLED_WORK_PER_DEBT = 2;
 /** Units one scheduled drop counts for: its row, its exporter's c-list entry read, its pending mark and its share of a dropExports item written. */
@@ -121,8 +114,16 @@ export class IncrementalSweep {
    * then writes (and clears) no mark rows at all.
    */
   private sliceMarks: Set<Kref> | null = null;
+  /**
+   * Whether the running slice started its cycle: then no mark rows exist in
+   * the store yet, and an unmarked kref needs no store lookup.
+   */
+  private freshCycle = false;
+  private readonly gray: GrayQueue;
 
-  constructor(private readonly k: SweepHost) {}
+  constructor(private readonly k: SweepHost) {
+    this.gray = new GrayQueue(k.store, k.state, k.workPerCrank, (kref) => this.mark(kref));
+  }
 
   private get store(): Store {
     return this.k.store;
@@ -191,9 +192,7 @@ export class IncrementalSweep {
     // Its resolution is marked from the gray queue, whose steps count the
     // row's size: decoding it here (a resolution may name thousands of
     // krefs) would be work no budget sees (break-10e #4).
-    const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
-    this.store.set(GRAY + pad(tail), kref);
-    this.store.set(GRAY_TAIL, tail + 1);
+    this.gray.push(kref);
   }
 
   // ------------------------------------------------------------ one slice
@@ -220,22 +219,27 @@ export class IncrementalSweep {
   }
 
   private marked(kref: Kref): boolean {
-    return this.sliceMarks?.has(kref) === true || this.store.has(MARK + kref);
+    if (this.sliceMarks?.has(kref)) return true;
+    return !(this.sliceMarks && this.freshCycle) && this.store.has(MARK + kref);
   }
 
   /** Runs one `gc` item: at most workPerCrank units of the current cycle (starting one if none runs); queues the next slice. */
   step(): void {
     this.sliceMarks = new Set();
+    this.gray.beginSlice();
     try {
       this.slice();
     } finally {
       this.sliceMarks = null;
+      this.gray.endSlice(false);
     }
   }
 
   private slice(): void {
     this.capableOwners = new Map();
-    const c: Mutable<Cycle> = { ...((this.store.get(CYCLE) as Cycle | undefined) ?? this.start()) };
+    const saved = this.store.get(CYCLE) as Cycle | undefined;
+    this.freshCycle = saved === undefined;
+    const c: Mutable<Cycle> = { ...(saved ?? this.start()) };
     let budget = this.k.workPerCrank;
     const spend = () => {
       budget--;
@@ -247,7 +251,7 @@ export class IncrementalSweep {
     let done = false;
     while (left() && !done) {
       if (c.phase === 'roots' || c.phase === 'sweep') {
-        if (!this.grayDone(spend, () => budget)) break;
+        if (!this.gray.drain(spend, () => budget)) break;
         const tables = c.phase === 'roots' ? ROOT_TABLES : SWEEP_TABLES;
         if (c.table < tables.length) {
           const finished = c.phase === 'roots' ? this.rootsTable(c, spend, left) : this.sweepTable(c, spend, left, drops);
@@ -268,7 +272,7 @@ export class IncrementalSweep {
           if (this.walk(c, CLEAR_TABLES[c.table], spend, left, (key) => this.store.delete(key))) next(c, c.table + 1);
           continue;
         }
-        for (const key of [GRAY_HEAD, GRAY_TAIL, GRAY_SLOT]) this.store.delete(key);
+        this.gray.clearCursor();
         next(c, 0, 'bill');
       } else if (this.walk(c, BY(c.gen), spend, left, (key, debt) => this.bill(c, key, debt as number))) {
         done = true;
@@ -278,7 +282,9 @@ export class IncrementalSweep {
     // Marks still needed by later slices (and the barrier's checks) go to the store.
     const marks = this.sliceMarks;
     this.sliceMarks = null;
-    if (marks && !done && (c.phase === 'roots' || c.phase === 'sweep')) for (const kref of marks) this.store.set(MARK + kref, 1);
+    const goesOn = !done && (c.phase === 'roots' || c.phase === 'sweep');
+    if (marks && goesOn) for (const kref of marks) this.store.set(MARK + kref, 1);
+    this.gray.endSlice(goesOn);
     if (done) this.finish();
     else {
       this.store.set(CYCLE, c);
@@ -328,49 +334,6 @@ export class IncrementalSweep {
   }
 
   // ------------------------------------------------------------ phases
-
-  /** Marks what gray promises' resolutions name; false when the budget ran out first. */
-  private grayDone(spend: () => void, remaining: () => number): boolean {
-    const left = () => remaining() > 0;
-    let head = (this.store.get(GRAY_HEAD) as number | undefined) ?? 0;
-    const tail = (this.store.get(GRAY_TAIL) as number | undefined) ?? 0;
-    try {
-      while (head < tail) {
-        if (!left()) return false;
-        const key = GRAY + pad(head);
-        const kp = this.store.get(key) as Kref;
-        let from = (this.store.get(GRAY_SLOT) as number | undefined) ?? 0;
-        const p = this.k.state.hasPromise(kp) ? this.k.state.promise(kp) : undefined;
-        // An unresolved promise names nothing yet: the barrier marks its
-        // resolution's krefs when it is resolved (setPromise).
-        const slots = p && p.state !== 'unresolved' ? p.data.slots : [];
-        // Decoding the row, again in each slice that resumes it, is work in
-        // proportion to its size: it waits for a fresh slice if this one
-        // has too little left (a fresh one always takes it).
-        const body = p && p.state !== 'unresolved' ? p.data.body.length : 0;
-        const decode = 1 + Math.floor(slots.length / SLOTS_PER_DECODE_UNIT) + Math.floor(body / BODY_CHARS_PER_DECODE_UNIT);
-        if (decode > remaining() && remaining() < this.k.workPerCrank) return false;
-        for (let i = 0; i < decode; i++) spend();
-        // A visit marks at least as many slots as one decode unit stands
-        // for, so a row whose decoding alone takes a slice still progresses
-        // in linear time (break-10f #3).
-        for (let marked = 0; from < slots.length; from++, marked++) {
-          if (!left() && marked >= SLOTS_PER_DECODE_UNIT) {
-            this.store.set(GRAY_SLOT, from);
-            return false;
-          }
-          spend();
-          this.mark(slots[from]);
-        }
-        this.store.delete(GRAY_SLOT);
-        this.store.delete(key);
-        head++;
-      }
-      return true;
-    } finally {
-      this.store.set(GRAY_HEAD, head);
-    }
-  }
 
   /** Marks what the current root table's rows name, from the cursor; true when the table is done. */
   private rootsTable(c: Mutable<Cycle>, spend: () => void, left: () => boolean): boolean {

@@ -262,6 +262,46 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
     }
   });
 
+  // A slice keeps the gray promises it marks in memory and hands those it did
+  // not reach to the next slice (gc-sweep.ts, sliceGray): a resolved promise
+  // that only a queued notify names is the one path to the objects its
+  // resolution names, wherever a slice boundary falls after its mark.
+  it('keeps objects that only a queued notify\'s resolved promise names, wherever a slice ends', async function () {
+    this.timeout(300_000);
+    for (const work of [1, 2, 3, 4, 5, 7]) {
+      const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: work });
+      try {
+        const factory = host.createVat(FACTORY, { name: 'factory' });
+        const a = host.createVat(RELAY, { name: 'A' });
+        const given = host.E(factory.root).make(1);
+        await runUntilIdle(host);
+        // A's request is answered while A waits suspended: the notify in its
+        // lane names the promise, the promise 300 objects (more than a visit
+        // marks at once: the slice may stop inside its resolution).
+        host.suspend(a.vatId);
+        const took = host.E(a.root).take(factory.root, 300);
+        host.resume(a.vatId);
+        await host.run({ maxCranks: 1 });
+        host.suspend(a.vatId);
+        await runUntilIdle(host);
+        assert.ok(host.kernel.queue.laneLength(a.vatId) >= 1, `work ${work}: the notify waits`);
+        // A host release queues a cycle, which runs to its end while the notify waits.
+        await host.release(...((await given) as object[]));
+        for (let i = 0; i < 5000 && host.kernel.gcStats().phase !== null; i++) {
+          await host.run({ maxCranks: 1 });
+          assertNothingNamedIsFreed(host, `work ${work}, crank ${i}`);
+        }
+        assert.equal(host.kernel.gcStats().phase, null, `work ${work}: the cycle finished`);
+        host.resume(a.vatId);
+        await runUntilIdle(host);
+        assert.equal(await took, 300);
+        assert.equal(await settleOne(host, host.E(a.root).check()), 300, `work ${work}: A can call them all`);
+      } finally {
+        await host.close();
+      }
+    }
+  });
+
   it('keeps an object the host released and then sends again while its drop is pending (break-10e #1)', async function () {
     this.timeout(60_000);
     const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 10 });
