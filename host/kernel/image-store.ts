@@ -99,15 +99,17 @@ export class ImageStore {
     const id = imageHash(image);
     if (this.has(id)) return id;
     const { pages, pageHashes } = image;
-    for (let i = 0; i < pages.length; i++) sharePage(hashHex(pageHashes, i), pages[i]);
     // A stored manifest's pages are all stored, so when the image this one
-    // was captured against is here, only the pages that differ need a look.
+    // was captured against is here, only the pages that differ need a look;
+    // the others are the origin's own buffers, shared already when it was.
     const from = provenance(image);
     const check = from && this.has(from.originId) ? from.fresh : null;
     const n = check ? check.length : pages.length;
     for (let k = 0; k < n; k++) {
       const i = check ? check[k] : k;
-      const key = PAGE + hashHex(pageHashes, i);
+      const hex = hashHex(pageHashes, i);
+      sharePage(hex, pages[i]);
+      const key = PAGE + hex;
       if (!this.store.has(key)) this.store.set(key, pages[i]);
     }
     this.store.set(IMAGE + id, encodeManifest(image));

@@ -8,7 +8,7 @@
 // one of those writes and a decode for every read that followed; holding the
 // value encodes each surviving key once, at commit, and never encodes a row
 // that is deleted before the block ends.
-import { decodeValue, encodeValue } from './codec.js';
+import { decodeValue, encodeChecked, encodeValue } from './codec.js';
 
 /** A write held as bytes: values a frozen copy cannot stand for (see heldCopy). */
 export class Encoded {
@@ -66,8 +66,8 @@ export function heldValue(write: Exclude<Held, null>): unknown {
 }
 
 /** The bytes commit() writes for a held write. */
-export function heldBytes(key: string, write: Exclude<Held, null>): Uint8Array {
-  return write instanceof Encoded ? write.bytes : encodeValue(key, write);
+export function heldBytes(write: Exclude<Held, null>): Uint8Array {
+  return write instanceof Encoded ? write.bytes : encodeChecked(write);
 }
 
 const UNFIT = Symbol('unfit');

@@ -273,7 +273,7 @@ export class Store {
     const deletes: string[] = [];
     for (const [key, write] of this.#buffer.writes()) {
       if (write === null) deletes.push(key);
-      else writes.push([key, write, heldBytes(key, write)]);
+      else writes.push([key, write, heldBytes(write)]);
     }
     db.transactionSync(() => {
       for (const key of deletes) db.removeSync(Buffer.from(key, 'utf8'));
