@@ -160,6 +160,13 @@ export class IncrementalSweep {
     this.k.enqueueKernelItem({ type: 'gc' });
   }
 
+  /** Takes back debt whose garbage was freed without a sweep (never below zero). */
+  payDebt(units: number): void {
+    const debt = ((this.store.get(DEBT) as number | undefined) ?? 0) - units;
+    if (debt > 0) this.store.set(DEBT, debt);
+    else if (debt > -units) this.store.delete(DEBT);
+  }
+
   private threshold(): number {
     return Math.max(MIN_DEBT, Math.floor(((this.store.get(LAST_SIZE) as number | undefined) ?? 0) / 2));
   }

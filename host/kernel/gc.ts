@@ -122,6 +122,11 @@ export class KernelGC {
     this.sweep.addDebt(1);
   }
 
+  /** A resolved promise's row was freed without a sweep (run-items.ts, private promises): the debt its resolution added is paid. */
+  promiseFreed(): void {
+    this.sweep.payDebt(1);
+  }
+
   /** Root rows naming `krefs` are being written (the sweep's write barrier). */
   named(krefs: readonly (Kref | null | undefined)[]): void {
     this.sweep.named(krefs);
@@ -235,6 +240,7 @@ export class KernelGC {
   pinForHost(slots: readonly Kref[]): void {
     for (const kref of slots) if (!this.k.store.has(HOST_REF + kref)) this.k.store.set(HOST_REF + kref, true);
     this.sweep.named(slots);
+    this.k.state.markShared(slots);
   }
 
   /** Whether `kref` is pinned for the host. */

@@ -31,10 +31,17 @@ export interface ParkedMessage {
   readonly sender: { readonly vat: VatId; readonly dest: string } | null;
 }
 
+/**
+ * A kernel promise's row. `shared`: named somewhere beyond its own message's
+ * round trip (in capdata, as a send target, by a host pin, by a subscription
+ * made once it had settled), so only the GC sweep may free it. `privateTo`:
+ * at its resolution nothing but its one subscribing vat still named it; the
+ * row is freed when that vat is notified (run-items.ts, private promises).
+ */
 export type KernelPromise =
   /** `parked`: how many messages were sent to it while unresolved (kept under k.pq.<kp>.<n>). */
-  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly parked: number }
-  | { readonly state: 'fulfilled' | 'rejected'; readonly data: Capdata };
+  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly parked: number; readonly shared?: true }
+  | { readonly state: 'fulfilled' | 'rejected'; readonly data: Capdata; readonly shared?: true; readonly privateTo?: VatId };
 
 export interface VatRecord {
   readonly name: string;
@@ -304,7 +311,22 @@ export class KernelState {
   }
   setPromise(kp: Kref, p: KernelPromise): void {
     this.store.set(`k.kp.${kp}`, p);
-    if (p.state !== 'unresolved') this.onNamed(p.data.slots);
+    if (p.state === 'unresolved') return;
+    this.onNamed(p.data.slots);
+    this.markShared(p.data.slots);
+  }
+  /** Deletes a settled promise's row: only for one nothing can name any more (run-items.ts, private promises). */
+  deletePromise(kp: Kref): void {
+    this.store.delete(`k.kp.${kp}`);
+  }
+  /** These krefs are named in capdata, as a send target or by a host pin: the promises among them may be freed by the GC sweep only. */
+  markShared(krefs: readonly (Kref | null | undefined)[]): void {
+    for (const kref of krefs) {
+      if (!kref || !kref.startsWith('kp')) continue;
+      const key = `k.kp.${kref}`;
+      const p = this.store.get(key) as KernelPromise | undefined;
+      if (p && !p.shared) this.store.set(key, { ...p, shared: true });
+    }
   }
 
   /** Parks a message sent to an unresolved promise (O(1): one key per message). */
@@ -315,6 +337,7 @@ export class KernelState {
     this.onNamed(parked.msg.args.slots);
     this.onNamed([parked.msg.result]);
     this.setPromise(kp, { ...p, parked: p.parked + 1 });
+    this.markShared(parked.msg.args.slots);
   }
   /** Takes parked message `n` of a settled promise out of the store. */
   takeParked(kp: Kref, n: number): ParkedMessage {

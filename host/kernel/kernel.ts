@@ -101,7 +101,11 @@ export class Kernel {
     this.outbox = new CrankOutbox(store, this.vatLog);
     this.items = new RunItems(this);
     // Queued items are roots of the GC sweep: its write barrier sees them.
-    this.queue = new RunQueue(store, (item) => this.gc.itemQueued(item));
+    // A promise a message targets or carries is shared (run-items.ts, private promises).
+    this.queue = new RunQueue(store, (item) => {
+      this.gc.itemQueued(item);
+      if (item.type === 'send') this.state.markShared([item.target, ...item.msg.args.slots]);
+    });
     this.translator = new Translator(this.state, (ko) => this.gc.namedAgain(ko));
     this.limits = resolveKernelLimits(options);
     this.vats = new LoadedVats(this.state, options.sandbox ?? {}, this.limits.maxLoadedVats, (d) => this.expandDelivery(d), (vat) => this.shadows.has(vat));
@@ -395,21 +399,9 @@ export class Kernel {
     this.outbox.end();
   }
 
+  /** Settles a kernel promise (run-items.ts, resolvePromise). */
   resolveKernelPromise(kp: Kref, rejected: boolean, data: Capdata): void {
-    const p = this.state.promise(kp);
-    if (p.state !== 'unresolved') return;
-    this.state.setPromise(kp, { state: rejected ? 'rejected' : 'fulfilled', data });
-    this.gc.promiseResolved();
-    for (const sub of p.subscribers) {
-      if (sub === HOST_VAT) {
-        this.outbox.settle(kp, rejected, data);
-        this.gc.pinForHost(data.slots);
-        // The host's waiters get the settlement with this commit; the promise itself it cannot use again.
-        this.gc.unpinForHost([kp]);
-      }
-      else this.queue.enqueue({ type: 'notify', vat: sub, kpid: kp }, sub);
-    }
-    if (p.parked > 0) this.queue.enqueue({ type: 'release', kpid: kp, from: 0, to: p.parked }, KERNEL_LANE);
+    this.items.resolvePromise(kp, rejected, data);
   }
 
   private makeSyscallHost(): SyscallHost {
@@ -418,7 +410,11 @@ export class Kernel {
       state: this.state,
       translator: this.translator,
       enqueueFromVat: (vat, item) => this.sends.admitFromVat(vat, item),
-      enqueueNotify: (vat, kp) => this.queue.enqueue({ type: 'notify', vat, kpid: kp }, vat),
+      enqueueNotify: (vat, kp) => {
+        // A subscription to a settled promise: a second notify may name it.
+        this.state.markShared([kp]);
+        this.queue.enqueue({ type: 'notify', vat, kpid: kp }, vat);
+      },
       resolveKernelPromise: (kp, rejected, data) => this.resolveKernelPromise(kp, rejected, data),
       dropImports: (vat, vrefs) => this.gc.dropImports(vat, vrefs),
       retireImports: (vat, vrefs) => this.gc.retireImports(vat, vrefs),

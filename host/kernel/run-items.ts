@@ -3,7 +3,7 @@
 // notify carrying every settled promise its data names, the release of parked
 // messages, an upgrade a device asked for, and the GC deliveries. The crank
 // that calls this (kernel.ts) owns the savepoint, the meter and the failures.
-import { HOST_VAT, type Message, type RunItem } from './kernel-state.js';
+import { HOST_VAT, type KernelPromise, type Message, type RunItem } from './kernel-state.js';
 import type { Kernel, VatBundle } from './kernel.js';
 import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 import { KERNEL_LANE, type Sender } from './run-queue.js';
@@ -86,6 +86,50 @@ export class RunItems {
     if (msg.result) this.k.resolveKernelPromise(msg.result, rejected, data);
   }
 
+  // PRIVATE PROMISES. Most promises are a message's result and nothing else:
+  // named by the message, by the deciding vat's c-list until it resolves
+  // them, and by their one subscriber (the sender's c-list, or the host's
+  // waiter). Such a row is freed as soon as the subscriber has the
+  // settlement, without waiting for a GC sweep to find it: by the host
+  // here, by a vat when its notify is delivered (deliverNotify). A promise
+  // named anywhere else (KernelPromise.shared: in capdata, as a send target,
+  // by a host pin, by a subscription made once it had settled) or with
+  // messages parked on it is left to the sweep.
+
+  /**
+   * Settles a kernel promise: tells the host (its waiters hear with this
+   * block's commit), queues a notify to each subscribing vat and the release
+   * of the messages parked on it, and frees a private promise the host alone
+   * subscribed to.
+   */
+  resolvePromise(kp: Kref, rejected: boolean, data: Capdata): void {
+    const { state, gc, queue, outbox } = this.k;
+    const p = state.promise(kp);
+    if (p.state !== 'unresolved') return;
+    const only = this.privateSubscriber(kp, p);
+    const state2 = rejected ? 'rejected' : 'fulfilled';
+    state.setPromise(kp, { state: state2, data, ...(p.shared ? { shared: true } : {}), ...(only !== null && only !== HOST_VAT ? { privateTo: only } : {}) });
+    for (const sub of p.subscribers) {
+      if (sub === HOST_VAT) {
+        outbox.settle(kp, rejected, data);
+        gc.pinForHost(data.slots);
+        // The host's waiters get the settlement with this commit; the promise itself it cannot use again.
+        gc.unpinForHost([kp]);
+      } else queue.enqueue({ type: 'notify', vat: sub, kpid: kp }, sub);
+    }
+    if (p.parked > 0) queue.enqueue({ type: 'release', kpid: kp, from: 0, to: p.parked }, KERNEL_LANE);
+    // Its own resolution data may name it (setPromise then marked it shared).
+    if (only === HOST_VAT && !state.promise(kp).shared) state.deletePromise(kp);
+    else gc.promiseResolved();
+  }
+
+  /** The one subscriber of a promise nothing else names (see PRIVATE PROMISES), or null. */
+  private privateSubscriber(kp: Kref, p: KernelPromise & { state: 'unresolved' }): VatId | null {
+    if (p.shared || p.parked > 0 || p.subscribers.length !== 1) return null;
+    if (p.decider !== null && this.k.state.vrefFor(p.decider, kp) !== undefined) return null;
+    return p.subscribers[0];
+  }
+
   private deliverTo(vat: VatId, delivery: unknown, delivered: Delivered): DeliveryResult {
     const { gc } = this.k;
     const manager = this.k.manager(vat);
@@ -134,9 +178,9 @@ export class RunItems {
   // forever. The vat retires them all, and so do their c-list entries.
   private deliverNotify(vat: VatId, kp: Kref, delivered: Delivered): void {
     const { state, translator } = this.k;
+    if (state.vrefFor(vat, kp) === undefined) return; // the vat no longer tracks it
     const p = state.promise(kp);
     if (p.state === 'unresolved') throw new Error(`notify for unresolved ${kp}`);
-    if (state.vrefFor(vat, kp) === undefined) return; // the vat no longer tracks it
     if (state.suspensionReason(vat)) throw new Error('unreachable: a suspended vat was notified');
     delivered.vat = vat;
     const batch: [Kref, Vref, boolean, Capdata][] = [];
@@ -155,6 +199,11 @@ export class RunItems {
       batch.push([k, translator.vrefForVat(vat, k), pk.state === 'rejected', translator.toVat(vat, pk.data)]);
     }
     for (const [k, vpid] of batch) state.removeClist(vat, vpid, k);
+    const settled = state.promise(kp);
+    if (settled.state !== 'unresolved' && settled.privateTo === vat && !settled.shared) {
+      state.deletePromise(kp);
+      this.k.gc.promiseFreed();
+    }
     this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
   }
 

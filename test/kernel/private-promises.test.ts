@@ -1,0 +1,159 @@
+// Private promises (run-items.ts): a message's result promise that nothing
+// but its own round trip names is freed as soon as its one subscriber has
+// the settlement, without a GC sweep; one named anywhere else stays until
+// the sweep finds nobody names it. Every case runs one crank per block and
+// checks after each that nothing named was freed.
+import assert from 'node:assert/strict';
+import { Host } from '../../host/index.js';
+import { assertNothingNamedIsFreed } from '../fixtures/gc-workload.js';
+
+const SERVER = `import { Far } from '@endo/far';
+export function buildRootObject() {
+  const thing = Far('thing', { bar: (x) => x * 2 });
+  return Far('server', { foo: () => thing, inc: (i) => i + 1 });
+}`;
+
+const CLIENT = `import { Far, E } from '@endo/far';
+export function buildRootObject() {
+  let pending;
+  return Far('client', {
+    async ping(s, n) { let t = 0; for (let i = 0; i < n; i++) t += await E(s).inc(i); return t; },
+    // A send to the result of another, before it settles (pipelining).
+    pipeline: (s) => E(E(s).foo()).bar(21),
+    // The result promise passed on to a third vat in a message.
+    passOn: async (s, other) => E(other).awaitIt(E(s).foo()),
+    // The result promise handed to the host inside a record.
+    toHost: (s) => harden({ q: E(s).foo() }),
+    awaitIt: async (p) => E(await p).bar(4),
+    start: (s) => { pending = E(s).foo(); return true; },
+    later: () => Promise.all([1, 2, 3].map((i) => E(pending).bar(i))),
+  });
+}`;
+
+function count(host: Host, prefix: string): number {
+  let n = 0;
+  for (const _ of host.store.keys(prefix)) n++;
+  return n;
+}
+
+/** Runs `n` one-crank blocks, checking the GC safety property after each. */
+async function runChecked(host: Host, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await host.run({ maxCranks: 1 });
+    assertNothingNamedIsFreed(host, `crank ${i}`);
+  }
+}
+
+/** Runs one-crank blocks until `p` settles, checking the GC safety property after each. */
+async function settleChecked<T>(host: Host, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.then(() => (done = true), () => (done = true));
+  for (let i = 0; i < 10_000 && !done; i++) {
+    await host.run({ maxCranks: 1 });
+    assertNothingNamedIsFreed(host, `crank ${i}`);
+  }
+  return p;
+}
+
+describe('kernel: private promises are freed without a sweep (issue #10)', () => {
+  it("frees a host send's result promise with its settlement, and a vat's with its notify: no rows, no sweep cycle", async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const server = host.createVat(SERVER, { name: 'server' });
+      const client = host.createVat(CLIENT, { name: 'client' });
+      const cycles = host.kernel.gcStats().cycles;
+      for (let i = 0; i < 300; i++) assert.equal(await settleChecked(host, host.E(server.root).inc(i)), i + 1);
+      assert.equal(count(host, 'k.kp.'), 0, 'host sends');
+      // 300 vat-to-vat round trips (and the host's call).
+      assert.equal(await settleChecked(host, host.E(client.root).ping(server.root, 300)), 45_150);
+      assert.equal(count(host, 'k.kp.'), 0, 'vat sends');
+      assert.equal(host.kernel.gcStats().cycles, cycles, 'no sweep cycle was needed');
+      assert.equal(host.kernel.gcStats().debt, 0, 'no debt waits for one');
+    } finally {
+      await host.close();
+    }
+  });
+
+  // Each promise below is named beyond its round trip at the moment its
+  // subscriber is notified: freeing it then would leave a queued message, a
+  // c-list or the host naming a deleted row. Suspensions force the orderings.
+
+  it('keeps a result promise passed on in a message still queued when it settles', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const server = host.createVat(SERVER, { name: 'server' });
+      const client = host.createVat(CLIENT, { name: 'client' });
+      const other = host.createVat(CLIENT, { name: 'other' });
+      // The message carrying the promise waits in other's lane while the server settles it and the client hears.
+      host.suspend(other.vatId);
+      const r = host.E(client.root).passOn(server.root, other.root);
+      await runChecked(host, 200);
+      host.resume(other.vatId);
+      assert.equal(await settleChecked(host, r), 8);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('keeps a result promise a message is sent to after it settled and before its subscriber heard', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const server = host.createVat(SERVER, { name: 'server' });
+      const client = host.createVat(CLIENT, { name: 'client' });
+      host.suspend(server.vatId);
+      await settleChecked(host, host.E(client.root).start(server.root));
+      // The client's lane: later(), then the notify that foo() settled.
+      host.suspend(client.vatId);
+      const r = host.E(client.root).later();
+      host.resume(server.vatId);
+      await runChecked(host, 200);
+      // later() sends three messages to the settled promise; the notify may come between them.
+      host.resume(client.vatId);
+      assert.deepEqual(await settleChecked(host, r), [2, 4, 6]);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('keeps a result promise messages were parked on until they are released', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const server = host.createVat(SERVER, { name: 'server' });
+      const client = host.createVat(CLIENT, { name: 'client' });
+      for (let round = 0; round < 4; round++) {
+        // The pipelined message is parked on the result promise while the server waits.
+        host.suspend(server.vatId);
+        const r = host.E(client.root).pipeline(server.root);
+        await runChecked(host, 50);
+        host.resume(server.vatId);
+        assert.equal(await settleChecked(host, r), 42);
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('keeps a result promise the host received in a record, settled in the same block', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const server = host.createVat(SERVER, { name: 'server' });
+      const client = host.createVat(CLIENT, { name: 'client' });
+      for (let round = 0; round < 5; round++) {
+        const got = host.E(client.root).toHost(server.root);
+        // One block: the record reaches the host pin, and the server settles the promise in it.
+        await host.run({ maxCranks: 100 });
+        assertNothingNamedIsFreed(host, `round ${round}`);
+        const { q } = (await got) as { q: Promise<object> };
+        const thing = await settleChecked(host, q);
+        assert.equal(await settleChecked(host, host.E(thing).bar(5)), 10);
+      }
+    } finally {
+      await host.close();
+    }
+  });
+});
