@@ -23,3 +23,28 @@ function deepFreeze(value: unknown): void {
   for (const item of Object.values(value)) deepFreeze(item);
   Object.freeze(value);
 }
+
+/** Most keys AbsentKeys remembers; reaching it empties the set (no eviction order to keep). */
+const ABSENT_KEYS = 4_096;
+
+/** Committed keys known to be absent (the store's negative cache); bounded. */
+export class AbsentKeys {
+  readonly #keys = new Set<string>();
+
+  has(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
+  add(key: string): void {
+    if (this.#keys.size >= ABSENT_KEYS) this.#keys.clear();
+    this.#keys.add(key);
+  }
+
+  delete(key: string): void {
+    this.#keys.delete(key);
+  }
+
+  clear(): void {
+    this.#keys.clear();
+  }
+}

@@ -11,7 +11,7 @@ import { asBinary, open, type RootDatabase } from 'lmdb';
 import { codec, decodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { checkKey, compareKeys, decodeKey, describe, encodeKey } from './keys.js';
-import { freezeTree } from './cached-values.js';
+import { AbsentKeys, freezeTree } from './cached-values.js';
 import { Encoded, encodedWrite, heldBytes, heldValue, holdValue, type Held } from './held-values.js';
 import { lockStateDir } from './dir-lock.js';
 
@@ -48,6 +48,13 @@ export class Store {
    * cache valid; updated by commit, cleared on import and close.
    */
   readonly #decoded = new Map<string, unknown>();
+  /**
+   * Keys lmdb was just asked for and lacks: the kernel asks on every delivery
+   * about keys that are usually absent (is this object orphaned, being
+   * dropped, pinned for the host? is a GC cycle marking?), each an lmdb
+   * lookup. Forgotten when committed (commit), replaced or too many.
+   */
+  readonly #absent = new AbsentKeys();
   #closed: Promise<void> | undefined;
   #unlock: () => void = () => {};
   #held = 0;
@@ -122,10 +129,11 @@ export class Store {
     if (buffered !== undefined) return heldValue(buffered);
     const cached = this.#decoded.get(key);
     if (cached !== undefined) return cached;
+    if (this.#absent.has(key)) return undefined;
     checkKey(key);
     // lmdb's scratch buffer, valid until the next read: decoded at once.
     const bytes = db.getBinaryFast(Buffer.from(key, 'utf8'));
-    if (bytes === undefined) return undefined;
+    if (bytes === undefined) return void this.#absent.add(key);
     const value = decodeValue(bytes);
     if (bytes.length <= CACHED_VALUE_BYTES && freezeTree(value)) this.#remember(key, value);
     return value;
@@ -141,8 +149,11 @@ export class Store {
     const buffered = this.#buffer.lookup(key);
     if (buffered !== undefined) return buffered !== null;
     if (this.#decoded.has(key)) return true;
+    if (this.#absent.has(key)) return false;
     checkKey(key);
-    return db.doesExist(Buffer.from(key, 'utf8'));
+    if (db.doesExist(Buffer.from(key, 'utf8'))) return true;
+    this.#absent.add(key);
+    return false;
   }
 
   /**
@@ -281,6 +292,7 @@ export class Store {
     });
     this.#generation++;
     this.#buffer.clear();
+    for (const [key] of writes) this.#absent.delete(key);
     // What was just written reads back as the held value: later blocks' reads need no decode.
     for (const key of deletes) this.#decoded.delete(key);
     for (const [key, write, bytes] of writes) {
@@ -340,6 +352,7 @@ export class Store {
     const db = this.#open();
     if (this.#buffer.size > 0 || this.hasState()) throw new Error(`cannot import into ${this.path}: the store is not empty`);
     this.#decoded.clear();
+    this.#absent.clear();
     db.transactionSync(() => {
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
     });
@@ -355,6 +368,7 @@ export class Store {
     const db = this.#open();
     if (this.#buffer.size > 0) throw new Error(`cannot replace the state of ${this.path}: it has uncommitted writes`);
     this.#decoded.clear();
+    this.#absent.clear();
     db.transactionSync(() => {
       for (const raw of [...db.getKeys({})]) if (!startsWithBytes(raw, RAW_LOCAL)) db.removeSync(raw);
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
@@ -448,6 +462,7 @@ export class Store {
       this.#db = undefined;
       this.#buffer.clear();
       this.#decoded.clear();
+      this.#absent.clear();
       this.#closed = (async () => {
         try {
           await db.close();
