@@ -245,11 +245,8 @@ export class ImageStore {
     return { images, pages, pageBytes: pages * PAGE_SIZE, manifestBytes };
   }
 
-  private *keys(prefix: string): Generator<string> {
-    let key = this.store.getNextKey(prefix);
-    while (key !== undefined) {
-      yield key;
-      key = this.store.getNextKey(prefix, key);
-    }
+  // Batched lmdb reads: a collection walks every stored page's key.
+  private keys(prefix: string): Generator<string> {
+    return this.store.keys(prefix);
   }
 }
