@@ -160,13 +160,6 @@ export class IncrementalSweep {
     this.k.enqueueKernelItem({ type: 'gc' });
   }
 
-  /** Takes back debt whose garbage was freed without a sweep (never below zero). */
-  payDebt(units: number): void {
-    const debt = ((this.store.get(DEBT) as number | undefined) ?? 0) - units;
-    if (debt > 0) this.store.set(DEBT, debt);
-    else if (debt > -units) this.store.delete(DEBT);
-  }
-
   private threshold(): number {
     return Math.max(MIN_DEBT, Math.floor(((this.store.get(LAST_SIZE) as number | undefined) ?? 0) / 2));
   }
@@ -336,14 +329,18 @@ export class IncrementalSweep {
   failed(): void {
     const c = this.store.get(CYCLE) as Cycle | undefined;
     this.store.set(MARKING, false);
-    if (c && (c.phase === 'roots' || c.phase === 'sweep')) {
-      const { after: _a, partial: _p, ...rest } = c;
-      this.store.set(CYCLE, { ...rest, phase: 'clear', table: 0 } satisfies Cycle);
-      this.k.enqueueKernelItem({ type: 'gc' });
+    if (!c) {
+      this.store.delete(QUEUED);
       return;
     }
-    this.store.delete(CYCLE);
-    this.store.delete(QUEUED);
+    // Marking or sweeping: abandoned, its marks cleared. Clearing or billing:
+    // that phase starts over (a clear slice only deletes rows), so no cycle
+    // ever ends with marks left that a later cycle would take for its own
+    // (break-gray #1), and no billing rows are left behind.
+    const { after: _a, partial: _p, ...rest } = c;
+    const phase = c.phase === 'bill' ? 'bill' : 'clear';
+    this.store.set(CYCLE, { ...rest, phase, table: 0 } satisfies Cycle);
+    this.k.enqueueKernelItem({ type: 'gc' });
   }
 
   // ------------------------------------------------------------ phases

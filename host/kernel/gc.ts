@@ -122,10 +122,6 @@ export class KernelGC {
     this.sweep.addDebt(1);
   }
 
-  /** A resolved promise's row was freed without a sweep (run-items.ts, private promises): the debt its resolution added is paid. */
-  promiseFreed(): void {
-    this.sweep.payDebt(1);
-  }
 
   /** Root rows naming `krefs` are being written (the sweep's write barrier). */
   named(krefs: readonly (Kref | null | undefined)[]): void {

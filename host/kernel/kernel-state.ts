@@ -32,16 +32,18 @@ export interface ParkedMessage {
 }
 
 /**
- * A kernel promise's row. `shared`: named somewhere beyond its own message's
- * round trip (in capdata, as a send target, by a host pin, by a subscription
- * made once it had settled), so only the GC sweep may free it. `privateTo`:
- * at its resolution nothing but its one subscribing vat still named it; the
- * row is freed when that vat is notified (run-items.ts, private promises).
+ * A kernel promise's row. `shared`: false from its allocation until it is
+ * named somewhere beyond its own message's round trip (in capdata, as a send
+ * target, by a host pin, by a subscription made once it had settled), then
+ * true: only the GC sweep may free it. A row written before this was tracked
+ * has none, and counts as shared (break-priv #1). `privateTo`: at its
+ * resolution nothing but its one subscribing vat still named it; the row is
+ * freed when that vat is notified (run-items.ts, private promises).
  */
 export type KernelPromise =
   /** `parked`: how many messages were sent to it while unresolved (kept under k.pq.<kp>.<n>). */
-  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly parked: number; readonly shared?: true }
-  | { readonly state: 'fulfilled' | 'rejected'; readonly data: Capdata; readonly shared?: true; readonly privateTo?: VatId };
+  | { readonly state: 'unresolved'; readonly decider: VatId | null; readonly subscribers: readonly VatId[]; readonly parked: number; readonly shared?: boolean }
+  | { readonly state: 'fulfilled' | 'rejected'; readonly data: Capdata; readonly shared?: boolean; readonly privateTo?: VatId };
 
 export interface VatRecord {
   readonly name: string;
@@ -298,7 +300,7 @@ export class KernelState {
   }
   allocatePromise(decider: VatId | null, subscribers: VatId[] = []): Kref {
     const kp = `kp${this.counter('kp')}`;
-    this.setPromise(kp, { state: 'unresolved', decider, subscribers, parked: 0 });
+    this.setPromise(kp, { state: 'unresolved', decider, subscribers, parked: 0, shared: false });
     return kp;
   }
   promise(kp: Kref): KernelPromise {
@@ -325,7 +327,7 @@ export class KernelState {
       if (!kref || !kref.startsWith('kp')) continue;
       const key = `k.kp.${kref}`;
       const p = this.store.get(key) as KernelPromise | undefined;
-      if (p && !p.shared) this.store.set(key, { ...p, shared: true });
+      if (p?.shared === false) this.store.set(key, { ...p, shared: true });
     }
   }
 

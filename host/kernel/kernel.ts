@@ -381,6 +381,7 @@ export class Kernel {
     this.state.bump('cranks');
     this.state.bump('aborted');
     this.gc.itemFailed(item);
+    if (item.type === 'notify') this.items.privateKept(item.kpid, item.vat);
     // A GC delivery that fails is not the vat's meter fault: the kernel chose its size.
     const meterFault = err instanceof MeterExhausted && KernelGC.chargesVat(item);
     const used = meterFault ? err.used : 0n;

@@ -108,7 +108,7 @@ export class RunItems {
     if (p.state !== 'unresolved') return;
     const only = this.privateSubscriber(kp, p);
     const state2 = rejected ? 'rejected' : 'fulfilled';
-    state.setPromise(kp, { state: state2, data, ...(p.shared ? { shared: true } : {}), ...(only !== null && only !== HOST_VAT ? { privateTo: only } : {}) });
+    state.setPromise(kp, { state: state2, data, ...(p.shared !== undefined ? { shared: p.shared } : {}), ...(only !== null && only !== HOST_VAT ? { privateTo: only } : {}) });
     for (const sub of p.subscribers) {
       if (sub === HOST_VAT) {
         outbox.settle(kp, rejected, data);
@@ -119,13 +119,20 @@ export class RunItems {
     }
     if (p.parked > 0) queue.enqueue({ type: 'release', kpid: kp, from: 0, to: p.parked }, KERNEL_LANE);
     // Its own resolution data may name it (setPromise then marked it shared).
-    if (only === HOST_VAT && !state.promise(kp).shared) state.deletePromise(kp);
-    else gc.promiseResolved();
+    if (only === HOST_VAT && state.promise(kp).shared === false) state.deletePromise(kp);
+    // A vat's private promise adds debt only if its notify does not free it (privateKept).
+    else if (only === null || only === HOST_VAT) gc.promiseResolved();
+  }
+
+  /** A private promise's notify did not free its row (the vat no longer tracked it, it was shared since, or the delivery failed): the sweep will, so it adds the debt its resolution did not. */
+  privateKept(kp: Kref, vat: VatId): void {
+    const p = this.k.state.hasPromise(kp) ? this.k.state.promise(kp) : undefined;
+    if (p && p.state !== 'unresolved' && p.privateTo === vat) this.k.gc.promiseResolved();
   }
 
   /** The one subscriber of a promise nothing else names (see PRIVATE PROMISES), or null. */
   private privateSubscriber(kp: Kref, p: KernelPromise & { state: 'unresolved' }): VatId | null {
-    if (p.shared || p.parked > 0 || p.subscribers.length !== 1) return null;
+    if (p.shared !== false || p.parked > 0 || p.subscribers.length !== 1) return null;
     if (p.decider !== null && this.k.state.vrefFor(p.decider, kp) !== undefined) return null;
     return p.subscribers[0];
   }
@@ -178,7 +185,7 @@ export class RunItems {
   // forever. The vat retires them all, and so do their c-list entries.
   private deliverNotify(vat: VatId, kp: Kref, delivered: Delivered): void {
     const { state, translator } = this.k;
-    if (state.vrefFor(vat, kp) === undefined) return; // the vat no longer tracks it
+    if (state.vrefFor(vat, kp) === undefined) return this.privateKept(kp, vat); // the vat no longer tracks it
     const p = state.promise(kp);
     if (p.state === 'unresolved') throw new Error(`notify for unresolved ${kp}`);
     if (state.suspensionReason(vat)) throw new Error('unreachable: a suspended vat was notified');
@@ -200,10 +207,8 @@ export class RunItems {
     }
     for (const [k, vpid] of batch) state.removeClist(vat, vpid, k);
     const settled = state.promise(kp);
-    if (settled.state !== 'unresolved' && settled.privateTo === vat && !settled.shared) {
-      state.deletePromise(kp);
-      this.k.gc.promiseFreed();
-    }
+    if (settled.state !== 'unresolved' && settled.privateTo === vat && settled.shared === false) state.deletePromise(kp);
+    else this.privateKept(kp, vat);
     this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
   }
 

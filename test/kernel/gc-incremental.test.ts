@@ -263,7 +263,7 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
   });
 
   // A slice keeps the gray promises it marks in memory and hands those it did
-  // not reach to the next slice (gc-sweep.ts, sliceGray): a resolved promise
+  // not reach to the next slice (gc-gray-queue.ts): a resolved promise
   // that only a queued notify names is the one path to the objects its
   // resolution names, wherever a slice boundary falls after its mark.
   it('keeps objects that only a queued notify\'s resolved promise names, wherever a slice ends', async function () {
