@@ -403,6 +403,12 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     },
     deliver(target, method, args, result) {
       imports.seen(args.slots);
+      // A message this vat sent came back to it (sent to a promise that
+      // resolved to one of its own objects): it now decides the result it
+      // awaits, and the kernel does not notify a vat of its own
+      // resolutions, so the answer settles the awaiting promise here.
+      const awaited = result !== null ? importedPromises.get(result) : undefined;
+      if (awaited) importedPromises.delete(result!);
       let res: Promise<unknown>;
       let found = true;
       try {
@@ -434,7 +440,10 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
             // result vpid before then.
             if (result !== null) {
               kernelKnows.add(result);
-              void SETTLED.then(() => resolveOut(result, false, value));
+              void SETTLED.then(() => {
+                resolveOut(result, false, value);
+                awaited?.resolve(value);
+              });
             }
             return true;
           }
@@ -450,8 +459,16 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
       if (result !== null) {
         kernelKnows.add(result);
-        register(result, res);
-        followLocalPromise(result, res);
+        if (awaited) {
+          // The awaiting promise stays the one the vpid names.
+          res.then(
+            (value) => (resolveOut(result, false, value), awaited.resolve(value)),
+            (reason) => (resolveOut(result, true, reason), awaited.reject(reason)),
+          );
+        } else {
+          register(result, res);
+          followLocalPromise(result, res);
+        }
       } else {
         res.catch(() => {});
       }

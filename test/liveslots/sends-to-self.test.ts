@@ -1,0 +1,55 @@
+// A message a vat sends comes back to it: a send pipelined to a promise that
+// resolves to one of the vat's own objects is delivered to the vat with the
+// result promise it awaits, so it decides that promise itself. The kernel
+// does not notify a vat of its own resolutions; liveslots settles the
+// awaiting promise from its answer (break-priv #3: it used to hang forever).
+import assert from 'node:assert/strict';
+import { Host } from '../../host/index.js';
+import { assertNothingNamedIsFreed } from '../fixtures/gc-workload.js';
+
+const ECHO = `import { Far } from '@endo/far';
+export function buildRootObject() { return Far('echo', { echo: (x) => x }); }`;
+
+const SELF = `import { Far, E } from '@endo/far';
+export function buildRootObject() {
+  const root = Far('self', {
+    foo: (n) => n + 1,
+    later: async (n) => n * 10,
+    fail: () => { throw Error('no foo today'); },
+    pipelined: (s) => E(E(s).echo(root)).foo(41),
+    pipelinedAsync: (s) => E(E(s).echo(root)).later(4),
+    pipelinedThrows: (s) => E(E(s).echo(root)).fail(),
+    awaited: async (s) => { const me = await E(s).echo(root); return E(me).foo(1); },
+  });
+  return root;
+}`;
+
+async function settleChecked<T>(host: Host, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.then(() => (done = true), () => (done = true));
+  for (let i = 0; i < 1000 && !done; i++) {
+    await host.run({ maxCranks: 1 });
+    assertNothingNamedIsFreed(host, `crank ${i}`);
+  }
+  assert.ok(done, 'the call settled');
+  return p;
+}
+
+describe('liveslots: a send that comes back to its sender (break-priv #3)', () => {
+  it('settles it with the answer: a value, a promise\'s value or an error', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const echo = host.createVat(ECHO, { name: 'echo' });
+      const self = host.createVat(SELF, { name: 'self' });
+      for (let round = 0; round < 3; round++) {
+        assert.equal(await settleChecked(host, host.E(self.root).pipelined(echo.root)), 42);
+        assert.equal(await settleChecked(host, host.E(self.root).pipelinedAsync(echo.root)), 40);
+        await assert.rejects(settleChecked(host, host.E(self.root).pipelinedThrows(echo.root)), /no foo today/);
+        assert.equal(await settleChecked(host, host.E(self.root).awaited(echo.root)), 2);
+      }
+    } finally {
+      await host.close();
+    }
+  });
+});
