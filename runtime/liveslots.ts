@@ -466,7 +466,8 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
             (reason) => (resolveOut(result, true, reason), awaited.reject(reason)),
           );
         } else {
-          register(result, res);
+          // Hardened: the vat may be handed this very promise in a message (break-rr #3).
+          register(result, harden(res));
           followLocalPromise(result, res);
         }
       } else {

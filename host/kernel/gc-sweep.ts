@@ -333,14 +333,16 @@ export class IncrementalSweep {
       this.store.delete(QUEUED);
       return;
     }
-    // Marking or sweeping: abandoned, its marks cleared. Clearing or billing:
-    // that phase starts over (a clear slice only deletes rows), so no cycle
-    // ever ends with marks left that a later cycle would take for its own
-    // (break-gray #1), and no billing rows are left behind.
+    // Marking or sweeping: abandoned, its marks cleared from the next slice
+    // on. Clearing or billing: that phase starts over, but only when new
+    // debt queues a slice (a slice failing every time must not take every
+    // crank the kernel has, break-rr #1); a new cycle starts only after it,
+    // so no cycle takes another's leftover marks for its own (break-gray #1).
     const { after: _a, partial: _p, ...rest } = c;
-    const phase = c.phase === 'bill' ? 'bill' : 'clear';
-    this.store.set(CYCLE, { ...rest, phase, table: 0 } satisfies Cycle);
-    this.k.enqueueKernelItem({ type: 'gc' });
+    const again = c.phase === 'roots' || c.phase === 'sweep';
+    this.store.set(CYCLE, { ...rest, phase: c.phase === 'bill' ? 'bill' : 'clear', table: 0 } satisfies Cycle);
+    if (again) this.k.enqueueKernelItem({ type: 'gc' });
+    else this.store.delete(QUEUED);
   }
 
   // ------------------------------------------------------------ phases

@@ -118,8 +118,8 @@ export class KernelGC {
   }
 
   /** A kernel promise was resolved: its row may soon be named by nobody (gc-sweep.ts, "when cycles run"). */
-  promiseResolved(): void {
-    this.sweep.addDebt(1);
+  promiseResolved(count = 1): void {
+    this.sweep.addDebt(count);
   }
 
 
@@ -252,8 +252,10 @@ export class KernelGC {
       if (!this.k.store.has(HOST_REF + kref)) continue;
       this.k.store.delete(HOST_REF + kref);
       n++;
-      // A promise's row was counted when it was resolved (promiseResolved).
-      if (!isKpid(kref)) debt += RELEASE_WEIGHT;
+      // A settled promise's row counted once when it settled; the host
+      // letting go may be what leaves it unnamed, after a cycle took that
+      // debt (break-rr #2), so it counts again.
+      debt += isKpid(kref) ? 1 : RELEASE_WEIGHT;
     }
     if (debt > 0) this.sweep.addDebt(debt);
     return n;

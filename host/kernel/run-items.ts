@@ -206,9 +206,14 @@ export class RunItems {
       batch.push([k, translator.vrefForVat(vat, k), pk.state === 'rejected', translator.toVat(vat, pk.data)]);
     }
     for (const [k, vpid] of batch) state.removeClist(vat, vpid, k);
+    // The others the notify carries are named in settled data: shared (below).
+    if (batch.length > 1) this.k.gc.promiseResolved(batch.length - 1);
     const settled = state.promise(kp);
     if (settled.state !== 'unresolved' && settled.privateTo === vat && settled.shared === false) state.deletePromise(kp);
-    else this.privateKept(kp, vat);
+    else if (settled.state !== 'unresolved' && settled.privateTo === vat) this.privateKept(kp, vat);
+    // A subscriber letting go may be what leaves a shared promise unnamed,
+    // after a cycle took the debt of its settlement (break-rr #2).
+    else this.k.gc.promiseResolved();
     this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
   }
 

@@ -68,18 +68,22 @@ describe('kernel: a GC slice that fails while its cycle clears (issue #10, break
         };
         await host.run({ maxCranks: 1 });
         assert.ok(host.kernel.vatLog.some((l) => l.includes('a clear slice failed')));
-        assert.equal(phase(), 'clear', 'the clear phase starts over');
-        for (let i = 0; i < 5000 && phase() !== null; i++) await host.run({ maxCranks: 1 });
-        assert.equal(phase(), null);
-        let marks = 0;
-        for (const _ of host.store.keys('k.gc.m.')) marks++;
-        assert.equal(marks, 0, 'no mark is left');
-        // Cycle 2 must see X's resolution through the queued notify.
+        assert.equal(phase(), 'clear', 'the cycle waits in its clear phase');
+        // New debt: the clear phase starts over and ends before cycle 2
+        // starts, which must see X's resolution through the queued notify.
         await host.release(given[1]);
+        let cycle2 = false;
         for (let i = 0; i < 20_000 && (phase() !== null || i === 0); i++) {
           await host.run({ maxCranks: 1 });
-          assertNothingNamedIsFreed(host, `cycle 2, crank ${i}`);
+          assertNothingNamedIsFreed(host, `crank ${i}`);
+          if (phase() === 'roots' && !cycle2) {
+            cycle2 = true;
+            let marks = 0;
+            for (const _ of host.store.keys('k.gc.m.')) marks++;
+            assert.equal(marks, 0, 'no mark of cycle 1 is left when cycle 2 starts');
+          }
         }
+        assert.ok(cycle2, 'cycle 2 ran');
         host.resume(waiter.vatId);
         await runUntilIdle(host);
         assert.equal(await waited, 3);
@@ -89,4 +93,38 @@ describe('kernel: a GC slice that fails while its cycle clears (issue #10, break
       }
     });
   }
+
+  it('does not retry a clear slice that keeps failing on every crank: it waits for new debt (break-rr #1)', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false, gcEvery: 1, gcWorkPerCrank: 1 });
+    try {
+      const factory = host.createVat(LATER, { name: 'factory' });
+      const given = (await settleOne(host, host.E(factory.root).make(4))) as object[];
+      await host.release(given[0]);
+      const phase = () => host.kernel.gcStats().phase;
+      for (let i = 0; i < 5000 && phase() !== 'clear'; i++) await host.run({ maxCranks: 1 });
+      assert.equal(phase(), 'clear');
+      const gc = host.kernel.gc;
+      const step = gc.step.bind(gc);
+      let failures = 0;
+      gc.step = () => {
+        failures++;
+        throw new Error('this slice fails every time');
+      };
+      // The kernel goes idle after one failure and still serves vats.
+      assert.equal((await host.run()).stoppedBy, 'idle');
+      assert.equal(await settleOne(host, host.E(factory.root).make(1)).then((x) => (x as object[]).length), 1);
+      assert.equal(failures, 1);
+      // New debt resumes the same cycle's clear phase; once slices work again the cycle ends with no mark left.
+      gc.step = step;
+      await host.release(given[1]);
+      await runUntilIdle(host);
+      assert.equal(phase(), null);
+      let marks = 0;
+      for (const _ of host.store.keys('k.gc.m.')) marks++;
+      assert.equal(marks, 0);
+    } finally {
+      await host.close();
+    }
+  });
 });

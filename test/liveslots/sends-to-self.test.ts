@@ -20,7 +20,15 @@ export function buildRootObject() {
     pipelinedAsync: (s) => E(E(s).echo(root)).later(4),
     pipelinedThrows: (s) => E(E(s).echo(root)).fail(),
     awaited: async (s) => { const me = await E(s).echo(root); return E(me).foo(1); },
+    // A vat handed, in a message, the result promise of a message it is still answering (break-rr #3).
+    hold: () => new Promise((r) => held.push(r)),
+    release: () => { const n = held.length; held.splice(0).forEach((r) => r(1)); return n; },
+    take: async (x) => ['took', await x],
+    takeRaw: (x) => 'got',
+    handRaw: (other) => E(other).takeRaw(E(other).hold()),
+    handAwaited: (other) => E(other).take(E(other).hold()),
   });
+  const held = [];
   return root;
 }`;
 
@@ -48,6 +56,23 @@ describe('liveslots: a send that comes back to its sender (break-priv #3)', () =
         await assert.rejects(settleChecked(host, host.E(self.root).pipelinedThrows(echo.root)), /no foo today/);
         assert.equal(await settleChecked(host, host.E(self.root).awaited(echo.root)), 2);
       }
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('takes, in a message, the result promise of a message it is still answering (break-rr #3)', async function () {
+    this.timeout(120_000);
+    const host = await Host.open({ autoRun: false });
+    try {
+      const a = host.createVat(SELF, { name: 'a' });
+      const b = host.createVat(SELF, { name: 'b' });
+      assert.equal(await settleChecked(host, host.E(a.root).handRaw(b.root)), 'got');
+      const awaited = host.E(a.root).handAwaited(b.root);
+      for (let i = 0; i < 50; i++) await host.run({ maxCranks: 1 });
+      assert.equal(await settleChecked(host, host.E(b.root).release()), 2);
+      assert.deepEqual(await settleChecked(host, awaited), ['took', 1]);
+      assert.ok(!host.kernel.vatLog.some((l) => l.includes('crank aborted')), host.kernel.vatLog.join('\n'));
     } finally {
       await host.close();
     }
