@@ -107,8 +107,8 @@ export class RunItems {
     const p = state.promise(kp);
     if (p.state !== 'unresolved') return;
     const only = this.privateSubscriber(kp, p);
-    const state2 = rejected ? 'rejected' : 'fulfilled';
-    state.setPromise(kp, { state: state2, data, ...(p.shared !== undefined ? { shared: p.shared } : {}), ...(only !== null && only !== HOST_VAT ? { privateTo: only } : {}) });
+    const settledAs = rejected ? 'rejected' : 'fulfilled';
+    state.setPromise(kp, { state: settledAs, data, ...(p.shared !== undefined ? { shared: p.shared } : {}), ...(only !== null && only !== HOST_VAT ? { privateTo: only } : {}) });
     for (const sub of p.subscribers) {
       if (sub === HOST_VAT) {
         outbox.settle(kp, rejected, data);
@@ -206,14 +206,15 @@ export class RunItems {
       batch.push([k, translator.vrefForVat(vat, k), pk.state === 'rejected', translator.toVat(vat, pk.data)]);
     }
     for (const [k, vpid] of batch) state.removeClist(vat, vpid, k);
-    // The others the notify carries are named in settled data: shared (below).
-    if (batch.length > 1) this.k.gc.promiseResolved(batch.length - 1);
+    // The vat lets go of every promise the notify carries. A private one goes
+    // now; any other may be left unnamed by this, after a cycle took the debt
+    // of its settlement (break-rr #2): it counts again, for the sweep (the
+    // others the notify carries were named in settled data, so are shared).
     const settled = state.promise(kp);
-    if (settled.state !== 'unresolved' && settled.privateTo === vat && settled.shared === false) state.deletePromise(kp);
-    else if (settled.state !== 'unresolved' && settled.privateTo === vat) this.privateKept(kp, vat);
-    // A subscriber letting go may be what leaves a shared promise unnamed,
-    // after a cycle took the debt of its settlement (break-rr #2).
-    else this.k.gc.promiseResolved();
+    const own = settled.state !== 'unresolved' && settled.privateTo === vat && settled.shared === false;
+    if (own) state.deletePromise(kp);
+    const lettingGo = own ? batch.length - 1 : batch.length;
+    if (lettingGo > 0) this.k.gc.promiseResolved(lettingGo);
     this.deliverTo(vat, ['notify', batch.map(([, vpid, rejected, data]) => [vpid, rejected, data])], delivered);
   }
 
