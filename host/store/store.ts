@@ -11,7 +11,7 @@ import { asBinary, open, type RootDatabase } from 'lmdb';
 import { codec, decodeValue } from './codec.js';
 import { CrankBuffer } from './crank-buffer.js';
 import { checkKey, compareKeys, decodeKey, describe, encodeKey } from './keys.js';
-import { AbsentKeys, freezeTree } from './cached-values.js';
+import { CommittedCache } from './cached-values.js';
 import { Encoded, encodedWrite, heldBytes, heldValue, holdValue, type Held } from './held-values.js';
 import { lockStateDir } from './dir-lock.js';
 
@@ -38,23 +38,8 @@ export class Store {
   readonly temporary: boolean;
   #db: RootDatabase<unknown, Buffer> | undefined;
   readonly #buffer = new CrankBuffer();
-  /**
-   * Decoded COMMITTED values (read, or written by the last commit), deeply
-   * frozen, so repeated reads of the kernel's hot records decode once (issue
-   * #10: decoding was ~10% of a crank). Frozen because every reader shares
-   * one object: mutating a value read from the store throws instead of
-   * silently changing what others read. Uncommitted writes live in the
-   * buffer, which reads consult first, so a rolled-back crank leaves this
-   * cache valid; updated by commit, cleared on import and close.
-   */
-  readonly #decoded = new Map<string, unknown>();
-  /**
-   * Keys lmdb was just asked for and lacks: the kernel asks on every delivery
-   * about keys that are usually absent (is this object orphaned, being
-   * dropped, pinned for the host? is a GC cycle marking?), each an lmdb
-   * lookup. Forgotten when committed (commit), replaced or too many.
-   */
-  readonly #absent = new AbsentKeys();
+  /** Committed values and absent keys known without asking lmdb (cached-values.ts). */
+  readonly #committed = new CommittedCache();
   #closed: Promise<void> | undefined;
   #unlock: () => void = () => {};
   #held = 0;
@@ -127,32 +112,25 @@ export class Store {
     const buffered = this.#buffer.lookup(key);
     if (buffered === null) return undefined;
     if (buffered !== undefined) return heldValue(buffered);
-    const cached = this.#decoded.get(key);
-    if (cached !== undefined) return cached;
-    if (this.#absent.has(key)) return undefined;
+    const cached = this.#committed.value(key);
+    if (cached !== undefined || this.#committed.absent(key)) return cached;
     checkKey(key);
     // lmdb's scratch buffer, valid until the next read: decoded at once.
     const bytes = db.getBinaryFast(Buffer.from(key, 'utf8'));
-    if (bytes === undefined) return void this.#absent.add(key);
-    const value = decodeValue(bytes);
-    if (bytes.length <= CACHED_VALUE_BYTES && freezeTree(value)) this.#remember(key, value);
+    const value = bytes === undefined ? undefined : decodeValue(bytes);
+    this.#committed.read(key, value, bytes?.length ?? 0);
     return value;
-  }
-
-  #remember(key: string, value: unknown): void {
-    if (this.#decoded.size >= DECODED_CACHE_ENTRIES) this.#decoded.clear();
-    this.#decoded.set(key, value);
   }
 
   has(key: string): boolean {
     const db = this.#open();
     const buffered = this.#buffer.lookup(key);
     if (buffered !== undefined) return buffered !== null;
-    if (this.#decoded.has(key)) return true;
-    if (this.#absent.has(key)) return false;
+    if (this.#committed.has(key)) return true;
+    if (this.#committed.absent(key)) return false;
     checkKey(key);
     if (db.doesExist(Buffer.from(key, 'utf8'))) return true;
-    this.#absent.add(key);
+    this.#committed.read(key, undefined, 0);
     return false;
   }
 
@@ -292,13 +270,9 @@ export class Store {
     });
     this.#generation++;
     this.#buffer.clear();
-    for (const [key] of writes) this.#absent.delete(key);
     // What was just written reads back as the held value: later blocks' reads need no decode.
-    for (const key of deletes) this.#decoded.delete(key);
-    for (const [key, write, bytes] of writes) {
-      if (bytes.length <= CACHED_VALUE_BYTES && !(write instanceof Encoded)) this.#remember(key, write);
-      else this.#decoded.delete(key);
-    }
+    for (const key of deletes) this.#committed.deleted(key);
+    for (const [key, write, bytes] of writes) this.#committed.written(key, write instanceof Encoded ? undefined : write, bytes.length);
   }
 
   /**
@@ -351,8 +325,7 @@ export class Store {
   importRawEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
     const db = this.#open();
     if (this.#buffer.size > 0 || this.hasState()) throw new Error(`cannot import into ${this.path}: the store is not empty`);
-    this.#decoded.clear();
-    this.#absent.clear();
+    this.#committed.clear();
     db.transactionSync(() => {
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
     });
@@ -367,8 +340,7 @@ export class Store {
   replaceRawEntries(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
     const db = this.#open();
     if (this.#buffer.size > 0) throw new Error(`cannot replace the state of ${this.path}: it has uncommitted writes`);
-    this.#decoded.clear();
-    this.#absent.clear();
+    this.#committed.clear();
     db.transactionSync(() => {
       for (const raw of [...db.getKeys({})]) if (!startsWithBytes(raw, RAW_LOCAL)) db.removeSync(raw);
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
@@ -461,8 +433,7 @@ export class Store {
       const db = this.#open();
       this.#db = undefined;
       this.#buffer.clear();
-      this.#decoded.clear();
-      this.#absent.clear();
+      this.#committed.clear();
       this.#closed = (async () => {
         try {
           await db.close();
@@ -482,14 +453,6 @@ export class Store {
   }
 }
 
-/**
- * Bounds on the decoded-value cache: entries, and the encoded size of a value
- * it keeps (bytes; a string of up to a third as many UTF-16 units), so it
- * holds at most a few tens of MiB whatever vats store. Reaching the entry
- * bound empties it (cheap, and no eviction order to keep).
- */
-const DECODED_CACHE_ENTRIES = 4_096;
-const CACHED_VALUE_BYTES = 4_096;
 /** Committed keys entries() reads with one lmdb cursor. */
 const ENTRIES_BATCH = 64;
 
