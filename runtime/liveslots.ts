@@ -211,11 +211,12 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     return data;
   };
 
-  // When this vat exports a promise, it is the decider: report the settlement.
-  const followLocalPromise = (vpid: string, p: Promise<unknown>) => {
+  // When this vat exports a promise, it is the decider: report the
+  // settlement (and settle `awaited`, this vat's own promise for the vpid).
+  const followLocalPromise = (vpid: string, p: Promise<unknown>, awaited?: PromiseRecord) => {
     p.then(
-      (value) => resolveOut(vpid, false, value),
-      (reason) => resolveOut(vpid, true, reason),
+      (value) => (resolveOut(vpid, false, value), awaited?.resolve(value)),
+      (reason) => (resolveOut(vpid, true, reason), awaited?.reject(reason)),
     );
   };
 
@@ -404,9 +405,8 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
     deliver(target, method, args, result) {
       imports.seen(args.slots);
       // A message this vat sent came back to it (sent to a promise that
-      // resolved to one of its own objects): it now decides the result it
-      // awaits, and the kernel does not notify a vat of its own
-      // resolutions, so the answer settles the awaiting promise here.
+      // resolved to one of its own objects): it decides the result it awaits,
+      // and the kernel does not notify a vat of its own resolutions.
       const awaited = result !== null ? importedPromises.get(result) : undefined;
       if (awaited) importedPromises.delete(result!);
       let res: Promise<unknown>;
@@ -459,17 +459,10 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       }
       if (result !== null) {
         kernelKnows.add(result);
-        if (awaited) {
-          // The awaiting promise stays the one the vpid names.
-          res.then(
-            (value) => (resolveOut(result, false, value), awaited.resolve(value)),
-            (reason) => (resolveOut(result, true, reason), awaited.reject(reason)),
-          );
-        } else {
-          // Hardened: the vat may be handed this very promise in a message (break-rr #3).
-          register(result, harden(res));
-          followLocalPromise(result, res);
-        }
+        // Hardened: the vat may be handed this very promise in a message
+        // (break-rr #3). An awaiting promise stays the one the vpid names.
+        if (!awaited) register(result, harden(res));
+        followLocalPromise(result, res, awaited);
       } else {
         res.catch(() => {});
       }

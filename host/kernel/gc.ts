@@ -235,8 +235,7 @@ export class KernelGC {
   /** The host was handed these references: they are not swept until it releases them. */
   pinForHost(slots: readonly Kref[]): void {
     for (const kref of slots) if (!this.k.store.has(HOST_REF + kref)) this.k.store.set(HOST_REF + kref, true);
-    this.sweep.named(slots);
-    this.k.state.markShared(slots);
+    this.k.state.namedInData(slots);
   }
 
   /** Whether `kref` is pinned for the host. */

@@ -3,7 +3,7 @@
 // iteration is in key order, never in insertion or hash order.
 import type { Store } from '../store/index.js';
 import { ImageStore } from './image-store.js';
-import type { Capdata, Kref, VatId, Vref } from './refs.js';
+import { isKpid, type Capdata, type Kref, type VatId, type Vref } from './refs.js';
 
 export interface Message {
   readonly method: string;
@@ -313,9 +313,12 @@ export class KernelState {
   }
   setPromise(kp: Kref, p: KernelPromise): void {
     this.store.set(`k.kp.${kp}`, p);
-    if (p.state === 'unresolved') return;
-    this.onNamed(p.data.slots);
-    this.markShared(p.data.slots);
+    if (p.state !== 'unresolved') this.namedInData(p.data.slots);
+  }
+  /** These krefs are written in capdata (a resolution, a parked message's arguments, what the host is handed): the GC's write barrier sees them, and the promises among them are shared. */
+  namedInData(slots: readonly Kref[]): void {
+    this.onNamed(slots);
+    this.markShared(slots);
   }
   /** Deletes a settled promise's row: only for one nothing can name any more (run-items.ts, private promises). */
   deletePromise(kp: Kref): void {
@@ -324,7 +327,7 @@ export class KernelState {
   /** These krefs are named in capdata, as a send target or by a host pin: the promises among them may be freed by the GC sweep only. */
   markShared(krefs: readonly (Kref | null | undefined)[]): void {
     for (const kref of krefs) {
-      if (!kref || !kref.startsWith('kp')) continue;
+      if (!kref || !isKpid(kref)) continue;
       const key = `k.kp.${kref}`;
       const p = this.store.get(key) as KernelPromise | undefined;
       if (p?.shared === false) this.store.set(key, { ...p, shared: true });
@@ -336,10 +339,9 @@ export class KernelState {
     const p = this.promise(kp);
     if (p.state !== 'unresolved') throw new Error(`cannot park a message on settled ${kp}`);
     this.store.set(`k.pq.${kp}.${pad(p.parked)}`, parked);
-    this.onNamed(parked.msg.args.slots);
     this.onNamed([parked.msg.result]);
     this.setPromise(kp, { ...p, parked: p.parked + 1 });
-    this.markShared(parked.msg.args.slots);
+    this.namedInData(parked.msg.args.slots);
   }
   /** Takes parked message `n` of a settled promise out of the store. */
   takeParked(kp: Kref, n: number): ParkedMessage {
