@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Host } from '../../host/index.js';
-import { FACTORY, HOARDER, KEEPING_FACTORY, RELAY, assertNothingNamedIsFreed, runWorkload } from '../fixtures/gc-workload.js';
-import { runUntilIdle } from '../fixtures/run-idle.js';
+import { FACTORY, HOARDER, KEEPING_FACTORY, RELAY, assertNothingNamedIsFreed, failNextSlice, runWorkload } from '../fixtures/gc-workload.js';
+import { runUntilIdle, settleOne } from '../fixtures/run-idle.js';
 
 function count(host: Host, prefix: string): number {
   let n = 0;
@@ -436,12 +436,7 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
       const { factory } = await garbage(host, 300);
       await crankUntilCycle(host, (c) => c.phase === 'roots' && c.table === 0 && c.after !== undefined, 'a cycle marking');
       // One slice fails (a bug, a store error): its crank rolls back, the item is consumed.
-      const gc = host.kernel.gc;
-      const step = gc.step.bind(gc);
-      gc.step = () => {
-        gc.step = step;
-        throw new Error('a slice failed');
-      };
+      failNextSlice(host, 'a slice failed');
       await host.run({ maxCranks: 1 });
       assert.ok(host.kernel.vatLog.some((l) => l.includes('a slice failed')));
       assert.equal(host.kernel.gcStats().phase, 'clear', 'the cycle was abandoned to its clear phase');
@@ -490,14 +485,3 @@ describe('kernel: the GC sweep is bounded work per crank, paid for, and never st
     }
   });
 });
-
-/** Runs blocks until `p` settles (autoRun off). */
-async function settleOne<T>(host: Host, p: Promise<T>): Promise<T> {
-  let done = false;
-  void p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < 10_000 && !done; i++) {
-    await host.run();
-    await null;
-  }
-  return p;
-}

@@ -5,8 +5,8 @@
 // and drop objects only that resolution named).
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
-import { assertNothingNamedIsFreed } from '../fixtures/gc-workload.js';
-import { runUntilIdle } from '../fixtures/run-idle.js';
+import { assertNothingNamedIsFreed, failNextSlice } from '../fixtures/gc-workload.js';
+import { runUntilIdle, settleOne } from '../fixtures/run-idle.js';
 
 const LATER = `import { Far } from '@endo/far';
 export function buildRootObject() {
@@ -29,13 +29,6 @@ export function buildRootObject() {
     async check() { for (const x of kept) await E(x).id(); return kept.length; },
   });
 }`;
-
-async function settleOne<T>(host: Host, p: Promise<T>): Promise<T> {
-  let done = false;
-  void p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < 10_000 && !done; i++) await host.run();
-  return p;
-}
 
 describe('kernel: a GC slice that fails while its cycle clears (issue #10, break-gray #1)', () => {
   for (const work of [1, 2]) {
@@ -60,12 +53,7 @@ describe('kernel: a GC slice that fails while its cycle clears (issue #10, break
         assert.equal(await fired, 3);
         assert.equal(phase(), 'clear');
         // One clear slice fails: its crank rolls back, the item is consumed.
-        const gc = host.kernel.gc;
-        const step = gc.step.bind(gc);
-        gc.step = () => {
-          gc.step = step;
-          throw new Error('a clear slice failed');
-        };
+        failNextSlice(host, 'a clear slice failed');
         await host.run({ maxCranks: 1 });
         assert.ok(host.kernel.vatLog.some((l) => l.includes('a clear slice failed')));
         assert.equal(phase(), 'clear', 'the cycle waits in its clear phase');

@@ -5,7 +5,7 @@
 // checks after each that nothing named was freed.
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
-import { assertNothingNamedIsFreed } from '../fixtures/gc-workload.js';
+import { assertNothingNamedIsFreed, runChecked, settleChecked } from '../fixtures/gc-workload.js';
 import { runUntilIdle } from '../fixtures/run-idle.js';
 
 const SERVER = `import { Far } from '@endo/far';
@@ -44,25 +44,6 @@ function count(host: Host, prefix: string): number {
   let n = 0;
   for (const _ of host.store.keys(prefix)) n++;
   return n;
-}
-
-/** Runs `n` one-crank blocks, checking the GC safety property after each. */
-async function runChecked(host: Host, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    await host.run({ maxCranks: 1 });
-    assertNothingNamedIsFreed(host, `crank ${i}`);
-  }
-}
-
-/** Runs one-crank blocks until `p` settles, checking the GC safety property after each. */
-async function settleChecked<T>(host: Host, p: Promise<T>): Promise<T> {
-  let done = false;
-  void p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < 10_000 && !done; i++) {
-    await host.run({ maxCranks: 1 });
-    assertNothingNamedIsFreed(host, `crank ${i}`);
-  }
-  return p;
 }
 
 interface Vats {

@@ -5,7 +5,7 @@
 // awaiting promise from its answer (break-priv #3: it used to hang forever).
 import assert from 'node:assert/strict';
 import { Host } from '../../host/index.js';
-import { assertNothingNamedIsFreed } from '../fixtures/gc-workload.js';
+import { settleChecked } from '../fixtures/gc-workload.js';
 
 const ECHO = `import { Far } from '@endo/far';
 export function buildRootObject() { return Far('echo', { echo: (x) => x }); }`;
@@ -32,16 +32,8 @@ export function buildRootObject() {
   return root;
 }`;
 
-async function settleChecked<T>(host: Host, p: Promise<T>): Promise<T> {
-  let done = false;
-  void p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < 1000 && !done; i++) {
-    await host.run({ maxCranks: 1 });
-    assertNothingNamedIsFreed(host, `crank ${i}`);
-  }
-  assert.ok(done, 'the call settled');
-  return p;
-}
+/** A send that comes back must settle within a few cranks, with nothing named freed on the way. */
+const settle = <T>(host: Host, p: Promise<T>): Promise<T> => settleChecked(host, p, 1000);
 
 describe('liveslots: a send that comes back to its sender (break-priv #3)', () => {
   it('settles it with the answer: a value, a promise\'s value or an error', async function () {
@@ -51,10 +43,10 @@ describe('liveslots: a send that comes back to its sender (break-priv #3)', () =
       const echo = host.createVat(ECHO, { name: 'echo' });
       const self = host.createVat(SELF, { name: 'self' });
       for (let round = 0; round < 3; round++) {
-        assert.equal(await settleChecked(host, host.E(self.root).pipelined(echo.root)), 42);
-        assert.equal(await settleChecked(host, host.E(self.root).pipelinedAsync(echo.root)), 40);
-        await assert.rejects(settleChecked(host, host.E(self.root).pipelinedThrows(echo.root)), /no foo today/);
-        assert.equal(await settleChecked(host, host.E(self.root).awaited(echo.root)), 2);
+        assert.equal(await settle(host, host.E(self.root).pipelined(echo.root)), 42);
+        assert.equal(await settle(host, host.E(self.root).pipelinedAsync(echo.root)), 40);
+        await assert.rejects(settle(host, host.E(self.root).pipelinedThrows(echo.root)), /no foo today/);
+        assert.equal(await settle(host, host.E(self.root).awaited(echo.root)), 2);
       }
     } finally {
       await host.close();
@@ -67,11 +59,11 @@ describe('liveslots: a send that comes back to its sender (break-priv #3)', () =
     try {
       const a = host.createVat(SELF, { name: 'a' });
       const b = host.createVat(SELF, { name: 'b' });
-      assert.equal(await settleChecked(host, host.E(a.root).handRaw(b.root)), 'got');
+      assert.equal(await settle(host, host.E(a.root).handRaw(b.root)), 'got');
       const awaited = host.E(a.root).handAwaited(b.root);
       for (let i = 0; i < 50; i++) await host.run({ maxCranks: 1 });
-      assert.equal(await settleChecked(host, host.E(b.root).release()), 2);
-      assert.deepEqual(await settleChecked(host, awaited), ['took', 1]);
+      assert.equal(await settle(host, host.E(b.root).release()), 2);
+      assert.deepEqual(await settle(host, awaited), ['took', 1]);
       assert.ok(!host.kernel.vatLog.some((l) => l.includes('crank aborted')), host.kernel.vatLog.join('\n'));
     } finally {
       await host.close();
