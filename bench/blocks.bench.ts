@@ -25,6 +25,13 @@ async function drain(host: Host, maxCranks: number): Promise<void> {
   while ((await host.run({ maxCranks })).queueLength > 0);
 }
 
+/** PER_BLOCK sends of trivial() to `root`, run in blocks of up to `maxCranks` until all are answered. */
+async function deliverMany(host: Host, root: object, maxCranks: number): Promise<void> {
+  const ps = Array.from({ length: PER_BLOCK }, () => host.E(root).trivial());
+  await drain(host, maxCranks);
+  await Promise.all(ps);
+}
+
 const WARM_BLOCKS = 60;
 const STEADY_BLOCKS = 200;
 
@@ -44,9 +51,7 @@ async function steadyState(): Promise<{ mean: number; median: number }> {
     const perDelivery: number[] = [];
     for (let b = 0; b < WARM_BLOCKS + STEADY_BLOCKS; b++) {
       const t0 = performance.now();
-      const ps = Array.from({ length: PER_BLOCK }, () => host.E(root).trivial());
-      await drain(host, PER_BLOCK);
-      await Promise.all(ps);
+      await deliverMany(host, root, PER_BLOCK);
       if (b >= WARM_BLOCKS) perDelivery.push((performance.now() - t0) / PER_BLOCK);
     }
     perDelivery.sort((a, b) => a - b);
@@ -74,17 +79,9 @@ export async function runBlocksBench(): Promise<void> {
     drain(host, PER_BLOCK).then(() => p.then(() => done(), fail), fail);
   };
   // Per-crank commits: 100 sends, each crank its own block.
-  const perCrank = async () => {
-    const ps = Array.from({ length: PER_BLOCK }, () => host.E(root).trivial());
-    await drain(host, 1);
-    await Promise.all(ps);
-  };
+  const perCrank = () => deliverMany(host, root, 1);
   // Block mode: 100 sends, one block of 100 cranks, one commit.
-  const blockMode = async () => {
-    const ps = Array.from({ length: PER_BLOCK }, () => host.E(root).trivial());
-    await drain(host, PER_BLOCK);
-    await Promise.all(ps);
-  };
+  const blockMode = () => deliverMany(host, root, PER_BLOCK);
   // What no kernel can beat with fsync per block: one durable LMDB commit of
   // one key on this disk. And the same round trip on a temporary store
   // (no fsync: survives a process kill, not a power cut) for the kernel's own
