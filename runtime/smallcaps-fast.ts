@@ -5,6 +5,8 @@
 // the full marshal path.
 import type { Capdata } from './syscall.js';
 
+const UNDEFINED_BODY = '"#undefined"';
+
 /** Smallcaps gives strings starting with one of !"#$%&'()*+,- a special meaning. */
 export const startsSpecial = (s: string) => s.length > 0 && s.charCodeAt(0) >= 0x21 && s.charCodeAt(0) <= 0x2d;
 
@@ -22,6 +24,11 @@ export function scalarBody(value: unknown): string | undefined {
     default:
       return value === null ? 'null' : undefined;
   }
+}
+
+/** scalarBody, and undefined's body too: the body of any answer that is not an object, or undefined. */
+export function answerBody(value: unknown): string | undefined {
+  return value === undefined ? UNDEFINED_BODY : scalarBody(value);
 }
 
 export function encodeScalar(value: unknown): Capdata | undefined {
@@ -60,7 +67,6 @@ export function decodePlain(data: Capdata): { value: unknown } | undefined {
   return isPlain(v, 0) ? { value: freezeParsed(v) } : undefined;
 }
 
-const UNDEFINED_BODY = '"#undefined"';
 
 /**
  * Smallcaps capdata for what most messages carry: a scalar (undefined

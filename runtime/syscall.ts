@@ -10,6 +10,8 @@ export interface Syscall {
   send(target: string, method: string, args: Capdata, result: string): void;
   subscribe(vpid: string): void;
   resolve(resolutions: Resolution[]): void;
+  /** resolve([[vpid, false, { body: `#${body}`, slots: [] }]]) for the smallcaps body of an answer that is not an object (answerBody), the same request built in one step. */
+  resolveScalar(vpid: string, body: string): void;
   /** The vat no longer reaches these imports (a GC point found them dropped). */
   dropImports(vrefs: string[]): void;
   /** ... nor can recognise them: the kernel may forget them for this vat. */
@@ -114,6 +116,7 @@ export function takeSyscall(): Syscall {
       const parts = resolutions.map(([vpid, rejected, data]) => `[${JSON.stringify(vpid)},${rejected === true},${capdataJson(data)}]`);
       void out(`["resolve",[${parts.join(',')}]]`);
     },
+    resolveScalar: (vpid: string, body: string) => void out(`["resolve",[[${JSON.stringify(vpid)},false,{"body":${JSON.stringify(`#${body}`)},"slots":[]}]]]`),
     dropImports: (vrefs: string[]) => void call('dropImports', vrefs),
     retireImports: (vrefs: string[]) => void call('retireImports', vrefs),
     // Keys are escaped so the store's order is JavaScript's (key-order.ts).

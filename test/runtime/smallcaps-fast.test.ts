@@ -3,7 +3,7 @@ import { Far, harden, makeMarshal } from '../../host/marshal/endo.js';
 
 // The guest runtime expects the global harden that lockdown provides.
 (globalThis as { harden?: unknown }).harden ??= harden;
-const { decodePlain, decodeWithReferences, encodePlain, encodeScalar, encodeWithReferences } = await import('../../runtime/smallcaps-fast.js');
+const { answerBody, decodePlain, decodeWithReferences, encodePlain, encodeScalar, encodeWithReferences } = await import('../../runtime/smallcaps-fast.js');
 
 const m = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps', errorTagging: 'off' });
 
@@ -20,6 +20,18 @@ describe('runtime: smallcaps fast paths agree with @endo/marshal', () => {
     }
     assert.equal(accepted, 17, `the plain strings, finite numbers, bigints, booleans and null take the fast path`);
     for (const v of ['!x', '#x', '-5', NaN, Infinity, -0, undefined]) assert.equal(encodeScalar(v), undefined, `value ${String(v)} must take the full path`);
+  });
+
+  it("gives an answer's body exactly as marshal encodes it, undefined included, and declines the rest (the scalar-answer path of deliver)", () => {
+    const values = ['', 'ok', '!x', '#x', '-5', 0, -0, 1.5, NaN, Infinity, -Infinity, 2n ** 70n, -3n, true, false, null, undefined, Symbol.iterator, [], {}];
+    let accepted = 0;
+    for (const v of values) {
+      const body = answerBody(v);
+      if (body === undefined) continue;
+      accepted++;
+      assert.deepEqual({ body: `#${body}`, slots: [] }, m.toCapData(v as never), `value ${String(v)}`);
+    }
+    assert.equal(accepted, 10, 'plain strings, finite numbers but -0, bigints, booleans, null and undefined');
   });
 
   it('decodes plain data exactly as marshal does, and declines anything special', () => {
