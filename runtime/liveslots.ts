@@ -10,6 +10,7 @@ import { answerBody, fromCapDataFast, toCapDataFast } from './smallcaps-fast.js'
 import type { Capdata, Resolution, Syscall } from './syscall.js';
 import { makeImportTracker } from './import-tracker.js';
 import { makeSlotRefs } from './slot-refs.js';
+import { makeIdCounter } from './id-counter.js';
 import { noSuchMethod } from './no-such-method.js';
 
 /** Virtual and durable objects, which live outside the heap (vat-data.ts). */
@@ -86,6 +87,8 @@ type PromiseRecord = { resolve: (v: unknown) => void; reject: (e: unknown) => vo
 
 /** One settled promise whose then() queues a reaction job (cheaper than a new promise per delivery). */
 const SETTLED = Promise.resolve();
+/** The arguments of a call with none ("#[]"), shared: a direct call spreads them, so nothing can tell. */
+const NO_ARGS = Object.freeze([]) as unknown as unknown[];
 
 export function makeLiveSlots(syscall: Syscall): LiveSlots {
   const valToSlot = new WeakMap<object, string>();
@@ -141,33 +144,8 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
   // passes the kernel promise itself, not a new one this vat would decide.
   const aliases = new Map<string, object>();
 
-  // ID counters survive upgrades through the vatstore. Writing on every
-  // allocation would cost a syscall each, so a block of IDs is reserved at a
-  // time and the next incarnation starts after the last reserved block.
-  const RESERVE = 64;
-  const makeCounter = (key: string) => {
-    let next = 1;
-    let ceiling = 0;
-    return {
-      start() {
-        const stored = syscall.vatstoreGet(key);
-        next = stored === undefined ? 1 : Number(stored);
-        ceiling = next - 1;
-      },
-      allocate() {
-        if (next > ceiling) {
-          ceiling = next + RESERVE - 1;
-          syscall.vatstoreSet(key, String(ceiling + 1));
-        }
-        return next++;
-      },
-      get value() {
-        return next;
-      },
-    };
-  };
-  const promiseIds = makeCounter('ls.nextPromise');
-  const exportIds = makeCounter('ls.nextExport');
+  const promiseIds = makeIdCounter(syscall, 'ls.nextPromise');
+  const exportIds = makeIdCounter(syscall, 'ls.nextExport');
 
   const allocatePromiseId = () => `p+${promiseIds.allocate()}`;
 
@@ -414,7 +392,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
       try {
         const t = slotToVal.get(target) ?? (virtual?.isVirtualVref(target) ? virtual.reanimate(target) : undefined);
         if (t === undefined) throw Error(`no object ${target} in this vat (it may have been dropped by an upgrade)`);
-        const decoded = fromCapDataFast(args, (d) => m.fromCapData(d));
+        const decoded = args.slots.length === 0 && args.body === '#[]' ? NO_ARGS : fromCapDataFast(args, (d) => m.fromCapData(d));
         if (!Array.isArray(decoded)) throw Error('message arguments must be an array');
         const fn = typeof t === 'object' && t !== null ? (t as Record<string, unknown>)[method] : undefined;
         if (typeof t === 'object' && t !== null && fn === undefined) {
@@ -462,7 +440,7 @@ export function makeLiveSlots(syscall: Syscall): LiveSlots {
           // registering it as the result would rename that promise.
           res = new Promise((resolve) => resolve(value));
         } else {
-          res = HandledPromise.applyMethod(t, method, decoded);
+          res = HandledPromise.applyMethod(t, method, decoded === NO_ARGS ? harden([]) : decoded);
         }
       } catch (err) {
         res = Promise.reject(err);
