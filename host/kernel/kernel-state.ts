@@ -300,7 +300,7 @@ export class KernelState {
   }
   allocatePromise(decider: VatId | null, subscribers: VatId[] = []): Kref {
     const kp = `kp${this.counter('kp')}`;
-    this.setPromise(kp, { state: 'unresolved', decider, subscribers, parked: 0, shared: false });
+    this.setPromise(kp, { state: 'unresolved', decider, subscribers, parked: 0, shared: false }, true);
     return kp;
   }
   promise(kp: Kref): KernelPromise {
@@ -311,8 +311,9 @@ export class KernelState {
   hasPromise(kp: Kref): boolean {
     return this.store.has(`k.kp.${kp}`);
   }
-  setPromise(kp: Kref, p: KernelPromise): void {
-    this.store.set(`k.kp.${kp}`, p);
+  /** `fresh`: the promise is new (no row yet), see Store.set. */
+  setPromise(kp: Kref, p: KernelPromise, fresh = false): void {
+    this.store.set(`k.kp.${kp}`, p, { fresh });
     if (p.state !== 'unresolved') this.namedInData(p.data.slots);
   }
   /** These krefs are written in capdata (a resolution, a parked message's arguments, what the host is handed): the GC's write barrier sees them, and the promises among them are shared. */
@@ -389,9 +390,10 @@ export class KernelState {
   vrefFor(vat: VatId, kref: Kref): Vref | undefined {
     return this.store.get(`k.c.${vat}.k.${kref}`) as Vref | undefined;
   }
-  addClist(vat: VatId, vref: Vref, kref: Kref): void {
-    this.store.set(`k.c.${vat}.v.${vref}`, kref);
-    this.store.set(`k.c.${vat}.k.${kref}`, vref);
+  /** `fresh`: neither reference is in the vat's c-list yet (the caller looked, or just allocated them), see Store.set. */
+  addClist(vat: VatId, vref: Vref, kref: Kref, fresh = false): void {
+    this.store.set(`k.c.${vat}.v.${vref}`, kref, { fresh });
+    this.store.set(`k.c.${vat}.k.${kref}`, vref, { fresh });
     // An exporter's own entry holds nothing (its new objects are allocated after any running sweep began).
     if (!vref.startsWith('o+')) this.onNamed([kref]);
   }

@@ -88,7 +88,8 @@ export class RunQueue {
 
   enqueue(item: RunItem, lane: Lane, sender: Sender | null = null): void {
     const b = this.bounds(lane);
-    this.store.set(`k.rq.i.${lane}.${pad(b.tail)}`, { item, sender } satisfies QueuedItem);
+    // Items are only ever at [head, tail): the tail's key is free.
+    this.store.set(`k.rq.i.${lane}.${pad(b.tail)}`, { item, sender } satisfies QueuedItem, { fresh: true });
     this.onEnqueue(item);
     this.store.set(`k.rq.l.${lane}`, { head: b.head, tail: b.tail + 1 });
     if (b.tail === b.head) this.store.set('k.rq.ring', [...this.lanes(), lane]);

@@ -84,7 +84,7 @@ export function handleSyscall(k: SyscallHost, vat: VatId, request: unknown): Sys
         throw new SyscallError(`the vat named result ${resultVref}, which must be a new promise of its own (p+N)`);
       }
       const result = state.allocatePromise(null, [vat]);
-      state.addClist(vat, resultVref, result);
+      state.addClist(vat, resultVref, result, true);
       const msg: Message = { method, args, result };
       const refused = k.enqueueFromVat(vat, { type: 'send', target, msg });
       if (refused !== null) k.resolveKernelPromise(result, true, errorData(refused, 'RangeError'));

@@ -20,12 +20,12 @@ export class Translator {
     }
     if (mayAllocate && vref.startsWith('o+')) {
       const ko = this.state.allocateObject(vat);
-      this.state.addClist(vat, vref, ko);
+      this.state.addClist(vat, vref, ko, true);
       return ko;
     }
     if (mayAllocate && vref.startsWith('p+')) {
       const kp = this.state.allocatePromise(vat);
-      this.state.addClist(vat, vref, kp);
+      this.state.addClist(vat, vref, kp, true);
       return kp;
     }
     // In the vat's own terms: it may read this message.
@@ -41,7 +41,7 @@ export class Translator {
     const known = this.state.vrefFor(vat, kref);
     if (known !== undefined) return known;
     const vref = this.state.allocateImportVref(vat, isKpid(kref) ? 'p' : 'o');
-    this.state.addClist(vat, vref, kref);
+    this.state.addClist(vat, vref, kref, true);
     return vref;
   }
 

@@ -29,8 +29,17 @@ export class CrankBuffer {
    */
   readonly #set = new BTree<string, true>(undefined, compareKeys);
   readonly #unsorted = new Set<string>();
+  /**
+   * Keys set in this block that the committed store lacks (the caller said
+   * so, or the store knew): deleting one again leaves nothing to commit, so
+   * the rows a block creates and drops (its queue items, result promises,
+   * their c-list entries) never reach lmdb (issue #10).
+   */
+  readonly #fresh = new Set<string>();
   /** Since the savepoint: each touched key's write before it (undefined: none). */
   #journal: Map<string, BufferedWrite | undefined> | null = null;
+  /** Of the journal's keys, those that were fresh before the savepoint. */
+  #journalFresh: Set<string> | null = null;
 
   get size(): number {
     return this.#writes.size;
@@ -41,9 +50,26 @@ export class CrankBuffer {
     return this.#writes.get(key);
   }
 
-  record(key: string, write: BufferedWrite): void {
+  /**
+   * Buffers `write` for `key`. `fresh` says the committed store lacks the key
+   * (it counts only for the block's first write of it: later ones keep what
+   * the first said).
+   */
+  record(key: string, write: BufferedWrite, fresh = false): void {
     const before = this.#writes.get(key);
-    if (this.#journal && !this.#journal.has(key)) this.#journal.set(key, before);
+    if (this.#journal && !this.#journal.has(key)) {
+      this.#journal.set(key, before);
+      if (this.#fresh.has(key)) this.#journalFresh!.add(key);
+    }
+    if (this.#fresh.has(key)) {
+      if (write === null) {
+        this.#fresh.delete(key);
+        this.#put(key, undefined, before);
+        return;
+      }
+    } else if (fresh && before === undefined && write !== null) {
+      this.#fresh.add(key);
+    }
     this.#put(key, write, before);
   }
 
@@ -73,25 +99,35 @@ export class CrankBuffer {
     this.#writes.clear();
     this.#set.clear();
     this.#unsorted.clear();
+    this.#fresh.clear();
     this.#journal = null;
+    this.#journalFresh = null;
   }
 
   /** Starts a crank: later writes can be undone by rollback() without touching earlier ones. */
   savepoint(): void {
     this.#journal = new Map();
+    this.#journalFresh = new Set();
   }
 
   /** Undoes every write since savepoint(); O(keys the crank touched). */
   rollback(): void {
     const journal = this.#journal;
+    const wasFresh = this.#journalFresh;
     this.#journal = null;
+    this.#journalFresh = null;
     if (!journal) return;
-    for (const [key, previous] of journal) this.#put(key, previous, this.#writes.get(key));
+    for (const [key, previous] of journal) {
+      this.#put(key, previous, this.#writes.get(key));
+      if (wasFresh!.has(key)) this.#fresh.add(key);
+      else this.#fresh.delete(key);
+    }
   }
 
   /** Keeps the crank's writes (they commit with the block). */
   release(): void {
     this.#journal = null;
+    this.#journalFresh = null;
   }
 
   get inSavepoint(): boolean {

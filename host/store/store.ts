@@ -141,19 +141,25 @@ export class Store {
    * stored; it is encoded at commit, once however often the block rewrote it.
    * `{ once: true }` says the key is written once and not read back in this
    * block (a transcript entry): it is encoded now, which holds it in a third
-   * of the heap a copy takes (break-10d #2).
+   * of the heap a copy takes (break-10d #2). `{ fresh: true }` says the key
+   * is absent as this crank sees the store (named by an ID never used
+   * before): if the block deletes it again, commit has nothing to do for it.
+   * A wrong `fresh` would leave a committed row undeleted.
    */
-  set(key: string, value: unknown, options?: { readonly once?: boolean }): void {
+  set(key: string, value: unknown, options?: { readonly once?: boolean; readonly fresh?: boolean }): void {
     this.#open();
     checkKey(key);
     this.#writeGuard?.(key);
-    this.#buffer.record(key, options?.once ? encodedWrite(key, value) : holdValue(key, value));
+    const held = options?.once ? encodedWrite(key, value) : holdValue(key, value);
+    this.#buffer.record(key, held, options?.fresh === true || this.#committed.absent(key));
   }
 
   delete(key: string): void {
     this.#open();
     checkKey(key);
     this.#writeGuard?.(key);
+    // Nothing buffered and nothing committed: nothing to delete.
+    if (this.#buffer.lookup(key) === undefined && this.#committed.absent(key)) return;
     this.#buffer.record(key, null);
   }
 
