@@ -39,7 +39,7 @@
 //   it (the GC point's crank takes it), so a GC point that fails never fails
 //   an ordinary delivery.
 import type { Store } from '../store/index.js';
-import type { KernelState, RunItem, VatRecord } from './kernel-state.js';
+import type { KernelState, RunItem } from './kernel-state.js';
 import { assertVref, isKpid, SyscallError, type Kref, type VatId, type Vref } from './refs.js';
 import { itemKrefs } from './gc-cycle.js';
 import { IncrementalSweep, RELEASE_WEIGHT, type SweepStats } from './gc-sweep.js';
@@ -152,7 +152,7 @@ export class KernelGC {
 
   /** Whether `vat` runs a runtime whose GC this kernel may drive (GC_PROTOCOL). */
   capable(vat: VatId): boolean {
-    return ((this.k.state.vat(vat) as VatRecord).gc ?? 0) >= GC_PROTOCOL;
+    return (this.k.state.vatSettings(vat).gc ?? 0) >= GC_PROTOCOL;
   }
 
   /** Whether `vat` gets GC points: GC is on and its runtime is capable. */

@@ -150,12 +150,30 @@ export class KernelState {
     this.setVat(id, record);
   }
   vat(id: VatId): VatRecord {
-    const r = this.store.get(`k.vat.${id}`) as VatRecord | undefined;
-    if (!r) throw new Error(`no vat ${id}`);
+    const r = this.vatSettings(id);
     const length = this.store.get(`k.tlen.${id}`) as number | undefined;
     // Stores written before the position had keys of its own keep it in the record.
     if (length === undefined) return r;
     return { ...r, transcriptLength: length, unitsSinceSnapshot: this.store.get(`k.tunits.${id}`) as string };
+  }
+  /**
+   * The record as stored, without assembling the transcript position (which
+   * may be stale in it): for the settings a delivery reads (budget, GC
+   * protocol, snapshot policy) without vat()'s copy.
+   */
+  vatSettings(id: VatId): VatRecord {
+    const r = this.store.get(`k.vat.${id}`) as VatRecord | undefined;
+    if (!r) throw new Error(`no vat ${id}`);
+    return r;
+  }
+  /** Deliveries in the vat's transcript, and the meter units used since its snapshot. */
+  transcriptPosition(id: VatId): { readonly length: number; readonly units: bigint } {
+    const length = this.store.get(`k.tlen.${id}`) as number | undefined;
+    if (length === undefined) {
+      const r = this.vatSettings(id);
+      return { length: r.transcriptLength, units: BigInt(r.unitsSinceSnapshot ?? '0') };
+    }
+    return { length, units: BigInt(this.store.get(`k.tunits.${id}`) as string) };
   }
   hasVat(id: VatId): boolean {
     return this.store.has(`k.vat.${id}`);
@@ -175,10 +193,9 @@ export class KernelState {
 
   // --- transcripts
   appendTranscript(id: VatId, entry: TranscriptEntry, used: bigint): void {
-    const r = this.vat(id);
-    this.store.set(`k.t.${id}.${pad(r.transcriptLength)}`, entry, { once: true });
-    const units = BigInt(r.unitsSinceSnapshot ?? '0') + used;
-    this.setTranscriptPosition(id, r.transcriptLength + 1, String(units));
+    const { length, units } = this.transcriptPosition(id);
+    this.store.set(`k.t.${id}.${pad(length)}`, entry, { once: true });
+    this.setTranscriptPosition(id, length + 1, String(units + used));
   }
 
   /**

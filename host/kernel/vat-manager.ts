@@ -189,7 +189,7 @@ export class VatManager {
   }
 
   private run(sandbox: Sandbox, delivery: unknown, syscall: LiveSyscall): DeliveryResult {
-    const record = this.state.vat(this.id);
+    const record = this.state.vatSettings(this.id);
     const syscalls: RecordedSyscall[] = [];
     let illegal: Error | null = null;
     sandbox.onSyscall = (request) => {
@@ -240,10 +240,11 @@ export class VatManager {
 
   /** Whether snapshotIfDue would take a snapshot now. */
   snapshotDue(): boolean {
-    const record = this.state.vat(this.id);
     if (!this.sandbox) return false;
-    const byDeliveries = record.transcriptLength - record.snapshotPos >= record.snapshotEvery;
-    const byUnits = BigInt(record.unitsSinceSnapshot ?? '0') >= BigInt(record.snapshotEveryUnits ?? DEFAULT_SNAPSHOT_EVERY_UNITS);
+    const record = this.state.vatSettings(this.id);
+    const { length, units } = this.state.transcriptPosition(this.id);
+    const byDeliveries = length - record.snapshotPos >= record.snapshotEvery;
+    const byUnits = units >= BigInt(record.snapshotEveryUnits ?? DEFAULT_SNAPSHOT_EVERY_UNITS);
     return byDeliveries || byUnits;
   }
 

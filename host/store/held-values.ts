@@ -9,6 +9,7 @@
 // value encodes each surviving key once, at commit, and never encodes a row
 // that is deleted before the block ends.
 import { decodeValue, encodeChecked, encodeValue } from './codec.js';
+import { isWellFormed } from './keys.js';
 
 /** A write held as bytes: values a frozen copy cannot stand for (see heldCopy). */
 export class Encoded {
@@ -72,8 +73,6 @@ export function heldBytes(write: Exclude<Held, null>): Uint8Array {
 
 const UNFIT = Symbol('unfit');
 
-// String.prototype.isWellFormed is in Node 20, not in TypeScript's ES2022 lib.
-const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Nesting beyond which frozenCopy gives up (checkValue then finds a cycle, or the codec takes the value). */
 const MAX_COPY_DEPTH = 64;
