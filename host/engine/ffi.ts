@@ -6,8 +6,6 @@ import type { WasmInstance } from './wasm-instance.js';
 
 export type Ptr = number;
 
-const encoder = new TextEncoder();
-
 export class Ffi {
   constructor(private readonly inst: WasmInstance) {}
 
@@ -26,18 +24,19 @@ export class Ffi {
 
   /** malloc'd NUL-terminated UTF-8 copy of s; the caller frees it. */
   newCString(s: string): { ptr: Ptr; length: number } {
-    const bytes = encoder.encode(s);
-    const ptr = this.nonNull(this.x.malloc(bytes.length + 1), 'malloc');
-    const mem = this.inst.bytes();
-    mem.set(bytes, ptr);
-    mem[ptr + bytes.length] = 0;
-    return { ptr, length: bytes.length };
+    // Encoded straight into guest memory; a lone surrogate becomes U+FFFD,
+    // as TextEncoder would make it.
+    const length = Buffer.byteLength(s, 'utf8');
+    const ptr = this.nonNull(this.x.malloc(length + 1), 'malloc');
+    const mem = this.inst.buffer();
+    mem.write(s, ptr, length, 'utf8');
+    mem[ptr + length] = 0;
+    return { ptr, length };
   }
 
   readCString(ptr: Ptr): string {
-    const mem = this.inst.bytes();
-    const end = mem.indexOf(0, ptr);
-    return Buffer.from(mem.buffer, ptr, end - ptr).toString('utf8');
+    const mem = this.inst.buffer();
+    return mem.toString('utf8', ptr, mem.indexOf(0, ptr));
   }
 
   free(ptr: Ptr): void {

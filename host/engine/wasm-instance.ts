@@ -104,6 +104,18 @@ export class WasmInstance {
     return new Uint8Array(this.memory.buffer);
   }
 
+  /**
+   * The memory as one Buffer, made again only when the memory grew (growing
+   * detaches the old one): strings cross the boundary through it with no
+   * view or copy of their own.
+   */
+  buffer(): Buffer {
+    const ab = this.memory.buffer;
+    if (this.view?.buffer !== ab) this.view = Buffer.from(ab);
+    return this.view;
+  }
+  private view: Buffer | null = null;
+
   /** Marks the instance unusable; later guarded calls throw InstanceDiscarded. */
   discard(why: string): void {
     if (this.dead === null) this.dead = why;
@@ -177,9 +189,10 @@ export class WasmInstance {
   // write through address 0. Static data starts at 1024, so anything non-zero
   // below that means memory is corrupt.
   private checkNullPage(): void {
-    const low = new BigUint64Array(this.memory.buffer, 0, 128);
-    for (let i = 0; i < 128; i++) {
-      if (low[i] !== 0n) {
+    // 32-bit words: a 64-bit view would make a BigInt of every word read.
+    const low = new Int32Array(this.memory.buffer, 0, 256);
+    for (let i = 0; i < 256; i++) {
+      if (low[i] !== 0) {
         this.discard('write through a NULL pointer (allocation failure near the memory cap)');
         throw new InstanceTrapped(this.dead!);
       }
@@ -187,10 +200,8 @@ export class WasmInstance {
   }
 
   private readCString(ptr: number): string {
-    const bytes = this.bytes();
-    let end = ptr;
-    while (bytes[end] !== 0) end++;
-    return Buffer.from(bytes.buffer, ptr, end - ptr).toString('utf8');
+    const mem = this.buffer();
+    return mem.toString('utf8', ptr, mem.indexOf(0, ptr));
   }
 
   private imports(): WebAssembly.ModuleImports {

@@ -19,16 +19,21 @@ const BTree: BTreeClass = (BTreeModule as unknown as { default: BTreeClass }).de
 /** A key's pending write: what held-values.ts holds, null for a delete. */
 export type BufferedWrite = Held;
 
+/** Journal entries whose room is kept for the next crank. */
+const JOURNAL_KEPT = 4096;
+
 export class CrankBuffer {
   readonly #writes = new Map<string, BufferedWrite>();
   /**
-   * Keys whose buffered write is a value (not a delete), in store order, as of
-   * the last ordered query: most blocks make none, so keys written since wait
-   * in #unsorted and join the tree at the next query (each key once per
-   * query: O(log n) amortised per write, whatever the mix).
+   * Keys whose buffered write is a value (not a delete), in store order. Most
+   * blocks make no ordered query, so the tree is built at a block's first
+   * (O(n log n), once); from then on, keys whose membership changed wait in
+   * #unsorted and join it at the next query (each key once per query: O(log
+   * n) amortised per write, whatever the mix).
    */
   readonly #set = new BTree<string, true>(undefined, compareKeys);
   readonly #unsorted = new Set<string>();
+  #ordered = false;
   /**
    * Keys set in this block that the committed store lacks (the caller said
    * so, or the store knew): deleting one again leaves nothing to commit, so
@@ -36,10 +41,17 @@ export class CrankBuffer {
    * their c-list entries) never reach lmdb (issue #10).
    */
   readonly #fresh = new Set<string>();
-  /** Since the savepoint: each touched key's write before it (undefined: none). */
-  #journal: Map<string, BufferedWrite | undefined> | null = null;
-  /** Of the journal's keys, those that were fresh before the savepoint. */
-  #journalFresh: Set<string> | null = null;
+  /**
+   * The open crank's journal: each write's key, the key's write before it
+   * (undefined: none) and whether it was fresh, in order. Rollback replays
+   * it backwards, so a key written twice ends at its first entry's state.
+   * Arrays reused from crank to crank: a crank allocates no journal.
+   */
+  readonly #journalKeys: string[] = [];
+  readonly #journalWrites: (BufferedWrite | undefined)[] = [];
+  readonly #journalFresh: boolean[] = [];
+  #journalLength = 0;
+  #inSavepoint = false;
 
   get size(): number {
     return this.#writes.size;
@@ -57,11 +69,14 @@ export class CrankBuffer {
    */
   record(key: string, write: BufferedWrite, fresh = false): void {
     const before = this.#writes.get(key);
-    if (this.#journal && !this.#journal.has(key)) {
-      this.#journal.set(key, before);
-      if (this.#fresh.has(key)) this.#journalFresh!.add(key);
+    const wasFresh = this.#fresh.has(key);
+    if (this.#inSavepoint) {
+      const n = this.#journalLength++;
+      this.#journalKeys[n] = key;
+      this.#journalWrites[n] = before;
+      this.#journalFresh[n] = wasFresh;
     }
-    if (this.#fresh.has(key)) {
+    if (wasFresh) {
       if (write === null) {
         this.#fresh.delete(key);
         this.#put(key, undefined, before);
@@ -78,11 +93,16 @@ export class CrankBuffer {
     else this.#writes.set(key, write);
     // The tree holds the keys set to a value; a rewrite of a value (the
     // kernel's counters, every crank) leaves its membership as it was.
-    if (isSet(before) !== isSet(write)) this.#unsorted.add(key);
+    if (this.#ordered && isSet(before) !== isSet(write)) this.#unsorted.add(key);
   }
 
   // Brings the tree up to date with the writes made since the last query.
   #sort(): void {
+    if (!this.#ordered) {
+      for (const [key, write] of this.#writes) if (write !== null) this.#set.set(key, true);
+      this.#ordered = true;
+      return;
+    }
     for (const key of this.#unsorted) {
       const write = this.#writes.get(key);
       if (write === undefined || write === null) this.#set.delete(key);
@@ -99,39 +119,48 @@ export class CrankBuffer {
     this.#writes.clear();
     this.#set.clear();
     this.#unsorted.clear();
+    this.#ordered = false;
     this.#fresh.clear();
-    this.#journal = null;
-    this.#journalFresh = null;
+    this.#endJournal();
   }
 
   /** Starts a crank: later writes can be undone by rollback() without touching earlier ones. */
   savepoint(): void {
-    this.#journal = new Map();
-    this.#journalFresh = new Set();
+    this.#endJournal();
+    this.#inSavepoint = true;
   }
 
-  /** Undoes every write since savepoint(); O(keys the crank touched). */
+  /** Undoes every write since savepoint(); O(writes the crank made). */
   rollback(): void {
-    const journal = this.#journal;
-    const wasFresh = this.#journalFresh;
-    this.#journal = null;
-    this.#journalFresh = null;
-    if (!journal) return;
-    for (const [key, previous] of journal) {
-      this.#put(key, previous, this.#writes.get(key));
-      if (wasFresh!.has(key)) this.#fresh.add(key);
+    if (!this.#inSavepoint) return;
+    for (let i = this.#journalLength - 1; i >= 0; i--) {
+      const key = this.#journalKeys[i];
+      this.#put(key, this.#journalWrites[i], this.#writes.get(key));
+      if (this.#journalFresh[i]) this.#fresh.add(key);
       else this.#fresh.delete(key);
     }
+    this.#endJournal();
   }
 
   /** Keeps the crank's writes (they commit with the block). */
   release(): void {
-    this.#journal = null;
-    this.#journalFresh = null;
+    this.#endJournal();
   }
 
   get inSavepoint(): boolean {
-    return this.#journal !== null;
+    return this.#inSavepoint;
+  }
+
+  // The journal keeps no value past its crank (a big crank's would stay
+  // alive), nor the room a big crank needed.
+  #endJournal(): void {
+    if (this.#journalLength > JOURNAL_KEPT) {
+      this.#journalKeys.length = this.#journalWrites.length = this.#journalFresh.length = 0;
+    } else {
+      this.#journalWrites.fill(undefined, 0, this.#journalLength);
+    }
+    this.#journalLength = 0;
+    this.#inSavepoint = false;
   }
 
   /**
@@ -139,7 +168,7 @@ export class CrankBuffer {
    * and is at or after `from` (strictly after when `exclusive`). O(log n).
    */
   firstSetKey(prefix: string, from: string, exclusive: boolean): string | undefined {
-    if (this.#unsorted.size > 0) this.#sort();
+    if (!this.#ordered || this.#unsorted.size > 0) this.#sort();
     const key = exclusive ? this.#set.nextHigherKey(from) : this.#set.has(from) ? from : this.#set.nextHigherKey(from);
     return key !== undefined && key.startsWith(prefix) ? key : undefined;
   }
