@@ -116,7 +116,8 @@ export class RunQueue {
       this.store.set('k.rq.ring', rest);
     } else {
       this.store.set(`k.rq.l.${lane}`, { head: b.head + 1, tail: b.tail });
-      this.store.set('k.rq.ring', [...rest, lane]);
+      // The last lane of the ring (the only one, when one vat is busy) stays where it is.
+      if (at !== ring.length - 1) this.store.set('k.rq.ring', [...rest, lane]);
     }
     this.store.set('k.rq.n', this.length() - 1);
     if (sender !== null) this.charge(sender, -1);
