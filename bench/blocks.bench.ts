@@ -92,6 +92,19 @@ export async function runBlocksBench(): Promise<void> {
     floorStore.set('k', floorN++);
     floorStore.commit();
   };
+  // Below any database: one 200-byte write into a preallocated file and its
+  // fdatasync. A round trip acknowledged only once durable costs at least this.
+  const syncDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qv-bench-fdatasync-'));
+  const syncFile = path.join(syncDir, 'floor');
+  const syncFd = fs.openSync(syncFile, 'w+');
+  fs.writeSync(syncFd, Buffer.alloc(4096 * 1024));
+  fs.fsyncSync(syncFd);
+  const record = Buffer.alloc(200, 1);
+  let syncN = 0;
+  const bareSync = () => {
+    fs.writeSync(syncFd, record, 0, record.length, (syncN++ % 1024) * 4096);
+    fs.fdatasyncSync(syncFd);
+  };
   const memHost = await Host.open({ autoRun: false });
   const memRoot = memHost.createVat(VAT, { name: 'bench' }).root;
   // The vat's own share of a delivery: its liveslots dispatch of the same
@@ -110,9 +123,10 @@ export async function runBlocksBench(): Promise<void> {
     const p = memHost.E(memRoot).trivial();
     drain(memHost, PER_BLOCK).then(() => p.then(() => done(), fail), fail);
   };
-  const [directCall, vatDispatch, floor, seqNoSync, seq, crank, block] = await measure([
+  const [directCall, vatDispatch, bare, floor, seqNoSync, seq, crank, block] = await measure([
     { name: 'direct call (engine only)', fn: () => void direct.call('trivial', '') },
     { name: "the vat's own dispatch (no kernel)", fn: guestDispatch },
+    { name: 'one 200-byte write + fdatasync (no database)', fn: bareSync },
     { name: 'one durable LMDB commit (fsync floor)', fn: durableCommit },
     { name: 'sequential round trip, temporary store (no fsync)', fn: sequentialNoSync, defer: true },
     { name: 'sequential round trip (block of 1 crank)', fn: sequential, defer: true },
@@ -122,6 +136,7 @@ export async function runBlocksBench(): Promise<void> {
   const perDelivery = (ms: number) => ms / PER_BLOCK;
   console.log(`  direct call into one QuickJS instance          ${fmtMs(directCall.meanMs)}   ${directCall.hz.toFixed(0)}/s`);
   console.log(`  the vat's own dispatch of it (no kernel)       ${fmtMs(vatDispatch.meanMs)}   ${vatDispatch.hz.toFixed(0)}/s`);
+  console.log(`  one 200-byte write + fdatasync, no database    ${fmtMs(bare.meanMs)}   ${bare.hz.toFixed(0)}/s`);
   console.log(`  one durable LMDB commit (the fsync floor)      ${fmtMs(floor.meanMs)}   ${floor.hz.toFixed(0)}/s`);
   console.log(`  sequential round trips, temporary store        ${fmtMs(seqNoSync.meanMs)}   ${seqNoSync.hz.toFixed(0)}/s`);
   console.log(`  sequential round trips from outside            ${fmtMs(seq.meanMs)}   ${seq.hz.toFixed(0)}/s`);
@@ -133,7 +148,7 @@ export async function runBlocksBench(): Promise<void> {
   verdict('kernel overhead <= 20x a direct call (per delivery, block mode)', overhead <= 20, `${overhead.toFixed(1)}x`);
   const kernelOnly = perDelivery(block.meanMs) - vatDispatch.meanMs;
   console.log(`  of a delivery in block mode, the vat's own dispatch is ${fmtMs(vatDispatch.meanMs)}; the kernel and host add ${fmtMs(kernelOnly)} (${(kernelOnly / directCall.meanMs).toFixed(1)}x a direct call)`);
-  console.log(`  (with an fsync per block, sequential round trips cannot exceed the floor's ${floor.hz.toFixed(0)}/s on this disk)`);
+  console.log(`  (with an fsync per block, sequential round trips cannot exceed the floor's ${floor.hz.toFixed(0)}/s on this disk; 10,000/s leaves 100 us per round trip, and a bare fdatasync alone takes ${fmtMs(bare.meanMs)})`);
   const steady = await steadyState();
   console.log(`  blocks of ${PER_BLOCK} on a fresh durable host, steady state (blocks ${WARM_BLOCKS + 1}-${WARM_BLOCKS + STEADY_BLOCKS}, snapshots and GC points included): mean ${fmtMs(steady.mean)}, median ${fmtMs(steady.median)} per delivery (${(steady.mean / directCall.meanMs).toFixed(1)}x a direct call)`);
   await host.close();
@@ -143,5 +158,7 @@ export async function runBlocksBench(): Promise<void> {
   await floorStore.close();
   fs.rmSync(floorPath, { recursive: true, force: true });
   direct.dispose();
+  fs.closeSync(syncFd);
+  fs.rmSync(syncDir, { recursive: true, force: true });
   fs.rmSync(dir, { recursive: true, force: true });
 }

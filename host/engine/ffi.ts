@@ -35,8 +35,7 @@ export class Ffi {
   }
 
   readCString(ptr: Ptr): string {
-    const mem = this.inst.buffer();
-    return mem.toString('utf8', ptr, mem.indexOf(0, ptr));
+    return this.inst.cString(ptr);
   }
 
   free(ptr: Ptr): void {

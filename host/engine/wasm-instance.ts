@@ -116,6 +116,21 @@ export class WasmInstance {
   }
   private view: Buffer | null = null;
 
+  /**
+   * The NUL-terminated UTF-8 string at `ptr`. No NUL before the end of
+   * memory means the guest's memory is corrupt: the instance is discarded
+   * (InstanceTrapped), not read as a shorter string (break-perf L1).
+   */
+  cString(ptr: number): string {
+    const mem = this.buffer();
+    const end = mem.indexOf(0, ptr);
+    if (end < 0) {
+      this.discard(`string at ${ptr} runs past the end of memory (corrupt memory)`);
+      throw new InstanceTrapped(this.dead!);
+    }
+    return mem.toString('utf8', ptr, end);
+  }
+
   /** Marks the instance unusable; later guarded calls throw InstanceDiscarded. */
   discard(why: string): void {
     if (this.dead === null) this.dead = why;
@@ -199,11 +214,6 @@ export class WasmInstance {
     }
   }
 
-  private readCString(ptr: number): string {
-    const mem = this.buffer();
-    return mem.toString('utf8', ptr, mem.indexOf(0, ptr));
-  }
-
   private imports(): WebAssembly.ModuleImports {
     const trap = (what: string) => {
       throw new HostTrap(what);
@@ -212,7 +222,7 @@ export class WasmInstance {
     const imports: WebAssembly.ModuleImports = {
       [IMPORTS.memory]: this.memory,
       [IMPORTS.assertFail]: (cond: number, file: number, line: number, func: number) =>
-        trap(`assertion failed in QuickJS: ${this.readCString(cond)} at ${this.readCString(file)}:${line} (${func ? this.readCString(func) : '?'})`),
+        trap(`assertion failed in QuickJS: ${this.cString(cond)} at ${this.cString(file)}:${line} (${func ? this.cString(func) : '?'})`),
       [IMPORTS.abort]: () => trap('QuickJS called abort()'),
       [IMPORTS.procExit]: (code: number) => trap(`QuickJS called exit(${code})`),
       [IMPORTS.fdWrite]: (fd: number, iov: number, iovcnt: number, pnum: number) => {
@@ -271,9 +281,9 @@ export class WasmInstance {
       [IMPORTS.callFunction]: (ctx: number, thisPtr: number, argc: number, argv: number, fnId: number) =>
         this.requireCallbacks().callFunction(ctx, thisPtr, argc, argv, fnId),
       [IMPORTS.loadModuleSource]: (rt: number, ctx: number, name: number) =>
-        this.requireCallbacks().loadModuleSource(rt, ctx, this.readCString(name)),
+        this.requireCallbacks().loadModuleSource(rt, ctx, this.cString(name)),
       [IMPORTS.normalizeModule]: (rt: number, ctx: number, base: number, name: number) =>
-        this.requireCallbacks().normalizeModule(rt, ctx, this.readCString(base), this.readCString(name)),
+        this.requireCallbacks().normalizeModule(rt, ctx, this.cString(base), this.cString(name)),
       [IMPORTS.freeHostRef]: () => {},
     };
     return imports;

@@ -351,6 +351,8 @@ export class Store {
       for (const raw of [...db.getKeys({})]) if (!startsWithBytes(raw, RAW_LOCAL)) db.removeSync(raw);
       for (const [key, value] of entries) db.putSync(Buffer.from(key), asBinary(Buffer.from(value)));
     });
+    // An open keys()/entries() iterator reads again from its position (break-perf L2).
+    this.#generation++;
   }
 
   /** Drops every uncommitted write (the whole block). */

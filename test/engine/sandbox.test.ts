@@ -283,6 +283,15 @@ describe('engine: limits end as typed errors', () => {
     assert.throws(() => s.evaluate('1'), (e: Error) => e instanceof InstanceDiscarded && /budget exhausted/.test(e.message));
   });
 
+  it('treats a string with no NUL before the end of memory as corrupt memory: a trap, not a shorter string (break-perf L1)', () => {
+    const s = Sandbox.create();
+    const inst = (s as unknown as { inst: { buffer(): Buffer; cString(ptr: number): string } }).inst;
+    const mem = inst.buffer();
+    mem.fill(0x41, mem.length - 16);
+    assert.throws(() => inst.cString(mem.length - 16), (e: Error) => e instanceof InstanceTrapped && /runs past the end of memory/.test(e.message));
+    assert.throws(() => s.evaluate('1'), InstanceDiscarded);
+  });
+
   it('reports guest exceptions and rejections as GuestError without harming the instance', () => {
     const s = Sandbox.create();
     assert.throws(() => s.evaluate('null.x'), (e: Error) => e instanceof GuestError && e.guestName === 'TypeError');

@@ -527,6 +527,16 @@ describe('store', () => {
       });
     }
 
+    it('an entries iterator open across replaceRawEntries() yields only what the replaced state holds (break-perf L2)', () => {
+      const s = committed(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k.${i}`, i])));
+      const other = committed({ 'k.5': 'other' });
+      const replacement = [...other.rawEntries()];
+      const it = s.entries('k.');
+      assert.equal(it.next().value?.[0], 'k.0');
+      s.replaceRawEntries(replacement);
+      assert.deepEqual([...it], [['k.5', 'other']]);
+    });
+
     it('an entries iterator left unfinished holds no lmdb snapshot (the file does not grow with later commits)', () => {
       const grow = (abandon: boolean, dirName: string) => {
         const s = committed(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`g.${i}`, 'x'.repeat(1000)])), path.join(dir, dirName));
