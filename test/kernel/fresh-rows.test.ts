@@ -48,7 +48,7 @@ function clistMismatches(store: Store): string[] {
 }
 
 describe('kernel: rows a block creates and drops never reach lmdb (issue #10)', () => {
-  it('writes `fresh` only keys the store lacks, over host and vat round trips, pipelining, promises passed on, rejections, aborted cranks and a restart', async function () {
+  it('writes `fresh` only keys the store lacks, over host and vat round trips, pipelining, promises passed on, rejections, aborted cranks, a suspended vat\'s backlog and a restart', async function () {
     this.timeout(120_000);
     const set = Store.prototype.set;
     const wrong: string[] = [];
@@ -80,6 +80,16 @@ describe('kernel: rows a block creates and drops never reach lmdb (issue #10)', 
         const many = Array.from({ length: 100 }, (_, i) => h.E(server.root).inc(i));
         await runUntilIdle(h);
         assert.equal((await Promise.all(many)).length, 100);
+        // Items that wait across blocks behind a suspended vat, some from a vat.
+        const serverId = h.vats().find((v) => v.name === 'server')!.vatId;
+        h.suspend(serverId);
+        const waiting = Array.from({ length: 20 }, (_, i) => h.E(server.root).inc(i));
+        const fanned = h.E(client.root).fanOut(server.root, 10);
+        await runUntilIdle(h);
+        h.resume(serverId);
+        await runUntilIdle(h);
+        assert.equal((await Promise.all(waiting)).length, 20);
+        assert.equal((await fanned).length, 10);
         await runUntilIdle(h);
       };
       await work(host);
