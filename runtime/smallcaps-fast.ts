@@ -67,7 +67,6 @@ export function decodePlain(data: Capdata): { value: unknown } | undefined {
   return isPlain(v, 0) ? { value: freezeParsed(v) } : undefined;
 }
 
-
 /**
  * Smallcaps capdata for what most messages carry: a scalar (undefined
  * included) or a genuine array of scalars, byte-for-byte what @endo/marshal
@@ -77,14 +76,16 @@ export function decodePlain(data: Capdata): { value: unknown } | undefined {
  * result or the same error as before.
  */
 export function encodeFast(value: unknown): Capdata | undefined {
-  if (value === undefined) return { body: `#${UNDEFINED_BODY}`, slots: [] };
-  if (!Array.isArray(value)) return encodeScalar(value);
+  if (!Array.isArray(value)) {
+    const body = answerBody(value);
+    return body === undefined ? undefined : { body: `#${body}`, slots: [] };
+  }
   try {
     const items = value.length > 64 ? undefined : passableArrayItems(value);
     if (items === undefined) return undefined;
     const parts: string[] = [];
     for (const item of items) {
-      const body = item === undefined ? UNDEFINED_BODY : scalarBody(item);
+      const body = answerBody(item);
       if (body === undefined) return undefined;
       parts.push(body);
     }

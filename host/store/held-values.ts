@@ -73,7 +73,6 @@ export function heldBytes(write: Exclude<Held, null>): Uint8Array {
 
 const UNFIT = Symbol('unfit');
 
-
 /** Nesting beyond which frozenCopy gives up (checkValue then finds a cycle, or the codec takes the value). */
 const MAX_COPY_DEPTH = 64;
 /**
